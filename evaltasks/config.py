@@ -1,0 +1,241 @@
+"""Load a launcher config: read YAML, compose ``defaults``, apply ``key.path=value``
+overrides, validate everything, and resolve each task's effective settings.
+
+Everything that can be wrong with a config is found here, before anything starts.
+"""
+
+import copy
+import os
+from dataclasses import dataclass
+from importlib import resources
+
+import yaml
+
+from . import schema
+from .harness import benchmarks
+
+DEFAULT_DEFAULTS = [{"execution": "local"}, {"deployment": "none"}, "_self_"]
+
+# Applied under every task's config.params; a benchmark's own defaults and then
+# evaluation/task overrides take precedence, in that order.
+DEFAULT_PARAMS = {
+    "limit_samples": None,
+    "temperature": 0.0,
+    "top_p": None,
+    "max_new_tokens": None,
+    "parallelism": 8,
+    "request_timeout": 120,
+    "max_retries": 5,
+}
+
+
+class ConfigError(Exception):
+    """A problem with the config or the command line; the message is one line."""
+
+
+@dataclass
+class Config:
+    path: str        # the YAML file, as given
+    data: dict       # composed, overridden and validated
+    tasks: list      # one dict per configured evaluation (see resolve_task)
+
+    @property
+    def output_dir(self):
+        return self.data["execution"]["output_dir"]
+
+
+def load(path, overrides=(), environ=None):
+    """Load, compose and validate ``path``; ``overrides`` are ``"a.b.c=value"`` strings."""
+    environ = os.environ if environ is None else environ
+    data = compose(read_yaml(path))
+    for item in overrides:
+        key, value = parse_override(item)
+        set_path(data, key, value, origin=f"override {item!r}")
+    found = schema.problems(data, schema.CONFIG)
+    if found:
+        raise ConfigError(_one_line(found))
+    data["execution"]["output_dir"] = os.path.abspath(data["execution"]["output_dir"])
+    tasks = [resolve_task(data, i, environ) for i in range(len(data["evaluation"]["tasks"]))]
+    _check_unique_ids(tasks)
+    _check_api_key(data, environ)
+    return Config(path=path, data=data, tasks=tasks)
+
+
+def read_yaml(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config path is a directory, not a file: {path}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"malformed YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError("the config must be a YAML mapping (key: value) at the top level")
+    return data
+
+
+def compose(document):
+    """Merge the built-in groups named in ``defaults`` with the file's own keys
+    (``_self_``), in list order, later entries winning."""
+    defaults = document.get("defaults", DEFAULT_DEFAULTS)
+    if not isinstance(defaults, list):
+        raise ConfigError("defaults: must be a list, e.g. [execution: local, deployment: none, _self_]")
+    if "_self_" not in defaults:
+        defaults = list(defaults) + ["_self_"]
+    merged = {}
+    for entry in defaults:
+        if entry == "_self_":
+            merge(merged, copy.deepcopy(document))
+        elif isinstance(entry, dict) and len(entry) == 1:
+            (group, option), = entry.items()
+            merge(merged, _group(group, option))
+        else:
+            raise ConfigError(f"defaults: cannot understand entry {entry!r}; "
+                              "use 'group: option' or _self_")
+    return merged
+
+
+def _group(group, option):
+    folder = resources.files("evaltasks") / "groups"
+    groups = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    if group not in groups:
+        raise ConfigError(f"defaults: unknown group '{group}' (available: {', '.join(groups)})")
+    options = sorted(p.name[:-5] for p in (folder / group).iterdir() if p.name.endswith(".yaml"))
+    if option not in options:
+        raise ConfigError(f"defaults: {group} '{option}' is not available here "
+                          f"(available: {', '.join(options)})")
+    return yaml.safe_load((folder / group / f"{option}.yaml").read_text(encoding="utf-8"))
+
+
+def merge(base, extra):
+    """Deep-merge ``extra`` into ``base`` (dicts merge, everything else replaces)."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def parse_override(item):
+    """``"a.b=3"`` → ``("a.b", 3)``; the value is read as a YAML scalar."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"bad override {item!r}: expected KEY.PATH=VALUE")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def set_path(data, dotted, value, origin):
+    """Set ``data[a][b][c] = value`` for ``a.b.c``, creating mappings on the way.
+
+    A list is indexed by position or by a task's ``id``/``name``
+    (``evaluation.tasks.gsm8k.overrides...``); below an ``overrides`` mapping the
+    rest of the path is one dotted key, as in the config file."""
+    parts = dotted.split(".")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(node, dict) and part == "overrides" and i > 0:
+            node.setdefault(part, {})
+            if not isinstance(node[part], dict):
+                raise ConfigError(f"{origin}: {'.'.join(parts[:i + 1])} is not a mapping")
+            node[part][".".join(parts[i + 1:])] = value
+            return
+        node = _child(node, part, parts[: i + 1], origin)
+    if isinstance(node, list):
+        node[_list_index(node, parts[-1], parts, origin)] = value
+    else:
+        node[parts[-1]] = value
+
+
+def _child(node, part, path, origin):
+    if isinstance(node, list):
+        return node[_list_index(node, part, path, origin)]
+    if not isinstance(node, dict):
+        raise ConfigError(f"{origin}: {'.'.join(path[:-1])} is not a mapping")
+    if node.get(part) is None:
+        node[part] = {}
+    return node[part]
+
+
+def _list_index(items, part, path, origin):
+    if part.isdigit() and int(part) < len(items):
+        return int(part)
+    for i, item in enumerate(items):
+        if isinstance(item, dict) and part in (item.get("id"), item.get("name")):
+            return i
+    raise ConfigError(f"{origin}: no entry '{part}' in {'.'.join(path[:-1])}")
+
+
+def resolve_task(data, index, environ):
+    """One task's effective settings: benchmark, params, endpoint, env vars."""
+    task = data["evaluation"]["tasks"][index]
+    where = f"evaluation.tasks[{index}]"
+    try:
+        bench = benchmarks.resolve(task["name"])
+    except benchmarks.UnknownBenchmark as e:
+        raise ConfigError(f"{where}.name: {e}") from None
+
+    params = dict(DEFAULT_PARAMS, **bench.defaults)
+    view = {"config": {"params": params}, "target": copy.deepcopy(data["target"])}
+    for label, overrides in (("evaluation.overrides", data["evaluation"].get("overrides") or {}),
+                             (f"{where}.overrides", task.get("overrides") or {})):
+        for key, value in overrides.items():
+            set_path(view, key, value, origin=f"{label}: {key}")
+        found = schema.problems(view, schema.TASK_VIEW)
+        if found:
+            raise ConfigError(f"{label} ({task['name']}): {_one_line(found)}")
+
+    env_vars = task.get("env_vars") or {}
+    for inner, outer in env_vars.items():
+        if outer not in environ:
+            raise ConfigError(f"{where}.env_vars.{inner}: host environment variable {outer} is not set")
+
+    endpoint = view["target"]["api_endpoint"]
+    return {
+        "id": task.get("id", task["name"]),
+        "name": task["name"],
+        "benchmark": bench.name,
+        "params": view["config"]["params"],
+        "endpoint": {
+            "url": endpoint["url"],
+            "model_id": endpoint["model_id"],
+            "type": endpoint.get("type", bench.endpoint_type),
+            "api_key_name": endpoint.get("api_key_name"),
+            "adapter_config": endpoint.get("adapter_config") or {},
+        },
+        "env_vars": dict(env_vars),
+    }
+
+
+def _check_unique_ids(tasks):
+    seen = {}
+    for i, task in enumerate(tasks):
+        if task["id"] in seen:
+            raise ConfigError(
+                f"evaluation.tasks[{i}]: task id '{task['id']}' is already used by "
+                f"evaluation.tasks[{seen[task['id']]}]; give each an 'id' of its own")
+        seen[task["id"]] = i
+
+
+def _check_api_key(data, environ):
+    names = {data["target"]["api_endpoint"].get("api_key_name")}
+    names.discard(None)
+    for name in sorted(names):
+        if not environ.get(name):
+            raise ConfigError(f"target.api_endpoint.api_key_name: environment variable {name} "
+                              "is not set (export it, or set api_key_name: null for no key)")
+
+
+def _one_line(found):
+    (path, message), rest = found[0], found[1:]
+    more = f" (and {len(rest)} more: {', '.join(p for p, _ in rest[:3])}{', …' if len(rest) > 3 else ''})" if rest else ""
+    return f"{path}: {message}{more}"

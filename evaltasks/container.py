@@ -1,0 +1,134 @@
+"""Run one task's harness container with the docker SDK and stream its output
+to the task's log. Containers are labelled so a run (or a later one) can find
+and stop them."""
+
+import os
+import re
+import threading
+
+from . import docker_args
+
+LABEL_INVOCATION = "evaltasks.invocation"
+LABEL_TASK = "evaltasks.task"
+LABEL_OUTPUT_DIR = "evaltasks.output_dir"
+TASK_MOUNT = "/out"
+DATA_MOUNT = "/data"
+
+
+class DockerUnavailable(Exception):
+    pass
+
+
+def connect():
+    """A docker client whose daemon answers, or DockerUnavailable with one clear line."""
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+        return client
+    except docker.errors.DockerException as e:
+        host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        reason = str(e).split("(", 1)[0].strip().rstrip(":")
+        raise DockerUnavailable(f"no Docker daemon answers at {host} ({reason}); "
+                                "start it (e.g. `sudo systemctl start docker`) or set DOCKER_HOST") from None
+
+
+def name(task_id, invocation):
+    return f"evaltasks-{re.sub(r'[^A-Za-z0-9_.-]', '-', task_id)}-{invocation[:8]}"
+
+
+class Containers:
+    """The containers this process started and has not yet removed."""
+
+    def __init__(self):
+        self._running = {}
+        self._lock = threading.Lock()
+        self.stopping = threading.Event()
+
+    def add(self, container):
+        with self._lock:
+            self._running[container.id] = container
+
+    def discard(self, container):
+        with self._lock:
+            self._running.pop(container.id, None)
+
+    def stop_all(self):
+        """Kill and remove every container still running (on Ctrl-C / SIGTERM)."""
+        self.stopping.set()
+        with self._lock:
+            containers = list(self._running.values())
+        for container in containers:
+            _remove(container)
+        return len(containers)
+
+
+def _remove(container):
+    import docker.errors
+
+    try:
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as e:
+        if "already in progress" not in str(e):
+            raise
+
+
+def run_options(spec, invocation, data_folder, environ=None):
+    """SDK keyword arguments for the task's container (secret values included:
+    they go to the daemon, never to a file)."""
+    environ = os.environ if environ is None else environ
+    options = docker_args.parse(spec["extra_docker_args"])
+    environment = options.pop("environment", {})
+    environment.update({inner: environ.get(outer, "") for inner, outer in spec["env_vars"].items()})
+    key_name = spec["endpoint"]["api_key_name"]
+    if key_name:
+        environment[key_name] = environ.get(key_name, "")
+    environment["EVALTASKS_DATA_DIR"] = DATA_MOUNT
+    volumes = options.pop("volumes", {})
+    volumes[spec["task_dir"]] = {"bind": TASK_MOUNT, "mode": "rw"}
+    volumes[str(data_folder)] = {"bind": f"{DATA_MOUNT}/{spec['benchmark']}", "mode": "ro"}
+    return dict(
+        command=[TASK_MOUNT],
+        name=name(spec["id"], invocation),
+        labels={LABEL_INVOCATION: invocation, LABEL_TASK: spec["id"],
+                LABEL_OUTPUT_DIR: spec["output_dir"]},
+        user=f"{os.getuid()}:{os.getgid()}",
+        environment=environment,
+        volumes=volumes,
+        **options,
+    )
+
+
+def command_line(image, options):
+    """The equivalent `docker run` line, secrets shown only by name."""
+    words = ["docker", "run", "--rm", "--name", options["name"], "--user", options["user"]]
+    for key, value in options["labels"].items():
+        words += ["--label", f"{key}={value}"]
+    rest = {k: v for k, v in options.items() if k not in ("name", "user", "labels", "command")}
+    words += docker_args.describe(rest)
+    return " ".join(words + [image] + options["command"])
+
+
+def run(client, image, options, log_file, containers):
+    """Start the container, copy its output to ``log_file`` until it exits, remove
+    it; return its exit code."""
+    container = client.containers.create(image, detach=True, **options)
+    containers.add(container)
+    try:
+        if containers.stopping.is_set():
+            return 130
+        container.start()
+        for chunk in container.logs(stream=True, follow=True):
+            log_file.write(chunk)
+            log_file.flush()
+        return container.wait().get("StatusCode", 1)
+    except Exception:
+        if containers.stopping.is_set():
+            return 130
+        raise
+    finally:
+        _remove(container)
+        containers.discard(container)

@@ -1,0 +1,96 @@
+"""The benchmark catalog: names, aliases, datasets and default parameters.
+
+Plain data, so the launcher can validate task names and list the catalog without
+importing any benchmark's code. Each benchmark's behaviour lives in its own
+module with the same small protocol (see ``gsm8k.py``):
+
+    load(data_dir) -> list[dict]           items, each with a ``gold`` answer
+    prompt(item, params) -> list[dict]     chat messages
+    extract(text) -> str | None            the model's final answer
+    score(extracted, item) -> float        1.0 right, 0.0 wrong
+    metrics(samples) -> dict               optional; default is ``accuracy``
+"""
+
+import difflib
+import importlib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DataFile:
+    name: str      # file name inside the benchmark's data folder
+    url: str       # canonical source, used when EVALTASKS_DATA_DIR is not set
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    module: str
+    description: str
+    size: int                      # items in the full dataset
+    files: tuple
+    aliases: tuple = ()
+    endpoint_type: str = "chat"
+    defaults: dict = field(default_factory=dict)   # benchmark-specific config.params defaults
+
+    @property
+    def dataset(self):
+        return self.name
+
+    def load_module(self):
+        return importlib.import_module(f"{__name__}.{self.module}")
+
+
+CATALOG = {
+    b.name: b
+    for b in [
+        Benchmark(
+            name="gsm8k",
+            module="gsm8k",
+            description="Grade-school math word problems; chain of thought, final numeric answer.",
+            size=1319,
+            aliases=("lm-evaluation-harness.gsm8k",),
+            files=(
+                DataFile(
+                    "test.jsonl",
+                    "https://raw.githubusercontent.com/openai/grade-school-math/"
+                    "3101c7d5072418e28b9008a6636bde82a006892c/grade_school_math/data/test.jsonl",
+                    "3730d312f6e3440559ace48831e51066acaca737f6eabec99bccb9e4b3c39d14",
+                ),
+            ),
+            defaults={"max_new_tokens": 1024},
+        ),
+    ]
+}
+
+
+class UnknownBenchmark(ValueError):
+    pass
+
+
+def _all_names():
+    names = {}
+    for bench in CATALOG.values():
+        names[bench.name] = bench
+        for alias in bench.aliases:
+            names[alias] = bench
+    return names
+
+
+def resolve(name):
+    """The benchmark a task name means: exact name or alias first, then a unique
+    match on the unqualified part (``harness.name`` → ``name``)."""
+    names = _all_names()
+    if name in names:
+        return names[name]
+    short = name.rsplit(".", 1)[-1]
+    matches = {b.name: b for n, b in names.items() if n.rsplit(".", 1)[-1] == short}
+    if len(matches) == 1:
+        return next(iter(matches.values()))
+    if len(matches) > 1:
+        raise UnknownBenchmark(f"task name '{name}' is ambiguous: {', '.join(sorted(matches))}")
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise UnknownBenchmark(
+        f"unknown task '{name}'{hint} (available: {', '.join(sorted(CATALOG))})")

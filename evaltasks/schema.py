@@ -1,0 +1,133 @@
+"""Cerberus schemas: the whole config file, and the per-task view that
+``overrides`` apply to (``config.params.*``, ``target.api_endpoint.*``)."""
+
+import re
+
+from cerberus import Validator
+
+TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class ConfigValidator(Validator):
+    # Cerberus calls these for null values too, and after a failed type check.
+    def _check_with_limit_samples(self, field, value):
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self._error(field, "must be an integer > 0 or a fraction in (0, 1]")
+        elif isinstance(value, int) and value <= 0:
+            self._error(field, "must be an integer > 0")
+        elif isinstance(value, float) and not 0 < value <= 1:
+            self._error(field, "a fraction must be in (0, 1]")
+
+    def _check_with_unit_interval(self, field, value):
+        if isinstance(value, (int, float)) and not 0 < value <= 1:
+            self._error(field, "must be in (0, 1]")
+
+    def _check_with_task_id(self, field, value):
+        if isinstance(value, str) and not TASK_ID.match(value):
+            self._error(field, "may hold only letters, digits, '_', '.' and '-'")
+
+
+def _str(**extra):
+    return {"type": "string", **extra}
+
+
+PARAMS = {
+    "limit_samples": {"nullable": True, "check_with": "limit_samples"},
+    "temperature": {"type": "number", "min": 0, "nullable": True},
+    "top_p": {"type": "number", "nullable": True, "check_with": "unit_interval"},
+    "max_new_tokens": {"type": "integer", "min": 1, "nullable": True},
+    "parallelism": {"type": "integer", "min": 1},
+    "request_timeout": {"type": "number", "min": 1},
+    "max_retries": {"type": "integer", "min": 0},
+}
+
+ADAPTER = {
+    "use_system_prompt": {"type": "boolean"},
+    "custom_system_prompt": _str(nullable=True),
+    "use_reasoning": {"type": "boolean"},
+    "process_reasoning_traces": {"type": "boolean"},
+}
+
+API_ENDPOINT = {
+    "model_id": _str(required=True, empty=False),
+    "url": _str(required=True, empty=False, regex=r"^https?://.+"),
+    "api_key_name": _str(nullable=True, empty=False, regex=r"^[A-Za-z_][A-Za-z0-9_]*$"),
+    "type": _str(allowed=["chat"]),
+    "adapter_config": {"type": "dict", "schema": ADAPTER},
+}
+
+TARGET = {"api_endpoint": {"type": "dict", "required": True, "schema": API_ENDPOINT}}
+
+# Dotted keys in `overrides` are checked once applied to this per-task view.
+OVERRIDES = {"type": "dict", "keysrules": _str(empty=False)}
+
+TASK = {
+    "name": _str(required=True, empty=False),
+    "id": _str(empty=False, check_with="task_id"),
+    "overrides": OVERRIDES,
+    "env_vars": {
+        "type": "dict",
+        "keysrules": _str(regex=r"^[A-Za-z_][A-Za-z0-9_]*$"),
+        "valuesrules": _str(regex=r"^[A-Za-z_][A-Za-z0-9_]*$"),
+    },
+}
+
+CONFIG = {
+    "defaults": {"type": "list"},
+    "execution": {
+        "type": "dict",
+        "required": True,
+        "schema": {
+            "type": _str(allowed=["local"]),
+            "output_dir": _str(required=True, empty=False),
+            "mode": _str(allowed=["parallel", "sequential"]),
+            "extra_docker_args": _str(nullable=True),
+            "base_image": _str(nullable=True, empty=False),
+        },
+    },
+    "deployment": {"type": "dict", "schema": {"type": _str(allowed=["none"])}},
+    "target": {"type": "dict", "required": True, "schema": TARGET},
+    "evaluation": {
+        "type": "dict",
+        "required": True,
+        "schema": {
+            "overrides": OVERRIDES,
+            "tasks": {
+                "type": "list",
+                "required": True,
+                "empty": False,
+                "schema": {"type": "dict", "schema": TASK},
+            },
+        },
+    },
+}
+
+TASK_VIEW = {
+    "config": {"type": "dict", "schema": {"params": {"type": "dict", "schema": PARAMS}}},
+    "target": {"type": "dict", "schema": TARGET},
+}
+
+
+def problems(document, schema):
+    """Validate; return the problems as ``(dotted.path, message)`` pairs, sorted."""
+    validator = ConfigValidator(schema)
+    if validator.validate(document):
+        return []
+    return sorted(_flatten(validator.errors, ""))
+
+
+def _flatten(tree, prefix):
+    for key, entries in tree.items():
+        path = f"{prefix}[{key}]" if isinstance(key, int) else (f"{prefix}.{key}" if prefix else str(key))
+        for entry in entries:
+            if isinstance(entry, dict):
+                yield from _flatten(entry, path)
+            else:
+                yield path, _wording(entry)
+
+
+def _wording(message):
+    return {"unknown field": "unknown key", "required field": "missing (required)",
+            "null value not allowed": "must not be empty (null)"}.get(message, message)
