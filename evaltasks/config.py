@@ -26,6 +26,7 @@ DEFAULT_PARAMS = {
     "parallelism": 8,
     "request_timeout": 120,
     "max_retries": 5,
+    "seed": None,        # sent to the endpoint when set; benchmarks that shuffle use it too
 }
 
 
@@ -44,17 +45,20 @@ class Config:
         return self.data["execution"]["output_dir"]
 
 
-def load(path, overrides=(), environ=None):
-    """Load, compose and validate ``path``; ``overrides`` are ``"a.b.c=value"`` strings."""
+def load(path, overrides=(), environ=None, cwd=None):
+    """Load, compose and validate ``path``; ``overrides`` are ``"a.b.c=value"`` strings.
+    Relative paths (the file, ``output_dir``) are taken from ``cwd``."""
     environ = os.environ if environ is None else environ
-    data = compose(read_yaml(path))
+    cwd = cwd or os.getcwd()
+    data = compose(read_yaml(os.path.join(cwd, path)))
     for item in overrides:
         key, value = parse_override(item)
         set_path(data, key, value, origin=f"override {item!r}")
     found = schema.problems(data, schema.CONFIG)
     if found:
         raise ConfigError(_one_line(found))
-    data["execution"]["output_dir"] = os.path.abspath(data["execution"]["output_dir"])
+    data["execution"]["output_dir"] = os.path.normpath(
+        os.path.join(cwd, os.path.expanduser(data["execution"]["output_dir"])))
     tasks = [resolve_task(data, i, environ) for i in range(len(data["evaluation"]["tasks"]))]
     _check_unique_ids(tasks)
     _check_api_key(data, environ)
@@ -152,8 +156,10 @@ def set_path(data, dotted, value, origin):
         node = _child(node, part, parts[: i + 1], origin)
     if isinstance(node, list):
         node[_list_index(node, parts[-1], parts, origin)] = value
-    else:
+    elif isinstance(node, dict):
         node[parts[-1]] = value
+    else:
+        raise ConfigError(f"{origin}: {'.'.join(parts[:-1])} is not a mapping")
 
 
 def _child(node, part, path, origin):
@@ -161,7 +167,7 @@ def _child(node, part, path, origin):
         return node[_list_index(node, part, path, origin)]
     if not isinstance(node, dict):
         raise ConfigError(f"{origin}: {'.'.join(path[:-1])} is not a mapping")
-    if node.get(part) is None:
+    if part not in node or node[part] is None:
         node[part] = {}
     return node[part]
 
@@ -184,7 +190,7 @@ def resolve_task(data, index, environ):
     except benchmarks.UnknownBenchmark as e:
         raise ConfigError(f"{where}.name: {e}") from None
 
-    params = dict(DEFAULT_PARAMS, **bench.defaults)
+    params = dict(DEFAULT_PARAMS, **bench.defaults, extra=dict(bench.extra))
     view = {"config": {"params": params}, "target": copy.deepcopy(data["target"])}
     for label, overrides in (("evaluation.overrides", data["evaluation"].get("overrides") or {}),
                              (f"{where}.overrides", task.get("overrides") or {})):
@@ -193,6 +199,8 @@ def resolve_task(data, index, environ):
         found = schema.problems(view, schema.TASK_VIEW)
         if found:
             raise ConfigError(f"{label} ({task['name']}): {_one_line(found)}")
+
+    _check_extra(view["config"]["params"]["extra"], bench, f"{where} ({task['name']}): config.params.extra")
 
     env_vars = task.get("env_vars") or {}
     for inner, outer in env_vars.items():
@@ -214,6 +222,22 @@ def resolve_task(data, index, environ):
         },
         "env_vars": dict(env_vars),
     }
+
+
+def _check_extra(extra, bench, where):
+    """``config.params.extra`` holds only the benchmark's own options, each of the
+    same type as its default."""
+    for key, value in extra.items():
+        if key not in bench.extra:
+            known = ", ".join(sorted(bench.extra)) or "none"
+            raise ConfigError(f"{where}.{key}: unknown option for {bench.name} (options: {known})")
+        default = bench.extra[key]
+        expected = (int, float) if isinstance(default, float) else type(default)
+        if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, expected):
+            raise ConfigError(f"{where}.{key}: must be of type {type(default).__name__}, got {value!r}")
+        allowed = bench.choices.get(key)
+        if allowed and value not in allowed:
+            raise ConfigError(f"{where}.{key}: {value!r} is not one of {', '.join(allowed)}")
 
 
 def _check_unique_ids(tasks):

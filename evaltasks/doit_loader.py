@@ -15,14 +15,14 @@ def fail(message, code=2):
     sys.exit(code)
 
 
-def prepare(config_path, overrides, invocation=None):
+def prepare(config_path, overrides, invocation=None, cwd=None):
     """Load and validate the config and plan its tasks; create the output dir
     (doit keeps its database there) only once all of that succeeded."""
     if not config_path:
         fail("no config given: run `doit config=path/to/config.yaml` "
              "or `evaltasks run --config path/to/config.yaml`")
     try:
-        cfg = config.load(config_path, overrides)
+        cfg = config.load(config_path, overrides, cwd=cwd)
         run = plan.Run(cfg, invocation)
     except config.ConfigError as e:
         fail(f"{config_path}: {e}")
@@ -33,11 +33,13 @@ def prepare(config_path, overrides, invocation=None):
 
 def from_doit_command_line():
     """``(DOIT_CONFIG, task generator)`` from doit's ``name=value`` variables."""
+    from doit import get_initial_workdir
     from doit.doit_cmd import _CMDLINE_VARS  # every name=value doit parsed, in order
 
     variables = dict(_CMDLINE_VARS or {})
     config_path = variables.pop("config", None)
-    run = prepare(config_path, [f"{k}={v}" for k, v in variables.items()])
+    # doit runs from dodo.py's folder; paths on the command line mean the caller's.
+    run = prepare(config_path, [f"{k}={v}" for k, v in variables.items()], cwd=get_initial_workdir())
 
     def task_generator():
         yield from run.doit_tasks()

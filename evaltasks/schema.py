@@ -41,6 +41,8 @@ PARAMS = {
     "parallelism": {"type": "integer", "min": 1},
     "request_timeout": {"type": "number", "min": 1},
     "max_retries": {"type": "integer", "min": 0},
+    "seed": {"type": "integer", "nullable": True},
+    "extra": {"type": "dict", "keysrules": {"type": "string"}},
 }
 
 ADAPTER = {

@@ -6,6 +6,7 @@ the launcher; it never holds the API key's value, only the variable's name.
 """
 
 import json
+import math
 import os
 import sys
 import time
@@ -29,11 +30,11 @@ def log(message):
 
 
 def limit(items, limit_samples):
-    """int → the first N items; float in (0, 1] → that fraction (rounded, at least 1)."""
+    """int → the first N items; float in (0, 1] → that fraction, rounded up (as lm-eval does)."""
     if limit_samples is None:
         return items
     if isinstance(limit_samples, float):
-        return items[: max(1, round(len(items) * limit_samples))]
+        return items[: math.ceil(len(items) * limit_samples)]
     return items[:limit_samples]
 
 
@@ -53,6 +54,8 @@ def run(task_dir):
     source = data_dir(bench.dataset)
     try:
         items = limit(module.load(source), params.get("limit_samples"))
+        if hasattr(module, "expand"):
+            items = module.expand(items, params)
     except FileNotFoundError as e:
         raise TaskFailed(f"dataset file missing: {e.filename}")
     except DatasetError as e:
@@ -65,7 +68,7 @@ def run(task_dir):
         endpoint["url"], endpoint["model_id"], os.environ.get(key_name) if key_name else None,
         parallelism=params["parallelism"], request_timeout=params["request_timeout"],
         max_retries=params["max_retries"],
-        generation={k: params.get(k) for k in ("temperature", "top_p", "max_new_tokens")},
+        generation={k: params.get(k) for k in ("temperature", "top_p", "max_new_tokens", "seed")},
         adapter=endpoint.get("adapter_config"), log=log,
     )
     progress = Progress(os.path.join(task_dir, "progress.json"), len(items), log=log)
@@ -80,10 +83,12 @@ def run(task_dir):
             progress.advance(failed=True)
             return {"index": index, "prompt": messages, "error": str(e)}
         extracted = module.extract(response)
+        scored = module.score(extracted, item)
         sample = {
             "index": index, "prompt": request["messages"], "response": response,
-            "extracted": extracted, "gold": item["gold"], "score": module.score(extracted, item),
+            "extracted": extracted, "gold": item["gold"],
         }
+        sample.update(scored if isinstance(scored, dict) else {"score": scored})
         progress.advance()
         return sample
 
@@ -95,7 +100,7 @@ def run(task_dir):
     if failed:
         raise TaskFailed(f"{len(failed)} of {len(samples)} samples failed; first: {failed[0]['error']}")
 
-    metrics = module.metrics(samples) if hasattr(module, "metrics") else stats.accuracy(samples)
+    metrics = module.metrics(samples, params) if hasattr(module, "metrics") else stats.accuracy(samples)
     finished = time.time()
     results = {
         "task": task["id"],

@@ -7,8 +7,15 @@ module with the same small protocol (see ``gsm8k.py``):
     load(data_dir) -> list[dict]           items, each with a ``gold`` answer
     prompt(item, params) -> list[dict]     chat messages
     extract(text) -> str | None            the model's final answer
-    score(extracted, item) -> float        1.0 right, 0.0 wrong
-    metrics(samples) -> dict               optional; default is ``accuracy``
+    score(extracted, item) -> float | dict 1.0 right, 0.0 wrong; a dict holds ``score``
+                                           and extra fields kept in samples.jsonl
+    expand(items, params) -> list[dict]    optional: repeats/samples per item, after
+                                           limit_samples; default: the items as they are
+    metrics(samples, params) -> dict       optional: {name: {value, stderr, n}};
+                                           default is ``accuracy`` (mean score)
+
+``params`` is the task's ``config.params`` (with ``seed``) and ``params["extra"]``
+the benchmark's own options, defaults from ``Benchmark.extra``.
 """
 
 import difflib
@@ -18,9 +25,11 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class DataFile:
-    name: str      # file name inside the benchmark's data folder
-    url: str       # canonical source, used when EVALTASKS_DATA_DIR is not set
-    sha256: str
+    name: str            # file name inside the benchmark's data folder
+    url: str             # canonical source, used when EVALTASKS_DATA_DIR is not set
+    sha256: str = None   # of the file as stored; None when no fixed copy is known
+    member: str = None   # the file's path inside ``url`` when that is a zip archive
+    gated: str = None    # how to get access, when the source needs a login
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,8 @@ class Benchmark:
     aliases: tuple = ()
     endpoint_type: str = "chat"
     defaults: dict = field(default_factory=dict)   # benchmark-specific config.params defaults
+    extra: dict = field(default_factory=dict)      # config.params.extra options and defaults
+    choices: dict = field(default_factory=dict)    # allowed values of string extra options
 
     @property
     def dataset(self):
@@ -60,6 +71,8 @@ CATALOG = {
                 ),
             ),
             defaults={"max_new_tokens": 1024},
+            extra={"prompt_style": "answer"},
+            choices={"prompt_style": ("answer", "lm-eval")},
         ),
     ]
 }

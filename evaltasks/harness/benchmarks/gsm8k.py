@@ -1,6 +1,8 @@
 """GSM8K: 1,319 grade-school math word problems (test split), scored on the final number.
 
-Prompt: zero-shot chain of thought ending in an ``Answer:`` line. Extraction takes
+Prompt (``extra.prompt_style``): ``answer`` (default), zero-shot chain of thought
+ending in an ``Answer:`` line; or ``lm-eval``, the Llama-style chain of thought of
+lm-evaluation-harness ending in "The final answer is N". Extraction takes
 the last ``Answer:`` / ``The final answer is`` / ``####`` marker (falling back to the
 last number in the reply) and normalises commas, ``$`` and a trailing period.
 """
@@ -17,6 +19,14 @@ PROMPT = (
     "final numeric answer.\n\n{question}\n\n"
     "Remember to put your final answer on its own line after \"Answer:\"."
 )
+
+PROMPT_LM_EVAL = (
+    "Given the following problem, reason and give a final answer to the problem.\n"
+    "Problem: {question}\n"
+    "Your response should end with \"The final answer is [answer]\" where [answer] is "
+    "the response to the problem."
+)
+PROMPTS = {"answer": PROMPT, "lm-eval": PROMPT_LM_EVAL}
 
 _MARKERS = re.compile(r"(?:answer\s*:|the final answer is|####)(.*)", re.IGNORECASE)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
@@ -39,7 +49,8 @@ def load(data_dir):
 
 
 def prompt(item, params):
-    return [{"role": "user", "content": PROMPT.format(question=item["question"])}]
+    template = PROMPTS[params.get("extra", {}).get("prompt_style", "answer")]
+    return [{"role": "user", "content": template.format(question=item["question"])}]
 
 
 def normalize(answer):

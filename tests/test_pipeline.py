@@ -1,0 +1,178 @@
+"""End to end: config → doit → real harness containers → results.json, against
+a real HTTP endpoint on 127.0.0.1."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, containers_created, doit, results, write_config
+from evaltasks.lock import OutputDirLock
+
+pytestmark = pytest.mark.docker
+
+
+def test_run_scores_exactly_then_is_up_to_date(tmp_path, gsm8k_endpoint, docker_client):
+    out = tmp_path / "results"
+    cfg = write_config(tmp_path / "c.yaml", gsm8k_endpoint.chat_url, out, tasks=[
+        {"name": "gsm8k", "overrides": {"config.params.limit_samples": 12, "config.params.parallelism": 4}}])
+
+    first = doit("-n", "2", f"config={cfg}")
+    assert first.returncode == 0, first.stdout + first.stderr
+    r = results(out)
+    # The endpoint answers items 1, 2, 4, 5, 7, 8, 10, 11 right: 8 of 12.
+    assert r["metrics"]["accuracy"]["value"] == 8 / 12
+    assert r["metrics"]["accuracy"]["n"] == 12 and r["samples"] == 12
+    assert r["model_id"] == "test-model" and r["params"]["limit_samples"] == 12
+    assert len(gsm8k_endpoint.completed()) == 12
+    samples = (out / "gsm8k" / "samples.jsonl").read_text().splitlines()
+    assert len(samples) == 12
+    assert "progress 12/12" in (out / "gsm8k" / "logs" / "stdout.log").read_text()
+    assert "done       eval:gsm8k  accuracy=0.6667 (n=12)" in first.stdout
+
+    since = time.time()
+    second = doit("-n", "2", f"config={cfg}")
+    assert second.returncode == 0, second.stderr
+    assert "up to date eval:gsm8k" in second.stdout
+    assert len(gsm8k_endpoint.completed()) == 12                  # no new request
+    assert containers_created(docker_client, str(out), since) == []
+
+
+def test_only_the_changed_task_reruns(tmp_path, gsm8k_endpoint):
+    out = tmp_path / "results"
+    tasks = [{"name": "gsm8k", "id": "a", "overrides": {"config.params.limit_samples": 3}},
+             {"name": "gsm8k", "id": "b", "overrides": {"config.params.limit_samples": 4}}]
+    cfg = write_config(tmp_path / "c.yaml", gsm8k_endpoint.chat_url, out, tasks=tasks)
+    assert doit("-n", "2", f"config={cfg}").returncode == 0
+    assert len(gsm8k_endpoint.completed()) == 7
+
+    # execution.mode and run-only params do not change what a task measures.
+    quiet = doit(f"config={cfg}", "execution.mode=sequential",
+                 "evaluation.tasks.a.overrides.config.params.parallelism=3")
+    assert quiet.returncode == 0 and quiet.stdout.count("up to date eval:") == 2
+    assert len(gsm8k_endpoint.completed()) == 7
+
+    changed = doit("-n", "2", f"config={cfg}", "evaluation.tasks.b.overrides.config.params.limit_samples=5")
+    assert changed.returncode == 0, changed.stderr
+    assert "up to date eval:a" in changed.stdout and "running    eval:b" in changed.stdout
+    assert len(gsm8k_endpoint.completed()) == 7 + 5
+    assert results(out, "b")["samples"] == 5 and results(out, "a")["samples"] == 3
+
+
+def test_editing_the_readme_reruns_nothing(tmp_path, gsm8k_endpoint):
+    out = tmp_path / "results"
+    cfg = write_config(tmp_path / "c.yaml", gsm8k_endpoint.chat_url, out)
+    assert doit(f"config={cfg}").returncode == 0
+    readme = REPO / "README.md"
+    before = readme.read_bytes()
+    try:
+        readme.write_bytes(before + b"\nAn edit.\n")
+        again = doit(f"config={cfg}")
+    finally:
+        readme.write_bytes(before)
+    assert "up to date eval:gsm8k" in again.stdout
+    assert len(gsm8k_endpoint.completed()) == 6
+
+
+def test_api_key_reaches_the_endpoint_and_no_file(tmp_path, data_dir):
+    from conftest import Gsm8kModel
+    from endpoint import FakeEndpoint
+
+    secret = "sk-test-0123456789abcdef"
+    out = tmp_path / "results"
+    with FakeEndpoint(Gsm8kModel(right=range(6)), api_key=secret) as ep:
+        cfg = write_config(tmp_path / "c.yaml", ep.chat_url, out,
+                           target={"api_endpoint": {"model_id": "test-model", "url": ep.chat_url,
+                                                    "api_key_name": "EVAL_TEST_KEY"}})
+        run = doit(f"config={cfg}", env={"EVAL_TEST_KEY": secret})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert results(out)["metrics"]["accuracy"]["value"] == 1.0       # 401s would have failed the run
+    assert secret not in run.stdout + run.stderr
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.name == ".doit.db" for p in files) and any(p.name == "stdout.log" for p in files)
+    for path in files:
+        assert secret.encode() not in path.read_bytes(), path
+
+
+def test_failed_task_leaves_no_results_and_says_why(tmp_path, data_dir):
+    from endpoint import FakeEndpoint
+
+    out = tmp_path / "results"
+    with FakeEndpoint(model_id="another-model") as ep:          # every request: 404 unknown model
+        cfg = write_config(tmp_path / "c.yaml", ep.chat_url, out)
+        run = doit(f"config={cfg}")
+    assert run.returncode != 0
+    assert not (out / "gsm8k" / "results.json").exists()
+    assert "FAILED     eval:gsm8k  6 of 6 samples failed; first: HTTP 404: The model `test-model` does not exist" in run.stdout
+    assert "HTTP 404" in (out / "gsm8k" / "logs" / "stdout.log").read_text()
+
+
+def test_a_second_run_on_the_same_output_dir_is_refused(tmp_path, gsm8k_endpoint):
+    out = tmp_path / "results"
+    cfg = write_config(tmp_path / "c.yaml", gsm8k_endpoint.chat_url, out)
+    out.mkdir()
+    holder = OutputDirLock(str(out))
+    holder.acquire("a test holding the lock")
+    try:
+        run = doit(f"config={cfg}")
+    finally:
+        holder.release()
+    assert run.returncode != 0
+    assert f"error: cannot start: output dir {out} is in use by another run" in run.stdout
+    assert gsm8k_endpoint.requests == []
+
+
+def test_no_docker_daemon_is_one_clear_line(tmp_path, gsm8k_endpoint):
+    out = tmp_path / "results"
+    cfg = write_config(tmp_path / "c.yaml", gsm8k_endpoint.chat_url, out)
+    run = doit(f"config={cfg}", env={"DOCKER_HOST": f"unix://{tmp_path}/no-such.sock"})
+    assert run.returncode != 0
+    assert f"error: cannot start: no Docker daemon answers at unix://{tmp_path}/no-such.sock" in run.stdout
+    assert "Traceback" not in run.stdout + run.stderr
+    assert gsm8k_endpoint.requests == []
+
+
+def test_ctrl_c_removes_containers_and_leaves_no_results(tmp_path, docker_client, data_dir):
+    from conftest import Gsm8kModel
+    from endpoint import FakeEndpoint
+
+    out = tmp_path / "results"
+    label = f"evaltasks.output_dir={out}"
+    with FakeEndpoint(Gsm8kModel(right=range(50)), latency=0.5) as slow:
+        cfg = write_config(tmp_path / "c.yaml", slow.chat_url, out, tasks=[
+            {"name": "gsm8k", "overrides": {"config.params.limit_samples": 40, "config.params.parallelism": 1}}])
+        proc = subprocess.Popen([sys.executable, "-m", "doit", f"config={cfg}"], cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 120
+        while not slow.completed() and time.time() < deadline:
+            time.sleep(0.2)
+        assert docker_client.containers.list(filters={"label": label}), "no container started"
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+        stopped_by = time.time() + 10
+        while docker_client.containers.list(all=True, filters={"label": label}) and time.time() < stopped_by:
+            time.sleep(0.2)
+        assert docker_client.containers.list(all=True, filters={"label": label}) == []
+        assert not (out / "gsm8k" / "results.json").exists()
+
+    with FakeEndpoint(Gsm8kModel(right=range(50))) as fast:
+        cfg = write_config(tmp_path / "c.yaml", fast.chat_url, out, tasks=[
+            {"name": "gsm8k", "overrides": {"config.params.limit_samples": 40, "config.params.parallelism": 1}}])
+        again = doit(f"config={cfg}")
+    assert again.returncode == 0, again.stdout
+    assert results(out)["metrics"]["accuracy"]["value"] == 1.0
+
+
+def test_doit_list_needs_no_docker(tmp_path, gsm8k_endpoint):
+    cfg = write_config(tmp_path / "c.yaml", gsm8k_endpoint.chat_url, tmp_path / "results", tasks=[
+        {"name": "gsm8k", "id": "first", "overrides": {"config.params.limit_samples": 5}},
+        {"name": "gsm8k", "id": "second"}])
+    listed = doit("list", f"config={cfg}", env={"DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert any(l.startswith("eval:first") and "5 of 1319 samples" in l for l in lines)
+    assert any(l.startswith("eval:second") and "all 1319 samples" in l for l in lines)
