@@ -2,6 +2,7 @@
 image, offline, and tagged by a digest of everything that goes into it, so it is
 rebuilt exactly when the harness changes."""
 
+import functools
 import hashlib
 import os
 import shutil
@@ -126,6 +127,7 @@ def wheelhouse():
     return folder
 
 
+@functools.lru_cache(maxsize=None)
 def task_code_digest(benchmark_module):
     """Digest of the harness code one task runs: the shared harness and the
     image recipe, plus that benchmark's own module (not the other benchmarks')."""

@@ -1,0 +1,69 @@
+"""Launcher overhead, measured end to end with real doit, Docker and HTTP.
+
+  (a) ``doit`` over 20 configured tasks that are all up to date (what a user pays
+      to confirm nothing needs doing), and ``doit list`` over the same config;
+  (b) the fixed cost of one task — container start → results.json — against an
+      endpoint that answers instantly, with limit_samples 1.
+
+Run by hand on a machine set up with scripts/setup.sh:
+    python bench/bench_launcher.py [--repeat 5]
+and record the figures in bench/RESULTS.md with the machine and date.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from conftest import DATA_DIR, write_config  # noqa: E402
+from endpoint import FakeEndpoint  # noqa: E402
+
+
+def doit(*args):
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "doit", *args], cwd=REPO, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"doit {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return time.perf_counter() - started
+
+
+def figures(samples):
+    return f"median {statistics.median(samples):.3f}s, min {min(samples):.3f}s, max {max(samples):.3f}s"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    os.environ.setdefault("EVALTASKS_DATA_DIR", str(DATA_DIR))
+
+    with FakeEndpoint(lambda payload: "Answer: 1") as ep, tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "results"
+        tasks = [{"name": "gsm8k", "id": f"t{i:02d}", "overrides": {"config.params.limit_samples": 1}}
+                 for i in range(20)]
+        cfg = write_config(Path(tmp) / "twenty.yaml", ep.chat_url, out, tasks=tasks)
+        print(f"(a) 20 tasks: first run (builds nothing if the image exists): {doit('-n', '4', f'config={cfg}'):.1f}s")
+        up_to_date = [doit("-n", "4", f"config={cfg}") for _ in range(args.repeat)]
+        listing = [doit("list", f"config={cfg}") for _ in range(args.repeat)]
+        print(f"(a) doit, 20 tasks all up to date: {figures(up_to_date)}")
+        print(f"(a) doit list, 20 tasks:           {figures(listing)}")
+
+        one = write_config(Path(tmp) / "one.yaml", ep.chat_url, Path(tmp) / "one", tasks=[
+            {"name": "gsm8k", "overrides": {"config.params.limit_samples": 1}}])
+        doit(f"config={one}")
+        costs = []
+        for _ in range(args.repeat):
+            doit("forget", f"config={one}")
+            costs.append(doit(f"config={one}"))
+        print(f"(b) one task, container start → results.json (whole doit run): {figures(costs)}")
+
+
+if __name__ == "__main__":
+    main()
