@@ -1,9 +1,13 @@
-"""The ``evaltasks`` command: the same doit pipeline as ``dodo.py``, driven with
-the reference document's command lines (``run --config-dir examples --config-name X``)."""
+"""The ``evaltasks`` command: run, status, kill, logs, ls. ``run`` drives the same
+doit pipeline as ``dodo.py`` (doit's DoitMain with our task loader), using the
+reference document's command lines (``run --config-dir examples --config-name X``)."""
 
 import argparse
+import json
 import os
+import re
 import sys
+import time
 
 from . import __version__
 
@@ -35,32 +39,261 @@ def config_path(args):
                      f"(looked for {', '.join(os.path.basename(c) for c in candidates[1:])})")
 
 
+# -- run ------------------------------------------------------------------
 def cmd_run(args):
+    from .doit_loader import prepare
+
+    run = prepare(config_path(args), args.override, create=not args.dry_run)
+    ids = [spec["id"] for spec in run.specs]
+    for task in args.task:
+        if task not in ids:
+            raise UsageError(f"-t {task}: no such task in this config (tasks: {', '.join(ids)})")
+    if args.dry_run:
+        from .dryrun import report
+
+        report(run, only=args.task, forced=args.force)
+        return 0
+
     from doit.cmd_base import ModuleTaskLoader
     from doit.doit_cmd import DoitMain
 
-    from .doit_loader import prepare
     from .plan import doit_config
-    from .reporter import EvalReporter
 
-    run = prepare(config_path(args), args.override)
-    ids = {spec["id"] for spec in run.specs}
-    for task in args.task:
-        if task not in ids:
-            raise UsageError(f"-t {task}: no such task in this config (tasks: {', '.join(sorted(ids))})")
-    namespace = {
-        "DOIT_CONFIG": doit_config(run.cfg, EvalReporter),
-        "task_eval": lambda: run.doit_tasks(),
-    }
+    namespace = {"DOIT_CONFIG": doit_config(run), "task_eval": lambda: run.doit_tasks()}
     doit_args = ["run"]
     if args.jobs is not None:
         doit_args += ["-n", str(args.jobs)]
     if args.continue_:
         doit_args.append("--continue")
+    if args.force:
+        doit_args.append("--always-execute")
     doit_args += [f"eval:{t}" for t in args.task]
     return DoitMain(ModuleTaskLoader(namespace)).run(doit_args)
 
 
+# -- status / kill / logs -------------------------------------------------
+def _resolve(history, ident):
+    from .history import UnknownId
+
+    try:
+        return history.resolve(ident)
+    except UnknownId as e:
+        raise UsageError(str(e)) from None
+
+
+def _jobs_for(history, kind, ident):
+    return history.jobs(ident) if kind == "invocation" else [history.job(ident)]
+
+
+def _docker():
+    from .container import DockerUnavailable, connect
+
+    try:
+        return connect()
+    except DockerUnavailable:
+        return None
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def refresh(history, jobs, client):
+    """Correct jobs the history says are running whose launcher and container are
+    both gone (a crashed launcher): they become ``failed``."""
+    from . import container
+
+    for job in jobs:
+        if job["status"] not in ("running", "pending"):
+            continue
+        inv = history.invocation(job["invocation"])
+        same_host = inv and inv["host"] == os.uname().nodename
+        if not same_host or _pid_alive(inv["pid"]):
+            continue
+        # The container of a dead launcher may still be finishing; it is still running.
+        if client is not None and any(c.status == "running" for c in container.find(client, job=job["id"])):
+            continue
+        history.update_job(job["id"], status="failed", reason="launcher exited before the job finished")
+        history.finish_invocation(job["invocation"], "failed")
+        job.update(history.job(job["id"]))
+
+
+def job_view(job, client):
+    from . import container
+    from .live import describe, read_progress
+
+    view = dict(job)
+    view["container"] = None
+    if client is not None:
+        found = container.find(client, job=job["id"])
+        if found:
+            view["container"] = {"id": found[0].short_id, "name": found[0].name, "state": found[0].status}
+    progress_file = os.path.join(os.path.dirname(job["results_path"]), "progress.json")
+    progress = read_progress(progress_file) if job["status"] == "running" else None
+    view["progress"] = progress
+    view["progress_text"] = describe(progress) if progress else ""
+    return view
+
+
+def _when(ts):
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def cmd_status(args):
+    from .history import History
+
+    history = History()
+    kind, ident = _resolve(history, args.id)
+    client = _docker()
+    jobs = _jobs_for(history, kind, ident)
+    refresh(history, jobs, client)
+    views = [job_view(history.job(j["id"]), client) for j in jobs]
+    invocation = history.invocation(views[0]["invocation"])
+    if args.json:
+        print(json.dumps({"invocation": invocation, "jobs": views}, indent=2, default=str))
+        return 0
+    print(f"invocation {invocation['id']}  {invocation['status']}  started {_when(invocation['started'])}"
+          f"  finished {_when(invocation['finished'])}")
+    print(f"  config {invocation['config']}\n  output {invocation['output_dir']}")
+    if client is None:
+        print("  (Docker is not reachable: container states unknown)")
+    for v in views:
+        took = f"{v['duration']:.1f}s" if v["duration"] else ""
+        box = f"container {v['container']['name']} {v['container']['state']}" if v["container"] else ""
+        detail = v["progress_text"] or v["headline"] or v["reason"] or ""
+        print(f"  {v['id']:<16} {v['task']:<20} {v['status']:<10} {took:>8}  {detail}  {box}".rstrip())
+        if v["status"] in ("success", "up-to-date"):
+            print(f"  {'':<16} results: {v['results_path']}")
+    return 0
+
+
+def cmd_kill(args):
+    import signal
+
+    from . import container
+    from .history import History
+
+    history = History()
+    kind, ident = _resolve(history, args.id)
+    jobs = _jobs_for(history, kind, ident)
+    client = _docker()
+    if client is None:
+        raise UsageError("no Docker daemon answers: cannot stop containers")
+    labels = {"invocation": ident} if kind == "invocation" else {"job": ident}
+    inv = history.invocation(jobs[0]["invocation"])
+    history.mark_killed(ident if kind == "invocation" else None, [j["id"] for j in jobs])
+    # Killing an invocation stops its launcher too, or it would start the jobs still pending.
+    if (kind == "invocation" and inv["finished"] is None and inv["host"] == os.uname().nodename
+            and inv["pid"] != os.getpid() and _pid_alive(inv["pid"])):
+        os.kill(inv["pid"], signal.SIGTERM)
+    removed = container.find(client, **labels)
+    for c in removed:
+        container.remove(c)
+    for job in jobs:
+        results = job["results_path"]
+        if job["status"] in ("pending", "running") and os.path.exists(results):
+            os.unlink(results)
+    print(f"killed {kind} {ident}: removed {len(removed)} container(s)")
+    return 0
+
+
+def cmd_logs(args):
+    from .history import TERMINAL, History
+
+    history = History()
+    kind, ident = _resolve(history, args.id)
+    jobs = _jobs_for(history, kind, ident)
+    if len(jobs) > 1:
+        listing = ", ".join(f"{j['id']} ({j['task']})" for j in jobs)
+        raise UsageError(f"invocation {ident} has {len(jobs)} jobs; pick one: {listing}")
+    job = jobs[0]
+    path = job["log_path"]
+    position = 0
+    while True:
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                f.seek(position)
+                chunk = f.read()
+                position = f.tell()
+            sys.stdout.write(chunk.decode(errors="replace"))
+            sys.stdout.flush()
+        elif not args.follow:
+            raise UsageError(f"job {job['id']} has no log yet ({path})")
+        if not args.follow:
+            return 0
+        current = history.job(job["id"])
+        if current["status"] in TERMINAL + ("not-run",):
+            return 0
+        time.sleep(0.5)
+
+
+# -- ls -------------------------------------------------------------------
+def catalog_rows():
+    from .config import DEFAULT_PARAMS
+    from .harness.benchmarks import CATALOG
+
+    rows = []
+    for bench in CATALOG.values():
+        params = dict(DEFAULT_PARAMS, **bench.defaults)
+        rows.append({
+            "name": bench.name, "aliases": list(bench.aliases), "endpoint_type": bench.endpoint_type,
+            "dataset_size": bench.size,
+            "default_params": {k: v for k, v in params.items() if v is not None},
+            "extra": bench.extra, "description": bench.description,
+        })
+    return rows
+
+
+def cmd_ls(args):
+    if args.what == "tasks":
+        rows = catalog_rows()
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        for r in rows:
+            aliases = f" (also {', '.join(r['aliases'])})" if r["aliases"] else ""
+            print(f"{r['name']:<14} {r['endpoint_type']:<5} {r['dataset_size']:>6}  {r['description']}{aliases}")
+        return 0
+
+    from .history import History
+
+    history = History()
+    since = time.time() - parse_age(args.since) if args.since else None
+    invocations = history.invocations(limit=args.limit, since=since)
+    for inv in invocations:
+        if inv["status"] == "running":
+            refresh(history, history.jobs(inv["id"]), _docker())
+    invocations = history.invocations(limit=args.limit, since=since)
+    if args.json:
+        print(json.dumps([dict(i, jobs=history.jobs(i["id"])) for i in invocations], indent=2, default=str))
+        return 0
+    if not invocations:
+        print("no runs recorded yet")
+    for inv in invocations:
+        jobs = history.jobs(inv["id"])
+        counts = {}
+        for job in jobs:
+            counts[job["status"]] = counts.get(job["status"], 0) + 1
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        print(f"{inv['id']}  {_when(inv['started'])}  {inv['status']:<8}  {summary:<28}  "
+              f"{inv['config']} → {inv['output_dir']}")
+    return 0
+
+
+def parse_age(text):
+    match = re.fullmatch(r"(\d+)([smhdw])", text.strip())
+    if not match:
+        raise UsageError(f"--since {text!r}: expected a number and a unit, like 30m, 12h, 1d or 2w")
+    return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+
+
+# -- parser ---------------------------------------------------------------
 def parser():
     p = _Parser(prog="evaltasks", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"evaltasks {__version__}")
@@ -72,13 +305,37 @@ def parser():
     run.add_argument("--config-name", help="config name in --config-dir, without .yaml")
     run.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
                      help="set a config value, e.g. -o target.api_endpoint.url=http://...")
+    run.add_argument("--dry-run", action="store_true",
+                     help="say what would run and why, with the docker command; start and write nothing")
     run.add_argument("-n", "--jobs", type=int, metavar="N",
                      help="tasks to run at once (default: all, or 1 with execution.mode: sequential)")
     run.add_argument("-t", "--task", action="append", default=[], metavar="ID",
                      help="run only this task (repeatable)")
     run.add_argument("--continue", dest="continue_", action="store_true",
                      help="keep running other tasks after one fails")
+    run.add_argument("--force", action="store_true", help="rerun the selected tasks even if up to date")
     run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser("status", help="state of an invocation or job (a unique id prefix will do)")
+    status.add_argument("id")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+    kill = sub.add_parser("kill", help="stop and remove an invocation's or job's containers")
+    kill.add_argument("id")
+    kill.set_defaults(func=cmd_kill)
+
+    logs = sub.add_parser("logs", help="print a job's log (stdout.log)")
+    logs.add_argument("id")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the job ends")
+    logs.set_defaults(func=cmd_logs)
+
+    ls = sub.add_parser("ls", help="list the benchmark catalog (tasks) or past runs (runs)")
+    ls.add_argument("what", choices=["tasks", "runs"])
+    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--limit", type=int, default=20, help="runs: at most N (default 20)")
+    ls.add_argument("--since", help="runs: only those started within, e.g. 1d, 12h, 30m")
+    ls.set_defaults(func=cmd_ls)
     return p
 
 
@@ -89,3 +346,8 @@ def main(argv=None):
     except UsageError as e:
         sys.stderr.write(f"error: {e}\n")
         return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:      # `evaltasks ls runs | head`
+        sys.stderr.close()
+        return 0

@@ -9,10 +9,13 @@ import threading
 from . import docker_args
 
 LABEL_INVOCATION = "evaltasks.invocation"
+LABEL_JOB = "evaltasks.job"
 LABEL_TASK = "evaltasks.task"
 LABEL_OUTPUT_DIR = "evaltasks.output_dir"
 TASK_MOUNT = "/out"
 DATA_MOUNT = "/data"
+CACHE_MOUNT = "/cache"
+RESPONSE_CACHE = ".response_cache"   # in the output dir, unless adapter_config.caching_dir says where
 
 
 class DockerUnavailable(Exception):
@@ -60,11 +63,12 @@ class Containers:
         with self._lock:
             containers = list(self._running.values())
         for container in containers:
-            _remove(container)
+            remove(container)
         return len(containers)
 
 
-def _remove(container):
+def remove(container):
+    """Kill and remove; a container already gone (or going) is fine."""
     import docker.errors
 
     try:
@@ -90,16 +94,29 @@ def run_options(spec, invocation, data_folder, environ=None):
     volumes = options.pop("volumes", {})
     volumes[spec["task_dir"]] = {"bind": TASK_MOUNT, "mode": "rw"}
     volumes[str(data_folder)] = {"bind": f"{DATA_MOUNT}/{spec['benchmark']}", "mode": "ro"}
+    cache = response_cache_dir(spec)
+    if cache:
+        volumes[cache] = {"bind": CACHE_MOUNT, "mode": "rw"}
+        environment["EVALTASKS_RESPONSE_CACHE"] = CACHE_MOUNT
     return dict(
         command=[TASK_MOUNT],
         name=name(spec["id"], invocation),
-        labels={LABEL_INVOCATION: invocation, LABEL_TASK: spec["id"],
+        labels={LABEL_INVOCATION: invocation, LABEL_JOB: spec["job_id"], LABEL_TASK: spec["id"],
                 LABEL_OUTPUT_DIR: spec["output_dir"]},
         user=f"{os.getuid()}:{os.getgid()}",
         environment=environment,
         volumes=volumes,
         **options,
     )
+
+
+def response_cache_dir(spec):
+    """Where this task's cached responses live on the host, or None when caching is off."""
+    adapter = spec["endpoint"]["adapter_config"]
+    if not adapter.get("use_caching", True):
+        return None
+    folder = adapter.get("caching_dir") or os.path.join(spec["output_dir"], RESPONSE_CACHE)
+    return os.path.abspath(os.path.expanduser(folder))
 
 
 def command_line(image, options):
@@ -112,11 +129,22 @@ def command_line(image, options):
     return " ".join(words + [image] + options["command"])
 
 
-def run(client, image, options, log_file, containers):
+def find(client, **labels):
+    """Containers (running or not) carrying all the given evaltasks labels."""
+    filters = [f"evaltasks.{key}={value}" for key, value in labels.items()]
+    return client.containers.list(all=True, filters={"label": filters})
+
+
+def run(client, image, options, log_file, containers, on_create=None):
     """Start the container, copy its output to ``log_file`` until it exits, remove
     it; return its exit code."""
+    for host_path, mount in options["volumes"].items():
+        if mount["bind"] == CACHE_MOUNT:
+            os.makedirs(host_path, exist_ok=True)
     container = client.containers.create(image, detach=True, **options)
     containers.add(container)
+    if on_create:
+        on_create(container)
     try:
         if containers.stopping.is_set():
             return 130
@@ -130,5 +158,5 @@ def run(client, image, options, log_file, containers):
             return 130
         raise
     finally:
-        _remove(container)
+        remove(container)
         containers.discard(container)

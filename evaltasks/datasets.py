@@ -62,8 +62,10 @@ def _download(data_file, path):
         r = requests.get(data_file.url, headers=headers, timeout=60, stream=True)
         r.raise_for_status()
     except requests.RequestException as e:
-        raise DownloadError(f"cannot download {data_file.url}: {e}; offline, set "
-                            "EVALTASKS_DATA_DIR to a folder with the data") from None
+        reason = type(e).__name__ if isinstance(e, requests.ConnectionError) else str(e)
+        hint = f"; {data_file.gated}" if data_file.gated else ""
+        raise DownloadError(f"cannot download {data_file.url} ({reason}){hint}; "
+                            "offline, set EVALTASKS_DATA_DIR to a folder with the data") from None
     digest = hashlib.sha256()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
     with os.fdopen(fd, "wb") as f:

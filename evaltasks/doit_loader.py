@@ -7,7 +7,6 @@ import os
 import sys
 
 from . import config, plan
-from .reporter import EvalReporter
 
 
 def fail(message, code=2):
@@ -15,19 +14,21 @@ def fail(message, code=2):
     sys.exit(code)
 
 
-def prepare(config_path, overrides, invocation=None, cwd=None):
+def prepare(config_path, overrides, invocation=None, cwd=None, create=True):
     """Load and validate the config and plan its tasks; create the output dir
-    (doit keeps its database there) only once all of that succeeded."""
+    (doit keeps its database there) only once all of that succeeded, and only
+    when ``create`` (a dry run writes nothing)."""
     if not config_path:
         fail("no config given: run `doit config=path/to/config.yaml` "
              "or `evaltasks run --config path/to/config.yaml`")
     try:
         cfg = config.load(config_path, overrides, cwd=cwd)
-        run = plan.Run(cfg, invocation)
+        run = plan.Run(cfg, invocation, overrides)
     except config.ConfigError as e:
         fail(f"{config_path}: {e}")
-    os.makedirs(cfg.output_dir, exist_ok=True)
-    run.install_signal_handlers()
+    if create:
+        os.makedirs(cfg.output_dir, exist_ok=True)
+        run.install_signal_handlers()
     return run
 
 
@@ -45,4 +46,4 @@ def from_doit_command_line():
         yield from run.doit_tasks()
 
     task_generator.__doc__ = f"evaluations from {config_path}"
-    return plan.doit_config(run.cfg, EvalReporter), task_generator
+    return plan.doit_config(run), task_generator

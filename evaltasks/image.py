@@ -9,16 +9,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from importlib.metadata import version
 from pathlib import Path
 
 HARNESS = Path(__file__).parent / "harness"
 PACKAGE_INIT = Path(__file__).parent / "__init__.py"
 DEFAULT_BASE_IMAGE = "evaltasks-base:bookworm"
 REPOSITORY = "evaltasks-harness"
-# The harness needs requests; these are its pure-Python wheels, pinned to the
-# versions installed here so the container runs the same client code as tests.
-REQUIREMENTS = ("requests", "urllib3", "idna", "certifi", "charset-normalizer")
+# Published only as source: built into a wheel on the host before the rest is fetched.
+SOURCE_ONLY = ("langdetect",)
+# Run inside the base image: the Python and platform its wheels must fit.
+PROBE = ("import os, platform, sys; print('%d.%d' % sys.version_info[:2], "
+         "os.confstr('CS_GNU_LIBC_VERSION').split()[-1], platform.machine())")
 
 
 class ImageError(Exception):
@@ -43,15 +44,15 @@ def file_digest(paths):
     return h.hexdigest()
 
 
-def pins():
-    return [f"{name}=={version(name)}" for name in REQUIREMENTS]
+def requirements():
+    lines = (HARNESS / "requirements.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
 def image_tag(base):
     h = hashlib.sha256()
     h.update(file_digest(harness_files()).encode())
     h.update(base.encode())
-    h.update(" ".join(pins()).encode())
     return f"{REPOSITORY}:{h.hexdigest()[:16]}"
 
 
@@ -73,8 +74,9 @@ def ensure(client, base, log=print):
             "(no registry needed) or set EVALTASKS_BASE_IMAGE to an image with python3 and pip"
         ) from None
     log(f"building harness image {tag} on {base}")
+    target = client.containers.run(base, ["python3", "-c", PROBE], remove=True).decode().split()
     with tempfile.TemporaryDirectory(prefix="evaltasks-build-") as ctx:
-        _fill_context(Path(ctx))
+        _fill_context(Path(ctx), wheelhouse(*target))
         try:
             client.images.build(path=ctx, tag=tag, buildargs={"BASE_IMAGE": base},
                                 rm=True, forcerm=True, pull=False,
@@ -86,15 +88,14 @@ def ensure(client, base, log=print):
     return tag
 
 
-def _fill_context(ctx):
+def _fill_context(ctx, wheel_folder):
     shutil.copy(HARNESS / "Dockerfile", ctx / "Dockerfile")
     app = ctx / "app" / "evaltasks"
-    shutil.copytree(HARNESS, app / "harness", ignore=shutil.ignore_patterns("__pycache__", "Dockerfile"))
+    shutil.copytree(HARNESS, app / "harness",
+                    ignore=shutil.ignore_patterns("__pycache__", "Dockerfile", "requirements.txt"))
     shutil.copy(PACKAGE_INIT, app / "__init__.py")
-    wheels = ctx / "wheels"
-    wheels.mkdir()
-    for wheel in wheelhouse().glob("*.whl"):
-        shutil.copy(wheel, wheels)
+    shutil.copytree(wheel_folder, ctx / "wheels")
+    shutil.copy(HARNESS / "requirements.txt", ctx / "wheels" / "requirements.txt")
 
 
 def cache_dir():
@@ -103,28 +104,41 @@ def cache_dir():
     return Path(root)
 
 
-def wheelhouse():
-    """A folder with the harness's dependency wheels, fetched once with pip.
+def wheelhouse(python, glibc, machine):
+    """A folder with every wheel the harness needs on the base image (that Python,
+    glibc and machine), fetched once with pip and kept in the cache.
 
-    Air-gapped machines point EVALTASKS_WHEELHOUSE at a folder holding those
-    wheels (``pip download`` them elsewhere) and pip reads only that folder."""
-    wanted = pins()
-    folder = cache_dir() / "wheels" / hashlib.sha256(" ".join(wanted).encode()).hexdigest()[:12]
-    if folder.is_dir() and len(list(folder.glob("*.whl"))) == len(wanted):
+    Air-gapped machines point EVALTASKS_WHEELHOUSE at a folder holding them
+    (``pip download`` them elsewhere) and pip then reads only that folder."""
+    wanted = requirements()
+    key = hashlib.sha256(" ".join(wanted + [python, glibc, machine]).encode()).hexdigest()[:12]
+    folder = cache_dir() / "wheels" / key
+    if (folder / ".complete").exists():
         return folder
     folder.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-           "--implementation", "py", "--abi", "none", "--platform", "any",
-           "--python-version", "3.10", "--dest", str(folder), *wanted]
-    local = os.environ.get("EVALTASKS_WHEELHOUSE")
-    if local:
-        cmd[4:4] = ["--no-index", "--find-links", local]
+    index = ["--no-index", "--find-links", os.environ["EVALTASKS_WHEELHOUSE"]] \
+        if os.environ.get("EVALTASKS_WHEELHOUSE") else []
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    source_only = [r for r in wanted if r.split("==")[0] in SOURCE_ONLY]
+    if source_only:
+        _pip(pip + ["wheel", "--no-deps", *index, "--wheel-dir", str(folder), *source_only], wanted)
+    # pip does not widen a manylinux tag to older glibc versions: list them all.
+    major, minor = (int(x) for x in glibc.split(".")[:2])
+    platforms = [f"manylinux_{major}_{m}_{machine}" for m in range(5, minor + 1)]
+    platforms += [f"manylinux{tag}_{machine}" for tag in ("1", "2010", "2014") if major == 2]
+    _pip(pip + ["download", "--only-binary=:all:", "--python-version", python, "--implementation", "cp",
+                *(f"--platform={p}" for p in platforms), *index, "--find-links", str(folder), "--dest", str(folder), *wanted],
+         wanted)
+    (folder / ".complete").touch()
+    return folder
+
+
+def _pip(cmd, wanted):
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
-        raise ImageError(f"cannot fetch the harness wheels ({', '.join(wanted)}): {last}; "
+        errors = [l for l in done.stderr.strip().splitlines() if l.startswith("ERROR")] or ["pip failed"]
+        raise ImageError(f"cannot fetch the harness wheels ({', '.join(wanted)}): {errors[-1]}; "
                          "offline, set EVALTASKS_WHEELHOUSE to a folder holding them")
-    return folder
 
 
 @functools.lru_cache(maxsize=None)

@@ -26,6 +26,8 @@ DB_FILE = ".doit.db"
 # Params that change how a task runs but not what it measures; editing them
 # does not make a task out of date.
 RUN_ONLY_PARAMS = ("parallelism", "request_timeout", "max_retries")
+RUN_ONLY_ADAPTER = ("use_request_logging", "max_logged_requests", "use_response_logging",
+                    "max_logged_responses", "use_caching", "caching_dir")
 MAX_DEFAULT_WORKERS = 16
 
 
@@ -33,16 +35,17 @@ def new_invocation_id():
     return uuid.uuid4().hex[:12]
 
 
-def task_specs(cfg):
+def task_specs(cfg, invocation):
     """Plain dicts, one per task: everything the runner and the harness need."""
     execution = cfg.data["execution"]
     docker_args.parse(execution.get("extra_docker_args"))   # validate before anything starts
     specs = []
-    for task in cfg.tasks:
+    for number, task in enumerate(cfg.tasks):
         bench = benchmarks.resolve(task["benchmark"])
         datasets.check(bench)
         specs.append(dict(
             task,
+            job_id=f"{invocation}.{number}",
             output_dir=cfg.output_dir,
             task_dir=os.path.join(cfg.output_dir, task["id"]),
             extra_docker_args=execution.get("extra_docker_args") or "",
@@ -52,13 +55,17 @@ def task_specs(cfg):
 
 
 def fingerprint(spec):
-    """What determines a task's result: stored in doit's DB when the task
-    succeeds, and compared on the next run. Never holds a secret value."""
+    """What determines a task's result, keyed as in the config file: stored in
+    doit's DB when the task succeeds, and compared on the next run. Never holds
+    a secret value."""
     bench = benchmarks.resolve(spec["benchmark"])
-    endpoint = {k: spec["endpoint"][k] for k in ("url", "model_id", "type", "adapter_config")}
+    endpoint = {k: spec["endpoint"][k] for k in ("url", "model_id", "type")}
+    endpoint["adapter_config"] = {k: v for k, v in spec["endpoint"]["adapter_config"].items()
+                                  if k not in RUN_ONLY_ADAPTER}
     params = {k: v for k, v in spec["params"].items() if k not in RUN_ONLY_PARAMS}
     return {
-        "config": {"benchmark": spec["benchmark"], "endpoint": endpoint, "params": params},
+        "config": {"benchmark": spec["benchmark"], "config": {"params": params},
+                   "target": {"api_endpoint": endpoint}},
         "harness": image.task_code_digest(bench.module),
     }
 
@@ -84,13 +91,16 @@ def default_workers(cfg):
     return max(1, min(len(cfg.tasks), MAX_DEFAULT_WORKERS))
 
 
-def doit_config(cfg, reporter):
+def doit_config(run):
+    from .reporter import EvalReporter
+
     return {
         "backend": "sqlite3",
-        "dep_file": os.path.join(cfg.output_dir, DB_FILE),
+        "dep_file": os.path.join(run.cfg.output_dir, DB_FILE),
         "par_type": "thread",
-        "num_process": default_workers(cfg),
-        "reporter": reporter,
+        "num_process": default_workers(run.cfg),
+        # doit instantiates the reporter class itself: bind the class to this run.
+        "reporter": type("RunReporter", (EvalReporter,), {"run": run}),
         "default_tasks": ["eval"],
         "subtasks": True,   # `doit list` shows every eval:<id>, not just the group
     }
@@ -99,12 +109,16 @@ def doit_config(cfg, reporter):
 class Run:
     """One invocation: the state its tasks share inside one launcher process."""
 
-    def __init__(self, cfg, invocation=None):
+    def __init__(self, cfg, invocation=None, overrides=()):
+        from .history import History
         from .lock import OutputDirLock
 
         self.cfg = cfg
+        self.overrides = list(overrides)
         self.invocation = invocation or new_invocation_id()
-        self.specs = task_specs(cfg)
+        self.specs = task_specs(cfg, self.invocation)
+        self.by_task_name = {f"eval:{spec['id']}": spec for spec in self.specs}
+        self.history = History()
         self.lock = OutputDirLock(cfg.output_dir)
         self.containers = container.Containers()
         sequential = cfg.data["execution"].get("mode") == "sequential"
@@ -137,7 +151,7 @@ class Run:
             "uptodate": [InputsUnchanged(fingerprint(spec))],
             "setup": ["_prepare"],
             "clean": [(clean, [spec])],
-            "meta": {"log": log_path(spec), "results": target},
+            "meta": {"log": log_path(spec), "results": target, "job": spec["job_id"]},
         }
 
     # -- actions (silent: doit's thread mode captures stdout) ------------
@@ -147,6 +161,7 @@ class Run:
         try:
             self.lock.acquire(f"invocation {self.invocation}")
             self.client = container.connect()
+            self.remove_orphans()
             self.image = image.ensure(self.client, self.specs[0]["base_image"], log=lambda m: None)
         except Exception as e:      # lock, daemon, image: each has a one-line message
             return TaskFailed(str(e))
@@ -168,7 +183,9 @@ class Run:
                 data = datasets.ensure(benchmarks.resolve(spec["benchmark"]), log=note)
                 options = container.run_options(spec, self.invocation, data)
                 note(container.command_line(self.image, options))
-                code = container.run(self.client, self.image, options, out, self.containers)
+                code = container.run(self.client, self.image, options, out, self.containers,
+                                     on_create=lambda c: self.history.update_job(
+                                         spec["job_id"], container_id=c.id))
             except Exception as e:
                 note(f"error: {e}")
                 return TaskFailed(f"{e} (log: {log})")
@@ -182,12 +199,19 @@ class Run:
         return TaskFailed(f"{_failure_reason(log) or f'container exited with code {code}'} (log: {log})")
 
     # -- interrupts ------------------------------------------------------
+    def remove_orphans(self):
+        """Containers of this output dir left by a launcher that was killed outright
+        (we hold the output dir's lock, so no live run owns them)."""
+        for orphan in container.find(self.client, output_dir=self.cfg.output_dir):
+            container.remove(orphan)
+
     def install_signal_handlers(self):
         """Ctrl-C / SIGTERM: remove this run's containers, then stop as usual."""
         if threading.current_thread() is not threading.main_thread():
             return
 
         def handler(signum, frame):
+            self.history.mark_killed(None, [s["job_id"] for s in self.specs])
             stopped = self.containers.stop_all()
             if stopped:
                 sys.stderr.write(f"\ninterrupted: stopped and removed {stopped} container(s)\n")

@@ -1,62 +1,107 @@
-"""What a run prints: a line when a task starts, finishes, fails or is skipped
-as up to date, then a summary table of headline metrics and where results are."""
+"""What a run prints and records: the invocation and job ids, a line when a task
+starts, finishes, fails or is up to date, live progress, and at the end a table
+of headline metrics and where results are. Job states go to the run history."""
 
 import json
+import os
 import time
 
 from doit.reporter import ConsoleReporter
 
+from .live import LiveProgress
+
 
 class EvalReporter(ConsoleReporter):
-    desc = "evaltasks: one line per task, then a summary"
+    desc = "evaltasks: one line per task, live progress, then a summary"
+
+    run = None    # the plan.Run being reported; set on a subclass by plan.doit_config
 
     def __init__(self, outstream, options):
         super().__init__(outstream, options)
+        self.live = LiveProgress(outstream)
         self.rows = []
         self.started = {}
+        self.failed = False
 
-    def _is_eval(self, task):
-        return task.name.startswith("eval:")
+    def write(self, text):
+        self.live.write(text)
+
+    def _spec(self, task):
+        return self.run.by_task_name.get(task.name)
+
+    def initialize(self, tasks, selected_tasks):
+        selected = set(selected_tasks)
+        specs = [s for name, s in self.run.by_task_name.items() if name in selected or "eval" in selected]
+        self.run.history.start_invocation(
+            self.run.invocation, os.path.abspath(self.run.cfg.path), self.run.cfg.output_dir,
+            self.run.overrides,
+            [(s["job_id"], s["id"], _results(s), os.path.join(s["task_dir"], "logs", "stdout.log"))
+             for s in specs])
+        jobs = ", ".join(f"{s['job_id']} ({s['id']})" for s in specs)
+        self.write(f"invocation {self.run.invocation}: {jobs}\n")
+        self.live.start()
 
     def execute_task(self, task):
+        spec = self._spec(task)
         if task.name == "_prepare":
             self.write("preparing: output dir lock, Docker, harness image\n")
-        elif self._is_eval(task):
+        elif spec:
             self.started[task.name] = time.time()
-            self.write(f"running    {task.name}  (log: {task.meta['log']})\n")
+            self.run.history.update_job(spec["job_id"], status="running", started=time.time())
+            self.live.running[task.name] = os.path.join(spec["task_dir"], "progress.json")
+            self.write(f"running    {task.name}  job {spec['job_id']}  (log: {task.meta['log']})\n")
 
     def skip_uptodate(self, task):
-        if self._is_eval(task):
-            self.rows.append((task.name, "up to date", _headline(task.meta["results"]),
-                              task.meta["results"]))
+        spec = self._spec(task)
+        if spec:
+            headline = _headline(_results(spec))
+            self.run.history.update_job(spec["job_id"], status="up-to-date", headline=headline)
+            self.rows.append((task.name, "up to date", headline, _results(spec)))
             self.write(f"up to date {task.name}\n")
 
     def add_success(self, task):
-        if self._is_eval(task):
+        spec = self._spec(task)
+        if spec:
             took = time.time() - self.started.get(task.name, time.time())
-            headline = _headline(task.meta["results"])
-            self.rows.append((task.name, "done", headline, task.meta["results"]))
+            headline = _headline(_results(spec))
+            self.live.running.pop(task.name, None)
+            self.run.history.update_job(spec["job_id"], status="success", finished=time.time(),
+                                        duration=took, headline=headline)
+            self.rows.append((task.name, "done", headline, _results(spec)))
             self.write(f"done       {task.name}  {headline}  in {took:.1f}s\n")
 
     def add_failure(self, task, fail):
+        self.failed = True
         message = (getattr(fail, "message", "") or fail.get_msg()).strip().splitlines()
         message = message[-1] if message else "failed"
         if task.name == "_prepare":
             self.runtime_errors.append(f"error: cannot start: {message}")
             return
-        if self._is_eval(task):
+        spec = self._spec(task)
+        if spec:
+            self.live.running.pop(task.name, None)
+            took = time.time() - self.started.get(task.name, time.time())
+            self.run.history.update_job(spec["job_id"], status="failed", finished=time.time(),
+                                        duration=took, reason=message)
             self.rows.append((task.name, "FAILED", "", task.meta["log"]))
         self.failures.append({"task": task, "exception": fail})
         self.write(f"FAILED     {task.name}  {message}\n")
 
     def complete_run(self):
+        self.live.stop()
+        status = "failed" if self.failed or self.runtime_errors else "success"
+        self.run.history.finish_invocation(self.run.invocation, status)
         if self.rows:
             width = max(len(r[0]) for r in self.rows)
             self.write("\n")
-            for name, status, headline, where in self.rows:
-                self.write(f"  {name:<{width}}  {status:<10}  {headline:<22}  {where}\n")
+            for name, state, headline, where in self.rows:
+                self.write(f"  {name:<{width}}  {state:<10}  {headline:<22}  {where}\n")
         for error in self.runtime_errors:
             self.write(error + "\n")
+
+
+def _results(spec):
+    return os.path.join(spec["task_dir"], "results.json")
 
 
 def _headline(results_path):

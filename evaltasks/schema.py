@@ -42,6 +42,7 @@ PARAMS = {
     "request_timeout": {"type": "number", "min": 1},
     "max_retries": {"type": "integer", "min": 0},
     "seed": {"type": "integer", "nullable": True},
+    "allowed_failure_rate": {"type": "number", "min": 0, "max": 0.5},
     "extra": {"type": "dict", "keysrules": {"type": "string"}},
 }
 
@@ -50,13 +51,22 @@ ADAPTER = {
     "custom_system_prompt": _str(nullable=True),
     "use_reasoning": {"type": "boolean"},
     "process_reasoning_traces": {"type": "boolean"},
+    "params_to_add": {"type": "dict", "keysrules": _str(empty=False)},
+    "params_to_remove": {"type": "list", "schema": _str(empty=False)},
+    "params_to_rename": {"type": "dict", "keysrules": _str(empty=False), "valuesrules": _str(empty=False)},
+    "use_request_logging": {"type": "boolean"},
+    "max_logged_requests": {"type": "integer", "min": 0, "nullable": True},
+    "use_response_logging": {"type": "boolean"},
+    "max_logged_responses": {"type": "integer", "min": 0, "nullable": True},
+    "use_caching": {"type": "boolean"},
+    "caching_dir": _str(nullable=True, empty=False),
 }
 
 API_ENDPOINT = {
     "model_id": _str(required=True, empty=False),
     "url": _str(required=True, empty=False, regex=r"^https?://.+"),
     "api_key_name": _str(nullable=True, empty=False, regex=r"^[A-Za-z_][A-Za-z0-9_]*$"),
-    "type": _str(allowed=["chat"]),
+    "type": _str(allowed=["chat", "completions"]),
     "adapter_config": {"type": "dict", "schema": ADAPTER},
 }
 

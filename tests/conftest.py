@@ -18,13 +18,21 @@ sys.path.insert(0, str(Path(__file__).parent))
 from endpoint import FakeEndpoint  # noqa: E402
 
 
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
 @pytest.fixture(scope="session", autouse=True)
-def data_dir():
-    """Tests read the real datasets from ../shared/datasets, never the network."""
+def data_dir(tmp_path_factory):
+    """Tests read the real datasets from ../shared/datasets, never the network;
+    gated data (gpqa_diamond) comes from a synthetic fixture in the real schema."""
     if not DATA_DIR.is_dir():
         pytest.exit(f"datasets not found at {DATA_DIR}", returncode=2)
-    os.environ["EVALTASKS_DATA_DIR"] = str(DATA_DIR)
-    return DATA_DIR
+    root = tmp_path_factory.mktemp("datasets")
+    for folder in list(DATA_DIR.iterdir()) + [FIXTURES / "gpqa_diamond"]:
+        if folder.is_dir():
+            (root / folder.name).symlink_to(folder)
+    os.environ["EVALTASKS_DATA_DIR"] = str(root)
+    return root
 
 
 def gsm8k_golds():

@@ -74,6 +74,53 @@ CATALOG = {
             extra={"prompt_style": "answer"},
             choices={"prompt_style": ("answer", "lm-eval")},
         ),
+        Benchmark(
+            name="ifeval",
+            module="ifeval",
+            description="IFEval: 541 prompts with verifiable instructions, strict and loose accuracy.",
+            size=541,
+            aliases=("lm-evaluation-harness.ifeval",),
+            files=(
+                DataFile(
+                    "input_data.jsonl",
+                    "https://raw.githubusercontent.com/google-research/google-research/"
+                    "26d8ccdab6fec61b5c83ad6327ea8bda9e580288/instruction_following_eval/data/input_data.jsonl",
+                    "67ffeee0fcb87c317c5b08a2de85557b4a7e96ada6178aa645b4954fe4b53d49",
+                ),
+            ),
+            defaults={"max_new_tokens": 1280},
+        ),
+        Benchmark(
+            name="humaneval",
+            module="humaneval",
+            description="HumanEval: 164 Python functions to complete, scored by running unit tests.",
+            size=164,
+            aliases=("simple_evals.humaneval",),
+            files=(
+                DataFile(
+                    "HumanEval.jsonl.gz",
+                    "https://github.com/openai/human-eval/raw/"
+                    "6d43fb980f9fee3c892a914eda09951f772ad10d/data/HumanEval.jsonl.gz",
+                    "b796127e635a67f93fb35c04f4cb03cf06f38c8072ee7cee8833d7bee06979ef",
+                ),
+            ),
+            defaults={"max_new_tokens": 1024},
+            extra={"n_samples": 1, "timeout": 3.0},
+        ),
+        Benchmark(
+            name="math500",
+            module="math500",
+            description="MATH-500: 500 competition math problems, LaTeX answers checked for equivalence.",
+            size=500,
+            aliases=("simple_evals.math_test_500",),
+            files=(
+                DataFile(
+                    "test.jsonl",
+                    "https://huggingface.co/datasets/HuggingFaceH4/MATH-500/resolve/main/test.jsonl",
+                ),
+            ),
+            defaults={"max_new_tokens": 4096},
+        ),
     ]
 }
 

@@ -1,0 +1,181 @@
+"""The evaltasks command: the reference document's command lines, dry runs that
+say why, run history, status, kill, logs and ls."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, Gsm8kModel, containers_created, doit, evaltasks_cli, results, write_config
+from endpoint import FakeEndpoint
+
+
+@pytest.fixture
+def state(tmp_path, monkeypatch):
+    """A private run history for each test."""
+    folder = tmp_path / "state"
+    monkeypatch.setenv("EVALTASKS_STATE_DIR", str(folder))
+    return folder
+
+
+def cli(*args, **kw):
+    return evaltasks_cli(*args, **kw)
+
+
+def test_ls_tasks_agrees_with_doit_list(tmp_path, state):
+    listed = cli("ls", "tasks", "--json")
+    assert listed.returncode == 0
+    catalog = json.loads(listed.stdout)
+    names = [row["name"] for row in catalog]
+    assert "gsm8k" in names and all(row["dataset_size"] > 0 for row in catalog)
+    tasks = [{"name": name} for name in names]
+    cfg = write_config(tmp_path / "all.yaml", "http://127.0.0.1:9/v1/chat/completions", tmp_path / "out",
+                       tasks=tasks)
+    doit_listed = doit("list", f"config={cfg}")
+    assert doit_listed.returncode == 0, doit_listed.stderr
+    doit_names = sorted(line.split()[0].split(":", 1)[1] for line in doit_listed.stdout.splitlines()
+                        if line.startswith("eval:"))
+    assert doit_names == sorted(names)
+    text = cli("ls", "tasks").stdout
+    assert all(name in text for name in names)
+
+
+def test_dry_run_says_why_and_writes_nothing(tmp_path, state, gsm8k_endpoint, docker_client):
+    out = tmp_path / "results"
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    tasks = [{"name": "gsm8k", "id": "a", "overrides": {"config.params.limit_samples": 3}},
+             {"name": "gsm8k", "id": "b", "overrides": {"config.params.limit_samples": 4}}]
+    write_config(examples / "mine.yaml", gsm8k_endpoint.chat_url, out, tasks=tasks)
+    args = ("run", "--config-dir", str(examples), "--config-name", "mine")
+
+    since = time.time()
+    first = cli(*args, "--dry-run")
+    assert first.returncode == 0, first.stderr
+    assert not out.exists() and not state.exists()                   # wrote nothing
+    assert containers_created(docker_client, str(out), since) == []    # started nothing
+    assert first.stdout.count(": would run") == 2
+    assert f"target missing: {out}/a/results.json" in first.stdout
+    assert "no record of a successful run" in first.stdout
+    assert "$ docker run --rm --name evaltasks-a-" in first.stdout and "--network host" in first.stdout
+
+    assert cli(*args).returncode == 0
+    sent = len(gsm8k_endpoint.requests)
+    unchanged = cli(*args, "--dry-run")
+    assert unchanged.stdout.count(": up to date") == 2
+
+    changed = cli(*args, "--dry-run", "-o", "evaluation.tasks.b.overrides.config.params.limit_samples=6")
+    assert "eval:a: up to date" in changed.stdout
+    assert "eval:b: would run\n  - config changed: config.params.limit_samples: 4 → 6" in changed.stdout
+
+    (out / "a" / "results.json").unlink()
+    deleted = cli(*args, "--dry-run")
+    assert f"eval:a: would run\n  - target missing: {out}/a/results.json" in deleted.stdout
+    assert "eval:b: up to date" in deleted.stdout
+    assert len(gsm8k_endpoint.requests) == sent                       # dry runs sent nothing
+
+
+def test_dry_run_shows_secrets_by_name_only(tmp_path, state):
+    cfg = write_config(tmp_path / "c.yaml", "http://127.0.0.1:9/v1/chat/completions", tmp_path / "out",
+                       target={"api_endpoint": {"model_id": "m", "url": "http://127.0.0.1:9/v1/chat/completions",
+                                                "api_key_name": "DRY_KEY"}},
+                       execution={"output_dir": str(tmp_path / "out"),
+                                  "extra_docker_args": "--network host -e EXTRA_TOKEN=abc123"})
+    dry = cli("run", "--config", str(cfg), "--dry-run", env={"DRY_KEY": "s3cr3t-value"})
+    assert dry.returncode == 0, dry.stderr
+    assert "-e DRY_KEY" in dry.stdout and "-e EXTRA_TOKEN" in dry.stdout
+    assert "s3cr3t-value" not in dry.stdout and "abc123" not in dry.stdout
+
+
+def test_run_records_history_and_status(tmp_path, state, gsm8k_endpoint):
+    out = tmp_path / "results"
+    cfg = write_config(tmp_path / "c.yaml", gsm8k_endpoint.chat_url, out)
+    run = cli("run", "--config", str(cfg))
+    assert run.returncode == 0, run.stdout + run.stderr
+    invocation = run.stdout.split()[1].rstrip(":")
+    assert f"{invocation}.0 (gsm8k)" in run.stdout
+    assert f"job {invocation}.0" in run.stdout
+
+    status = json.loads(cli("status", invocation[:6], "--json").stdout)
+    assert status["invocation"]["id"] == invocation and status["invocation"]["status"] == "success"
+    job, = status["jobs"]
+    assert job["id"] == f"{invocation}.0" and job["status"] == "success"
+    assert job["headline"] == "accuracy=0.6667 (n=6)" and job["results_path"] == str(out / "gsm8k" / "results.json")
+    assert job["duration"] > 0 and job["container_id"]
+
+    text = cli("status", f"{invocation}.0").stdout
+    assert "success" in text and "accuracy=0.6667" in text
+
+    again = cli("run", "--config", str(cfg))
+    second = again.stdout.split()[1].rstrip(":")
+    assert json.loads(cli("status", second, "--json").stdout)["jobs"][0]["status"] == "up-to-date"
+    runs = cli("ls", "runs").stdout.splitlines()
+    assert runs[0].startswith(second) and runs[1].startswith(invocation)
+
+    log = cli("logs", f"{invocation}.0")
+    assert log.returncode == 0 and "progress 6/6" in log.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (("status", "ffffffffffff"), "no invocation or job with id 'ffffffffffff'"),
+    (("kill", "nope"), "no invocation or job with id 'nope'"),
+    (("logs", "nope"), "no invocation or job with id 'nope'"),
+    (("run", "--config-dir", "examples", "--config-name", "no_such"), "no config named 'no_such' in examples"),
+    (("run", "--config", "examples/local_endpoint.yaml", "-o", "novalue"), "bad override 'novalue'"),
+    (("run", "--config", "examples/local_endpoint.yaml", "-t", "nosuch"), "-t nosuch: no such task"),
+    (("ls", "runs", "--since", "yesterday"), "--since 'yesterday': expected a number and a unit"),
+    (("frobnicate",), "invalid choice: 'frobnicate'"),
+])
+def test_bad_usage_is_one_line_and_exit_2(state, args, message):
+    done = cli(*args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_kill_a_running_invocation_then_rerun(tmp_path, state, docker_client, data_dir):
+    out = tmp_path / "results"
+    label = f"evaltasks.output_dir={out}"
+    tasks = [{"name": "gsm8k", "id": "slow", "overrides": {"config.params.limit_samples": 30,
+                                                           "config.params.parallelism": 1}}]
+    with FakeEndpoint(Gsm8kModel(right=range(30))) as quick:
+        done_cfg = write_config(tmp_path / "done.yaml", quick.chat_url, tmp_path / "other", tasks=tasks)
+        completed = cli("run", "--config", str(done_cfg))
+        assert completed.returncode == 0
+    completed_id = completed.stdout.split()[1].rstrip(":")
+
+    with FakeEndpoint(Gsm8kModel(right=range(30)), latency=0.5) as slow:
+        cfg = write_config(tmp_path / "c.yaml", slow.chat_url, out, tasks=tasks)
+        launcher = subprocess.Popen([sys.executable, "-m", "evaltasks", "run", "--config", str(cfg)],
+                                    cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 120
+        while not slow.completed() and time.time() < deadline:
+            time.sleep(0.2)
+        running = docker_client.containers.list(filters={"label": label})
+        assert running, "the job's container did not start"
+        invocation = running[0].labels["evaltasks.invocation"]
+
+        killed_at = time.time()
+        kill = cli("kill", invocation)
+        assert kill.returncode == 0, kill.stderr
+        while docker_client.containers.list(all=True, filters={"label": label}) and time.time() < killed_at + 10:
+            time.sleep(0.2)
+        assert docker_client.containers.list(all=True, filters={"label": label}) == []
+        launcher.communicate(timeout=30)
+
+    assert not (out / "slow" / "results.json").exists()
+    status = json.loads(cli("status", invocation, "--json").stdout)
+    assert status["invocation"]["status"] == "killed" and status["jobs"][0]["status"] == "killed"
+    runs = cli("ls", "runs").stdout
+    assert f"{invocation}" in runs and "killed" in runs and completed_id in runs and "success" in runs
+
+    with FakeEndpoint(Gsm8kModel(right=range(30))) as fast:
+        cfg = write_config(tmp_path / "c.yaml", fast.chat_url, out, tasks=tasks)
+        rerun = cli("run", "--config", str(cfg))
+    assert rerun.returncode == 0, rerun.stdout
+    assert results(out, "slow")["metrics"]["accuracy"]["value"] == 1.0
