@@ -1,0 +1,139 @@
+"""Run model-written Python in a separate, limited process inside the container.
+
+Each program runs as ``python -I -B`` in a fresh temporary directory, in its own
+session (so the whole process group can be killed), with a minimal environment
+(the API key is not passed on), stdin at EOF, and resource limits on address
+space, CPU time, file size, processes and core dumps. A program passes only when
+it exits 0 *after* the bootstrap has run it to the end: the bootstrap then writes
+a random token, read from stdin before the program starts, to stdout, so an early
+``exit(0)`` in the program cannot count as a pass.
+
+This guards against accidents (infinite loops, memory bombs, stray files), not a
+determined attacker: the container is the security boundary.
+"""
+
+import math
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+MEMORY_BYTES = 1 << 30         # RLIMIT_AS: 1 GiB of address space
+FILE_BYTES = 16 << 20          # RLIMIT_FSIZE: largest file the program may write
+MAX_PROCESSES = 64             # RLIMIT_NPROC (per uid; no effect when running as root)
+
+# More programs at once than CPUs only makes slow-but-correct ones time out.
+_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+_SLOTS = threading.BoundedSemaphore(max(1, _CPUS or 1))
+
+_BOOTSTRAP = r"""
+import os, resource, runpy, sys
+token = sys.stdin.readline().strip()
+null = os.open(os.devnull, os.O_RDONLY)
+os.dup2(null, 0)
+def limit(which, soft, hard=None):
+    hard = soft if hard is None else hard
+    _, old = resource.getrlimit(which)
+    if old != resource.RLIM_INFINITY:
+        soft, hard = min(soft, old), min(hard, old)
+    try:
+        resource.setrlimit(which, (soft, hard))
+    except (ValueError, OSError):
+        pass
+cpu = int(sys.argv[2])
+limit(resource.RLIMIT_AS, int(sys.argv[3]))
+limit(resource.RLIMIT_FSIZE, int(sys.argv[4]))
+limit(resource.RLIMIT_NPROC, int(sys.argv[5]))
+limit(resource.RLIMIT_CPU, cpu, cpu + 1)
+limit(resource.RLIMIT_CORE, 0)
+try:
+    runpy.run_path(sys.argv[1], run_name="__candidate__")
+except SystemExit as e:
+    sys.stderr.write(f"SystemExit({e.code!r}) before the tests finished\n")
+    sys.stderr.flush()
+    os._exit(1)
+sys.stdout.flush()
+os.write(1, ("\n" + token + "\n").encode())
+"""
+
+
+def run_python(source, timeout):
+    """Run ``source``; return ``{"passed": bool, "result": str}`` where ``result`` is
+    "passed", "timed out" or "failed: <last line of stderr>"."""
+    with _SLOTS, tempfile.TemporaryDirectory(prefix="evaltasks-run-", ignore_cleanup_errors=True) as tmp:
+        work = os.path.join(tmp, "work")
+        os.mkdir(work)
+        program = os.path.join(tmp, "program.py")
+        with open(program, "w", encoding="utf-8") as f:
+            f.write(source)
+        token = secrets.token_hex(16)
+        out_path, err_path = os.path.join(tmp, "stdout"), os.path.join(tmp, "stderr")
+        # Output goes to files, not pipes: a stray grandchild holding a pipe open
+        # could otherwise block us after the program itself is gone.
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-B", "-c", _BOOTSTRAP, program, str(math.ceil(timeout) + 1),
+                 str(MEMORY_BYTES), str(FILE_BYTES), str(MAX_PROCESSES)],
+                cwd=work, stdin=subprocess.PIPE, stdout=out, stderr=err, start_new_session=True,
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": work,
+                     "TMPDIR": work, "LANG": "C.UTF-8"},
+            )
+            try:
+                proc.stdin.write((token + "\n").encode())
+                proc.stdin.close()
+            except OSError:
+                pass
+            timed_out = not _wait_unreaped(proc.pid, timeout)
+            # The leader is dead but not yet reaped (or still running), so its pid,
+            # which is the group id, cannot have been reused: killing the group also
+            # ends any background processes the program left behind.
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.wait()
+        if timed_out:
+            return {"passed": False, "result": "timed out"}
+        stdout = _tail(out_path)
+        if proc.returncode == 0 and stdout.rstrip().endswith(token):
+            return {"passed": True, "result": "passed"}
+        return {"passed": False, "result": "failed: " + _reason(proc.returncode, _tail(err_path))}
+
+
+def _wait_unreaped(pid, timeout):
+    """Wait until ``pid`` exits without reaping it; False on timeout."""
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return True
+        except ChildProcessError:
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 2, 0.02)
+
+
+def _tail(path, size=4096):
+    with open(path, "rb") as f:
+        f.seek(max(0, os.path.getsize(path) - size))
+        return f.read().decode("utf-8", "replace")
+
+
+def _reason(returncode, stderr):
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if lines:
+        return lines[-1][:300]
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
