@@ -43,7 +43,8 @@ def config_path(args):
 def cmd_run(args):
     from .doit_loader import prepare
 
-    run = prepare(config_path(args), args.override, create=not args.dry_run)
+    overrides = args.override + (["execution.preflight=false"] if args.skip_preflight else [])
+    run = prepare(config_path(args), overrides, create=not args.dry_run)
     ids = [spec["id"] for spec in run.specs]
     for task in args.task:
         if task not in ids:
@@ -314,6 +315,8 @@ def parser():
     run.add_argument("--continue", dest="continue_", action="store_true",
                      help="keep running other tasks after one fails")
     run.add_argument("--force", action="store_true", help="rerun the selected tasks even if up to date")
+    run.add_argument("--skip-preflight", action="store_true",
+                     help="do not send the one test request per endpoint before starting")
     run.set_defaults(func=cmd_run)
 
     status = sub.add_parser("status", help="state of an invocation or job (a unique id prefix will do)")

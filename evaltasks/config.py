@@ -239,6 +239,10 @@ def _check_extra(extra, bench, where):
         allowed = bench.choices.get(key)
         if allowed and value not in allowed:
             raise ConfigError(f"{where}.{key}: {value!r} is not one of {', '.join(allowed)}")
+        low, high = bench.ranges.get(key, (None, None))
+        if (low is not None and value < low) or (high is not None and value > high):
+            span = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise ConfigError(f"{where}.{key}: must be {span}, got {value!r}")
 
 
 def _check_unique_ids(tasks):

@@ -162,6 +162,7 @@ class Run:
             self.lock.acquire(f"invocation {self.invocation}")
             self.client = container.connect()
             self.remove_orphans()
+            self.preflight()
             self.image = image.ensure(self.client, self.specs[0]["base_image"], log=lambda m: None)
         except Exception as e:      # lock, daemon, image: each has a one-line message
             return TaskFailed(str(e))
@@ -197,6 +198,15 @@ class Run:
         if self.containers.stopping.is_set():
             return TaskFailed("interrupted")
         return TaskFailed(f"{_failure_reason(log) or f'container exited with code {code}'} (log: {log})")
+
+    def preflight(self):
+        from . import preflight
+
+        if not self.cfg.data["execution"].get("preflight", True):
+            return
+        network = docker_args.parse(self.cfg.data["execution"].get("extra_docker_args")).get("network_mode")
+        for url, model_id, kind, key_name in preflight.endpoints(self.specs):
+            preflight.check(url, model_id, kind, key_name, docker_network=network)
 
     # -- interrupts ------------------------------------------------------
     def remove_orphans(self):

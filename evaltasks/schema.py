@@ -97,6 +97,7 @@ CONFIG = {
             "mode": _str(allowed=["parallel", "sequential"]),
             "extra_docker_args": _str(nullable=True),
             "base_image": _str(nullable=True, empty=False),
+            "preflight": {"type": "boolean"},
         },
     },
     "deployment": {"type": "dict", "schema": {"type": _str(allowed=["none"])}},

@@ -179,3 +179,56 @@ def test_kill_a_running_invocation_then_rerun(tmp_path, state, docker_client, da
         rerun = cli("run", "--config", str(cfg))
     assert rerun.returncode == 0, rerun.stdout
     assert results(out, "slow")["metrics"]["accuracy"]["value"] == 1.0
+
+
+def _start_launcher(cfg):
+    return subprocess.Popen([sys.executable, "-m", "evaltasks", "run", "--config", str(cfg)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_container(client, label, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        running = client.containers.list(filters={"label": label})
+        if running:
+            return running[0]
+        time.sleep(0.2)
+    raise AssertionError("no container started")
+
+
+def test_logs_follow_until_the_job_ends(tmp_path, state, docker_client, data_dir):
+    out = tmp_path / "results"
+    tasks = [{"name": "gsm8k", "overrides": {"config.params.limit_samples": 8, "config.params.parallelism": 1}}]
+    with FakeEndpoint(Gsm8kModel(right=range(8)), latency=0.4) as slow:
+        cfg = write_config(tmp_path / "c.yaml", slow.chat_url, out, tasks=tasks)
+        launcher = _start_launcher(cfg)
+        box = _wait_for_container(docker_client, f"evaltasks.output_dir={out}")
+        follow = cli("logs", box.labels["evaltasks.job"], "-f", timeout=120)
+        launcher.communicate(timeout=60)
+    assert follow.returncode == 0
+    assert "[launcher] docker run" in follow.stdout and "done: accuracy=1.0000" in follow.stdout
+
+
+def test_a_killed_launcher_is_not_running_forever_and_its_orphans_go(tmp_path, state, docker_client, data_dir):
+    out = tmp_path / "results"
+    label = f"evaltasks.output_dir={out}"
+    tasks = [{"name": "gsm8k", "overrides": {"config.params.limit_samples": 40, "config.params.parallelism": 1}}]
+    with FakeEndpoint(Gsm8kModel(right=range(40)), latency=0.5) as slow:
+        cfg = write_config(tmp_path / "c.yaml", slow.chat_url, out, tasks=tasks)
+        launcher = _start_launcher(cfg)
+        orphan = _wait_for_container(docker_client, label)
+        job = orphan.labels["evaltasks.job"]
+        launcher.send_signal(signal.SIGKILL)
+        launcher.communicate(timeout=30)
+        # The container outlives its launcher and still counts as running...
+        assert json.loads(cli("status", job, "--json").stdout)["jobs"][0]["status"] == "running"
+
+        # ...until the next run of that output dir removes it before starting its own.
+        with FakeEndpoint(Gsm8kModel(right=range(40))) as fast:
+            cfg = write_config(tmp_path / "c.yaml", fast.chat_url, out, tasks=tasks)
+            rerun = cli("run", "--config", str(cfg))
+        assert rerun.returncode == 0, rerun.stdout
+        assert orphan.id not in [c.id for c in docker_client.containers.list(all=True)]
+    status = json.loads(cli("status", job, "--json").stdout)["jobs"][0]
+    assert status["status"] == "failed" and "launcher exited" in status["reason"]
+    assert results(out)["metrics"]["accuracy"]["value"] == 1.0

@@ -126,6 +126,20 @@ def test_bad_task_overrides_name_the_task_and_key(tmp_path, key, value, expected
     assert message.startswith("evaluation.tasks[0].overrides (gsm8k): " + expected) or expected in message
 
 
+@pytest.mark.parametrize("name, key, value, expected", [
+    ("mmlu_pro", "num_fewshot", 6, "num_fewshot: must be between 0 and 5, got 6"),
+    ("humaneval", "n_samples", 0, "n_samples: must be at least 1, got 0"),
+    ("gpqa_diamond", "n_repeats", 2.5, "n_repeats: must be of type int, got 2.5"),
+    ("humaneval", "timeout", 5, None),            # an int where a float is expected is fine
+])
+def test_benchmark_options_are_checked(tmp_path, name, key, value, expected):
+    document = with_("evaluation.tasks", [{"name": name, "overrides": {f"config.params.extra.{key}": value}}])
+    if expected is None:
+        assert load(tmp_path, document).tasks[0]["params"]["extra"][key] == value
+    else:
+        assert expected in error(tmp_path, document=document)
+
+
 def test_duplicate_task_needs_distinct_ids(tmp_path):
     document = with_("evaluation.tasks", [{"name": "gsm8k"}, {"name": "gsm8k"}])
     assert "task id 'gsm8k' is already used" in error(tmp_path, document=document)

@@ -44,6 +44,7 @@ class Benchmark:
     defaults: dict = field(default_factory=dict)   # benchmark-specific config.params defaults
     extra: dict = field(default_factory=dict)      # config.params.extra options and defaults
     choices: dict = field(default_factory=dict)    # allowed values of string extra options
+    ranges: dict = field(default_factory=dict)     # (min, max or None) of numeric extra options
 
     @property
     def dataset(self):
@@ -73,6 +74,48 @@ CATALOG = {
             defaults={"max_new_tokens": 1024},
             extra={"prompt_style": "answer"},
             choices={"prompt_style": ("answer", "lm-eval")},
+        ),
+        Benchmark(
+            name="mmlu_pro",
+            module="mmlu_pro",
+            description="MMLU-Pro: 12,032 ten-option multiple-choice questions in 14 subjects.",
+            size=12032,
+            aliases=("simple_evals.mmlu_pro",),
+            files=tuple(
+                DataFile(
+                    name,
+                    "https://github.com/TIGER-AI-Lab/MMLU-Pro/raw/"
+                    "6a02be7dddd235d01fb275c7039110627303d3e9/local_data/local_250825.zip",
+                    sha,
+                    member=f"local_250825/{member}",
+                )
+                for name, member, sha in (
+                    ("test.json", "mmlu_pro_test_data.json",
+                     "0677be61d76c064d9fab83854560a80c5f158e4f2e27619da2c2dd1869315398"),
+                    ("validation.json", "mmlu_pro_val_data.json",
+                     "ed996ef5638822245d2c134bf901df1a3789548bb0fdfa9d36f60a904e07419c"),
+                )
+            ),
+            defaults={"max_new_tokens": 4096},
+            extra={"num_fewshot": 0},
+            ranges={"num_fewshot": (0, 5)},
+        ),
+        Benchmark(
+            name="gpqa_diamond",
+            module="gpqa_diamond",
+            description="GPQA Diamond: 198 graduate-level science questions, four shuffled choices.",
+            size=198,
+            aliases=("simple_evals.gpqa_diamond",),
+            files=(
+                DataFile(
+                    "gpqa_diamond.csv",
+                    "https://huggingface.co/datasets/Idavidrein/gpqa/resolve/main/gpqa_diamond.csv",
+                    gated="accept the terms at huggingface.co/datasets/Idavidrein/gpqa, then set HF_TOKEN",
+                ),
+            ),
+            defaults={"max_new_tokens": 4096},
+            extra={"n_repeats": 1},
+            ranges={"n_repeats": (1, None)},
         ),
         Benchmark(
             name="ifeval",
@@ -106,6 +149,7 @@ CATALOG = {
             ),
             defaults={"max_new_tokens": 1024},
             extra={"n_samples": 1, "timeout": 3.0},
+            ranges={"n_samples": (1, None), "timeout": (0.1, None)},
         ),
         Benchmark(
             name="math500",
