@@ -66,6 +66,26 @@ def gsm8k_endpoint():
         yield ep
 
 
+def is_preflight(payload):
+    """The launcher's one tiny check request per endpoint (see evaltasks/preflight.py)."""
+    return payload.get("max_tokens") == 1 and payload.get("messages") == [{"role": "user", "content": "Hi"}]
+
+
+def answered(ep):
+    """Requests for samples the endpoint answered (the preflight check left out)."""
+    return [r for r in ep.completed() if not is_preflight(r.payload)]
+
+
+def wait_for_container(client, label, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        running = client.containers.list(filters={"label": label})
+        if running:
+            return running[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no container with label {label} started")
+
+
 def write_config(path, url, output_dir, tasks=None, **sections):
     """A config in the reference document's shape."""
     config = {

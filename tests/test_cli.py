@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, Gsm8kModel, containers_created, doit, evaltasks_cli, results, write_config
+from conftest import (REPO, Gsm8kModel, containers_created, doit, evaltasks_cli, results, wait_for_container,
+                      write_config)
 from endpoint import FakeEndpoint
 
 
@@ -45,6 +46,7 @@ def test_ls_tasks_agrees_with_doit_list(tmp_path, state):
     assert all(name in text for name in names)
 
 
+@pytest.mark.docker
 def test_dry_run_says_why_and_writes_nothing(tmp_path, state, gsm8k_endpoint, docker_client):
     out = tmp_path / "results"
     examples = tmp_path / "examples"
@@ -92,6 +94,7 @@ def test_dry_run_shows_secrets_by_name_only(tmp_path, state):
     assert "s3cr3t-value" not in dry.stdout and "abc123" not in dry.stdout
 
 
+@pytest.mark.docker
 def test_run_records_history_and_status(tmp_path, state, gsm8k_endpoint):
     out = tmp_path / "results"
     cfg = write_config(tmp_path / "c.yaml", gsm8k_endpoint.chat_url, out)
@@ -138,6 +141,7 @@ def test_bad_usage_is_one_line_and_exit_2(state, args, message):
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
 
 
+@pytest.mark.docker
 def test_kill_a_running_invocation_then_rerun(tmp_path, state, docker_client, data_dir):
     out = tmp_path / "results"
     label = f"evaltasks.output_dir={out}"
@@ -151,14 +155,8 @@ def test_kill_a_running_invocation_then_rerun(tmp_path, state, docker_client, da
 
     with FakeEndpoint(Gsm8kModel(right=range(30)), latency=0.5) as slow:
         cfg = write_config(tmp_path / "c.yaml", slow.chat_url, out, tasks=tasks)
-        launcher = subprocess.Popen([sys.executable, "-m", "evaltasks", "run", "--config", str(cfg)],
-                                    cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 120
-        while not slow.completed() and time.time() < deadline:
-            time.sleep(0.2)
-        running = docker_client.containers.list(filters={"label": label})
-        assert running, "the job's container did not start"
-        invocation = running[0].labels["evaltasks.invocation"]
+        launcher = _start_launcher(cfg)
+        invocation = wait_for_container(docker_client, label).labels["evaltasks.invocation"]
 
         killed_at = time.time()
         kill = cli("kill", invocation)
@@ -186,29 +184,21 @@ def _start_launcher(cfg):
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for_container(client, label, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        running = client.containers.list(filters={"label": label})
-        if running:
-            return running[0]
-        time.sleep(0.2)
-    raise AssertionError("no container started")
-
-
+@pytest.mark.docker
 def test_logs_follow_until_the_job_ends(tmp_path, state, docker_client, data_dir):
     out = tmp_path / "results"
     tasks = [{"name": "gsm8k", "overrides": {"config.params.limit_samples": 8, "config.params.parallelism": 1}}]
     with FakeEndpoint(Gsm8kModel(right=range(8)), latency=0.4) as slow:
         cfg = write_config(tmp_path / "c.yaml", slow.chat_url, out, tasks=tasks)
         launcher = _start_launcher(cfg)
-        box = _wait_for_container(docker_client, f"evaltasks.output_dir={out}")
+        box = wait_for_container(docker_client, f"evaltasks.output_dir={out}")
         follow = cli("logs", box.labels["evaltasks.job"], "-f", timeout=120)
         launcher.communicate(timeout=60)
     assert follow.returncode == 0
     assert "[launcher] docker run" in follow.stdout and "done: accuracy=1.0000" in follow.stdout
 
 
+@pytest.mark.docker
 def test_a_killed_launcher_is_not_running_forever_and_its_orphans_go(tmp_path, state, docker_client, data_dir):
     out = tmp_path / "results"
     label = f"evaltasks.output_dir={out}"
@@ -216,7 +206,7 @@ def test_a_killed_launcher_is_not_running_forever_and_its_orphans_go(tmp_path, s
     with FakeEndpoint(Gsm8kModel(right=range(40)), latency=0.5) as slow:
         cfg = write_config(tmp_path / "c.yaml", slow.chat_url, out, tasks=tasks)
         launcher = _start_launcher(cfg)
-        orphan = _wait_for_container(docker_client, label)
+        orphan = wait_for_container(docker_client, label)
         job = orphan.labels["evaltasks.job"]
         launcher.send_signal(signal.SIGKILL)
         launcher.communicate(timeout=30)

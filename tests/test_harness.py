@@ -8,8 +8,15 @@ import pytest
 
 from endpoint import FakeEndpoint
 from evaltasks.harness import run, stats
-from evaltasks.harness.client import ChatClient, EndpointError, strip_reasoning
+from evaltasks.harness.adapters import split_reasoning
+from evaltasks.harness.client import Client, EndpointError
 from evaltasks.harness.files import write_json_atomic
+from evaltasks.harness.model import Model
+
+
+@pytest.fixture
+def fast_retries(monkeypatch):
+    monkeypatch.setattr("evaltasks.harness.client.BACKOFF", 0.001)
 
 
 def test_limit_first_n_and_fraction():
@@ -30,45 +37,48 @@ def test_mean_metric_stderr():
 
 def test_client_sends_generation_params_and_system_prompt():
     with FakeEndpoint(lambda p: "<think>hmm</think>Answer: 7") as ep:
-        client = ChatClient(ep.chat_url, "test-model", generation={"temperature": 0.0, "max_new_tokens": 64,
-                                                                    "top_p": None},
-                            adapter={"use_system_prompt": True, "custom_system_prompt": "Be brief.",
-                                     "use_reasoning": True})
-        body, text = client.chat([{"role": "user", "content": "hi"}])
-    assert text == "Answer: 7"
+        endpoint = {"url": ep.chat_url, "model_id": "test-model",
+                    "adapter_config": {"use_system_prompt": True, "custom_system_prompt": "Be brief.",
+                                       "use_reasoning": True}}
+        params = {"temperature": 0.0, "max_new_tokens": 64, "top_p": None,
+                  "parallelism": 1, "request_timeout": 10, "max_retries": 0}
+        with Model(endpoint, params) as model:
+            answer = model.ask(model.payload([{"role": "user", "content": "hi"}]))
+    assert answer.text == "Answer: 7"
     sent = ep.requests[0].payload
     assert sent["messages"][0] == {"role": "system", "content": "Be brief."}
     assert sent["max_tokens"] == 64 and sent["temperature"] == 0.0 and "top_p" not in sent
 
 
-def test_client_retries_transient_failures():
+def test_client_retries_transient_failures(fast_retries):
     with FakeEndpoint(lambda p: "ok", fault_rate=1.0, fault_kinds=("503", "reset", "429"), retry_after=0) as ep:
-        client = ChatClient(ep.chat_url, "test-model", max_retries=3, log=lambda m: None)
+        client = Client(ep.chat_url, max_retries=3, log=lambda m: None)
         for i in range(3):
-            assert client.chat([{"role": "user", "content": f"q{i}"}])[1] == "ok"
+            reply = client.post({"model": "test-model", "messages": [{"role": "user", "content": f"q{i}"}]})
+            assert reply["choices"][0]["message"]["content"] == "ok"
     assert len(ep.completed()) == 3 and len(ep.requests) == 6
 
 
 def test_client_fails_fast_on_client_errors():
     with FakeEndpoint(model_id="other") as ep:
-        client = ChatClient(ep.chat_url, "test-model", max_retries=5, log=lambda m: None)
+        client = Client(ep.chat_url, max_retries=5, log=lambda m: None)
         with pytest.raises(EndpointError, match="HTTP 404: The model `test-model` does not exist"):
-            client.chat([{"role": "user", "content": "q"}])
+            client.post({"model": "test-model", "messages": [{"role": "user", "content": "q"}]})
     assert len(ep.requests) == 1
 
 
-def test_client_gives_up_after_max_retries():
+def test_client_gives_up_after_max_retries(fast_retries):
     with FakeEndpoint(lambda p: 1 / 0) as ep:          # the responder fails: HTTP 500 every time
-        client = ChatClient(ep.chat_url, "test-model", max_retries=1, log=lambda m: None)
+        client = Client(ep.chat_url, max_retries=1, log=lambda m: None)
         with pytest.raises(EndpointError, match="HTTP 500.*gave up after 2 attempts"):
-            client.chat([{"role": "user", "content": "q"}])
+            client.post({"model": "test-model", "messages": [{"role": "user", "content": "q"}]})
 
 
 @pytest.mark.parametrize("text, expected", [
     ("<think>a</think>b", "b"), ("<think>never closed", ""), ("reasoning</think>answer", "answer"), ("plain", "plain"),
 ])
 def test_strip_reasoning(text, expected):
-    assert strip_reasoning(text) == expected
+    assert split_reasoning(text)[1] == expected
 
 
 def test_atomic_write_leaves_no_temp_files(tmp_path):

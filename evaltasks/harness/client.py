@@ -1,114 +1,118 @@
-"""OpenAI chat-completions client: pooled session, timeouts, retries with backoff."""
+"""HTTP transport to the endpoint: one pooled session, timeouts, and retries with
+exponential backoff and jitter. It sends JSON payloads and returns JSON replies;
+what goes in a payload and what a reply means is ``adapters``' business."""
 
+import email.utils
+import json
+import os
 import random
-import re
 import time
 
 import requests
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
+BACKOFF = 0.5        # seconds before the first retry; doubles with each further one
 MAX_BACKOFF = 60.0
-_THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
+# A connection that breaks while the body is arriving raises ChunkedEncodingError,
+# which is not a ConnectionError, though it is the same transient failure.
+_TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 
 class EndpointError(Exception):
-    """A request that failed for good (non-retryable, or retries exhausted)."""
+    """A request that failed for good (non-retryable, or retries exhausted).
+    ``kind`` is short enough to group failures by: "HTTP 404", "timeout", …"""
+
+    def __init__(self, message, kind):
+        super().__init__(message)
+        self.kind = kind
 
 
-def strip_reasoning(text):
-    """Drop ``<think>…</think>`` blocks; an unterminated block runs to the end."""
-    if "</think>" in text and "<think>" not in text:
-        # Some servers put the opening tag in the prompt template.
-        text = "<think>" + text
-    return _THINK.sub("", text).strip()
+class Client:
+    """``observe(outcome, seconds)`` hears of every attempt: the HTTP status, or
+    "timeout" / "connection_error" when there was no response."""
 
-
-class ChatClient:
-    def __init__(self, url, model_id, api_key=None, *, parallelism=1, request_timeout=60,
-                 max_retries=5, generation=None, adapter=None, log=print):
+    def __init__(self, url, api_key=None, *, parallelism=1, request_timeout=60, max_retries=5,
+                 log=print, observe=None):
         self.url = url
-        self.model_id = model_id
         self.request_timeout = request_timeout
         self.max_retries = max_retries
-        self.generation = {k: v for k, v in (generation or {}).items() if v is not None}
-        self.adapter = adapter or {}
         self.log = log
-        self._headers = {"Content-Type": "application/json"}
+        self.observe = observe or (lambda outcome, seconds: None)
+        headers = {"Content-Type": "application/json"}
         if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
+            headers["Authorization"] = f"Bearer {api_key}"
         # One pooled session for all workers: urllib3's pool is thread-safe, and
         # sizing it to the parallelism keeps one live connection per worker.
         self._session = requests.Session()
         pool = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=max(1, parallelism))
         self._session.mount("http://", pool)
         self._session.mount("https://", pool)
+        # The workers share one GIL, so requests' CPU time per request bounds the
+        # throughput at high parallelism. Two of its costs are paid once here rather
+        # than per request: reading the proxy variables from os.environ (trust_env),
+        # and merging session settings into each request (a prepared template).
+        self._session.trust_env = False
+        self._session.proxies = requests.utils.get_environ_proxies(url)
+        self._session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self._template = requests.PreparedRequest()
+        self._template.prepare(method="POST", url=url, headers=headers)
 
     def close(self):
         self._session.close()
 
-    def payload(self, messages):
-        if self.adapter.get("use_system_prompt") and self.adapter.get("custom_system_prompt"):
-            messages = [m for m in messages if m.get("role") != "system"]
-            messages = [{"role": "system", "content": self.adapter["custom_system_prompt"]}] + messages
-        body = {"model": self.model_id, "messages": messages}
-        gen = dict(self.generation)
-        if "max_new_tokens" in gen:
-            gen["max_tokens"] = gen.pop("max_new_tokens")
-        body.update(gen)
-        return body
-
-    def chat(self, messages):
-        """Send one chat request; return the assistant's text (reasoning stripped
-        when the adapter asks for it)."""
-        body = self.payload(messages)
-        reply = self._post(body)
-        try:
-            message = reply["choices"][0]["message"]
-            text = message.get("content") or ""
-        except (KeyError, IndexError, TypeError, AttributeError):
-            raise EndpointError(f"malformed reply from {self.url}: no choices[0].message "
-                                f"in {str(reply)[:200]!r}")
-        if self.adapter.get("use_reasoning") or self.adapter.get("process_reasoning_traces"):
-            text = strip_reasoning(text)
-        return body, text
-
-    def _post(self, body):
+    def post(self, payload):
+        """The endpoint's JSON reply to ``payload``, or EndpointError."""
         attempt = 0
         while True:
             wait = None
+            request = self._template.copy()
+            request.prepare_body(data=json.dumps(payload).encode("utf-8"), files=None)
+            started = time.perf_counter()
             try:
-                r = self._session.post(self.url, json=body, headers=self._headers,
-                                         timeout=self.request_timeout)
-            except (requests.ConnectionError, requests.Timeout) as e:
+                r = self._session.send(request, timeout=self.request_timeout)
+            except _TRANSIENT as e:
+                kind = "timeout" if isinstance(e, requests.Timeout) else "connection_error"
+                self.observe(kind, time.perf_counter() - started)
                 reason = f"{type(e).__name__}: {e}"
             else:
+                self.observe(r.status_code, time.perf_counter() - started)
+                kind = f"HTTP {r.status_code}"
                 if r.status_code == 200:
                     try:
                         return r.json()
                     except ValueError:
-                        raise EndpointError(f"reply from {self.url} is not JSON: {r.text[:200]!r}")
-                reason = f"HTTP {r.status_code}: {_error_message(r)}"
+                        raise EndpointError(f"reply from {self.url} is not JSON: {r.text[:200]!r}",
+                                            "malformed reply") from None
+                reason = f"{kind}: {error_message(r)}"
                 if r.status_code not in RETRY_STATUSES:
-                    raise EndpointError(reason)
-                wait = _retry_after(r)
+                    raise EndpointError(reason, kind)
+                wait = retry_after(r.headers.get("Retry-After"))
             if attempt >= self.max_retries:
-                raise EndpointError(f"{reason} (gave up after {attempt + 1} attempts)")
+                raise EndpointError(f"{reason} (gave up after {attempt + 1} attempts)", kind)
             if wait is None:
-                wait = min(MAX_BACKOFF, 0.5 * 2 ** attempt) * random.uniform(0.5, 1.5)
+                wait = min(MAX_BACKOFF, BACKOFF * 2 ** attempt) * random.uniform(0.5, 1.5)
             self.log(f"retry {attempt + 1}/{self.max_retries} in {wait:.1f}s after {reason}")
             time.sleep(wait)
             attempt += 1
 
 
-def _retry_after(response):
-    value = response.headers.get("Retry-After")
-    try:
-        return min(MAX_BACKOFF, max(0.0, float(value))) if value is not None else None
-    except ValueError:
+def retry_after(value, now=None):
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date),
+    capped at MAX_BACKOFF; None when absent or unreadable."""
+    if value is None:
         return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return min(MAX_BACKOFF, max(0.0, seconds))
 
 
-def _error_message(response):
+def error_message(response):
     try:
         error = response.json().get("error")
         if isinstance(error, dict):

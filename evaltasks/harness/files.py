@@ -3,6 +3,7 @@
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 
 
 def _umask():
@@ -14,12 +15,15 @@ def _umask():
 _MODE = 0o666 & ~_umask()
 
 
-def write_atomic(path, text):
+@contextmanager
+def atomic_file(path, mode="w"):
+    """A file to write ``path`` through: it replaces ``path`` only once the block
+    completes, and leaves nothing behind if the block fails."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, _MODE)   # mkstemp makes 0600; readers expect an ordinary file
@@ -32,9 +36,10 @@ def write_atomic(path, text):
         raise
 
 
+def write_atomic(path, text):
+    with atomic_file(path) as f:
+        f.write(text)
+
+
 def write_json_atomic(path, data):
     write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
-def write_jsonl_atomic(path, rows):
-    write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))

@@ -3,6 +3,27 @@ time, score, and write ``samples.jsonl`` then ``results.json`` (atomically, last
 
 The task description comes from ``task.json`` in the task directory, written by
 the launcher; it never holds the API key's value, only the variable's name.
+When the launcher sets ``EVALTASKS_RESPONSE_CACHE``, every reply is cached there
+as it arrives (``cache.py``), so a rerun sends only the requests still unanswered.
+
+Failed samples: a request that still fails after ``max_retries`` retries, or at
+once (a 4xx other than 429, a malformed reply), fails its sample. By default one
+failed sample fails the task: no results.json (samples.jsonl is still written,
+errors included), and the log says how many samples failed and why. ``config.params.allowed_failure_rate`` (0 to 0.5) tolerates up
+to that fraction of failed samples: each is scored as an empty reply with score
+0, kept in samples.jsonl with its ``error``, and counted in results.json's
+``failed_samples``. Once more samples have failed than allowed, no further
+request is started and the task fails.
+
+samples.jsonl, one row per sample in order: ``index``; ``prompt``, the messages
+as sent (after the system-prompt adapter; a plain string for a completions
+endpoint); ``request_params``, the rest of the payload; ``response``, the answer
+as scored (reasoning removed); ``reasoning`` when the reply had some;
+``finish_reason``; ``extracted``, ``gold``, ``score`` and the benchmark's own
+fields; or, for a failed sample, ``error`` in place of the reply's fields.
+
+results.json adds ``failed_samples`` and ``response_stats`` (``response_stats.py``)
+to the task's settings, metrics and timings.
 """
 
 import json
@@ -10,14 +31,17 @@ import math
 import os
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
-from . import benchmarks, stats
-from .client import ChatClient, EndpointError
+from . import benchmarks, cache, stats
+from .client import EndpointError
 from .datasets import DatasetError, data_dir
-from .files import write_json_atomic, write_jsonl_atomic
+from .files import write_json_atomic
+from .model import Model
 from .progress import Progress
+from .samples import SampleSpool
 
 
 class TaskFailed(Exception):
@@ -38,6 +62,11 @@ def limit(items, limit_samples):
     return items[:limit_samples]
 
 
+def allowed_failures(rate, total):
+    # The epsilon keeps 0.29 * 100 = 28.999… from allowing only 28.
+    return math.floor(rate * total + 1e-9)
+
+
 def _iso(ts):
     return datetime.fromtimestamp(ts, timezone.utc).isoformat()
 
@@ -51,56 +80,27 @@ def run(task_dir):
     endpoint = task["endpoint"]
     started = time.time()
 
-    source = data_dir(bench.dataset)
-    try:
-        items = limit(module.load(source), params.get("limit_samples"))
-        if hasattr(module, "expand"):
-            items = module.expand(items, params)
-    except FileNotFoundError as e:
-        raise TaskFailed(f"dataset file missing: {e.filename}")
-    except DatasetError as e:
-        raise TaskFailed(f"bad dataset: {e}")
+    items = _load_items(module, bench, params)
     log(f"{task['id']}: {bench.name}, {len(items)} samples, model {endpoint['model_id']} "
         f"at {endpoint['url']}, parallelism {params['parallelism']}")
-
+    responses = cache.from_environment()
     key_name = endpoint.get("api_key_name")
-    client = ChatClient(
-        endpoint["url"], endpoint["model_id"], os.environ.get(key_name) if key_name else None,
-        parallelism=params["parallelism"], request_timeout=params["request_timeout"],
-        max_retries=params["max_retries"],
-        generation={k: params.get(k) for k in ("temperature", "top_p", "max_new_tokens", "seed")},
-        adapter=endpoint.get("adapter_config"), log=log,
-    )
+    rate = params.get("allowed_failure_rate") or 0.0
+    allowed = allowed_failures(rate, len(items))
     progress = Progress(os.path.join(task_dir, "progress.json"), len(items), log=log)
+    with SampleSpool(task_dir) as samples:
+        with Model(endpoint, params, os.environ.get(key_name) if key_name else None,
+                   cache=responses, log=log) as model:
+            failures = _evaluate(items, module, params, model, progress, allowed, samples)
+        response_stats = model.stats.summary()
+        log(f"cache: {response_stats['cache_hits']} hits, {response_stats['requests']} new requests"
+            if responses else f"cache: off, {response_stats['requests']} requests")
+        samples.write(os.path.join(task_dir, "samples.jsonl"))
+        if len(failures) > allowed:
+            raise TaskFailed(_failure_message(failures, len(items), len(samples), rate, allowed,
+                                              responses is not None))
+        metrics = module.metrics(samples, params) if hasattr(module, "metrics") else stats.accuracy(samples)
 
-    def evaluate(index):
-        item = items[index]
-        messages = module.prompt(item, params)
-        try:
-            request, response = client.chat(messages)
-        except EndpointError as e:
-            log(f"sample {index} failed: {e}")
-            progress.advance(failed=True)
-            return {"index": index, "prompt": messages, "error": str(e)}
-        extracted = module.extract(response)
-        scored = module.score(extracted, item)
-        sample = {
-            "index": index, "prompt": request["messages"], "response": response,
-            "extracted": extracted, "gold": item["gold"],
-        }
-        sample.update(scored if isinstance(scored, dict) else {"score": scored})
-        progress.advance()
-        return sample
-
-    with ThreadPoolExecutor(max_workers=params["parallelism"]) as pool:
-        samples = list(pool.map(evaluate, range(len(items))))
-    client.close()
-
-    failed = [s for s in samples if "error" in s]
-    if failed:
-        raise TaskFailed(f"{len(failed)} of {len(samples)} samples failed; first: {failed[0]['error']}")
-
-    metrics = module.metrics(samples, params) if hasattr(module, "metrics") else stats.accuracy(samples)
     finished = time.time()
     results = {
         "task": task["id"],
@@ -108,16 +108,93 @@ def run(task_dir):
         "model_id": endpoint["model_id"],
         "endpoint": {"url": endpoint["url"], "type": endpoint.get("type", "chat")},
         "params": params,
-        "samples": len(samples),
+        "samples": len(items),
+        "failed_samples": len(failures),
         "metrics": metrics,
+        "response_stats": response_stats,
         "started": _iso(started),
         "finished": _iso(finished),
         "duration_s": round(finished - started, 3),
     }
-    write_jsonl_atomic(os.path.join(task_dir, "samples.jsonl"), samples)
     write_json_atomic(os.path.join(task_dir, "results.json"), results)
     headline = ", ".join(f"{k}={v['value']:.4f}" for k, v in metrics.items() if isinstance(v, dict))
-    log(f"done: {headline} over {len(samples)} samples in {finished - started:.1f}s")
+    failed = f" ({len(failures)} failed, scored 0)" if failures else ""
+    log(f"done: {headline} over {len(items)} samples{failed} in {finished - started:.1f}s")
+
+
+def _load_items(module, bench, params):
+    try:
+        items = limit(module.load(data_dir(bench.dataset)), params.get("limit_samples"))
+        if hasattr(module, "expand"):
+            items = module.expand(items, params)
+    except FileNotFoundError as e:
+        raise TaskFailed(f"dataset file missing: {e.filename}")
+    except DatasetError as e:
+        raise TaskFailed(f"bad dataset: {e}")
+    return items
+
+
+def _evaluate(items, module, params, model, progress, allowed, samples):
+    """Every item's row into ``samples``; returns the failures as (kind, error).
+    Once more than ``allowed`` samples have failed, the items not yet started are
+    skipped and have no row."""
+    failures = []      # list.append and len are atomic, so the workers need no lock
+
+    def evaluate(index):
+        if len(failures) > allowed:
+            return
+        row, kind = _sample(index, items[index], module, params, model)
+        samples.add(index, row)
+        if kind:
+            failures.append((kind, row["error"]))
+        progress.advance(failed=kind is not None)
+
+    with ThreadPoolExecutor(max_workers=params["parallelism"]) as pool:
+        for _ in pool.map(evaluate, range(len(items))):
+            pass
+    return failures
+
+
+def _sample(index, item, module, params, model):
+    """(the sample's samples.jsonl row, None), or (row, failure kind) when the
+    endpoint gave no usable reply."""
+    number = cache.sample_number(item)
+    payload = model.payload(module.prompt(item, params), number)
+    sample = {"index": index, "prompt": payload.get("messages", payload.get("prompt")),
+              "request_params": {k: v for k, v in payload.items() if k not in ("messages", "prompt")}}
+    try:
+        answer = model.ask(payload, number)
+    except EndpointError as e:
+        log(f"sample {index} failed: {e}")
+        sample["error"] = str(e)
+        # Scored as an empty reply, so that the fields the benchmark's metrics read exist.
+        sample["gold"] = item["gold"]
+        sample.update(_scored(module, module.extract(""), item), score=0.0)
+        return sample, e.kind
+    sample["response"] = answer.text
+    if answer.reasoning is not None:
+        sample["reasoning"] = answer.reasoning
+    sample["finish_reason"] = answer.finish_reason
+    sample["extracted"] = module.extract(answer.text)
+    sample["gold"] = item["gold"]
+    sample.update(_scored(module, sample["extracted"], item))
+    return sample, None
+
+
+def _scored(module, extracted, item):
+    scored = module.score(extracted, item)
+    return scored if isinstance(scored, dict) else {"score": scored}
+
+
+def _failure_message(failures, total, tried, rate, allowed, cached):
+    kinds = ", ".join(f"{n}× {kind}" for kind, n in Counter(k for k, _ in failures).most_common())
+    message = (f"{len(failures)} of {total} samples failed ({kinds}), more than "
+               f"allowed_failure_rate {rate} allows ({allowed}); first: {failures[0][1]}")
+    if tried < total:
+        message += f"; {total - tried} samples not tried"
+    if cached:
+        message += "; the replies received are cached for a rerun"
+    return message
 
 
 def main(argv=None):

@@ -1,0 +1,52 @@
+"""The model under evaluation as a benchmark sees it: messages in, an answer out.
+
+One ``ask`` shapes the request (``adapters``), answers it from the response
+cache when it can, or sends it (``client``) and caches the reply, and counts
+what happened (``response_stats``)."""
+
+from .adapters import Adapter, TrafficLog
+from .client import Client
+from .response_stats import ResponseStats
+
+
+class Model:
+    def __init__(self, endpoint, params, api_key=None, *, cache=None, log=print):
+        self.model_id = endpoint["model_id"]
+        self.cache = cache
+        self.stats = ResponseStats()
+        config = endpoint.get("adapter_config") or {}
+        generation = {k: params.get(k) for k in ("temperature", "top_p", "max_new_tokens", "seed")}
+        self.adapter = Adapter(self.model_id, endpoint.get("type", "chat"), generation, config)
+        self.traffic = TrafficLog(config, log)
+        self.client = Client(endpoint["url"], api_key, parallelism=params["parallelism"],
+                             request_timeout=params["request_timeout"], max_retries=params["max_retries"],
+                             log=log, observe=self.stats.attempt)
+
+    def close(self):
+        self.client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def payload(self, messages, sample=0):
+        return self.adapter.payload(messages, sample)
+
+    def ask(self, payload, sample=0):
+        """The Answer to ``payload`` (from ``payload()``); ``sample`` tells repeated
+        copies of one prompt apart. Raises client.EndpointError."""
+        key = self.cache.key(self.model_id, payload, sample) if self.cache else None
+        reply = self.cache.get(key) if key else None
+        cached = reply is not None
+        if not cached:
+            self.stats.request()
+            self.traffic.request(payload)
+            reply = self.client.post(payload)
+            self.traffic.response(reply)
+        answer = self.adapter.read(reply)
+        if key and not cached:
+            self.cache.put(key, reply)
+        self.stats.answer(answer, cached)
+        return answer

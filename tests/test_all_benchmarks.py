@@ -1,0 +1,108 @@
+"""All six benchmarks in one config, each in its own container, against an
+endpoint whose scripted answers fix every score in advance."""
+
+import csv
+import gzip
+import json
+import re
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA_DIR, FIXTURES, doit, results, write_config
+from endpoint import FakeEndpoint
+
+pytestmark = pytest.mark.docker
+N = 8
+RIGHT = {0, 2, 3, 5, 7}          # items answered correctly in every benchmark: 5 of 8
+REFERENCE = DATA_DIR.parent / "reference"
+
+
+def rows_jsonl(path):
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def scripted():
+    """(match, reply) pairs: a request whose last message contains ``match``
+    gets ``reply``. Built from the raw data files, not from our modules."""
+    pairs = []
+    for i, row in enumerate(rows_jsonl(DATA_DIR / "gsm8k" / "test.jsonl")[:N]):
+        gold = row["answer"].split("####")[-1].strip().replace(",", "")
+        pairs.append((row["question"], f"Step by step.\nAnswer: {gold if i in RIGHT else int(gold) + 1}"))
+    for i, row in enumerate(json.loads((DATA_DIR / "mmlu_pro" / "test.json").read_text())[:N]):
+        wrong = "ABCDEFGHIJ"[(row["answer_index"] + 1) % len(row["options"])]
+        pairs.append((row["question"], f"Thinking.\nAnswer: {row['answer'] if i in RIGHT else wrong}"))
+    for i, row in enumerate(rows_jsonl(DATA_DIR / "math500" / "test.jsonl")[:N]):
+        pairs.append((row["problem"], f"Work.\nAnswer: {row['answer'] if i in RIGHT else '98765'}"))
+    for i, row in enumerate(rows_jsonl(DATA_DIR / "humaneval" / "HumanEval.jsonl.gz")[:N]):
+        body = row["canonical_solution"] if i in RIGHT else "    return None\n"
+        pairs.append((row["prompt"].strip(), f"```python\n{row['prompt']}{body}```"))
+    gpqa = list(csv.DictReader(open(FIXTURES / "gpqa_diamond" / "gpqa_diamond.csv", encoding="utf-8")))
+    for i, row in enumerate(gpqa):
+        pairs.append((row["Question"].strip(), ("gpqa", row["Correct Answer"].strip(), i in RIGHT)))
+    recorded = {r["prompt"]: r["response"] for r in
+                rows_jsonl(REFERENCE / "ifeval" / "input_response_data_gpt4_20231107_145030.jsonl")}
+    for row in rows_jsonl(DATA_DIR / "ifeval" / "input_data.jsonl")[:N]:
+        pairs.append((row["prompt"], recorded[row["prompt"]]))
+    return pairs
+
+
+def make_responder(pairs):
+    def respond(payload):
+        text = payload["messages"][-1]["content"]
+        for match, reply in pairs:
+            if match in text:
+                if isinstance(reply, tuple):       # gpqa: find the letter the shuffle gave the right answer
+                    _, correct, right = reply
+                    letters = re.findall(r"^([A-D])\) (.*)$", text, re.M)
+                    letter = next(l for l, option in letters if option.strip() == correct)
+                    return f"Answer: {letter if right else next(l for l, _ in letters if l != letter)}"
+                return reply
+        raise AssertionError(f"no scripted answer for {text[:80]!r}")
+    return respond
+
+
+def expected_ifeval():
+    """IFEval scores of the recorded responses, from the reference-checked scorer."""
+    from evaltasks.harness.benchmarks import ifeval
+
+    items = ifeval.load(str(DATA_DIR / "ifeval"))[:N]
+    recorded = {r["prompt"]: r["response"] for r in
+                rows_jsonl(REFERENCE / "ifeval" / "input_response_data_gpt4_20231107_145030.jsonl")}
+    samples = []
+    for item in items:
+        text = recorded[item["prompt"]] if "prompt" in item else None
+        samples.append(ifeval.score(ifeval.extract(text), item))
+    return ifeval.metrics(samples, {})
+
+
+@pytest.mark.skipif(not REFERENCE.is_dir(), reason="needs ../shared/reference for the recorded ifeval answers")
+def test_six_benchmarks_score_exactly_what_the_answers_imply(tmp_path, docker_client):
+    out = tmp_path / "results"
+    names = ["gsm8k", "mmlu_pro", "math500", "humaneval", "gpqa_diamond", "ifeval"]
+    tasks = [{"name": n, "overrides": {"config.params.limit_samples": N, "config.params.parallelism": 4}}
+             for n in names]
+    with FakeEndpoint(make_responder(scripted())) as ep:
+        cfg = write_config(tmp_path / "six.yaml", ep.chat_url, out, tasks=tasks)
+        run = doit("-n", "3", f"config={cfg}", timeout=900)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+    five_of_eight = Fraction(5, 8)
+    assert Fraction(results(out, "gsm8k")["metrics"]["accuracy"]["value"]).limit_denominator(100) == five_of_eight
+    assert Fraction(results(out, "mmlu_pro")["metrics"]["accuracy"]["value"]).limit_denominator(100) == five_of_eight
+    assert Fraction(results(out, "math500")["metrics"]["accuracy"]["value"]).limit_denominator(100) == five_of_eight
+    assert Fraction(results(out, "humaneval")["metrics"]["pass@1"]["value"]).limit_denominator(100) == five_of_eight
+    gpqa = results(out, "gpqa_diamond")
+    assert gpqa["samples"] == 6                                  # the fixture has 6 questions
+    assert Fraction(gpqa["metrics"]["accuracy"]["value"]).limit_denominator(100) == Fraction(4, 6)
+    ifeval = results(out, "ifeval")["metrics"]
+    for name, metric in expected_ifeval().items():
+        assert ifeval[name]["value"] == pytest.approx(metric["value"], abs=1e-12), name
+    for name in names:
+        r = results(out, name)
+        assert all({"value", "stderr", "n"} <= set(m) for m in r["metrics"].values()), name
+        lines = (out / name / "samples.jsonl").read_text().splitlines()
+        assert len(lines) == r["samples"], name
