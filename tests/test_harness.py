@@ -86,3 +86,15 @@ def test_atomic_write_leaves_no_temp_files(tmp_path):
     assert json.loads((tmp_path / "r.json").read_text()) == {"a": 1}
     assert os.listdir(tmp_path) == ["r.json"]
     assert oct((tmp_path / "r.json").stat().st_mode & 0o777) != "0o600"
+
+
+def test_samples_file_rows_survive_unicode_line_separators(tmp_path):
+    from evaltasks.harness.samples import SampleSpool
+
+    with SampleSpool(tmp_path) as spool:
+        spool.add(1, {"response": "b"})
+        spool.add(0, {"response": "a\u2028still\x85 a"})
+        spool.write(tmp_path / "samples.jsonl")
+        assert [row["response"] for row in spool] == ["a\u2028still\x85 a", "b"]
+    lines = (tmp_path / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["response"] for line in lines] == ["a\u2028still\x85 a", "b"]

@@ -16,6 +16,15 @@ from collections.abc import Sequence
 from .files import atomic_file
 
 
+# Valid unescaped in JSON, but line splitters (Python's str.splitlines among
+# them) would break a row at them.
+_LINE_BREAKS = {ord(c): f"\\u{ord(c):04x}" for c in "\x85\u2028\u2029"}
+
+
+def _one_line(text):
+    return text.translate(_LINE_BREAKS)
+
+
 class SampleSpool(Sequence):
     def __init__(self, directory):
         self._file = tempfile.TemporaryFile(dir=directory)
@@ -25,7 +34,7 @@ class SampleSpool(Sequence):
         self._lock = threading.Lock()
 
     def add(self, index, row):
-        line = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+        line = (_one_line(json.dumps(row, ensure_ascii=False)) + "\n").encode("utf-8")
         with self._lock:
             # Counting the size rather than seeking to the end keeps the writes
             # buffered: a seek flushes, a system call per row.
