@@ -32,6 +32,8 @@ def data_dir(tmp_path_factory):
         if folder.is_dir():
             (root / folder.name).symlink_to(folder)
     os.environ["EVALTASKS_DATA_DIR"] = str(root)
+    # Runs are recorded in a history of the tests' own, not the user's.
+    os.environ["EVALTASKS_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
     return root
 
 
