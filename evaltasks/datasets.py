@@ -6,7 +6,9 @@ folder read-only, so containers need no access to the internet for data."""
 
 import hashlib
 import os
+import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 from .config import ConfigError
@@ -38,42 +40,70 @@ def check(bench):
             raise ConfigError(f"EVALTASKS_DATA_DIR: {bench.name} needs {path}, which does not exist")
 
 
-def ensure(bench, log=print):
-    """The benchmark's data folder, downloading missing files into the cache."""
+def ensure(bench, log=print, hf_token=None):
+    """The benchmark's data folder, downloading missing files into the cache.
+    ``hf_token`` opens gated Hugging Face datasets."""
     target = folder(bench)
     if local_root():
         return target
     target.mkdir(parents=True, exist_ok=True)
-    for data_file in bench.files:
-        path = target / data_file.name
-        if not path.is_file():
-            log(f"downloading {data_file.url}")
-            _download(data_file, path)
+    with tempfile.TemporaryDirectory(dir=target, prefix=".download-") as scratch:
+        archives = {}        # url → downloaded file, for several members of one zip
+        for data_file in bench.files:
+            path = target / data_file.name
+            if path.is_file():
+                continue
+            if data_file.url not in archives:
+                log(f"downloading {data_file.url}")
+                archives[data_file.url] = _download(data_file, Path(scratch), hf_token)
+            _install(data_file, archives[data_file.url], path)
     return target
 
 
-def _download(data_file, path):
+def _download(data_file, scratch, hf_token):
     import requests
 
     headers = {}
-    if os.environ.get("HF_TOKEN") and "huggingface.co" in data_file.url:
-        headers["Authorization"] = f"Bearer {os.environ['HF_TOKEN']}"
+    if hf_token and "huggingface.co" in data_file.url:
+        headers["Authorization"] = f"Bearer {hf_token}"
+    hint = f"; {data_file.gated}" if data_file.gated else ""
     try:
-        r = requests.get(data_file.url, headers=headers, timeout=60, stream=True)
-        r.raise_for_status()
+        reply = requests.get(data_file.url, headers=headers, timeout=60, stream=True)
     except requests.RequestException as e:
-        reason = type(e).__name__ if isinstance(e, requests.ConnectionError) else str(e)
-        hint = f"; {data_file.gated}" if data_file.gated else ""
-        raise DownloadError(f"cannot download {data_file.url} ({reason}){hint}; "
+        raise DownloadError(f"cannot download {data_file.url} ({type(e).__name__}){hint}; "
                             "offline, set EVALTASKS_DATA_DIR to a folder with the data") from None
-    digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
+    if reply.status_code != 200:
+        raise DownloadError(f"cannot download {data_file.url}: HTTP {reply.status_code}{hint}")
+    fd, name = tempfile.mkstemp(dir=scratch)
     with os.fdopen(fd, "wb") as f:
-        for chunk in r.iter_content(1 << 20):
-            digest.update(chunk)
+        for chunk in reply.iter_content(1 << 20):
             f.write(chunk)
-    if data_file.sha256 and digest.hexdigest() != data_file.sha256:
-        os.unlink(tmp)
-        raise DownloadError(f"{data_file.url}: sha256 {digest.hexdigest()} does not match "
-                            f"the expected {data_file.sha256}")
-    os.replace(tmp, path)
+    return Path(name)
+
+
+def _install(data_file, downloaded, path):
+    """Put the file (or the archive member) at ``path`` once its checksum matches."""
+    fd, part = tempfile.mkstemp(dir=downloaded.parent)
+    with os.fdopen(fd, "wb") as out:
+        if data_file.member:
+            try:
+                with zipfile.ZipFile(downloaded) as archive, archive.open(data_file.member) as member:
+                    shutil.copyfileobj(member, out)
+            except (zipfile.BadZipFile, KeyError) as e:
+                raise DownloadError(f"{data_file.url}: cannot read {data_file.member} from it ({e})") from None
+        else:
+            with open(downloaded, "rb") as source:
+                shutil.copyfileobj(source, out)
+    digest = _sha256(part)
+    if data_file.sha256 and digest != data_file.sha256:
+        raise DownloadError(f"{data_file.url}{'!' + data_file.member if data_file.member else ''}: "
+                            f"sha256 {digest} is not the expected {data_file.sha256}")
+    os.replace(part, path)
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -181,7 +181,9 @@ class Run:
             note = lambda text: (out.write(f"[launcher] {text}\n".encode()), out.flush())
             note(f"invocation {self.invocation}, task {spec['id']}, started {_now()}")
             try:
-                data = datasets.ensure(benchmarks.resolve(spec["benchmark"]), log=note)
+                # A task's env_vars may name where its HF_TOKEN comes from (gated data).
+                token = os.environ.get(spec["env_vars"].get("HF_TOKEN", "HF_TOKEN"))
+                data = datasets.ensure(benchmarks.resolve(spec["benchmark"]), log=note, hf_token=token)
                 options = container.run_options(spec, self.invocation, data)
                 note(container.command_line(self.image, options))
                 code = container.run(self.client, self.image, options, out, self.containers,

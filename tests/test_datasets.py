@@ -1,0 +1,95 @@
+"""Dataset downloads into the cache, from a real HTTP server on 127.0.0.1."""
+
+import hashlib
+import io
+import threading
+import zipfile
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from evaltasks import datasets
+from evaltasks.harness.benchmarks import Benchmark, DataFile
+
+
+class Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(tmp_path):
+    """Serves tmp_path/www on 127.0.0.1; yields (folder, base url)."""
+    www = tmp_path / "www"
+    www.mkdir()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(www)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield www, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.delenv("EVALTASKS_DATA_DIR", raising=False)
+    monkeypatch.setenv("EVALTASKS_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "datasets"
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def bench(*files):
+    return Benchmark(name="toy", module="toy", description="", size=1, files=files)
+
+
+def test_plain_file_and_zip_members_are_fetched_once_and_checked(server, cache):
+    www, url = server
+    (www / "data.jsonl").write_bytes(b'{"a": 1}\n')
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("inner/test.json", "[1, 2]")
+        z.writestr("inner/val.json", "[3]")
+    (www / "both.zip").write_bytes(archive.getvalue())
+    toy = bench(DataFile("data.jsonl", f"{url}/data.jsonl", sha(b'{"a": 1}\n')),
+                DataFile("test.json", f"{url}/both.zip", sha(b"[1, 2]"), member="inner/test.json"),
+                DataFile("val.json", f"{url}/both.zip", sha(b"[3]"), member="inner/val.json"))
+    fetched = []
+    folder = datasets.ensure(toy, log=fetched.append)
+    assert folder == cache / "toy"
+    assert (folder / "test.json").read_text() == "[1, 2]" and (folder / "val.json").read_text() == "[3]"
+    assert fetched == [f"downloading {url}/data.jsonl", f"downloading {url}/both.zip"]
+    assert sorted(p.name for p in folder.iterdir()) == ["data.jsonl", "test.json", "val.json"]
+    fetched.clear()
+    datasets.ensure(toy, log=fetched.append)
+    assert fetched == []                                    # cached: nothing downloaded again
+
+
+def test_checksum_mismatch_leaves_nothing(server, cache):
+    www, url = server
+    (www / "data.jsonl").write_bytes(b"tampered\n")
+    toy = bench(DataFile("data.jsonl", f"{url}/data.jsonl", sha(b"original\n")))
+    with pytest.raises(datasets.DownloadError, match="sha256 .* is not the expected"):
+        datasets.ensure(toy, log=lambda m: None)
+    assert list((cache / "toy").iterdir()) == []
+
+
+def test_missing_file_and_gated_hint(server, cache):
+    _, url = server
+    toy = bench(DataFile("gated.csv", f"{url}/gated.csv", gated="accept the terms, then set HF_TOKEN"))
+    with pytest.raises(datasets.DownloadError, match=r"HTTP 404; accept the terms, then set HF_TOKEN"):
+        datasets.ensure(toy, log=lambda m: None)
+
+
+def test_local_data_dir_must_hold_every_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("EVALTASKS_DATA_DIR", str(tmp_path))
+    toy = bench(DataFile("data.jsonl", "http://127.0.0.1:9/unused"))
+    with pytest.raises(datasets.ConfigError, match=r"toy needs .*/toy/data.jsonl, which does not exist"):
+        datasets.check(toy)
+    (tmp_path / "toy").mkdir()
+    (tmp_path / "toy" / "data.jsonl").write_text("{}\n")
+    datasets.check(toy)
+    assert datasets.ensure(toy) == tmp_path / "toy"
