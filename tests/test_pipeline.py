@@ -1,6 +1,7 @@
 """End to end: config → doit → real harness containers → results.json, against
 a real HTTP endpoint on 127.0.0.1."""
 
+import json
 import os
 import re
 import signal
@@ -48,8 +49,8 @@ def test_only_the_changed_task_reruns(tmp_path, gsm8k_endpoint):
     tasks = [{"name": "gsm8k", "id": "a", "overrides": {"config.params.limit_samples": 3}},
              {"name": "gsm8k", "id": "b", "overrides": {"config.params.limit_samples": 4}}]
     cfg = write_config(tmp_path / "c.yaml", gsm8k_endpoint.chat_url, out, tasks=tasks)
-    assert doit("-n", "2", f"config={cfg}").returncode == 0
-    # b's first three questions are a's: the shared response cache answers them.
+    assert doit("-n", "1", f"config={cfg}").returncode == 0
+    # b runs after a, and its first three questions are a's: the shared response cache answers them.
     assert len(answered(gsm8k_endpoint)) == 4
     sent = len(gsm8k_endpoint.requests)
 
@@ -153,6 +154,9 @@ def test_ctrl_c_removes_containers_and_leaves_no_results(tmp_path, docker_client
         proc = subprocess.Popen([sys.executable, "-m", "doit", f"config={cfg}"], cwd=REPO,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         wait_for_container(docker_client, label)
+        deadline = time.time() + 60
+        while len(answered(slow)) < 3 and time.time() < deadline:
+            time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
         stopped_by = time.time() + 10
@@ -161,10 +165,15 @@ def test_ctrl_c_removes_containers_and_leaves_no_results(tmp_path, docker_client
         assert docker_client.containers.list(all=True, filters={"label": label}) == []
         assert not (out / "gsm8k" / "results.json").exists()
 
+    # Every reply the interrupted run received is in the response cache: the rerun
+    # asks only for the rest.
+    received = len(list((out / ".response_cache").rglob("*.json")))
+    assert received >= 1
     with FakeEndpoint(Gsm8kModel(right=range(50))) as fast:
         cfg = write_config(tmp_path / "c.yaml", fast.chat_url, out, tasks=[
             {"name": "gsm8k", "overrides": {"config.params.limit_samples": 40, "config.params.parallelism": 1}}])
         again = doit(f"config={cfg}")
+        assert len(answered(fast)) == 40 - received
     assert again.returncode == 0, again.stdout
     assert results(out)["metrics"]["accuracy"]["value"] == 1.0
 
@@ -178,3 +187,62 @@ def test_doit_list_needs_no_docker(tmp_path, gsm8k_endpoint):
     lines = listed.stdout.splitlines()
     assert any(l.startswith("eval:first") and "5 of 1319 samples" in l for l in lines)
     assert any(l.startswith("eval:second") and "all 1319 samples" in l for l in lines)
+
+
+def test_transient_faults_change_nothing(tmp_path, data_dir):
+    from conftest import Gsm8kModel
+    from endpoint import FakeEndpoint
+
+    out = tmp_path / "results"
+    tasks = [{"name": "gsm8k", "overrides": {"config.params.limit_samples": 24, "config.params.parallelism": 8}}]
+    with FakeEndpoint(Gsm8kModel(right=[i for i in range(24) if i % 3]), fault_rate=0.3, retry_after=1,
+                      fault_kinds=("500", "502", "503", "429", "reset")) as flaky:
+        cfg = write_config(tmp_path / "c.yaml", flaky.chat_url, out, tasks=tasks)
+        run = doit(f"config={cfg}", "execution.preflight=false")
+    assert run.returncode == 0, run.stdout
+    faults = [r for r in flaky.requests if r.status != 200]
+    assert faults, "no fault was injected"
+    r = results(out)
+    assert r["metrics"]["accuracy"]["value"] == 16 / 24 and r["samples"] == 24 and r["failed_samples"] == 0
+    assert r["response_stats"]["requests"] == 24
+
+
+def test_raising_the_limit_sends_only_the_new_requests(tmp_path, gsm8k_endpoint):
+    out = tmp_path / "results"
+    cfg = write_config(tmp_path / "c.yaml", gsm8k_endpoint.chat_url, out, tasks=[
+        {"name": "gsm8k", "overrides": {"config.params.limit_samples": 100, "config.params.parallelism": 16}}])
+    assert doit(f"config={cfg}").returncode == 0
+    assert len(answered(gsm8k_endpoint)) == 100
+    more = doit(f"config={cfg}", "evaluation.tasks.gsm8k.overrides.config.params.limit_samples=200")
+    assert more.returncode == 0, more.stdout
+    assert len(answered(gsm8k_endpoint)) == 200                 # exactly 100 new
+    warmer = doit(f"config={cfg}", "evaluation.tasks.gsm8k.overrides.config.params.temperature=0.5")
+    assert warmer.returncode == 0
+    assert len(answered(gsm8k_endpoint)) == 300                 # a new temperature is a new request
+    assert results(out)["samples"] == 100
+
+
+def test_adapters_shape_what_the_endpoint_receives(tmp_path, data_dir):
+    from endpoint import FakeEndpoint
+
+    out = tmp_path / "results"
+    reply = {"role": "assistant", "content": "<think>18 minus 3 is 15</think>Answer: 18"}
+    with FakeEndpoint(lambda payload: reply) as ep:
+        cfg = write_config(tmp_path / "c.yaml", ep.chat_url, out, tasks=[
+            {"name": "gsm8k", "overrides": {"config.params.limit_samples": 2}}],
+            evaluation={"overrides": {
+                "target.api_endpoint.adapter_config.use_system_prompt": True,
+                "target.api_endpoint.adapter_config.custom_system_prompt": "Think step by step.",
+                "target.api_endpoint.adapter_config.use_reasoning": True,
+                "target.api_endpoint.adapter_config.params_to_add": {"top_k": 5},
+                "target.api_endpoint.adapter_config.params_to_remove": ["temperature"]}})
+        run = doit(f"config={cfg}", "execution.preflight=false")
+    assert run.returncode == 0, run.stdout
+    sent = ep.requests[0].payload
+    assert sent["messages"][0] == {"role": "system", "content": "Think step by step."}
+    assert sent["top_k"] == 5 and "temperature" not in sent
+    first = json.loads((out / "gsm8k" / "samples.jsonl").read_text().splitlines()[0])
+    assert first["prompt"][0]["content"] == "Think step by step."
+    assert first["request_params"]["top_k"] == 5 and "temperature" not in first["request_params"]
+    assert first["response"] == "Answer: 18" and first["reasoning"] == "18 minus 3 is 15"
+    assert first["score"] == 1.0                                # question 0's answer is 18
