@@ -73,17 +73,17 @@ def cmd_run(args):
 
 
 # -- status / kill / logs -------------------------------------------------
-def _resolve(history, ident):
-    from .history import UnknownId
+def _lookup(prefix):
+    """``(history, kind, full id, jobs)`` for an invocation or job id prefix."""
+    from .history import History, UnknownId
 
+    history = History()
     try:
-        return history.resolve(ident)
+        kind, ident = history.resolve(prefix)
     except UnknownId as e:
         raise UsageError(str(e)) from None
-
-
-def _jobs_for(history, kind, ident):
-    return history.jobs(ident) if kind == "invocation" else [history.job(ident)]
+    jobs = history.jobs(ident) if kind == "invocation" else [history.job(ident)]
+    return history, kind, ident, jobs
 
 
 def _docker():
@@ -147,12 +147,8 @@ def _when(ts):
 
 
 def cmd_status(args):
-    from .history import History
-
-    history = History()
-    kind, ident = _resolve(history, args.id)
+    history, kind, ident, jobs = _lookup(args.id)
     client = _docker()
-    jobs = _jobs_for(history, kind, ident)
     refresh(history, jobs, client)
     views = [job_view(history.job(j["id"]), client) for j in jobs]
     invocation = history.invocation(views[0]["invocation"])
@@ -178,11 +174,8 @@ def cmd_kill(args):
     import signal
 
     from . import container
-    from .history import History
 
-    history = History()
-    kind, ident = _resolve(history, args.id)
-    jobs = _jobs_for(history, kind, ident)
+    history, kind, ident, jobs = _lookup(args.id)
     client = _docker()
     if client is None:
         raise UsageError("no Docker daemon answers: cannot stop containers")
@@ -205,11 +198,9 @@ def cmd_kill(args):
 
 
 def cmd_logs(args):
-    from .history import TERMINAL, History
+    from .history import TERMINAL
 
-    history = History()
-    kind, ident = _resolve(history, args.id)
-    jobs = _jobs_for(history, kind, ident)
+    history, kind, ident, jobs = _lookup(args.id)
     if len(jobs) > 1:
         listing = ", ".join(f"{j['id']} ({j['task']})" for j in jobs)
         raise UsageError(f"invocation {ident} has {len(jobs)} jobs; pick one: {listing}")

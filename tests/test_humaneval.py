@@ -187,7 +187,7 @@ def _write_gz(path, text):
     ("not json\n", ":1:"),
     (json.dumps({"task_id": "x", "prompt": "p", "entry_point": "f", "test": "t",
                  "canonical_solution": "c"}) + "\n" + json.dumps({"task_id": "y"}) + "\n", ":2:"),
-    ("", ": no problems"),
+    ("", ": no rows"),
 ])
 def test_malformed_rows_name_the_file_and_line(tmp_path, content, where):
     _write_gz(tmp_path / "HumanEval.jsonl.gz", content)

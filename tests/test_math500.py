@@ -127,7 +127,7 @@ def test_prompt_asks_for_an_answer_line():
     (json.dumps({"problem": "p", "answer": "1"}) + "\n\n" + json.dumps({"problem": "q"}) + "\n", ":3:"),
     (json.dumps({"problem": "p", "answer": 1}) + "\n", ":1:"),
     ("[1, 2]\n", ":1:"),
-    ("", ": no problems"),
+    ("", ": no rows"),
 ])
 def test_malformed_rows_name_the_file_and_line(tmp_path, content, where):
     (tmp_path / "test.jsonl").write_text(content)

@@ -7,11 +7,10 @@ the last ``Answer:`` / ``The final answer is`` / ``####`` marker (falling back t
 last number in the reply) and normalises commas, ``$`` and a trailing period.
 """
 
-import json
 import os
 import re
 
-from ..datasets import DatasetError
+from ..datasets import read_jsonl
 
 PROMPT = (
     "Solve the following math problem step by step. The last line of your response "
@@ -33,19 +32,10 @@ _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 
 
 def load(data_dir):
-    path = os.path.join(data_dir, "test.jsonl")
-    items = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                gold = row["answer"].split("####")[-1].strip()
-                items.append({"question": row["question"], "gold": normalize(gold)})
-            except (ValueError, KeyError, AttributeError) as e:
-                raise DatasetError(f"{path}:{line_no}: not a gsm8k row ({e})") from None
-    return items
+    def item(row):
+        return {"question": row["question"], "gold": normalize(row["answer"].split("####")[-1].strip())}
+
+    return read_jsonl(os.path.join(data_dir, "test.jsonl"), item, "a gsm8k row")
 
 
 def prompt(item, params):

@@ -16,16 +16,13 @@ et al. (2021) for every k ≤ n: per problem 1 - C(n-c, k) / C(n, k) with c pass
 samples, averaged over problems (stderr and n are over problems).
 """
 
-import gzip
-import json
 import math
 import os
 import re
 import textwrap
-import zlib
 
 from .. import stats
-from ..datasets import DatasetError
+from ..datasets import read_jsonl
 from ..sandbox import run_python
 
 DEFAULT_TIMEOUT = 3.0
@@ -43,29 +40,14 @@ _PYTHON_TAGS = {"python", "py", "python3"}
 
 
 def load(data_dir):
-    path = os.path.join(data_dir, "HumanEval.jsonl.gz")
-    items = []
-    line_no = 0
-    try:
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            for line_no, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                    missing = [k for k in FIELDS if not isinstance(row.get(k), str)]
-                    if missing:
-                        raise ValueError(f"missing or not text: {', '.join(missing)}")
-                except (ValueError, AttributeError) as e:
-                    raise DatasetError(f"{path}:{line_no}: not a HumanEval row ({e})") from None
-                items.append({"task_id": row["task_id"], "prompt": row["prompt"],
-                              "entry_point": row["entry_point"], "test": row["test"],
-                              "gold": row["canonical_solution"]})
-    except (gzip.BadGzipFile, EOFError, zlib.error, UnicodeDecodeError) as e:
-        raise DatasetError(f"{path}:{line_no + 1}: not a gzip-compressed JSON Lines file ({e})") from None
-    if not items:
-        raise DatasetError(f"{path}: no problems in the file")
-    return items
+    def item(row):
+        missing = [k for k in FIELDS if not isinstance(row.get(k), str)]
+        if missing:
+            raise ValueError(f"missing or not text: {', '.join(missing)}")
+        return {"task_id": row["task_id"], "prompt": row["prompt"], "entry_point": row["entry_point"],
+                "test": row["test"], "gold": row["canonical_solution"]}
+
+    return read_jsonl(os.path.join(data_dir, "HumanEval.jsonl.gz"), item, "a HumanEval row")
 
 
 def expand(items, params):

@@ -11,29 +11,18 @@ reply follows nothing. A sample's ``score`` is prompt-level strict accuracy;
 instruction id.
 """
 
-import json
 import os
 from collections import defaultdict
 
 from .. import stats
-from ..datasets import DatasetError
+from ..datasets import read_jsonl
 from . import ifeval_instructions as instructions
 
 DATA_FILE = "input_data.jsonl"
 
 
 def load(data_dir):
-    path = os.path.join(data_dir, DATA_FILE)
-    items = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                items.append(_item(json.loads(line)))
-            except (ValueError, KeyError, TypeError, AttributeError) as e:
-                raise DatasetError(f"{path}:{line_no}: not an ifeval row ({e})") from None
-    return items
+    return read_jsonl(os.path.join(data_dir, DATA_FILE), _item, "an ifeval row")
 
 
 def _item(row):

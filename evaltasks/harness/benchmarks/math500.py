@@ -28,12 +28,11 @@ tuples and intervals (same brackets, same order), and sets ``\{..\}`` and bare c
 lists in any order. Nothing symbolic: ``\frac{1}{\sqrt3}`` does not match ``\frac{\sqrt3}{3}``.
 """
 
-import json
 import os
 import re
 from fractions import Fraction
 
-from ..datasets import DatasetError
+from ..datasets import read_jsonl
 
 PROMPT = (
     "Solve the following math problem step by step. The last line of your response "
@@ -65,28 +64,13 @@ _DROP = ("\\$", "$", "\\(", "\\)", "\\[", "\\]", "\\displaystyle", "\\!", "\\,",
 
 
 def load(data_dir):
-    path = os.path.join(data_dir, "test.jsonl")
-    items = []
-    with open(path, encoding="utf-8", errors="strict") as f:
-        line_no = 0
-        try:
-            for line_no, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                    if not isinstance(row["problem"], str) or not isinstance(row["answer"], str):
-                        raise ValueError("problem and answer must be text")
-                except (ValueError, KeyError, TypeError) as e:
-                    raise DatasetError(f"{path}:{line_no}: not a MATH-500 row ({e!r})") from None
-                items.append({"problem": row["problem"], "gold": row["answer"],
-                              "subject": row.get("subject"), "level": row.get("level"),
-                              "unique_id": row.get("unique_id")})
-        except UnicodeDecodeError as e:
-            raise DatasetError(f"{path}:{line_no + 1}: not UTF-8 text ({e})") from None
-    if not items:
-        raise DatasetError(f"{path}: no problems in the file")
-    return items
+    def item(row):
+        if not isinstance(row["problem"], str) or not isinstance(row["answer"], str):
+            raise ValueError("problem and answer must be text")
+        return {"problem": row["problem"], "gold": row["answer"], "subject": row.get("subject"),
+                "level": row.get("level"), "unique_id": row.get("unique_id")}
+
+    return read_jsonl(os.path.join(data_dir, "test.jsonl"), item, "a MATH-500 row")
 
 
 def prompt(item, params):
