@@ -6,7 +6,7 @@ opens its database or anything else starts."""
 import os
 import sys
 
-from . import config, plan
+from . import config, plan, runner
 
 
 def fail(message, code=2):
@@ -23,7 +23,7 @@ def prepare(config_path, overrides, invocation=None, cwd=None, create=True):
              "or `evaltasks run --config path/to/config.yaml`")
     try:
         cfg = config.load(config_path, overrides, cwd=cwd)
-        run = plan.Run(cfg, invocation, overrides)
+        run = runner.Run(cfg, invocation, overrides)
     except config.ConfigError as e:
         fail(f"{config_path}: {e}")
     if create:

@@ -6,7 +6,6 @@ Elsewhere (CI, a pipe): a plain progress line per task every ``PLAIN_EVERY`` sec
 
 import json
 import threading
-import time
 
 TTY_EVERY = 1.0
 PLAIN_EVERY = 30.0
@@ -20,7 +19,7 @@ def read_progress(path):
         return None
 
 
-def describe(progress, now=None):
+def describe(progress):
     """``120/200 (60%), 4.1/s, ETA 20s`` from a progress.json dict."""
     if not progress:
         return "starting"

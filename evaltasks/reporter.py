@@ -14,7 +14,7 @@ from .live import LiveProgress
 class EvalReporter(ConsoleReporter):
     desc = "evaltasks: one line per task, live progress, then a summary"
 
-    run = None    # the plan.Run being reported; set on a subclass by plan.doit_config
+    run = None    # the runner.Run being reported; set on a subclass by plan.doit_config
 
     def __init__(self, outstream, options):
         super().__init__(outstream, options)

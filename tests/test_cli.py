@@ -6,10 +6,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-import yaml
 
 from conftest import (REPO, Gsm8kModel, containers_created, doit, evaltasks_cli, results, wait_for_container,
                       write_config)

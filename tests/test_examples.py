@@ -1,6 +1,5 @@
 """The shipped example configs load, validate and plan (no Docker, no network)."""
 
-from pathlib import Path
 
 import pytest
 

@@ -2,13 +2,11 @@
 a real HTTP endpoint on 127.0.0.1."""
 
 import json
-import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 

@@ -1,0 +1,141 @@
+"""Running a plan: the state one invocation's tasks share inside the launcher,
+and the doit actions that use it — ``prepare`` (the ``_prepare`` setup task)
+and ``execute`` (one ``eval:<id>`` task: data, container, results.json) — plus
+what Ctrl-C and SIGTERM do."""
+
+import os
+import signal
+import sys
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import container, datasets, docker_args, image, plan
+from .harness import benchmarks
+from .harness.files import write_json_atomic
+
+
+class Run:
+    """One invocation: the state its tasks share inside one launcher process."""
+
+    def __init__(self, cfg, invocation=None, overrides=()):
+        from .history import History
+        from .lock import OutputDirLock
+
+        self.cfg = cfg
+        self.overrides = list(overrides)
+        self.invocation = invocation or plan.new_invocation_id()
+        self.specs = plan.task_specs(cfg, self.invocation)
+        self.by_task_name = {f"eval:{spec['id']}": spec for spec in self.specs}
+        self.history = History()
+        self.lock = OutputDirLock(cfg.output_dir)
+        self.containers = container.Containers()
+        # execution.mode: sequential holds whatever -n says to one task at a time.
+        sequential = cfg.data["execution"].get("mode") == "sequential"
+        self.slots = threading.Semaphore(1 if sequential else len(self.specs))
+        self.client = None
+        self.image = None
+
+    def doit_tasks(self):
+        return plan.doit_tasks(self)
+
+    # -- actions (silent: doit's thread mode captures stdout) ------------
+    def prepare(self):
+        from doit.exceptions import TaskFailed
+
+        try:
+            self.lock.acquire(f"invocation {self.invocation}")
+            self.client = container.connect()
+            self.remove_orphans()
+            self.preflight()
+            self.image = image.ensure(self.client, self.specs[0]["base_image"], log=lambda m: None)
+        except Exception as e:      # lock, daemon, image: each has a one-line message
+            return TaskFailed(str(e))
+        return None
+
+    def execute(self, spec):
+        from doit.exceptions import TaskFailed
+
+        task_dir = Path(spec["task_dir"])
+        (task_dir / "logs").mkdir(parents=True, exist_ok=True)
+        for name in plan.OUTPUTS:
+            (task_dir / name).unlink(missing_ok=True)
+        write_json_atomic(task_dir / "task.json", harness_task(spec))
+        log = plan.log_path(spec)
+        with self.slots, open(log, "wb") as out:
+            note = lambda text: (out.write(f"[launcher] {text}\n".encode()), out.flush())
+            note(f"invocation {self.invocation}, task {spec['id']}, started {_now()}")
+            try:
+                # A task's env_vars may name where its HF_TOKEN comes from (gated data).
+                token = os.environ.get(spec["env_vars"].get("HF_TOKEN", "HF_TOKEN"))
+                data = datasets.ensure(benchmarks.resolve(spec["benchmark"]), log=note, hf_token=token)
+                options = container.run_options(spec, self.invocation, data)
+                note(container.command_line(self.image, options))
+                code = container.run(self.client, self.image, options, out, self.containers,
+                                     on_create=lambda c: self.history.update_job(
+                                         spec["job_id"], container_id=c.id))
+            except Exception as e:
+                note(f"error: {e}")
+                return TaskFailed(f"{e} (log: {log})")
+            note(f"container exited with code {code} at {_now()}")
+        results = task_dir / plan.RESULTS
+        if code == 0 and results.is_file():
+            return None
+        results.unlink(missing_ok=True)
+        if self.containers.stopping.is_set():
+            return TaskFailed("interrupted")
+        return TaskFailed(f"{_failure_reason(log) or f'container exited with code {code}'} (log: {log})")
+
+    def preflight(self):
+        from . import preflight
+
+        if not self.cfg.data["execution"].get("preflight", True):
+            return
+        network = docker_args.parse(self.cfg.data["execution"].get("extra_docker_args")).get("network_mode")
+        for url, model_id, kind, key_name in preflight.endpoints(self.specs):
+            preflight.check(url, model_id, kind, key_name, docker_network=network)
+
+    # -- interrupts ------------------------------------------------------
+    def remove_orphans(self):
+        """Containers of this output dir left by a launcher that was killed outright
+        (we hold the output dir's lock, so no live run owns them)."""
+        for orphan in container.find(self.client, output_dir=self.cfg.output_dir):
+            container.remove(orphan)
+
+    def install_signal_handlers(self):
+        """Ctrl-C / SIGTERM: remove this run's containers, then stop as usual."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def handler(signum, frame):
+            self.history.mark_killed(self.invocation, [s["job_id"] for s in self.specs])
+            stopped = self.containers.stop_all()
+            if stopped:
+                sys.stderr.write(f"\ninterrupted: stopped and removed {stopped} container(s)\n")
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+
+def harness_task(spec):
+    """``task.json`` for the harness: the task's settings, no secret values."""
+    keys = ("id", "name", "benchmark", "params", "endpoint")
+    return {k: spec[k] for k in keys}
+
+
+def _failure_reason(log):
+    """The harness's own ``FAILED:`` line, or the last line of a traceback."""
+    try:
+        lines = Path(log).read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    body = [l for l in lines if not l.startswith("[launcher]") and l.strip()]
+    for line in reversed(body):
+        if "FAILED: " in line:
+            return line.split("FAILED: ", 1)[1]
+    return body[-1].strip() if body else None
+
+
+def _now():
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
