@@ -110,9 +110,10 @@ class Run:
         def handler(signum, frame):
             self.history.mark_killed(self.invocation, [s["job_id"] for s in self.specs])
             stopped = self.containers.stop_all()
-            if stopped:
-                sys.stderr.write(f"\ninterrupted: stopped and removed {stopped} container(s)\n")
-            raise KeyboardInterrupt
+            sys.stderr.write(f"\ninterrupted: stopped and removed {stopped} container(s)\n")
+            # SystemExit still runs doit's cleanup (reporter, database) but, unlike
+            # KeyboardInterrupt, ends the process without a traceback.
+            raise SystemExit(130)
 
         signal.signal(signal.SIGINT, handler)
         signal.signal(signal.SIGTERM, handler)
