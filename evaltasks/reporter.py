@@ -105,11 +105,13 @@ def _results(spec):
 
 
 def _headline(results_path):
-    """The first metric of a results.json, e.g. ``accuracy=0.8450 (n=200)``."""
+    """The first metric of a results.json, e.g. ``accuracy=0.8450 (n=200)``, and
+    how many samples failed when some did."""
     try:
         with open(results_path, encoding="utf-8") as f:
-            metrics = json.load(f)["metrics"]
-        name, metric = next((k, v) for k, v in metrics.items() if isinstance(v, dict))
-        return f"{name}={metric['value']:.4f} (n={metric['n']})"
+            results = json.load(f)
+        name, metric = next((k, v) for k, v in results["metrics"].items() if isinstance(v, dict))
+        failed = results.get("failed_samples")
+        return f"{name}={metric['value']:.4f} (n={metric['n']})" + (f", {failed} failed" if failed else "")
     except (OSError, ValueError, KeyError, StopIteration, TypeError):
         return ""

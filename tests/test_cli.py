@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import (REPO, Gsm8kModel, containers_created, doit, evaltasks_cli, results, wait_for_container,
+from conftest import (REPO, Gsm8kModel, answered, containers_created, doit, evaltasks_cli, results, wait_for_container,
                       write_config)
 from endpoint import FakeEndpoint
 
@@ -155,6 +155,12 @@ def test_kill_a_running_invocation_then_rerun(tmp_path, state, docker_client, da
         cfg = write_config(tmp_path / "c.yaml", slow.chat_url, out, tasks=tasks)
         launcher = _start_launcher(cfg)
         invocation = wait_for_container(docker_client, label).labels["evaltasks.invocation"]
+        deadline = time.time() + 60
+        while len(answered(slow)) < 3 and time.time() < deadline:
+            time.sleep(0.1)
+        live = json.loads(cli("status", invocation, "--json").stdout)["jobs"][0]
+        assert live["status"] == "running" and live["container"]["state"] == "running"
+        assert live["progress"]["total"] == 30 and 1 <= live["progress"]["done"] < 30
 
         killed_at = time.time()
         kill = cli("kill", invocation)
