@@ -79,6 +79,9 @@ class InputsUnchanged:
     def __call__(self, task, values):
         return values.get(self.KEY) == self.inputs
 
+    def __repr__(self):    # what `doit info` shows when the check fails
+        return "config or harness code changed since the last success (evaltasks run --dry-run shows which)"
+
 
 def default_workers(cfg):
     if cfg.data["execution"].get("mode") == "sequential":
