@@ -300,7 +300,7 @@ def parser():
     run.add_argument("--dry-run", action="store_true",
                      help="say what would run and why, with the docker command; start and write nothing")
     run.add_argument("-n", "--jobs", type=int, metavar="N",
-                     help="tasks to run at once (default: all, or 1 with execution.mode: sequential)")
+                     help="tasks to run at once (default: all, at most 16; 1 with execution.mode: sequential)")
     run.add_argument("-t", "--task", action="append", default=[], metavar="ID",
                      help="run only this task (repeatable)")
     run.add_argument("--continue", dest="continue_", action="store_true",
