@@ -62,7 +62,7 @@ def load(path, overrides=(), environ=None, cwd=None):
         os.path.join(cwd, os.path.expanduser(data["execution"]["output_dir"])))
     tasks = [resolve_task(data, i, environ) for i in range(len(data["evaluation"]["tasks"]))]
     _check_unique_ids(tasks)
-    _check_api_key(data, environ)
+    _check_api_key(data, environ, tasks)
     return Config(path=path, data=data, tasks=tasks)
 
 
@@ -255,12 +255,16 @@ def _check_unique_ids(tasks):
         seen[task["id"]] = i
 
 
-def _check_api_key(data, environ):
-    names = {data["target"]["api_endpoint"].get("api_key_name")}
-    names.discard(None)
-    for name in sorted(names):
-        if not environ.get(name):
-            raise ConfigError(f"target.api_endpoint.api_key_name: environment variable {name} "
+def _check_api_key(data, environ, tasks):
+    """Every key variable in use must be set: the target's, and any a task's
+    overrides name instead."""
+    default = data["target"]["api_endpoint"].get("api_key_name")
+    for i, task in enumerate(tasks):
+        name = task["endpoint"]["api_key_name"]
+        if name and not environ.get(name):
+            where = ("target.api_endpoint.api_key_name" if name == default
+                     else f"evaluation.tasks[{i}] ({task['name']}): target.api_endpoint.api_key_name")
+            raise ConfigError(f"{where}: environment variable {name} "
                               "is not set (export it, or set api_key_name: null for no key)")
 
 

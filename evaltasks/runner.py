@@ -3,6 +3,7 @@ and the doit actions that use it — ``prepare`` (the ``_prepare`` setup task)
 and ``execute`` (one ``eval:<id>`` task: data, container, results.json) — plus
 what Ctrl-C and SIGTERM do."""
 
+import contextlib
 import os
 import signal
 import sys
@@ -32,7 +33,7 @@ class Run:
         self.containers = container.Containers()
         # execution.mode: sequential holds whatever -n says to one task at a time.
         sequential = cfg.data["execution"].get("mode") == "sequential"
-        self.slots = threading.Semaphore(1 if sequential else len(self.specs))
+        self.slots = threading.Semaphore(1) if sequential else contextlib.nullcontext()
         self.client = None
         self.image = None
 

@@ -153,6 +153,14 @@ def test_api_key_variable_must_be_set(tmp_path):
     assert load(tmp_path, document, environ={"MY_KEY": "s3cret"}).tasks[0]["endpoint"]["api_key_name"] == "MY_KEY"
 
 
+def test_a_task_overriding_the_key_variable_needs_it_set(tmp_path):
+    document = with_("evaluation.tasks.0.overrides", {"target.api_endpoint.api_key_name": "OTHER_KEY"})
+    document["target"]["api_endpoint"]["api_key_name"] = "MY_KEY"
+    message = error(tmp_path, document=document, environ={"MY_KEY": "x"})
+    assert message.startswith("evaluation.tasks[0] (gsm8k): target.api_endpoint.api_key_name: "
+                              "environment variable OTHER_KEY is not set")
+
+
 def test_env_vars_name_host_variables(tmp_path):
     document = with_("evaluation.tasks.0.env_vars", {"HF_TOKEN": "HF_TOKEN_FOR_GPQA"})
     assert "host environment variable HF_TOKEN_FOR_GPQA is not set" in error(tmp_path, document=document)
