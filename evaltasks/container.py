@@ -131,8 +131,18 @@ def command_line(image, options):
 
 def find(client, **labels):
     """Containers (running or not) carrying all the given evaltasks labels."""
+    import docker.errors
+
     filters = [f"evaltasks.{key}={value}" for key, value in labels.items()]
-    return client.containers.list(all=True, filters={"label": filters})
+    found = []
+    # Not containers.list(): it inspects each listed container and raises when
+    # one is removed in between (a finished or killed task removes its own).
+    for summary in client.api.containers(all=True, filters={"label": filters}):
+        try:
+            found.append(client.containers.get(summary["Id"]))
+        except docker.errors.NotFound:
+            pass
+    return found
 
 
 def run(client, image, options, log_file, containers, on_create=None):

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import docker.errors
 import pytest
 import yaml
 
@@ -78,14 +79,32 @@ def answered(ep):
     return [r for r in ep.completed() if not is_preflight(r.payload)]
 
 
+def container_ids(client, label=None, running_only=False):
+    """Ids of the containers the daemon lists, carrying ``label`` if given. A plain
+    listing: unlike containers.list(), which inspects each one, it cannot fail
+    because a container was removed in the meantime."""
+    filters = {"label": label} if label else {}
+    return [c["Id"] for c in client.api.containers(all=not running_only, filters=filters)]
+
+
 def wait_for_container(client, label, timeout=120):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        running = client.containers.list(filters={"label": label})
-        if running:
-            return running[0]
+        for cid in container_ids(client, label, running_only=True):
+            try:
+                return client.containers.get(cid)
+            except docker.errors.NotFound:
+                pass
         time.sleep(0.2)
     raise AssertionError(f"no container with label {label} started")
+
+
+def gone_within(client, label, seconds):
+    """True once no container (running or not) carries ``label``, waiting at most ``seconds``."""
+    deadline = time.time() + seconds
+    while container_ids(client, label) and time.time() < deadline:
+        time.sleep(0.2)
+    return container_ids(client, label) == []
 
 
 def write_config(path, url, output_dir, tasks=None, **sections):

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from conftest import (REPO, Gsm8kModel, answered, containers_created, doit, evaltasks_cli, results, wait_for_container,
-                      write_config)
+from conftest import (REPO, Gsm8kModel, answered, container_ids, containers_created, doit, evaltasks_cli, gone_within,
+                      results, wait_for_container, write_config)
 from endpoint import FakeEndpoint
 
 
@@ -165,9 +165,7 @@ def test_kill_a_running_invocation_then_rerun(tmp_path, state, docker_client, da
         killed_at = time.time()
         kill = cli("kill", invocation)
         assert kill.returncode == 0, kill.stderr
-        while docker_client.containers.list(all=True, filters={"label": label}) and time.time() < killed_at + 10:
-            time.sleep(0.2)
-        assert docker_client.containers.list(all=True, filters={"label": label}) == []
+        assert gone_within(docker_client, label, killed_at + 10 - time.time())
         launcher.communicate(timeout=30)
 
     assert not (out / "slow" / "results.json").exists()
@@ -222,7 +220,7 @@ def test_a_killed_launcher_is_not_running_forever_and_its_orphans_go(tmp_path, s
             cfg = write_config(tmp_path / "c.yaml", fast.chat_url, out, tasks=tasks)
             rerun = cli("run", "--config", str(cfg))
         assert rerun.returncode == 0, rerun.stdout
-        assert orphan.id not in [c.id for c in docker_client.containers.list(all=True)]
+        assert orphan.id not in container_ids(docker_client)
     status = json.loads(cli("status", job, "--json").stdout)["jobs"][0]
     assert status["status"] == "failed" and "launcher exited" in status["reason"]
     assert results(out)["metrics"]["accuracy"]["value"] == 1.0

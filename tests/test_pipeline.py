@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import REPO, answered, containers_created, doit, results, wait_for_container, write_config
+from conftest import REPO, answered, containers_created, doit, gone_within, results, wait_for_container, write_config
 from evaltasks.lock import OutputDirLock
 
 pytestmark = pytest.mark.docker
@@ -157,10 +157,7 @@ def test_ctrl_c_removes_containers_and_leaves_no_results(tmp_path, docker_client
             time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
-        stopped_by = time.time() + 10
-        while docker_client.containers.list(all=True, filters={"label": label}) and time.time() < stopped_by:
-            time.sleep(0.2)
-        assert docker_client.containers.list(all=True, filters={"label": label}) == []
+        assert gone_within(docker_client, label, 10)
         assert not (out / "gsm8k" / "results.json").exists()
 
     # Every reply the interrupted run received is in the response cache: the rerun
