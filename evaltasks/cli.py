@@ -174,6 +174,7 @@ def cmd_kill(args):
     import signal
 
     from . import container
+    from . import history as history_module
 
     history, kind, ident, jobs = _lookup(args.id)
     client = _docker()
@@ -181,7 +182,8 @@ def cmd_kill(args):
         raise UsageError("no Docker daemon answers: cannot stop containers")
     labels = {"invocation": ident} if kind == "invocation" else {"job": ident}
     inv = history.invocation(jobs[0]["invocation"])
-    history.mark_killed(ident if kind == "invocation" else None, [j["id"] for j in jobs])
+    history.mark_killed(ident if kind == "invocation" else None, [j["id"] for j in jobs],
+                        reason=history_module.KILLED_BY_USER)
     # Killing an invocation stops its launcher too, or it would start the jobs still pending.
     if (kind == "invocation" and inv["finished"] is None and inv["host"] == os.uname().nodename
             and inv["pid"] != os.getpid() and _pid_alive(inv["pid"])):

@@ -147,7 +147,10 @@ def find(client, **labels):
 
 def run(client, image, options, log_file, containers, on_create=None):
     """Start the container, copy its output to ``log_file`` until it exits, remove
-    it; return its exit code."""
+    it; return its exit code (None when it was removed from outside while it ran,
+    e.g. by ``evaltasks kill``) and whether the kernel killed it for lack of memory."""
+    import docker.errors
+
     for host_path, mount in options["volumes"].items():
         if mount["bind"] == CACHE_MOUNT:
             os.makedirs(host_path, exist_ok=True)
@@ -157,15 +160,19 @@ def run(client, image, options, log_file, containers, on_create=None):
         on_create(container)
     try:
         if containers.stopping.is_set():
-            return 130
+            return 130, False
         container.start()
         for chunk in container.logs(stream=True, follow=True):
             log_file.write(chunk)
             log_file.flush()
-        return container.wait().get("StatusCode", 1)
-    except Exception:
+        code = container.wait().get("StatusCode", 1)
+        container.reload()
+        return code, bool(container.attrs["State"].get("OOMKilled"))
+    except Exception as e:
         if containers.stopping.is_set():
-            return 130
+            return 130, False
+        if isinstance(e, docker.errors.NotFound):
+            return None, False
         raise
     finally:
         remove(container)

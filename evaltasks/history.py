@@ -12,6 +12,7 @@ import time
 from contextlib import closing
 
 TERMINAL = ("success", "failed", "killed", "up-to-date")
+KILLED_BY_USER = "stopped by `evaltasks kill`"
 SCHEMA = """
 create table if not exists invocations (
     id text primary key, started real, finished real, config text, output_dir text,
@@ -88,13 +89,13 @@ class History:
         self._write("update jobs set status = 'not-run' where invocation = ? and status = 'pending'",
                     (invocation,))
 
-    def mark_killed(self, invocation, job_ids):
+    def mark_killed(self, invocation, job_ids, reason):
         now = time.time()
         with closing(self._connect()) as conn, conn:
             for job_id in job_ids:
-                conn.execute("update jobs set status = 'killed', finished = ?, "
+                conn.execute("update jobs set status = 'killed', finished = ?, reason = ?, "
                              "duration = ? - coalesce(started, ?) where id = ? and status in "
-                             "('pending', 'running')", (now, now, now, job_id))
+                             "('pending', 'running')", (now, reason, now, now, job_id))
             if invocation:
                 conn.execute("update invocations set status = 'killed', finished = ? where id = ?",
                              (now, invocation))

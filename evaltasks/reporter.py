@@ -22,6 +22,7 @@ class EvalReporter(ConsoleReporter):
         self.rows = []
         self.started = {}
         self.failed = False
+        self.killed = False
 
     def write(self, text):
         self.live.write(text)
@@ -71,25 +72,30 @@ class EvalReporter(ConsoleReporter):
             self.write(f"done       {task.name}  {headline}  in {took:.1f}s\n")
 
     def add_failure(self, task, fail):
-        self.failed = True
         message = (getattr(fail, "message", "") or fail.get_msg()).strip().splitlines()
         message = message[-1] if message else "failed"
         if task.name == "_prepare":
             self.runtime_errors.append(f"error: cannot start: {message}")
             return
         spec = self._spec(task)
+        state = "FAILED"
         if spec:
             self.live.running.pop(task.name, None)
-            took = time.time() - self.started.get(task.name, time.time())
-            self.run.history.update_job(spec["job_id"], status="failed", finished=time.time(),
-                                        duration=took, reason=message)
-            self.rows.append((task.name, "FAILED", "", task.meta["log"]))
+            if self.run.history.job(spec["job_id"])["status"] == "killed":
+                state, self.killed = "killed", True   # the history already says so, and why
+            else:
+                self.failed = True
+                took = time.time() - self.started.get(task.name, time.time())
+                self.run.history.update_job(spec["job_id"], status="failed", finished=time.time(),
+                                            duration=took, reason=message)
+            self.rows.append((task.name, state, "", task.meta["log"]))
         self.failures.append({"task": task, "exception": fail})
-        self.write(f"FAILED     {task.name}  {message}\n")
+        self.write(f"{state:<10} {task.name}  {message}\n")
 
     def complete_run(self):
         self.live.stop()
-        status = "failed" if self.failed or self.runtime_errors else "success"
+        status = ("failed" if self.failed or self.runtime_errors
+                  else "killed" if self.killed else "success")
         self.run.history.finish_invocation(self.run.invocation, status)
         if self.rows:
             width = max(len(r[0]) for r in self.rows)

@@ -72,20 +72,34 @@ class Run:
                 data = datasets.ensure(benchmarks.resolve(spec["benchmark"]), log=note, hf_token=token)
                 options = container.run_options(spec, self.invocation, data)
                 note(container.command_line(self.image, options))
-                code = container.run(self.client, self.image, options, out, self.containers,
-                                     on_create=lambda c: self.history.update_job(
-                                         spec["job_id"], container_id=c.id))
+                code, oom_killed = container.run(self.client, self.image, options, out, self.containers,
+                                                 on_create=lambda c: self.history.update_job(
+                                                     spec["job_id"], container_id=c.id))
             except Exception as e:
                 note(f"error: {e}")
                 return TaskFailed(f"{e} (log: {log})")
-            note(f"container exited with code {code} at {_now()}")
-        results = task_dir / plan.RESULTS
-        if code == 0 and results.is_file():
-            return None
-        results.unlink(missing_ok=True)
+            note(f"container exited with code {code} at {_now()}" if code is not None
+                 else f"container was removed while it ran, at {_now()}")
+            results = task_dir / plan.RESULTS
+            if code == 0 and results.is_file():
+                return None
+            results.unlink(missing_ok=True)
+            reason = self._failure_reason(spec, log, code, oom_killed)
+            note(f"failed: {reason}")
+        return TaskFailed(f"{reason} (log: {log})")
+
+    def _failure_reason(self, spec, log, code, oom_killed):
         if self.containers.stopping.is_set():
-            return TaskFailed("interrupted")
-        return TaskFailed(f"{_failure_reason(log) or f'container exited with code {code}'} (log: {log})")
+            return "interrupted"
+        job = self.history.job(spec["job_id"])
+        if job and job["status"] == "killed":
+            return job["reason"]
+        if oom_killed:
+            return (f"the container ran out of memory (exit {code}); "
+                    "raise --memory in execution.extra_docker_args or lower parallelism")
+        if code is None:
+            return "the container was removed while it ran (docker rm?)"
+        return _harness_error(log) or f"container exited with code {code}"
 
     def preflight(self):
         from . import preflight
@@ -109,7 +123,8 @@ class Run:
             return
 
         def handler(signum, frame):
-            self.history.mark_killed(self.invocation, [s["job_id"] for s in self.specs])
+            self.history.mark_killed(self.invocation, [s["job_id"] for s in self.specs],
+                                     reason=f"interrupted ({signal.Signals(signum).name})")
             stopped = self.containers.stop_all()
             sys.stderr.write(f"\ninterrupted: stopped and removed {stopped} container(s)\n")
             # SystemExit still runs doit's cleanup (reporter, database) but, unlike
@@ -126,7 +141,7 @@ def harness_task(spec):
     return {k: spec[k] for k in keys}
 
 
-def _failure_reason(log):
+def _harness_error(log):
     """The harness's own ``FAILED:`` line, or the last line of a traceback."""
     try:
         lines = Path(log).read_text(errors="replace").splitlines()
@@ -136,7 +151,9 @@ def _failure_reason(log):
     for line in reversed(body):
         if "FAILED: " in line:
             return line.split("FAILED: ", 1)[1]
-    return body[-1].strip() if body else None
+    if any(l.startswith("Traceback") for l in body):
+        return body[-1].strip()
+    return None
 
 
 def _now():

@@ -80,9 +80,9 @@ def answered(ep):
 
 
 def container_ids(client, label=None, running_only=False):
-    """Ids of the containers the daemon lists, carrying ``label`` if given. A plain
-    listing: unlike containers.list(), which inspects each one, it cannot fail
-    because a container was removed in the meantime."""
+    """Ids of the containers the daemon lists, carrying ``label`` (one or a list)
+    if given. A plain listing: unlike containers.list(), which inspects each one,
+    it cannot fail because a container was removed in the meantime."""
     filters = {"label": label} if label else {}
     return [c["Id"] for c in client.api.containers(all=not running_only, filters=filters)]
 

@@ -181,6 +181,33 @@ def test_kill_a_running_invocation_then_rerun(tmp_path, state, docker_client, da
     assert results(out, "slow")["metrics"]["accuracy"]["value"] == 1.0
 
 
+@pytest.mark.docker
+def test_kill_one_job_lets_the_others_finish(tmp_path, state, docker_client, data_dir):
+    out = tmp_path / "results"
+    tasks = [{"name": "gsm8k", "id": "long", "overrides": {"config.params.limit_samples": 60,
+                                                           "config.params.parallelism": 1}},
+             {"name": "gsm8k", "id": "short", "overrides": {"config.params.limit_samples": 12,
+                                                            "config.params.parallelism": 1}}]
+    with FakeEndpoint(Gsm8kModel(right=range(60)), latency=0.3) as slow:
+        cfg = write_config(tmp_path / "c.yaml", slow.chat_url, out, tasks=tasks)
+        launcher = subprocess.Popen([sys.executable, "-m", "evaltasks", "run", "--config", str(cfg), "-n", "2"],
+                                    cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        long_box = wait_for_container(docker_client, [f"evaltasks.output_dir={out}", "evaltasks.task=long"])
+        job = long_box.labels["evaltasks.job"]
+        assert cli("kill", job).returncode == 0
+        stdout, _ = launcher.communicate(timeout=120)
+
+    assert launcher.returncode == 1
+    assert "killed     eval:long  stopped by `evaltasks kill`" in stdout
+    assert "done       eval:short  accuracy=1.0000 (n=12)" in stdout and "Traceback" not in stdout
+    assert not (out / "long" / "results.json").exists() and (out / "short" / "results.json").exists()
+    assert "[launcher] failed: stopped by `evaltasks kill`" in (out / "long" / "logs" / "stdout.log").read_text()
+    status = json.loads(cli("status", job.split(".")[0], "--json").stdout)
+    assert status["invocation"]["status"] == "killed"
+    assert [(j["status"], j["reason"]) for j in status["jobs"]] == [("killed", "stopped by `evaltasks kill`"),
+                                                                    ("success", None)]
+
+
 def _start_launcher(cfg):
     return subprocess.Popen([sys.executable, "-m", "evaltasks", "run", "--config", str(cfg)],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

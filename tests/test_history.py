@@ -24,10 +24,11 @@ def test_killed_stays_killed(tmp_path):
     h = History(str(tmp_path / "h.db"))
     h.start_invocation("i1", "c.yaml", "/out", [], [("i1.0", "a", "r", "l"), ("i1.1", "b", "r", "l")])
     h.update_job("i1.0", status="running")
-    h.mark_killed("i1", ["i1.0", "i1.1"])
+    h.mark_killed("i1", ["i1.0", "i1.1"], reason="stopped")
     h.update_job("i1.0", status="failed", reason="container exited 137")   # the launcher, a moment later
     h.finish_invocation("i1", "failed")
     assert [j["status"] for j in h.jobs("i1")] == ["killed", "killed"]
+    assert h.job("i1.0")["reason"] == "stopped"
     assert h.invocation("i1")["status"] == "killed"
 
 

@@ -115,6 +115,17 @@ def test_failed_task_leaves_no_results_and_says_why(tmp_path, data_dir):
     assert "HTTP 404" in (out / "gsm8k" / "logs" / "stdout.log").read_text()
 
 
+def test_a_task_out_of_memory_says_so(tmp_path, gsm8k_endpoint):
+    out = tmp_path / "results"
+    cfg = write_config(tmp_path / "c.yaml", gsm8k_endpoint.chat_url, out,
+                       execution={"extra_docker_args": "--network host --memory 6m"})
+    run = doit(f"config={cfg}")
+    assert run.returncode != 0
+    assert "FAILED     eval:gsm8k  the container ran out of memory (exit 137); raise --memory" in run.stdout
+    assert "[launcher] failed: the container ran out of memory" in (out / "gsm8k" / "logs" / "stdout.log").read_text()
+    assert not (out / "gsm8k" / "results.json").exists()
+
+
 def test_a_second_run_on_the_same_output_dir_is_refused(tmp_path, gsm8k_endpoint):
     out = tmp_path / "results"
     cfg = write_config(tmp_path / "c.yaml", gsm8k_endpoint.chat_url, out)
