@@ -36,6 +36,7 @@ class Run:
         self.slots = threading.Semaphore(1) if sequential else contextlib.nullcontext()
         self.client = None
         self.image = None
+        self.notes = []     # what preparing the run has to tell the user (the reporter prints it)
 
     def doit_tasks(self):
         return plan.doit_tasks(self)
@@ -108,7 +109,9 @@ class Run:
             return
         network = docker_args.parse(self.cfg.data["execution"].get("extra_docker_args")).get("network_mode")
         for url, model_id, kind, key_name in preflight.endpoints(self.specs):
-            preflight.check(url, model_id, kind, key_name, docker_network=network)
+            skipped = preflight.check(url, model_id, kind, key_name, docker_network=network)
+            if skipped:
+                self.notes.append(skipped)
 
     # -- interrupts ------------------------------------------------------
     def remove_orphans(self):

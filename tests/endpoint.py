@@ -3,7 +3,8 @@
 Speaks just enough of the OpenAI API (``/v1/chat/completions``,
 ``/v1/completions``, ``/v1/models``) to drive evaltasks end to end, with
 optional latency, auth, and seeded fault injection. Stdlib only; binds to
-127.0.0.1 only.
+127.0.0.1 unless told otherwise (a test that runs it inside its own container,
+on its own Docker network, binds that container's interfaces).
 
 Library use::
 
@@ -79,9 +80,9 @@ class _Server(ThreadingHTTPServer):
     # connections before the accept loop catches up.
     request_queue_size = 256
 
-    def __init__(self, endpoint: "FakeEndpoint", port: int):
+    def __init__(self, endpoint: "FakeEndpoint", host: str, port: int):
         self.endpoint = endpoint
-        super().__init__((HOST, port), _Handler)
+        super().__init__((host, port), _Handler)
 
     def handle_error(self, request, client_address):
         # Clients hanging up mid-request is normal under fault injection and
@@ -243,7 +244,7 @@ class FakeEndpoint:
 
     def __init__(self, responder=None, *, latency=0.0, fault_rate=0.0,
                  fault_kinds=("500", "502", "503", "429", "reset"), retry_after=1,
-                 seed=0, model_id="test-model", api_key=None, port=0):
+                 seed=0, model_id="test-model", api_key=None, host=HOST, port=0):
         unknown = set(fault_kinds) - {"500", "502", "503", "429", "reset"}
         if unknown:
             raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
@@ -257,6 +258,7 @@ class FakeEndpoint:
         self.model_id = model_id
         self.api_key = api_key
         self.requests: list[RecordedRequest] = []
+        self.host = host
         self._port = port
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -269,10 +271,10 @@ class FakeEndpoint:
     # -- lifecycle ----------------------------------------------------------
 
     def start(self) -> "FakeEndpoint":
-        """Bind 127.0.0.1:port and serve in a daemon thread; returns self."""
+        """Bind host:port and serve in a daemon thread; returns self."""
         if self._server is not None:
             raise RuntimeError("FakeEndpoint already started")
-        self._server = _Server(self, self._port)
+        self._server = _Server(self, self.host, self._port)
         self._port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -314,10 +316,10 @@ class FakeEndpoint:
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:<port>/v1``."""
+        """``http://<host>:<port>/v1``."""
         if self._server is None and self._port == 0:
             raise RuntimeError("FakeEndpoint not started; the port is not bound yet")
-        return f"http://{HOST}:{self._port}/v1"
+        return f"http://{self.host}:{self._port}/v1"
 
     @property
     def chat_url(self) -> str:
@@ -432,6 +434,8 @@ def main(argv=None) -> int:
     import signal
 
     parser = argparse.ArgumentParser(description="Fake OpenAI-compatible endpoint on 127.0.0.1.")
+    parser.add_argument("--host", default=HOST,
+                        help="address to bind; anything but 127.0.0.1 only inside a test's own container")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     parser.add_argument("--fault-rate", type=float, default=0.0,
@@ -454,7 +458,7 @@ def main(argv=None) -> int:
         signal.signal(sig, lambda *_: stop.set())
 
     endpoint = FakeEndpoint(responder, latency=args.latency, fault_rate=args.fault_rate,
-                            model_id=args.model_id, port=args.port).start()
+                            model_id=args.model_id, host=args.host, port=args.port).start()
     print(f"serving {endpoint.base_url} (model {args.model_id})", flush=True)
     try:
         while not stop.wait(0.5):
