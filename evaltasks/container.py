@@ -37,6 +37,20 @@ def connect():
                                 "start it (e.g. `sudo systemctl start docker`) or set DOCKER_HOST") from None
 
 
+def check_network(client, network_mode):
+    """Raise DockerUnavailable naming the network when ``--network`` names a
+    user-defined network the daemon does not have."""
+    import docker.errors
+
+    if not network_mode or network_mode in ("host", "bridge", "none", "default") or ":" in network_mode:
+        return      # built in, or container:<name>
+    try:
+        client.networks.get(network_mode)
+    except docker.errors.NotFound:
+        raise DockerUnavailable(f"Docker network {network_mode!r} (execution.extra_docker_args) does not exist; "
+                                f"create it with `docker network create {network_mode}`") from None
+
+
 def name(task_id, invocation):
     return f"evaltasks-{re.sub(r'[^A-Za-z0-9_.-]', '-', task_id)}-{invocation[:8]}"
 

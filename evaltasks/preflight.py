@@ -1,7 +1,9 @@
-"""Preflight: before any container starts, one tiny request to each distinct
-endpoint, so a wrong URL, key or model is one clear line instead of a run of
-failed tasks."""
+"""Preflight: before any task's container starts, one tiny request to each
+distinct endpoint, so a wrong URL, key or model is one clear line instead of a
+run of failed tasks."""
 
+import itertools
+import json
 import os
 import socket
 from urllib.parse import urlparse
@@ -22,40 +24,100 @@ def endpoints(specs):
     return seen
 
 
-def check(url, model_id, endpoint_type, api_key_name, docker_network=None, environ=os.environ):
-    """Send one tiny request; raise PreflightFailed naming url and model if the
-    endpoint cannot serve this model. Returns a note when the check was skipped."""
-    import requests
-
-    host = urlparse(url).hostname
-    if docker_network and docker_network not in ("host", "bridge", "default") and not _resolves(host):
-        # A container name on a user-defined Docker network resolves only there.
-        return f"preflight skipped for {url}: {host} resolves only inside Docker network {docker_network}"
+def check(url, model_id, endpoint_type, api_key_name, environ=os.environ, send=None):
+    """Send one tiny request (with ``send``, default: from this host); raise
+    PreflightFailed naming url and model if the endpoint cannot serve this model."""
     body = {"model": model_id, "max_tokens": 1, "temperature": 0.0}
     if endpoint_type == "completions":
         body["prompt"] = "Hi"
     else:
         body["messages"] = [{"role": "user", "content": "Hi"}]
-    headers = {}
-    if api_key_name:
-        headers["Authorization"] = f"Bearer {environ.get(api_key_name, '')}"
     where = f"{url} (model {model_id})"
+    try:
+        status, reason, text = (send or from_this_host)(url, body, api_key_name, environ)
+    except Unreachable as e:
+        raise PreflightFailed(f"preflight: {where}: {e}") from None
+    message = _message(text, reason)
+    if status in (401, 403):
+        key = f"the key in {api_key_name}" if api_key_name else "no API key (api_key_name is null)"
+        raise PreflightFailed(f"preflight: {where} refused {key}: HTTP {status} {message}")
+    if status == 404:
+        raise PreflightFailed(f"preflight: {where}: HTTP 404 {message} "
+                              "(wrong URL path, or a model this server does not serve)")
+    if 400 <= status < 500 and status != 429:
+        raise PreflightFailed(f"preflight: {where}: HTTP {status} {message}")
+    # 200, or a busy/erroring server: the run's retries deal with those
+
+
+class Unreachable(Exception):
+    pass
+
+
+def from_this_host(url, body, api_key_name, environ):
+    """``(status, reason, text)`` of the reply to ``body``, sent from the launcher."""
+    import requests
+
+    headers = {"Authorization": f"Bearer {environ.get(api_key_name, '')}"} if api_key_name else {}
     try:
         reply = requests.post(url, json=body, headers=headers, timeout=TIMEOUT)
     except requests.ConnectionError:
-        raise PreflightFailed(f"preflight: cannot connect to {where}; is the server running?") from None
+        raise Unreachable("cannot connect; is the server running?") from None
     except requests.Timeout:
-        raise PreflightFailed(f"preflight: {where} did not answer within {TIMEOUT}s") from None
-    status = reply.status_code
-    if status in (401, 403):
-        key = f"the key in {api_key_name}" if api_key_name else "no API key (api_key_name is null)"
-        raise PreflightFailed(f"preflight: {where} refused {key}: HTTP {status} {_message(reply)}")
-    if status == 404:
-        raise PreflightFailed(f"preflight: {where}: HTTP 404 {_message(reply)} "
-                              "(wrong URL path, or a model this server does not serve)")
-    if 400 <= status < 500 and status != 429:
-        raise PreflightFailed(f"preflight: {where}: HTTP {status} {_message(reply)}")
-    return None   # 200, or a busy/erroring server: the run's retries deal with those
+        raise Unreachable(f"no answer within {TIMEOUT}s") from None
+    return reply.status_code, reply.reason, reply.text
+
+
+def only_inside(url, docker_network):
+    """True when ``url``'s host is a name that resolves only on a user-defined
+    Docker network (a container name there), so only a container on it can check."""
+    return (bool(docker_network) and docker_network not in ("host", "bridge", "default")
+            and not _resolves(urlparse(url).hostname))
+
+
+# Runs in a harness container; prints the reply (or why there is none) as JSON.
+_PROBE = """
+import json, os, sys, requests
+url, body, key_name, timeout = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+headers = {"Authorization": "Bearer " + os.environ.get(key_name, "")} if key_name else {}
+try:
+    r = requests.post(url, json=body, headers=headers, timeout=timeout)
+    print(json.dumps({"status": r.status_code, "reason": r.reason, "text": r.text[:4000]}))
+except requests.ConnectionError:
+    print(json.dumps({"unreachable": "cannot connect; is the server running?"}))
+except requests.Timeout:
+    print(json.dumps({"unreachable": "no answer within %gs" % timeout}))
+"""
+
+
+def from_container(client, image, docker_network, name, labels):
+    """A ``send`` that makes the request from a short-lived harness container
+    (``name``-1, -2, ...) on ``docker_network``, where the endpoint's name
+    resolves. ``labels`` let a later run remove it should this launcher die."""
+    probes = itertools.count(1)
+    def send(url, body, api_key_name, environ):
+        environment = {api_key_name: environ.get(api_key_name, "")} if api_key_name else {}
+        probe = None
+        try:
+            probe = client.containers.create(
+                image, entrypoint=["python3", "-c", _PROBE],
+                command=[url, json.dumps(body), api_key_name or "", str(TIMEOUT)],
+                network=docker_network, environment=environment, user=f"{os.getuid()}:{os.getgid()}",
+                name=f"{name}-{next(probes)}", labels=labels)
+            probe.start()
+            probe.wait(timeout=TIMEOUT + 30)
+            out = probe.logs(stdout=True, stderr=False).decode(errors="replace").strip().splitlines()
+        finally:
+            if probe is not None:
+                probe.remove(force=True)
+        try:
+            reply = json.loads(out[-1])
+        except (IndexError, ValueError):
+            raise Unreachable("the check container printed no reply") from None
+        if "unreachable" in reply:
+            raise Unreachable(reply["unreachable"])
+        return reply["status"], reply["reason"], reply["text"]
+
+    return send
 
 
 def _resolves(host):
@@ -66,10 +128,11 @@ def _resolves(host):
         return False
 
 
-def _message(reply):
+def _message(text, reason):
+    """The endpoint's own error message, else its body or reason phrase."""
     try:
-        error = reply.json().get("error")
-        text = error.get("message") if isinstance(error, dict) else error
+        error = json.loads(text).get("error")
+        message = error.get("message") if isinstance(error, dict) else error
     except (ValueError, AttributeError):
-        text = reply.text
-    return str(text or reply.reason or "").strip()[:200]
+        message = text
+    return str(message or reason or "").strip()[:200]

@@ -61,9 +61,6 @@ class EvalReporter(ConsoleReporter):
             self.write(f"up to date {task.name}\n")
 
     def add_success(self, task):
-        if task.name == "_prepare":
-            for note in self.run.notes:
-                self.write(f"note: {note}\n")
         spec = self._spec(task)
         if spec:
             took = time.time() - self.started.get(task.name, time.time())

@@ -36,7 +36,6 @@ class Run:
         self.slots = threading.Semaphore(1) if sequential else contextlib.nullcontext()
         self.client = None
         self.image = None
-        self.notes = []     # what preparing the run has to tell the user (the reporter prints it)
 
     def doit_tasks(self):
         return plan.doit_tasks(self)
@@ -48,9 +47,11 @@ class Run:
         try:
             self.lock.acquire(f"invocation {self.invocation}")
             self.client = container.connect()
+            container.check_network(self.client, self.network())
             self.remove_orphans()
-            self.preflight()
+            self.preflight(in_docker_network=False)
             self.image = image.ensure(self.client, self.specs[0]["base_image"], log=lambda m: None)
+            self.preflight(in_docker_network=True)
         except Exception as e:      # lock, daemon, image: each has a one-line message
             return TaskFailed(str(e))
         return None
@@ -102,16 +103,26 @@ class Run:
             return "the container was removed while it ran (docker rm?)"
         return _harness_error(log) or f"container exited with code {code}"
 
-    def preflight(self):
+    def network(self):
+        return docker_args.parse(self.cfg.data["execution"].get("extra_docker_args")).get("network_mode")
+
+    def preflight(self, in_docker_network):
+        """Check the endpoints reachable from here (before the image build, so a
+        typo is found at once), or those whose host is a container name on the
+        configured Docker network (from a container on it, once the image exists)."""
         from . import preflight
 
         if not self.cfg.data["execution"].get("preflight", True):
             return
-        network = docker_args.parse(self.cfg.data["execution"].get("extra_docker_args")).get("network_mode")
+        network = self.network()
+        send = None     # from this host
+        if in_docker_network:
+            labels = {container.LABEL_INVOCATION: self.invocation, container.LABEL_OUTPUT_DIR: self.cfg.output_dir}
+            send = preflight.from_container(self.client, self.image, network,
+                                            f"evaltasks-preflight-{self.invocation[:8]}", labels)
         for url, model_id, kind, key_name in preflight.endpoints(self.specs):
-            skipped = preflight.check(url, model_id, kind, key_name, docker_network=network)
-            if skipped:
-                self.notes.append(skipped)
+            if preflight.only_inside(url, network) == in_docker_network:
+                preflight.check(url, model_id, kind, key_name, send=send)
 
     # -- interrupts ------------------------------------------------------
     def remove_orphans(self):

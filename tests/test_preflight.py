@@ -31,7 +31,7 @@ def test_refusals_name_url_and_model(setup, expected):
 def test_unreachable():
     with FakeEndpoint() as ep:
         url = ep.chat_url
-    with pytest.raises(PreflightFailed, match=r"cannot connect to http://127.0.0.1:\d+/v1/chat/completions \(model m\)"):
+    with pytest.raises(PreflightFailed, match=r"http://127.0.0.1:\d+/v1/chat/completions \(model m\): cannot connect"):
         preflight.check(url, "m", "chat", None)
 
 
@@ -40,10 +40,11 @@ def test_busy_server_is_not_a_refusal():
         assert preflight.check(ep.chat_url, "test-model", "chat", None) is None
 
 
-def test_docker_network_hostnames_are_skipped():
-    note = preflight.check("http://my-phi-container.invalid:8000/v1/chat/completions", "m", "chat", None,
-                           docker_network="my-custom-network")
-    assert "resolves only inside Docker network my-custom-network" in note
+def test_container_names_on_a_docker_network_are_checked_from_inside_it():
+    url = "http://my-phi-container.invalid:8000/v1/chat/completions"
+    assert preflight.only_inside(url, "my-custom-network")
+    assert not preflight.only_inside(url, "host") and not preflight.only_inside(url, None)
+    assert not preflight.only_inside("http://127.0.0.1:8000/v1/chat/completions", "my-custom-network")
 
 
 def test_distinct_endpoints():
