@@ -1,8 +1,10 @@
 """``execution.extra_docker_args``: docker-CLI syntax → docker SDK ``containers.run`` kwargs."""
 
+import ipaddress
 import os
 import re
 import shlex
+from urllib.parse import urlparse
 
 from .config import ConfigError
 
@@ -134,3 +136,21 @@ def describe(kwargs):
     if kwargs.get("device_requests"):
         words += ["--gpus", "…"]
     return words
+
+
+def check_reachable(url, network_mode, task_id):
+    """A loopback URL means the launcher's machine, which a container reaches only
+    with the host's network (``container:<name>`` shares that container's loopback)."""
+    host = (urlparse(url).hostname or "").lower()
+    loopback = host == "localhost" or host.endswith(".localhost") or _is_loopback_ip(host)
+    if loopback and network_mode != "host" and not (network_mode or "").startswith("container:"):
+        where = f"network {network_mode!r}" if network_mode else "Docker's default network"
+        raise ConfigError(f"task {task_id}: target.api_endpoint.url {url} is this machine's loopback, which a "
+                          f"container on {where} cannot reach; add --network host to {KEY}")
+
+
+def _is_loopback_ip(host):
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

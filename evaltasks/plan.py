@@ -33,11 +33,12 @@ def new_invocation_id():
 def task_specs(cfg, invocation):
     """Plain dicts, one per task: everything the runner and the harness need."""
     execution = cfg.data["execution"]
-    docker_args.parse(execution.get("extra_docker_args"))   # validate before anything starts
+    network = docker_args.parse(execution.get("extra_docker_args")).get("network_mode")
     specs = []
     for number, task in enumerate(cfg.tasks):
         bench = benchmarks.resolve(task["benchmark"])
         datasets.check(bench)
+        docker_args.check_reachable(task["endpoint"]["url"], network, task["id"])
         specs.append(dict(
             task,
             job_id=f"{invocation}.{number}",

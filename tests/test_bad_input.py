@@ -33,6 +33,10 @@ CASES = {
     "missing key variable": (yaml.safe_dump(GOOD), "environment variable EVAL_BAD_INPUT_KEY is not set"),
     "unsupported docker flag": (broken(lambda d: d["execution"].update({"extra_docker_args": "--privileged"})),
                                 "unsupported docker flag '--privileged'"),
+    "loopback url off the host network": (
+        broken(lambda d: d["execution"].update({"extra_docker_args": ""})),
+        "task gsm8k: target.api_endpoint.url http://127.0.0.1:9/v1/chat/completions is this machine's loopback, "
+        "which a container on Docker's default network cannot reach; add --network host"),
 }
 
 

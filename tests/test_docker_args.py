@@ -44,3 +44,23 @@ def test_bad_flags_are_config_errors_naming_the_flag(text, message):
 def test_describe_shows_env_names_only():
     words = docker_args.describe(docker_args.parse("--network host -e TOKEN=s3cret"))
     assert words == ["--network", "host", "-e", "TOKEN"]
+
+
+@pytest.mark.parametrize("url, network, reachable", [
+    ("http://127.0.0.1:8000/v1", None, False),
+    ("http://localhost:8000/v1", "bridge", False),
+    ("http://[::1]:8000/v1", "my-net", False),
+    ("http://127.0.0.2:8000/v1", None, False),
+    ("http://LOCALHOST/v1", None, False),
+    ("http://127.0.0.1:8000/v1", "host", True),
+    ("http://localhost:8000/v1", "container:vllm", True),     # that container's own loopback
+    ("http://my-phi-container:8000/v1", "my-net", True),
+    ("http://10.0.0.5:8000/v1", None, True),
+    ("https://integrate.api.nvidia.com/v1/chat/completions", None, True),
+])
+def test_loopback_urls_need_the_host_network(url, network, reachable):
+    if reachable:
+        docker_args.check_reachable(url, network, "t")
+    else:
+        with pytest.raises(ConfigError, match="task t: .* is this machine's loopback.*add --network host"):
+            docker_args.check_reachable(url, network, "t")
