@@ -32,9 +32,16 @@ def connect():
         return client
     except docker.errors.DockerException as e:
         host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        reason = str(e).split("(", 1)[0].strip().rstrip(":")
-        raise DockerUnavailable(f"no Docker daemon answers at {host} ({reason}); "
+        if "Permission denied" in str(e):
+            raise DockerUnavailable(f"no permission to use the Docker daemon at {host}; add your user to the "
+                                    "docker group (`sudo usermod -aG docker $USER`, then log in again)") from None
+        reason = next((why for text, why in _WHY_NO_DAEMON if text in str(e)), str(e).split("(", 1)[0].strip())
+        raise DockerUnavailable(f"no Docker daemon answers at {host} ({reason.rstrip(':')}); "
                                 "start it (e.g. `sudo systemctl start docker`) or set DOCKER_HOST") from None
+
+
+_WHY_NO_DAEMON = [("No such file or directory", "no socket there"), ("Connection refused", "connection refused"),
+                  ("timed out", "timed out")]
 
 
 def check_network(client, network_mode):

@@ -146,7 +146,8 @@ def test_no_docker_daemon_is_one_clear_line(tmp_path, gsm8k_endpoint):
     cfg = write_config(tmp_path / "c.yaml", gsm8k_endpoint.chat_url, out)
     run = doit(f"config={cfg}", env={"DOCKER_HOST": f"unix://{tmp_path}/no-such.sock"})
     assert run.returncode != 0
-    assert f"error: cannot start: no Docker daemon answers at unix://{tmp_path}/no-such.sock" in run.stdout
+    assert f"error: cannot start: no Docker daemon answers at unix://{tmp_path}/no-such.sock (no socket there)" \
+        in run.stdout
     assert "Traceback" not in run.stdout + run.stderr
     assert gsm8k_endpoint.requests == []
 
