@@ -94,6 +94,7 @@ def from_container(client, image, docker_network, name, labels):
     (``name``-1, -2, ...) on ``docker_network``, where the endpoint's name
     resolves. ``labels`` let a later run remove it should this launcher die."""
     probes = itertools.count(1)
+
     def send(url, body, api_key_name, environ):
         environment = {api_key_name: environ.get(api_key_name, "")} if api_key_name else {}
         probe = None

@@ -78,13 +78,13 @@ class EvalReporter(ConsoleReporter):
             self.runtime_errors.append(f"error: cannot start: {message}")
             return
         spec = self._spec(task)
-        state = "FAILED"
+        killed = spec is not None and self.run.history.job(spec["job_id"])["status"] == "killed"
+        state = "killed" if killed else "FAILED"
+        self.killed |= killed
+        self.failed |= not killed
         if spec:
             self.live.running.pop(task.name, None)
-            if self.run.history.job(spec["job_id"])["status"] == "killed":
-                state, self.killed = "killed", True   # the history already says so, and why
-            else:
-                self.failed = True
+            if not killed:      # a killed job's history already says so, and why
                 took = time.time() - self.started.get(task.name, time.time())
                 self.run.history.update_job(spec["job_id"], status="failed", finished=time.time(),
                                             duration=took, reason=message)
