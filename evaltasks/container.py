@@ -194,6 +194,8 @@ def run(client, image, options, log_file, containers, on_create=None):
             return 130, False
         if isinstance(e, docker.errors.NotFound):
             return None, False
+        if isinstance(e, docker.errors.APIError) and "OOM-killed" in str(e):
+            return 137, True        # too little memory for even the container's init
         raise
     finally:
         remove(container)

@@ -118,7 +118,7 @@ def test_failed_task_leaves_no_results_and_says_why(tmp_path, data_dir):
 def test_a_task_out_of_memory_says_so(tmp_path, gsm8k_endpoint):
     out = tmp_path / "results"
     cfg = write_config(tmp_path / "c.yaml", gsm8k_endpoint.chat_url, out,
-                       execution={"extra_docker_args": "--network host --memory 6m"})
+                       execution={"extra_docker_args": "--network host --memory 10m"})
     run = doit(f"config={cfg}")
     assert run.returncode != 0
     assert "FAILED     eval:gsm8k  the container ran out of memory (exit 137); raise --memory" in run.stdout
