@@ -18,6 +18,10 @@ CACHE_MOUNT = "/cache"
 RESPONSE_CACHE = ".response_cache"   # in the output dir, unless adapter_config.caching_dir says where
 
 
+_WHY_NO_DAEMON = [("No such file or directory", "no socket there"), ("Connection refused", "connection refused"),
+                  ("timed out", "timed out")]
+
+
 class DockerUnavailable(Exception):
     pass
 
@@ -38,10 +42,6 @@ def connect():
         reason = next((why for text, why in _WHY_NO_DAEMON if text in str(e)), str(e).split("(", 1)[0].strip())
         raise DockerUnavailable(f"no Docker daemon answers at {host} ({reason.rstrip(':')}); "
                                 "start it (e.g. `sudo systemctl start docker`) or set DOCKER_HOST") from None
-
-
-_WHY_NO_DAEMON = [("No such file or directory", "no socket there"), ("Connection refused", "connection refused"),
-                  ("timed out", "timed out")]
 
 
 def check_network(client, network_mode):

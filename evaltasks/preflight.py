@@ -8,6 +8,8 @@ import os
 import socket
 from urllib.parse import urlparse
 
+from . import container
+
 TIMEOUT = 60   # a cold server may take a while to answer its first request
 
 
@@ -109,7 +111,7 @@ def from_container(client, image, docker_network, name, labels):
             out = probe.logs(stdout=True, stderr=False).decode(errors="replace").strip().splitlines()
         finally:
             if probe is not None:
-                probe.remove(force=True)
+                container.remove(probe)
         try:
             reply = json.loads(out[-1])
         except (IndexError, ValueError):

@@ -34,6 +34,7 @@ class Run:
         # execution.mode: sequential holds whatever -n says to one task at a time.
         sequential = cfg.data["execution"].get("mode") == "sequential"
         self.slots = threading.Semaphore(1) if sequential else contextlib.nullcontext()
+        self.network = docker_args.parse(cfg.data["execution"].get("extra_docker_args")).get("network_mode")
         self.client = None
         self.image = None
 
@@ -47,7 +48,7 @@ class Run:
         try:
             self.lock.acquire(f"invocation {self.invocation}")
             self.client = container.connect()
-            container.check_network(self.client, self.network())
+            container.check_network(self.client, self.network)
             self.remove_orphans()
             self.preflight(in_docker_network=False)
             self.image = image.ensure(self.client, self.specs[0]["base_image"], log=lambda m: None)
@@ -103,9 +104,6 @@ class Run:
             return "the container was removed while it ran (docker rm?)"
         return _harness_error(log) or f"container exited with code {code}"
 
-    def network(self):
-        return docker_args.parse(self.cfg.data["execution"].get("extra_docker_args")).get("network_mode")
-
     def preflight(self, in_docker_network):
         """Check the endpoints reachable from here (before the image build, so a
         typo is found at once), or those whose host is a container name on the
@@ -114,14 +112,13 @@ class Run:
 
         if not self.cfg.data["execution"].get("preflight", True):
             return
-        network = self.network()
         send = None     # from this host
         if in_docker_network:
             labels = {container.LABEL_INVOCATION: self.invocation, container.LABEL_OUTPUT_DIR: self.cfg.output_dir}
-            send = preflight.from_container(self.client, self.image, network,
+            send = preflight.from_container(self.client, self.image, self.network,
                                             f"evaltasks-preflight-{self.invocation[:8]}", labels)
         for url, model_id, kind, key_name in preflight.endpoints(self.specs):
-            if preflight.only_inside(url, network) == in_docker_network:
+            if preflight.only_inside(url, self.network) == in_docker_network:
                 preflight.check(url, model_id, kind, key_name, send=send)
 
     # -- interrupts ------------------------------------------------------
