@@ -74,8 +74,9 @@ class JobState:
             return "completed"
         if s == "TIMEOUT":
             return f"exceeded its walltime ({self.time_limit}) and was stopped by Slurm"
+        node = f"its node {self.node}" if self.node else "its node"
         if s == "NODE_FAIL":
-            return f"its node {self.node or ''} failed".replace("  ", " ")
+            return f"{node} failed"
         if s == "PREEMPTED":
             return "was preempted by a higher-priority job"
         if s == "CANCELLED":
@@ -83,7 +84,7 @@ class JobState:
         if s == "OUT_OF_MEMORY":
             return "ran out of memory (ask for more with --mem)"
         if s == "BOOT_FAIL":
-            return f"its node {self.node or ''} failed to boot".replace("  ", " ")
+            return f"{node} failed to boot"
         if s == "DEADLINE":
             return "could not end before its deadline"
         if self.signal:

@@ -35,9 +35,16 @@ alive() {  # alive NAME PIDFILE
 }
 PIDS=("munged:$dir/munge/munged.pid" "slurmctld:$dir/run/slurmctld.pid" "slurmd:$dir/run/slurmd.pid")
 
-node_idle() {
-    [ -f "$conf" ] && [ "$(timeout 10 sinfo -h -N -o %t 2>/dev/null)" = idle ]
+# The node answers: idle, or busy with jobs (mixed, allocated, completing).
+node_up() {
+    [ -f "$conf" ] && [[ "$(timeout 10 sinfo -h -N -o %t 2>/dev/null)" =~ ^(idle|mix|alloc|comp)$ ]]
 }
+
+port_free() {  # nothing listens on 127.0.0.1:PORT
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+CTLD_PORT=${EVALTASKS_SLURMCTLD_PORT:-6817}
+SLURMD_PORT=${EVALTASKS_SLURMD_PORT:-6818}
 
 install_packages() {
     command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v sbatch >/dev/null \
@@ -63,8 +70,8 @@ write_conf() {
 # Written by scripts/slurm-cluster.sh; rewritten on each start.
 ClusterName=evaltasks
 SlurmctldHost=$host(127.0.0.1)
-SlurmctldPort=${EVALTASKS_SLURMCTLD_PORT:-6817}
-SlurmdPort=${EVALTASKS_SLURMD_PORT:-6818}
+SlurmctldPort=$CTLD_PORT
+SlurmdPort=$SLURMD_PORT
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -86,6 +93,8 @@ AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/filetxt
 JobCompLoc=$dir/log/jobcomp.txt
 JobAcctGatherType=jobacct_gather/none
+MpiDefault=none
+MailProg=/bin/true
 # scontrol keeps an ended job (and its ExitCode) for 5 minutes.
 MinJobAge=300
 KillWait=5
@@ -104,7 +113,7 @@ start_munged() {
     rm -f "$dir/munge/munge.socket" "$dir/munge/munge.socket.lock"
     munged --socket="$dir/munge/munge.socket" --key-file="$dir/munge/munge.key" \
         --pid-file="$dir/munge/munged.pid" --log-file="$dir/log/munged.log" \
-        --seed-file="$dir/munge/munged.seed" \
+        --seed-file="$dir/munge/munged.seed" --origin=127.0.0.1 \
         || fail "munged did not start"
 }
 
@@ -113,6 +122,8 @@ fail() {
     for f in "$dir"/log/munged.log "$dir"/log/slurmctld.log "$dir"/log/slurmd.log; do
         [ -f "$f" ] && { echo "== $f" >&2; tail -n 15 "$f" >&2; }
     done
+    # A start that failed leaves nothing running.
+    [ -z "${starting:-}" ] || stop >/dev/null 2>&1 || true
     exit 1
 }
 
@@ -129,10 +140,16 @@ check_dir() {
 start() {
     check_dir
     install_packages
-    if node_idle || { alive slurmctld "$dir/run/slurmctld.pid" && alive slurmd "$dir/run/slurmd.pid"; }; then
+    if alive munged "$dir/munge/munged.pid" && alive slurmctld "$dir/run/slurmctld.pid" \
+        && alive slurmd "$dir/run/slurmd.pid"; then
         log "already running in $dir"
     else
         [ "$(id -u)" = 0 ] || die "starting the cluster needs root (its daemons run as root)"
+        alive slurmctld "$dir/run/slurmctld.pid" || port_free "$CTLD_PORT" \
+            || die "port $CTLD_PORT is in use (another Slurm controller?); set EVALTASKS_SLURMCTLD_PORT"
+        alive slurmd "$dir/run/slurmd.pid" || port_free "$SLURMD_PORT" \
+            || die "port $SLURMD_PORT is in use (another slurmd?); set EVALTASKS_SLURMD_PORT"
+        starting=1
         mkdir -p "$dir"/{state,spool,log,run}
         chmod 0755 "$dir"
         write_conf
@@ -143,10 +160,11 @@ start() {
         log "started in $dir"
     fi
     for _ in $(seq 1 60); do
-        node_idle && break
+        node_up && break
         sleep 0.5
     done
-    node_idle || fail "the node is not idle after 30 s ($(sinfo -h -N -o '%t %E' 2>&1 | head -n1))"
+    node_up || fail "the node is not idle after 30 s ($(sinfo -h -N -o '%t %E' 2>&1 | head -n1))"
+    starting=
     sinfo
     echo "export SLURM_CONF=$conf"
 }

@@ -173,3 +173,18 @@ def test_slurm_conf_pointing_nowhere_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(slurm.SlurmError, match=f"^SLURM_CONF points to {tmp_path}/nowhere.conf, which is not a file$"):
         slurm.cancel(["1"])
     assert time.time() - started < 1  # not Slurm's minute of retries
+
+
+@pytest.mark.parametrize("job, words", [
+    (slurm.JobState("NODE_FAIL", node="n7"), "its node n7 failed"),
+    (slurm.JobState("PREEMPTED"), "was preempted by a higher-priority job"),
+    (slurm.JobState("OUT_OF_MEMORY", exit_code=0, signal=9), "ran out of memory (ask for more with --mem)"),
+    (slurm.JobState("FAILED", exit_code=0, signal=9), "was killed by signal 9"),
+    (slurm.JobState("PENDING", reason="Priority"), "pending: waiting behind higher-priority jobs"),
+    (slurm.JobState("PENDING", reason="SomeNewReason"), "pending: SomeNewReason"),
+])
+def test_endings_this_cluster_cannot_produce_are_in_words_too(job, words):
+    # Node failure, preemption and memory limits need more than one node, a
+    # preemption policy and cgroups: the words for them, from Slurm's states.
+    assert job.describe() == words
+    assert job.ended == (job.state != "PENDING")
