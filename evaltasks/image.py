@@ -49,11 +49,18 @@ def requirements():
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
-def image_tag(base):
+def harness_digest(*where):
+    """Digest of the harness code and requirements plus what they are installed on
+    (a base image, an interpreter): it names the image and the process runtime's venv."""
     h = hashlib.sha256()
     h.update(file_digest(harness_files()).encode())
-    h.update(base.encode())
-    return f"{REPOSITORY}:{h.hexdigest()[:16]}"
+    for part in where:
+        h.update(part.encode())
+    return h.hexdigest()[:16]
+
+
+def image_tag(base):
+    return f"{REPOSITORY}:{harness_digest(base)}"
 
 
 def ensure(client, base, log=print):
@@ -90,12 +97,17 @@ def ensure(client, base, log=print):
 
 def _fill_context(ctx, wheel_folder):
     shutil.copy(HARNESS / "Dockerfile", ctx / "Dockerfile")
-    app = ctx / "app" / "evaltasks"
+    copy_code(ctx / "app")
+    shutil.copytree(wheel_folder, ctx / "wheels")
+    shutil.copy(HARNESS / "requirements.txt", ctx / "wheels" / "requirements.txt")
+
+
+def copy_code(folder):
+    """Copy the harness's code into ``folder``/evaltasks, importable from ``folder``."""
+    app = Path(folder) / "evaltasks"
     shutil.copytree(HARNESS, app / "harness",
                     ignore=shutil.ignore_patterns("__pycache__", "Dockerfile", "requirements.txt"))
     shutil.copy(PACKAGE_INIT, app / "__init__.py")
-    shutil.copytree(wheel_folder, ctx / "wheels")
-    shutil.copy(HARNESS / "requirements.txt", ctx / "wheels" / "requirements.txt")
 
 
 def cache_dir():

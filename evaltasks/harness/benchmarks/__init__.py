@@ -45,6 +45,7 @@ class Benchmark:
     extra: dict = field(default_factory=dict)      # config.params.extra options and defaults
     choices: dict = field(default_factory=dict)    # allowed values of string extra options
     ranges: dict = field(default_factory=dict)     # (min, max or None) of numeric extra options
+    runs_model_code: bool = False                  # executes what the model wrote (sandbox.py)
 
     @property
     def dataset(self):
@@ -150,6 +151,7 @@ CATALOG = {
             defaults={"max_new_tokens": 1024},
             extra={"n_samples": 1, "timeout": 3.0},
             ranges={"n_samples": (1, None), "timeout": (0.1, None)},
+            runs_model_code=True,
         ),
         Benchmark(
             name="math500",
@@ -180,6 +182,12 @@ def _all_names():
         for alias in bench.aliases:
             names[alias] = bench
     return names
+
+
+def executes_model_code(name):
+    """Whether the benchmark ``name`` means runs model-written code: outside a
+    container that happens on the user's own machine."""
+    return resolve(name).runs_model_code
 
 
 def resolve(name):
