@@ -37,13 +37,6 @@ def test_catalog_entry_is_this_module():
     assert len(inst.CHECKERS) == 25
 
 
-def test_import_is_cheap():
-    code = ("import sys, evaltasks.harness.benchmarks.ifeval; "
-            "print(sorted(m for m in ('nltk', 'langdetect', 'punkt') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
-
-
 def test_prompt_is_the_only_user_message_verbatim():
     text = "Write a poem.  \nNo commas please."
     assert ifeval.prompt({"prompt": text}, {}) == [{"role": "user", "content": text}]
