@@ -2,8 +2,6 @@
 reproduction of Google's reference figures on its recorded GPT-4 replies."""
 
 import json
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
