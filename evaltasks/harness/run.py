@@ -4,7 +4,9 @@ time, score, and write ``samples.jsonl`` then ``results.json`` (atomically, last
 The task description comes from ``task.json`` in the task directory, written by
 the launcher; it never holds the API key's value, only the variable's name.
 When the launcher sets ``EVALTASKS_RESPONSE_CACHE``, every reply is cached there
-as it arrives (``cache.py``), so a rerun sends only the requests still unanswered.
+as it arrives (``cache.py``), so a rerun sends only the requests still unanswered;
+with ``refresh_cache`` in task.json (``evaltasks run --force``) every request is
+sent again and its reply replaces the cached one.
 
 Failed samples: a request that still fails after ``max_retries`` retries, or at
 once (a 4xx other than 429, a malformed reply), fails its sample. By default one
@@ -94,17 +96,19 @@ def run(task_dir, stop=None):
     log(f"{task['id']}: {bench.name}, {len(items)} samples, model {endpoint['model_id']} "
         f"at {endpoint['url']}, parallelism {params['parallelism']}")
     responses = cache.from_environment()
+    refresh = bool(task.get("refresh_cache")) and responses is not None
     key_name = endpoint.get("api_key_name")
     rate = params.get("allowed_failure_rate") or 0.0
     allowed = allowed_failures(rate, len(items))
     progress = Progress(os.path.join(task_dir, "progress.json"), len(items), log=log)
     with SampleSpool(task_dir) as samples:
         with Model(endpoint, params, os.environ.get(key_name) if key_name else None,
-                   cache=responses, log=log) as model:
+                   cache=responses, refresh=refresh, log=log) as model:
             failures = _evaluate(items, module, params, model, progress, allowed, samples, stop)
         response_stats = model.stats.summary()
-        log(f"cache: {response_stats['cache_hits']} hits, {response_stats['requests']} new requests"
-            if responses else f"cache: off, {response_stats['requests']} requests")
+        log(f"cache: off, {response_stats['requests']} requests" if not responses else
+            f"cache: refreshed (--force), {response_stats['requests']} new requests" if refresh else
+            f"cache: {response_stats['cache_hits']} hits, {response_stats['requests']} new requests")
         if stop.is_set():
             kept = "; the replies received are cached for a rerun" if responses else ""
             raise TaskFailed(f"stopped (SIGTERM) after {len(samples)} of {len(items)} samples{kept}")
