@@ -25,7 +25,9 @@ as scored (reasoning removed); ``reasoning`` when the reply had some;
 fields; or, for a failed sample, ``error`` in place of the reply's fields.
 
 results.json adds ``failed_samples`` and ``response_stats`` (``response_stats.py``)
-to the task's settings, metrics and timings.
+to the task's settings, metrics and timings; its ``endpoint`` says how the
+requests were made: url, type, the API key variable's name and the effective
+``adapter_config`` (as task.json has them: never a secret value).
 
 SIGTERM (``docker stop``: the launcher's Ctrl-C, ``evaltasks kill``) stops the
 task: no new request starts, the requests in flight finish and their replies
@@ -123,7 +125,9 @@ def run(task_dir, stop=None):
         "task": task["id"],
         "benchmark": bench.name,
         "model_id": endpoint["model_id"],
-        "endpoint": {"url": endpoint["url"], "type": endpoint.get("type", "chat")},
+        "endpoint": {"url": endpoint["url"], "type": endpoint.get("type", "chat"),
+                     "api_key_name": endpoint.get("api_key_name"),
+                     "adapter_config": endpoint.get("adapter_config") or {}},
         "params": params,
         "samples": len(items),
         "failed_samples": len(failures),
