@@ -60,6 +60,7 @@ def cmd_run(args):
 
     from .plan import doit_config
 
+    run.refresh_cache = args.force
     namespace = {"DOIT_CONFIG": doit_config(run), "task_eval": lambda: run.doit_tasks()}
     doit_args = ["run"]
     if args.jobs is not None:
@@ -307,7 +308,10 @@ def parser():
                      help="run only this task (repeatable)")
     run.add_argument("--continue", dest="continue_", action="store_true",
                      help="keep running other tasks after one fails")
-    run.add_argument("--force", action="store_true", help="rerun the selected tasks even if up to date")
+    run.add_argument("--force", action="store_true",
+                     help="rerun the selected tasks even if up to date, and send every request to the "
+                          "endpoint again (new replies replace the cached ones); without it, a run "
+                          "answers every request it has a cached reply for")
     run.add_argument("--skip-preflight", action="store_true",
                      help="do not send the one test request per endpoint before starting")
     run.set_defaults(func=cmd_run)

@@ -16,6 +16,7 @@ TASK_MOUNT = "/out"
 DATA_MOUNT = "/data"
 CACHE_MOUNT = "/cache"
 RESPONSE_CACHE = ".response_cache"   # in the output dir, unless adapter_config.caching_dir says where
+STOP_GRACE = 5     # seconds a stopped harness has to store the replies in flight
 
 
 _WHY_NO_DAEMON = [("No such file or directory", "no socket there"), ("Connection refused", "connection refused"),
@@ -79,19 +80,33 @@ class Containers:
             self._running.pop(container.id, None)
 
     def stop_all(self):
-        """Kill and remove every container still running (on Ctrl-C / SIGTERM)."""
+        """Stop and remove every container still running (on Ctrl-C / SIGTERM),
+        all at once, so that N tasks take one grace period, not N."""
         self.stopping.set()
         with self._lock:
             containers = list(self._running.values())
-        for container in containers:
-            remove(container)
+        threads = [threading.Thread(target=remove, args=(c,)) for c in containers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
         return len(containers)
 
 
-def remove(container):
-    """Kill and remove; a container already gone (or going) is fine."""
+def remove(container, grace=STOP_GRACE):
+    """Stop, then remove; a container already gone (or going) is fine.
+
+    Stopped with SIGTERM first: the harness then starts no new request and
+    caches the replies in flight, so a rerun does not ask for them again. What
+    is still running after ``grace`` seconds is killed."""
     import docker.errors
 
+    try:
+        container.stop(timeout=grace)
+    except docker.errors.NotFound:
+        return
+    except docker.errors.APIError:
+        pass        # being removed already, or the daemon refused: the forced removal decides
     try:
         container.remove(force=True)
     except docker.errors.NotFound:

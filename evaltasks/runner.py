@@ -37,6 +37,9 @@ class Run:
         self.network = docker_args.parse(cfg.data["execution"].get("extra_docker_args")).get("network_mode")
         self.client = None
         self.image = None
+        # `evaltasks run --force`: ask the endpoint again instead of answering
+        # from the response cache (the new replies replace the cached ones).
+        self.refresh_cache = False
 
     def doit_tasks(self):
         return plan.doit_tasks(self)
@@ -64,7 +67,7 @@ class Run:
         (task_dir / "logs").mkdir(parents=True, exist_ok=True)
         for name in plan.OUTPUTS:
             (task_dir / name).unlink(missing_ok=True)
-        write_json_atomic(task_dir / "task.json", harness_task(spec))
+        write_json_atomic(task_dir / "task.json", harness_task(spec, self.refresh_cache))
         log = plan.log_path(spec)
         with self.slots, open(log, "wb") as out:
             note = lambda text: (out.write(f"[launcher] {text}\n".encode()), out.flush())
@@ -146,10 +149,12 @@ class Run:
         signal.signal(signal.SIGTERM, handler)
 
 
-def harness_task(spec):
-    """``task.json`` for the harness: the task's settings, no secret values."""
+def harness_task(spec, refresh_cache=False):
+    """``task.json`` for the harness: the task's settings, no secret values, and
+    whether to bypass the response cache (not part of the task's fingerprint:
+    how a result is fetched, not what it measures)."""
     keys = ("id", "name", "benchmark", "params", "endpoint")
-    return {k: spec[k] for k in keys}
+    return dict({k: spec[k] for k in keys}, refresh_cache=refresh_cache)
 
 
 def _harness_error(log):

@@ -2,7 +2,8 @@
 
 One ``ask`` shapes the request (``adapters``), answers it from the response
 cache when it can, or sends it (``client``) and caches the reply, and counts
-what happened (``response_stats``)."""
+what happened (``response_stats``). With ``refresh``, every request is sent and
+its reply replaces the cached one (``evaltasks run --force``)."""
 
 from .adapters import Adapter, TrafficLog
 from .client import Client
@@ -10,9 +11,10 @@ from .response_stats import ResponseStats
 
 
 class Model:
-    def __init__(self, endpoint, params, api_key=None, *, cache=None, log=print):
+    def __init__(self, endpoint, params, api_key=None, *, cache=None, refresh=False, log=print):
         self.model_id = endpoint["model_id"]
         self.cache = cache
+        self.refresh = refresh
         self.stats = ResponseStats()
         config = endpoint.get("adapter_config") or {}
         generation = {k: params.get(k) for k in ("temperature", "top_p", "max_new_tokens", "seed")}
@@ -38,7 +40,7 @@ class Model:
         """The Answer to ``payload`` (from ``payload()``); ``sample`` tells repeated
         copies of one prompt apart. Raises client.EndpointError."""
         key = self.cache.key(self.model_id, payload, sample) if self.cache else None
-        reply = self.cache.get(key) if key else None
+        reply = self.cache.get(key) if key and not self.refresh else None
         cached = reply is not None
         if not cached:
             self.stats.request()

