@@ -41,19 +41,25 @@ def config_path(args):
 
 # -- run ------------------------------------------------------------------
 def cmd_run(args):
-    from .doit_loader import prepare
+    from .doit_loader import prepare, start
 
     overrides = args.override + (["execution.preflight=false"] if args.skip_preflight else [])
-    run = prepare(config_path(args), overrides, create=not args.dry_run)
+    run = prepare(config_path(args), overrides, create=False, forced=args.force, keep_going=args.continue_)
     ids = [spec["id"] for spec in run.specs]
     for task in args.task:
         if task not in ids:
             raise UsageError(f"-t {task}: no such task in this config (tasks: {', '.join(ids)})")
+    run.select(args.task)
     if args.dry_run:
         from .dryrun import report
 
         report(run, only=args.task, forced=args.force)
         return 0
+    # Refused before anything is created; doit's _prepare checks the same for `doit` itself.
+    refusal = run.refused()
+    if refusal:
+        raise UsageError(f"{run.cfg.path}: {refusal}")
+    start(run)
 
     from doit.cmd_base import ModuleTaskLoader
     from doit.doit_cmd import DoitMain

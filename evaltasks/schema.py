@@ -123,9 +123,14 @@ TASK_VIEW = {
 }
 
 
+_validators = {}   # id(schema) → its validator: building one costs more than validating
+
+
 def problems(document, schema):
     """Validate; return the problems as ``(dotted.path, message)`` pairs, sorted."""
-    validator = ConfigValidator(schema)
+    validator = _validators.get(id(schema))
+    if validator is None:
+        validator = _validators[id(schema)] = ConfigValidator(schema)
     if validator.validate(document):
         return []
     return sorted(_flatten(validator.errors, ""))
