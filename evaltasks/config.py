@@ -241,7 +241,8 @@ def resolve_task(data, index, checked=None):
                                      "target": data["target"]})
     view = _view(data, bench, f"{where}.overrides", task.get("overrides"), task["name"], checked[bench.name])
 
-    _check_extra(view["config"]["params"]["extra"], bench, f"{where} ({task['name']}): config.params.extra")
+    _check_extra(view["config"]["params"]["extra"], bench, f"{where}.overrides.config.params.extra",
+                 f" (task {task['name']})")
 
     env_vars = task.get("env_vars") or {}
     endpoint = view["target"]["api_endpoint"]
@@ -270,28 +271,33 @@ def _view(data, bench, label, overrides, task_name, base):
         set_path(view, key, value, origin=f"{label}: {key}")
     found = schema.problems(view, schema.TASK_VIEW)
     if found:
-        raise ConfigError(f"{label} ({task_name}): {_one_line(found)}")
+        raise ConfigError(_one_line(found, prefix=f"{label}.", suffix=f" (task {task_name})"))
     return view
 
 
-def _check_extra(extra, bench, where):
+def _check_extra(extra, bench, where, suffix):
     """``config.params.extra`` holds only the benchmark's own options, each of the
     same type as its default."""
     for key, value in extra.items():
-        if key not in bench.extra:
-            known = ", ".join(sorted(bench.extra)) or "none"
-            raise ConfigError(f"{where}.{key}: unknown option for {bench.name} (options: {known})")
-        default = bench.extra[key]
-        expected = (int, float) if isinstance(default, float) else type(default)
-        if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, expected):
-            raise ConfigError(f"{where}.{key}: must be of type {type(default).__name__}, got {value!r}")
-        allowed = bench.choices.get(key)
-        if allowed and value not in allowed:
-            raise ConfigError(f"{where}.{key}: {value!r} is not one of {', '.join(allowed)}")
-        low, high = bench.ranges.get(key, (None, None))
-        if (low is not None and value < low) or (high is not None and value > high):
-            span = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise ConfigError(f"{where}.{key}: must be {span}, got {value!r}")
+        problem = _extra_problem(key, value, bench)
+        if problem:
+            raise ConfigError(f"{where}.{key}: {problem}{suffix}")
+
+
+def _extra_problem(key, value, bench):
+    if key not in bench.extra:
+        return f"unknown option for {bench.name} (options: {', '.join(sorted(bench.extra)) or 'none'})"
+    default = bench.extra[key]
+    expected = (int, float) if isinstance(default, float) else type(default)
+    if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, expected):
+        return f"must be of type {type(default).__name__}, got {value!r}"
+    allowed = bench.choices.get(key)
+    if allowed and value not in allowed:
+        return f"{value!r} is not one of {', '.join(allowed)}"
+    low, high = bench.ranges.get(key, (None, None))
+    if (low is not None and value < low) or (high is not None and value > high):
+        return f"must be {f'between {low} and {high}' if high is not None else f'at least {low}'}, got {value!r}"
+    return None
 
 
 def _check_unique_ids(tasks):
@@ -323,7 +329,8 @@ def _no_key_hint(key):
     return ", or set api_key_name: null for no key" if key.endswith("api_key_name") else ""
 
 
-def _one_line(found):
+def _one_line(found, prefix="", suffix=""):
+    """The first problem, its path as ``-o`` accepts it, and how many more."""
     (path, message), rest = found[0], found[1:]
     more = f" (and {len(rest)} more: {', '.join(p for p, _ in rest[:3])}{', …' if len(rest) > 3 else ''})" if rest else ""
-    return f"{path}: {message}{more}"
+    return f"{prefix}{path}: {message}{suffix}{more}"
