@@ -84,6 +84,7 @@ def interpolate(data):
         return OmegaConf.to_container(OmegaConf.create(data), resolve=True)
     except OmegaConfBaseException as e:
         problem = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        problem = re.sub(r"^\w+ raised while resolving interpolation: ", "", problem).strip('"')
         raise ConfigError(f"{e.full_key or 'config'}: cannot resolve interpolation: {problem}") from None
 
 
