@@ -1,12 +1,13 @@
 """Launcher overhead, measured end to end with real doit, Docker and HTTP.
 
-  (a) ``doit`` over 20 configured tasks that are all up to date (what a user pays
-      to confirm nothing needs doing), and ``doit list`` over the same config;
+  (a) ``doit`` over 20 and 200 configured tasks that are all up to date (what a
+      user pays to confirm nothing needs doing; it should not grow much with the
+      config), and ``doit list`` over the same configs;
   (b) the fixed cost of one task — container start → results.json — against an
       endpoint that answers instantly, with limit_samples 1.
 
 Run by hand on a machine set up with scripts/setup.sh:
-    python bench/bench_launcher.py [--repeat 5]
+    python bench/bench_launcher.py [--repeat 5] [--tasks 20 200]
 and record the figures in bench/RESULTS.md with the machine and date.
 """
 
@@ -41,19 +42,23 @@ def figures(samples):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--tasks", type=int, nargs="+", default=[20, 200],
+                        help="sizes of the all-up-to-date configs (default: 20 200)")
     args = parser.parse_args()
     os.environ.setdefault("EVALTASKS_DATA_DIR", str(DATA_DIR))
 
     with FakeEndpoint(lambda payload: "Answer: 1") as ep, tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "results"
-        tasks = [{"name": "gsm8k", "id": f"t{i:02d}", "overrides": {"config.params.limit_samples": 1}}
-                 for i in range(20)]
-        cfg = write_config(Path(tmp) / "twenty.yaml", ep.chat_url, out, tasks=tasks)
-        print(f"(a) 20 tasks: first run (builds nothing if the image exists): {doit('-n', '4', f'config={cfg}'):.1f}s")
-        up_to_date = [doit("-n", "4", f"config={cfg}") for _ in range(args.repeat)]
-        listing = [doit("list", f"config={cfg}") for _ in range(args.repeat)]
-        print(f"(a) doit, 20 tasks all up to date: {figures(up_to_date)}")
-        print(f"(a) doit list, 20 tasks:           {figures(listing)}")
+        for count in args.tasks:
+            out = Path(tmp) / f"results-{count}"
+            tasks = [{"name": "gsm8k", "id": f"t{i:03d}", "overrides": {"config.params.limit_samples": 1}}
+                     for i in range(count)]
+            cfg = write_config(Path(tmp) / f"tasks-{count}.yaml", ep.chat_url, out, tasks=tasks)
+            print(f"(a) {count} tasks: first run (builds nothing if the image exists): "
+                  f"{doit('-n', '4', f'config={cfg}'):.1f}s")
+            up_to_date = [doit("-n", "4", f"config={cfg}") for _ in range(args.repeat)]
+            listing = [doit("list", f"config={cfg}") for _ in range(args.repeat)]
+            print(f"(a) doit, {count} tasks all up to date: {figures(up_to_date)}")
+            print(f"(a) doit list, {count} tasks:           {figures(listing)}")
 
         one = write_config(Path(tmp) / "one.yaml", ep.chat_url, Path(tmp) / "one", tasks=[
             {"name": "gsm8k", "overrides": {"config.params.limit_samples": 1}}])

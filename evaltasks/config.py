@@ -35,6 +35,10 @@ DEFAULT_PARAMS = {
 }
 
 
+# libyaml's parser when PyYAML was built with it: ~10x faster on a config of 200 tasks.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class ConfigError(Exception):
     """A problem with the config or the command line; the message is one line."""
 
@@ -101,7 +105,7 @@ def _has_interpolation(node):
 def read_yaml(path):
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+            data = yaml.load(f, Loader=_SAFE_LOADER)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except IsADirectoryError:
@@ -270,10 +274,28 @@ def _view(data, bench, label, overrides, task_name, base):
         return view
     for key, value in overrides.items():
         set_path(view, key, value, origin=f"{label}: {key}")
-    found = schema.problems(view, schema.TASK_VIEW)
+    document, update = _changed(view, overrides)
+    found = schema.problems(document, schema.TASK_VIEW, update=update)
     if found:
         raise ConfigError(_one_line(found, prefix=f"{label}.", suffix=f" (task {task_name})"))
     return view
+
+
+def _changed(view, overrides):
+    """``(document, update)`` to validate once ``overrides`` changed ``view``, whose
+    base is valid: only the keys they set, as an update (their siblings' ``required``
+    rules are met by the base). Replacing ``target`` or its ``api_endpoint`` whole
+    could drop a required key, so that checks the whole view."""
+    parts = [split_path(key) for key in overrides]
+    if any(p[:2] in (["target"], ["target", "api_endpoint"]) for p in parts):
+        return view, False
+    sparse = {}
+    for path in parts:      # set_path made every mapping on the way
+        source, target = view, sparse
+        for part in path[:-1]:
+            source, target = source[part], target.setdefault(part, {})
+        target[path[-1]] = source[path[-1]]
+    return sparse, True
 
 
 def _check_extra(extra, bench, where, suffix):
