@@ -306,13 +306,15 @@ def parser():
     run.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
                      help="set a config value, e.g. -o target.api_endpoint.url=http://...")
     run.add_argument("--dry-run", action="store_true",
-                     help="say what would run and why, with the docker command; start and write nothing")
+                     help="say what would run and why (or why a task cannot run here), with the docker "
+                          "command; start and write nothing, need no secret")
     run.add_argument("-n", "--jobs", type=int, metavar="N",
                      help="tasks to run at once (default: all, at most 16; 1 with execution.mode: sequential)")
     run.add_argument("-t", "--task", action="append", default=[], metavar="ID",
                      help="run only this task (repeatable)")
     run.add_argument("--continue", dest="continue_", action="store_true",
-                     help="keep running other tasks after one fails")
+                     help="keep running other tasks after one fails, or when one cannot run here "
+                          "(its data or key variable missing)")
     run.add_argument("--force", action="store_true", help="rerun the selected tasks even if up to date")
     run.add_argument("--skip-preflight", action="store_true",
                      help="do not send the one test request per endpoint before starting")

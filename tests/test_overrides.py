@@ -60,3 +60,20 @@ def test_the_path_an_error_prints_is_one_o_accepts(tmp_path, bad, fix):
     printed = str(e.value).split(": ", 1)[0]
     assert printed == bad.split("=")[0], str(e.value)
     load(tmp_path, [bad, f"{printed}={fix}"])        # the printed path fixes it
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    # A task's overrides are validated as strictly as the whole config, whatever they replace.
+    ("target.api_endpoint", {"model_id": "x"}, "evaluation.tasks[1].overrides.target.api_endpoint.url: "
+                                               "missing (required) (task simple_evals.mmlu_pro)"),
+    ("target.api_endpoint.url", None, "evaluation.tasks[1].overrides.target.api_endpoint.url: must not be empty"),
+    ("target.api_endpoint.adapter_config", {"use_caching": "yes"},
+     "evaluation.tasks[1].overrides.target.api_endpoint.adapter_config.use_caching: must be of boolean type"),
+    ("config.params", {"parallelism": 0}, "evaluation.tasks[1].overrides.config.params.parallelism: min value is 1"),
+])
+def test_task_overrides_are_validated_strictly(tmp_path, key, value, expected):
+    document = yaml.safe_load(yaml.safe_dump(REFERENCE))
+    document["evaluation"]["tasks"][1]["overrides"] = {key: value}
+    with pytest.raises(ConfigError) as e:
+        load(tmp_path, [], document)
+    assert str(e.value).startswith(expected), str(e.value)
