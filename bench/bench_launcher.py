@@ -13,6 +13,7 @@ and record the figures in bench/RESULTS.md with the machine and date.
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -27,16 +28,25 @@ from conftest import DATA_DIR, write_config  # noqa: E402
 from endpoint import FakeEndpoint  # noqa: E402
 
 
+CPU = []   # CPU seconds (user + sys) of each doit call, beside its wall time: on a shared machine
+           # the wall time moves with the load, the CPU time much less.
+
+
 def doit(*args):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "doit", *args], cwd=REPO, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"doit {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return time.perf_counter() - started
 
 
 def figures(samples):
-    return f"median {statistics.median(samples):.3f}s, min {min(samples):.3f}s, max {max(samples):.3f}s"
+    cpu = CPU[-len(samples):]
+    return (f"median {statistics.median(samples):.3f}s, min {min(samples):.3f}s, max {max(samples):.3f}s "
+            f"(CPU median {statistics.median(cpu):.3f}s)")
 
 
 def main():
@@ -56,17 +66,19 @@ def main():
             print(f"(a) {count} tasks: first run (builds nothing if the image exists): "
                   f"{doit('-n', '4', f'config={cfg}'):.1f}s")
             up_to_date = [doit("-n", "4", f"config={cfg}") for _ in range(args.repeat)]
-            listing = [doit("list", f"config={cfg}") for _ in range(args.repeat)]
             print(f"(a) doit, {count} tasks all up to date: {figures(up_to_date)}")
+            listing = [doit("list", f"config={cfg}") for _ in range(args.repeat)]
             print(f"(a) doit list, {count} tasks:           {figures(listing)}")
 
         one = write_config(Path(tmp) / "one.yaml", ep.chat_url, Path(tmp) / "one", tasks=[
             {"name": "gsm8k", "overrides": {"config.params.limit_samples": 1}}])
         doit(f"config={one}")
-        costs = []
+        costs, cpu = [], []
         for _ in range(args.repeat):
             doit("forget", f"config={one}")
             costs.append(doit(f"config={one}"))
+            cpu.append(CPU[-1])
+        CPU.extend(cpu)
         print(f"(b) one task, container start → results.json (whole doit run): {figures(costs)}")
 
 

@@ -239,12 +239,12 @@ def resolve_task(data, index, checked=None):
 
     checked = {} if checked is None else checked
     if bench.name not in checked:
-        checked[bench.name] = _view(data, bench, "evaluation.overrides",
+        checked[bench.name] = _view("evaluation.overrides",
                                     data["evaluation"].get("overrides"), task["name"],
                                     {"config": {"params": dict(DEFAULT_PARAMS, **bench.defaults,
                                                                extra=dict(bench.extra))},
                                      "target": data["target"]})
-    view = _view(data, bench, f"{where}.overrides", task.get("overrides"), task["name"], checked[bench.name])
+    view = _view(f"{where}.overrides", task.get("overrides"), task["name"], checked[bench.name])
 
     _check_extra(view["config"]["params"]["extra"], bench, f"{where}.overrides.config.params.extra",
                  f" (task {task['name']})")
@@ -267,7 +267,7 @@ def resolve_task(data, index, checked=None):
     }
 
 
-def _view(data, bench, label, overrides, task_name, base):
+def _view(label, overrides, task_name, base):
     """``base`` (deep-copied) with ``overrides`` applied, validated."""
     view = copy.deepcopy(base)
     if not overrides:
@@ -355,5 +355,6 @@ def _no_key_hint(key):
 def _one_line(found, prefix="", suffix=""):
     """The first problem, its path as ``-o`` accepts it, and how many more."""
     (path, message), rest = found[0], found[1:]
-    more = f" (and {len(rest)} more: {', '.join(p for p, _ in rest[:3])}{', …' if len(rest) > 3 else ''})" if rest else ""
+    listed = ", ".join(prefix + p for p, _ in rest[:3]) + (", …" if len(rest) > 3 else "")
+    more = f" (and {len(rest)} more: {listed})" if rest else ""
     return f"{prefix}{path}: {message}{suffix}{more}"
