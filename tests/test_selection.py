@@ -135,3 +135,21 @@ def test_one_task_runs_although_another_cannot(tmp_path, no_gpqa, gsm8k_endpoint
     assert ("FAILED     eval:gpqa_diamond  cannot run: EVALTASKS_DATA_DIR: gpqa_diamond needs "
             f"{no_gpqa['EVALTASKS_DATA_DIR']}/gpqa_diamond/gpqa_diamond.csv, which does not exist") in both.stdout
     assert (out / "gsm8k" / "results.json").exists() and not (out / "gpqa_diamond" / "results.json").exists()
+
+
+@pytest.mark.parametrize("argv, runs, selected, flags", [
+    (["-n", "4", "config=c.yaml"], True, [], (False, False)),
+    (["eval:gsm8k", "config=c.yaml"], True, ["eval:gsm8k"], (False, False)),
+    (["run", "-c", "eval", "config=c.yaml"], True, ["eval"], (False, True)),
+    (["-f", "x/dodo.py", "list", "--status", "config=c.yaml"], False, [], (False, False)),
+    (["info", "eval:gsm8k", "config=c.yaml"], False, ["eval:gsm8k"], (False, False)),
+    (["--always-execute", "--continue", "config=c.yaml"], True, [], (True, True)),
+    (["-ac", "config=c.yaml"], True, [], (True, True)),
+])
+def test_what_a_doit_command_line_runs(argv, runs, selected, flags):
+    """dodo.py is loaded before doit parses its own options: which tasks will run
+    (and are checked) is read from the command line the same way doit reads it."""
+    from evaltasks.doit_loader import _doit_command, _doit_flags
+
+    assert _doit_command(argv) == (runs, selected)
+    assert _doit_flags(argv) == flags
