@@ -41,19 +41,25 @@ def config_path(args):
 
 # -- run ------------------------------------------------------------------
 def cmd_run(args):
-    from .doit_loader import prepare
+    from .doit_loader import prepare, start
 
     overrides = args.override + (["execution.preflight=false"] if args.skip_preflight else [])
-    run = prepare(config_path(args), overrides, create=not args.dry_run)
+    run = prepare(config_path(args), overrides, create=False, forced=args.force, keep_going=args.continue_)
     ids = [spec["id"] for spec in run.specs]
     for task in args.task:
         if task not in ids:
             raise UsageError(f"-t {task}: no such task in this config (tasks: {', '.join(ids)})")
+    run.select(args.task)
     if args.dry_run:
         from .dryrun import report
 
         report(run, only=args.task, forced=args.force)
         return 0
+    # Refused before anything is created; doit's _prepare checks the same for `doit` itself.
+    refusal = run.refused()
+    if refusal:
+        raise UsageError(f"{run.cfg.path}: {refusal}")
+    start(run)
 
     from doit.cmd_base import ModuleTaskLoader
     from doit.doit_cmd import DoitMain
@@ -301,13 +307,15 @@ def parser():
     run.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
                      help="set a config value, e.g. -o target.api_endpoint.url=http://...")
     run.add_argument("--dry-run", action="store_true",
-                     help="say what would run and why, with the docker command; start and write nothing")
+                     help="say what would run and why (or why a task cannot run here), with the docker "
+                          "command; start and write nothing, need no secret")
     run.add_argument("-n", "--jobs", type=int, metavar="N",
                      help="tasks to run at once (default: all, at most 16; 1 with execution.mode: sequential)")
     run.add_argument("-t", "--task", action="append", default=[], metavar="ID",
                      help="run only this task (repeatable)")
     run.add_argument("--continue", dest="continue_", action="store_true",
-                     help="keep running other tasks after one fails")
+                     help="keep running other tasks after one fails, or when one cannot run here "
+                          "(its data or key variable missing)")
     run.add_argument("--force", action="store_true",
                      help="rerun the selected tasks even if up to date, and send every request to the "
                           "endpoint again (new replies replace the cached ones); without it, a run "

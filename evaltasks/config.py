@@ -1,11 +1,15 @@
 """Load a launcher config: read YAML, compose ``defaults``, apply ``key.path=value``
-overrides, validate everything, and resolve each task's effective settings.
+overrides, resolve ``${...}`` interpolations, validate everything, and resolve each
+task's effective settings.
 
-Everything that can be wrong with a config is found here, before anything starts.
+Everything that can be wrong with a config file is found here, before anything
+starts. What depends on this machine rather than on the file (data present, key
+variables set) is checked only for the tasks that will run: see ``blocker``.
 """
 
 import copy
 import os
+import re
 from dataclasses import dataclass
 from importlib import resources
 
@@ -31,6 +35,10 @@ DEFAULT_PARAMS = {
 }
 
 
+# libyaml's parser when PyYAML was built with it: ~10x faster on a config of 200 tasks.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class ConfigError(Exception):
     """A problem with the config or the command line; the message is one line."""
 
@@ -46,30 +54,58 @@ class Config:
         return self.data["execution"]["output_dir"]
 
 
-def load(path, overrides=(), environ=None, cwd=None):
-    """Load, compose and validate ``path``; ``overrides`` are ``"a.b.c=value"`` strings.
-    Relative paths (the file, ``output_dir``) are taken from ``cwd``."""
-    environ = os.environ if environ is None else environ
+def load(path, overrides=(), cwd=None):
+    """Load, compose and validate ``path``; ``overrides`` are ``"a.b.c=value"`` strings,
+    applied before interpolations are resolved. Relative paths (the file,
+    ``output_dir``) are taken from ``cwd``."""
     cwd = cwd or os.getcwd()
     data = compose(read_yaml(os.path.join(cwd, path)))
     for item in overrides:
         key, value = parse_override(item)
         set_path(data, key, value, origin=f"override {item!r}")
+    data = interpolate(data)
     found = schema.problems(data, schema.CONFIG)
     if found:
         raise ConfigError(_one_line(found))
     data["execution"]["output_dir"] = os.path.normpath(
         os.path.join(cwd, os.path.expanduser(data["execution"]["output_dir"])))
-    tasks = [resolve_task(data, i, environ) for i in range(len(data["evaluation"]["tasks"]))]
+    checked = {}     # benchmark → its view after evaluation.overrides, validated once
+    tasks = [resolve_task(data, i, checked) for i in range(len(data["evaluation"]["tasks"]))]
     _check_unique_ids(tasks)
-    _check_api_key(data, environ, tasks)
     return Config(path=path, data=data, tasks=tasks)
+
+
+def interpolate(data):
+    """Resolve OmegaConf interpolations (``${target.api_endpoint.model_id}``,
+    ``${oc.env:VAR}``), as NeMo Evaluator's Hydra configs use them. A resolved
+    value is config like any other: it is written to task.json and results.json."""
+    if not _has_interpolation(data):
+        return data     # the common case; OmegaConf costs ~1 ms per task
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_container(OmegaConf.create(data), resolve=True)
+    except OmegaConfBaseException as e:
+        problem = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        problem = re.sub(r"^\w+ raised while resolving interpolation: ", "", problem).strip('"')
+        raise ConfigError(f"{e.full_key or 'config'}: cannot resolve interpolation: {problem}") from None
+
+
+def _has_interpolation(node):
+    if isinstance(node, str):
+        return "${" in node
+    if isinstance(node, dict):
+        return any(_has_interpolation(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_interpolation(v) for v in node)
+    return False
 
 
 def read_yaml(path):
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+            data = yaml.load(f, Loader=_SAFE_LOADER)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except IsADirectoryError:
@@ -142,48 +178,58 @@ def parse_override(item):
 def set_path(data, dotted, value, origin):
     """Set ``data[a][b][c] = value`` for ``a.b.c``, creating mappings on the way.
 
-    A list is indexed by position or by a task's ``id``/``name``
-    (``evaluation.tasks.gsm8k.overrides...``); below an ``overrides`` mapping the
-    rest of the path is one dotted key, as in the config file."""
-    parts = dotted.split(".")
-    node = data
-    for i, part in enumerate(parts[:-1]):
-        if isinstance(node, dict) and part == "overrides" and i > 0:
-            node.setdefault(part, {})
-            if not isinstance(node[part], dict):
+    A list entry is addressed by position (``tasks[0]`` or ``tasks.0``) or by a
+    task's ``id``/``name``, which may itself hold dots
+    (``evaluation.tasks.simple_evals.mmlu_pro.overrides...``); below an
+    ``overrides`` mapping the rest of the path is one dotted key, as in the config file."""
+    parts = split_path(dotted)
+    node, i = data, 0
+    while True:
+        if isinstance(node, list):
+            index, i = _list_entry(node, parts, i, origin)
+            if i == len(parts):
+                node[index] = value
+                return
+            node = node[index]
+            continue
+        if not isinstance(node, dict):
+            raise ConfigError(f"{origin}: {'.'.join(parts[:i])} is not a mapping")
+        part = parts[i]
+        if i == len(parts) - 1:
+            node[part] = value
+            return
+        if part == "overrides" and i > 0:
+            if not isinstance(node.setdefault(part, {}), dict):
                 raise ConfigError(f"{origin}: {'.'.join(parts[:i + 1])} is not a mapping")
             node[part][".".join(parts[i + 1:])] = value
             return
-        node = _child(node, part, parts[: i + 1], origin)
-    if isinstance(node, list):
-        node[_list_index(node, parts[-1], parts, origin)] = value
-    elif isinstance(node, dict):
-        node[parts[-1]] = value
-    else:
-        raise ConfigError(f"{origin}: {'.'.join(parts[:-1])} is not a mapping")
+        if node.get(part) is None:
+            node[part] = {}
+        node, i = node[part], i + 1
 
 
-def _child(node, part, path, origin):
-    if isinstance(node, list):
-        return node[_list_index(node, part, path, origin)]
-    if not isinstance(node, dict):
-        raise ConfigError(f"{origin}: {'.'.join(path[:-1])} is not a mapping")
-    if part not in node or node[part] is None:
-        node[part] = {}
-    return node[part]
+def split_path(dotted):
+    """``evaluation.tasks[0].x`` → ``["evaluation", "tasks", "0", "x"]``."""
+    return re.sub(r"\[(\d+)\]", r".\1", dotted).split(".")
 
 
-def _list_index(items, part, path, origin):
-    if part.isdigit() and int(part) < len(items):
-        return int(part)
-    for i, item in enumerate(items):
-        if isinstance(item, dict) and part in (item.get("id"), item.get("name")):
-            return i
-    raise ConfigError(f"{origin}: no entry '{part}' in {'.'.join(path[:-1])}")
+def _list_entry(items, parts, i, origin):
+    """``(index, next part)`` for the entry ``parts[i:]`` starts with: a position,
+    else the longest run of parts that is an entry's id or name."""
+    if parts[i].isdigit() and int(parts[i]) < len(items):
+        return int(parts[i]), i + 1
+    for j in range(len(parts), i, -1):
+        key = ".".join(parts[i:j])
+        for index, item in enumerate(items):
+            if isinstance(item, dict) and key in (item.get("id"), item.get("name")):
+                return index, j
+    raise ConfigError(f"{origin}: no entry '{parts[i]}' in {'.'.join(parts[:i])}")
 
 
-def resolve_task(data, index, environ):
-    """One task's effective settings: benchmark, params, endpoint, env vars."""
+def resolve_task(data, index, checked=None):
+    """One task's effective settings: benchmark, params, endpoint, env vars.
+    ``checked`` caches, per benchmark, the view with ``evaluation.overrides``
+    applied and validated, which is the same for every task of that benchmark."""
     task = data["evaluation"]["tasks"][index]
     where = f"evaluation.tasks[{index}]"
     try:
@@ -191,23 +237,19 @@ def resolve_task(data, index, environ):
     except benchmarks.UnknownBenchmark as e:
         raise ConfigError(f"{where}.name: {e}") from None
 
-    params = dict(DEFAULT_PARAMS, **bench.defaults, extra=dict(bench.extra))
-    view = {"config": {"params": params}, "target": copy.deepcopy(data["target"])}
-    for label, overrides in (("evaluation.overrides", data["evaluation"].get("overrides") or {}),
-                             (f"{where}.overrides", task.get("overrides") or {})):
-        for key, value in overrides.items():
-            set_path(view, key, value, origin=f"{label}: {key}")
-        found = schema.problems(view, schema.TASK_VIEW)
-        if found:
-            raise ConfigError(f"{label} ({task['name']}): {_one_line(found)}")
+    checked = {} if checked is None else checked
+    if bench.name not in checked:
+        checked[bench.name] = _view("evaluation.overrides",
+                                    data["evaluation"].get("overrides"), task["name"],
+                                    {"config": {"params": dict(DEFAULT_PARAMS, **bench.defaults,
+                                                               extra=dict(bench.extra))},
+                                     "target": data["target"]})
+    view = _view(f"{where}.overrides", task.get("overrides"), task["name"], checked[bench.name])
 
-    _check_extra(view["config"]["params"]["extra"], bench, f"{where} ({task['name']}): config.params.extra")
+    _check_extra(view["config"]["params"]["extra"], bench, f"{where}.overrides.config.params.extra",
+                 f" (task {task['name']})")
 
     env_vars = task.get("env_vars") or {}
-    for inner, outer in env_vars.items():
-        if outer not in environ:
-            raise ConfigError(f"{where}.env_vars.{inner}: host environment variable {outer} is not set")
-
     endpoint = view["target"]["api_endpoint"]
     return {
         "id": task.get("id", task["name"]),
@@ -225,24 +267,60 @@ def resolve_task(data, index, environ):
     }
 
 
-def _check_extra(extra, bench, where):
+def _view(label, overrides, task_name, base):
+    """``base`` (deep-copied) with ``overrides`` applied, validated."""
+    view = copy.deepcopy(base)
+    if not overrides:
+        return view
+    for key, value in overrides.items():
+        set_path(view, key, value, origin=f"{label}: {key}")
+    document, update = _changed(view, overrides)
+    found = schema.problems(document, schema.TASK_VIEW, update=update)
+    if found:
+        raise ConfigError(_one_line(found, prefix=f"{label}.", suffix=f" (task {task_name})"))
+    return view
+
+
+def _changed(view, overrides):
+    """``(document, update)`` to validate once ``overrides`` changed ``view``, whose
+    base is valid: only the keys they set, as an update (their siblings' ``required``
+    rules are met by the base). Replacing ``target`` or its ``api_endpoint`` whole
+    could drop a required key, so that checks the whole view."""
+    parts = [split_path(key) for key in overrides]
+    if any(p[:2] in (["target"], ["target", "api_endpoint"]) for p in parts):
+        return view, False
+    sparse = {}
+    for path in parts:      # set_path made every mapping on the way
+        source, target = view, sparse
+        for part in path[:-1]:
+            source, target = source[part], target.setdefault(part, {})
+        target[path[-1]] = source[path[-1]]
+    return sparse, True
+
+
+def _check_extra(extra, bench, where, suffix):
     """``config.params.extra`` holds only the benchmark's own options, each of the
     same type as its default."""
     for key, value in extra.items():
-        if key not in bench.extra:
-            known = ", ".join(sorted(bench.extra)) or "none"
-            raise ConfigError(f"{where}.{key}: unknown option for {bench.name} (options: {known})")
-        default = bench.extra[key]
-        expected = (int, float) if isinstance(default, float) else type(default)
-        if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, expected):
-            raise ConfigError(f"{where}.{key}: must be of type {type(default).__name__}, got {value!r}")
-        allowed = bench.choices.get(key)
-        if allowed and value not in allowed:
-            raise ConfigError(f"{where}.{key}: {value!r} is not one of {', '.join(allowed)}")
-        low, high = bench.ranges.get(key, (None, None))
-        if (low is not None and value < low) or (high is not None and value > high):
-            span = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise ConfigError(f"{where}.{key}: must be {span}, got {value!r}")
+        problem = _extra_problem(key, value, bench)
+        if problem:
+            raise ConfigError(f"{where}.{key}: {problem}{suffix}")
+
+
+def _extra_problem(key, value, bench):
+    if key not in bench.extra:
+        return f"unknown option for {bench.name} (options: {', '.join(sorted(bench.extra)) or 'none'})"
+    default = bench.extra[key]
+    expected = (int, float) if isinstance(default, float) else type(default)
+    if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, expected):
+        return f"must be of type {type(default).__name__}, got {value!r}"
+    allowed = bench.choices.get(key)
+    if allowed and value not in allowed:
+        return f"{value!r} is not one of {', '.join(allowed)}"
+    low, high = bench.ranges.get(key, (None, None))
+    if (low is not None and value < low) or (high is not None and value > high):
+        return f"must be {f'between {low} and {high}' if high is not None else f'at least {low}'}, got {value!r}"
+    return None
 
 
 def _check_unique_ids(tasks):
@@ -255,20 +333,28 @@ def _check_unique_ids(tasks):
         seen[task["id"]] = i
 
 
-def _check_api_key(data, environ, tasks):
-    """Every key variable in use must be set: the target's, and any a task's
-    overrides name instead."""
-    default = data["target"]["api_endpoint"].get("api_key_name")
-    for i, task in enumerate(tasks):
-        name = task["endpoint"]["api_key_name"]
-        if name and not environ.get(name):
-            where = ("target.api_endpoint.api_key_name" if name == default
-                     else f"evaluation.tasks[{i}] ({task['name']}): target.api_endpoint.api_key_name")
-            raise ConfigError(f"{where}: environment variable {name} "
-                              "is not set (export it, or set api_key_name: null for no key)")
+def blocker(task, environ):
+    """Why ``task`` cannot run on this machine now, or None: a key or host
+    variable it needs is unset or empty. Checked only for tasks about to run."""
+    needed = [("target.api_endpoint.api_key_name", task["endpoint"]["api_key_name"])]
+    needed += [(f"env_vars.{inner}", outer) for inner, outer in task["env_vars"].items()]
+    for key, name in needed:
+        if not name:
+            continue
+        if name not in environ:
+            return f"{key}: environment variable {name} is not set (export it{_no_key_hint(key)})"
+        if not environ[name]:
+            return f"{key}: environment variable {name} is empty"
+    return None
 
 
-def _one_line(found):
+def _no_key_hint(key):
+    return ", or set api_key_name: null for no key" if key.endswith("api_key_name") else ""
+
+
+def _one_line(found, prefix="", suffix=""):
+    """The first problem, its path as ``-o`` accepts it, and how many more."""
     (path, message), rest = found[0], found[1:]
-    more = f" (and {len(rest)} more: {', '.join(p for p, _ in rest[:3])}{', …' if len(rest) > 3 else ''})" if rest else ""
-    return f"{path}: {message}{more}"
+    listed = ", ".join(prefix + p for p, _ in rest[:3]) + (", …" if len(rest) > 3 else "")
+    more = f" (and {len(rest)} more: {listed})" if rest else ""
+    return f"{prefix}{path}: {message}{suffix}{more}"

@@ -11,7 +11,6 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .config import ConfigError
 from .image import cache_dir
 
 
@@ -29,15 +28,17 @@ def folder(bench):
     return (root if root else cache_dir() / "datasets") / bench.dataset
 
 
-def check(bench):
-    """With EVALTASKS_DATA_DIR set, every file must be there (checked before anything starts)."""
+def missing(bench):
+    """With EVALTASKS_DATA_DIR set, why the benchmark's data is not all there
+    (else None); checked only for the tasks about to run."""
     root = local_root()
     if root is None:
-        return
+        return None
     for data_file in bench.files:
         path = root / bench.dataset / data_file.name
         if not path.is_file():
-            raise ConfigError(f"EVALTASKS_DATA_DIR: {bench.name} needs {path}, which does not exist")
+            return f"EVALTASKS_DATA_DIR: {bench.name} needs {path}, which does not exist"
+    return None
 
 
 def ensure(bench, log=print, hf_token=None):

@@ -57,18 +57,39 @@ def reasons(spec, saved, forced=False):
         before, after = flatten(old["config"]), flatten(new["config"])
         for key in sorted(set(before) | set(after)):
             if before.get(key, "∅") != after.get(key, "∅"):
-                why.append(f"config changed: {key}: {_show(before.get(key, '∅'))} → {_show(after.get(key, '∅'))}")
+                why.append(f"config changed: {key}: {_show(key, before.get(key, '∅'))} → "
+                           f"{_show(key, after.get(key, '∅'))}")
         if old.get("harness") != new["harness"]:
             why.append("harness code changed")
     return ("would run", why) if why else ("up to date", [])
 
 
-def _show(value):
+def _show(key, value):
+    if value is None and key.endswith(".limit_samples"):
+        return "all"
     return json.dumps(value) if not isinstance(value, str) or value == "∅" else repr(value)
 
 
+def replaced(spec):
+    """What a rerun would overwrite, when its results.json came from another model
+    or endpoint (e.g. after ``-o target.api_endpoint.model_id=...``), else None."""
+    try:
+        with open(os.path.join(spec["task_dir"], RESULTS), encoding="utf-8") as f:
+            old = json.load(f)
+        before = (old.get("model_id"), (old.get("endpoint") or {}).get("url"))
+    except (OSError, ValueError, AttributeError):
+        return None
+    after = (spec["endpoint"]["model_id"], spec["endpoint"]["url"])
+    if before == after:
+        return None
+    return (f"would replace the results of model {before[0]!r} at {before[1]} "
+            f"with those of {after[0]!r} at {after[1]} (a per-model output_dir keeps both: "
+            "output_dir: results/${target.api_endpoint.model_id})")
+
+
 def report(run, only=(), forced=False, out=print):
-    """Print the plan for ``run``; return the number of tasks that would run."""
+    """Print the plan for ``run``; return the number of tasks that would run. A
+    task that would run but cannot here (data, key variable) says why; the others go on."""
     saved = saved_inputs(run.cfg.output_dir)
     tag = image.image_tag(run.specs[0]["base_image"])
     out(f"dry run of {run.cfg.path} → {run.cfg.output_dir} (nothing is started or written)")
@@ -77,10 +98,16 @@ def report(run, only=(), forced=False, out=print):
         if only and spec["id"] not in only:
             continue
         verdict, why = reasons(spec, saved, forced)
+        blocker = run.blocker(spec) if verdict == "would run" else None
+        if blocker:
+            verdict = f"cannot run: {blocker}"
         would += verdict == "would run"
         out(f"\neval:{spec['id']}: {verdict}")
         for reason in why:
             out(f"  - {reason}")
+        warning = replaced(spec) if verdict == "would run" else None
+        if warning:
+            out(f"  ! {warning}")
         if verdict == "would run":
             data = datasets.folder(benchmarks.resolve(spec["benchmark"]))
             options = container.run_options(spec, run.invocation, data, environ={})

@@ -1,6 +1,8 @@
 """Config → doit tasks: one ``eval:<id>`` task per configured evaluation, whose
 target is ``<output_dir>/<id>/results.json``, plus the hidden ``_prepare`` task
 they share (lock the output dir, reach Docker, preflight, build the harness image).
+The plan depends on the config alone: whether a task can run on this machine
+(data, key variables, endpoint) is checked when it is about to run.
 
 ``_prepare`` is a doit *setup* task: it runs only when some evaluation is not
 up to date, so a run with nothing to do never touches Docker, and generating
@@ -11,7 +13,7 @@ import os
 import uuid
 from pathlib import Path
 
-from . import datasets, docker_args, image
+from . import docker_args, image
 from .harness import benchmarks
 
 RESULTS = "results.json"
@@ -36,8 +38,6 @@ def task_specs(cfg, invocation):
     network = docker_args.parse(execution.get("extra_docker_args")).get("network_mode")
     specs = []
     for number, task in enumerate(cfg.tasks):
-        bench = benchmarks.resolve(task["benchmark"])
-        datasets.check(bench)
         docker_args.check_reachable(task["endpoint"]["url"], network, task["id"])
         specs.append(dict(
             task,
@@ -132,13 +132,20 @@ def clean(spec):
 def doit_config(run):
     from .reporter import EvalReporter
 
+    class RunReporter(EvalReporter):
+        def initialize(self, tasks, selected_tasks):
+            # The tasks doit was asked for: `_prepare` checks only those (see Run.select).
+            run.select(selected_tasks)
+            super().initialize(tasks, selected_tasks)
+
+    RunReporter.run = run
     return {
         "backend": "sqlite3",
         "dep_file": os.path.join(run.cfg.output_dir, DB_FILE),
         "par_type": "thread",
         "num_process": default_workers(run.cfg),
         # doit instantiates the reporter class itself: bind the class to this run.
-        "reporter": type("RunReporter", (EvalReporter,), {"run": run}),
+        "reporter": RunReporter,
         "default_tasks": ["eval"],
         "subtasks": True,   # `doit list` shows every eval:<id>, not just the group
     }

@@ -11,7 +11,7 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import container, datasets, docker_args, image, plan
+from . import config, container, datasets, docker_args, image, plan
 from .harness import benchmarks
 from .harness.files import write_json_atomic
 
@@ -19,7 +19,7 @@ from .harness.files import write_json_atomic
 class Run:
     """One invocation: the state its tasks share inside one launcher process."""
 
-    def __init__(self, cfg, invocation=None, overrides=()):
+    def __init__(self, cfg, invocation=None, overrides=(), forced=False, keep_going=False):
         from .history import History
         from .lock import OutputDirLock
 
@@ -35,6 +35,9 @@ class Run:
         sequential = cfg.data["execution"].get("mode") == "sequential"
         self.slots = threading.Semaphore(1) if sequential else contextlib.nullcontext()
         self.network = docker_args.parse(cfg.data["execution"].get("extra_docker_args")).get("network_mode")
+        self.forced = forced            # --force / doit -a: selected tasks run even if up to date
+        self.keep_going = keep_going    # --continue: a task that cannot run does not stop the others
+        self.selected = [spec["id"] for spec in self.specs]
         self.client = None
         self.image = None
         # `evaltasks run --force`: ask the endpoint again instead of answering
@@ -44,18 +47,61 @@ class Run:
     def doit_tasks(self):
         return plan.doit_tasks(self)
 
+    # -- which tasks will run, and can they -------------------------------
+    def select(self, names):
+        """Only these tasks were asked for: ids, or doit's names (``eval:<id>``;
+        ``eval`` or nothing means all)."""
+        ids = [name.split(":", 1)[1] if name.startswith("eval:") else name for name in names]
+        if ids and "eval" not in ids:
+            self.selected = [i for i in ids if i in {s["id"] for s in self.specs}]
+
+    def to_run(self):
+        """The selected tasks that are not up to date (or all selected, forced)."""
+        from .dryrun import reasons, saved_inputs
+
+        saved = {} if self.forced else saved_inputs(self.cfg.output_dir)
+        return [spec for spec in self.specs if spec["id"] in self.selected
+                and (self.forced or reasons(spec, saved)[0] == "would run")]
+
+    @staticmethod
+    def blocker(spec, environ=os.environ):
+        """Why ``spec`` cannot run on this machine now (data, key variables), or None."""
+        return config.blocker(spec, environ) or datasets.missing(benchmarks.resolve(spec["benchmark"]))
+
+    def blocked(self, specs):
+        """``{id: why}`` for the tasks among ``specs`` that cannot run."""
+        return {spec["id"]: why for spec in specs if (why := self.blocker(spec))}
+
+    def refused(self):
+        """One line when a task about to run cannot and --continue was not given, else None."""
+        blocked = self.blocked(self.to_run())
+        return self.refusal(blocked) if blocked and not self.keep_going else None
+
+    @staticmethod
+    def refusal(blocked):
+        (first, why), more = next(iter(blocked.items())), len(blocked) - 1
+        others = f" (and {more} more task(s))" if more else ""
+        return (f"eval:{first} cannot run: {why}{others}; "
+                "--continue runs the other tasks, -t picks tasks")
+
     # -- actions (silent: doit's thread mode captures stdout) ------------
     def prepare(self):
         from doit.exceptions import TaskFailed
 
+        todo = self.to_run()
+        blocked = self.blocked(todo)
+        if blocked and not self.keep_going:
+            return TaskFailed(self.refusal(blocked))
+        # Only the endpoints of tasks that will run are checked; a blocked task fails on its own.
+        todo = [spec for spec in todo if spec["id"] not in blocked]
         try:
             self.lock.acquire(f"invocation {self.invocation}")
             self.client = container.connect()
             container.check_network(self.client, self.network)
             self.remove_orphans()
-            self.preflight(in_docker_network=False)
+            self.preflight(todo, in_docker_network=False)
             self.image = image.ensure(self.client, self.specs[0]["base_image"], log=lambda m: None)
-            self.preflight(in_docker_network=True)
+            self.preflight(todo, in_docker_network=True)
         except Exception as e:      # lock, daemon, image: each has a one-line message
             return TaskFailed(str(e))
         return None
@@ -73,6 +119,9 @@ class Run:
             note = lambda text: (out.write(f"[launcher] {text}\n".encode()), out.flush())
             note(f"invocation {self.invocation}, task {spec['id']}, started {_now()}")
             try:
+                why = self.blocker(spec)
+                if why:
+                    raise RuntimeError(f"cannot run: {why}")
                 # A task's env_vars may name where its HF_TOKEN comes from (gated data).
                 token = os.environ.get(spec["env_vars"].get("HF_TOKEN", "HF_TOKEN"))
                 data = datasets.ensure(benchmarks.resolve(spec["benchmark"]), log=note, hf_token=token)
@@ -107,7 +156,7 @@ class Run:
             return "the container was removed while it ran (docker rm?)"
         return _harness_error(log) or f"container exited with code {code}"
 
-    def preflight(self, in_docker_network):
+    def preflight(self, specs, in_docker_network):
         """Check the endpoints reachable from here (before the image build, so a
         typo is found at once), or those whose host is a container name on the
         configured Docker network (from a container on it, once the image exists)."""
@@ -120,7 +169,7 @@ class Run:
             labels = {container.LABEL_INVOCATION: self.invocation, container.LABEL_OUTPUT_DIR: self.cfg.output_dir}
             send = preflight.from_container(self.client, self.image, self.network,
                                             f"evaltasks-preflight-{self.invocation[:8]}", labels)
-        for url, model_id, kind, key_name in preflight.endpoints(self.specs):
+        for url, model_id, kind, key_name in preflight.endpoints(specs):
             if preflight.only_inside(url, self.network) == in_docker_network:
                 preflight.check(url, model_id, kind, key_name, send=send)
 

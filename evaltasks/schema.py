@@ -123,10 +123,17 @@ TASK_VIEW = {
 }
 
 
-def problems(document, schema):
-    """Validate; return the problems as ``(dotted.path, message)`` pairs, sorted."""
-    validator = ConfigValidator(schema)
-    if validator.validate(document):
+_validators = {}   # id(schema) → its validator: building one costs more than validating
+
+
+def problems(document, schema, update=False):
+    """Validate; return the problems as ``(dotted.path, message)`` pairs, sorted.
+    ``update``: the document holds only some keys (``required`` is not checked).
+    Nothing here normalizes (no defaults, no coercion), so validation skips that pass."""
+    validator = _validators.get(id(schema))
+    if validator is None:
+        validator = _validators[id(schema)] = ConfigValidator(schema)
+    if validator.validate(document, update=update, normalize=False):
         return []
     return sorted(_flatten(validator.errors, ""))
 

@@ -30,7 +30,8 @@ CASES = {
     "unknown task": (broken(lambda d: d["evaluation"]["tasks"][0].update({"name": "gsm8kk"})),
                      "unknown task 'gsm8kk'; did you mean 'gsm8k'?"),
     "malformed yaml": ("execution: {output_dir: OUT\ntarget: [", "malformed YAML at line"),
-    "missing key variable": (yaml.safe_dump(GOOD), "environment variable EVAL_BAD_INPUT_KEY is not set"),
+    "missing key variable": (yaml.safe_dump(GOOD), "eval:gsm8k cannot run: target.api_endpoint.api_key_name: "
+                             "environment variable EVAL_BAD_INPUT_KEY is not set"),
     "unsupported docker flag": (broken(lambda d: d["execution"].update({"extra_docker_args": "--privileged"})),
                                 "unsupported docker flag '--privileged'"),
     "loopback url off the host network": (
