@@ -18,7 +18,8 @@ request is started and the task fails.
 samples.jsonl, one row per sample in order: ``index``; ``prompt``, the messages
 as sent (after the system-prompt adapter; a plain string for a completions
 endpoint); ``request_params``, the rest of the payload; ``response``, the answer
-as scored (reasoning removed); ``reasoning`` when the reply had some;
+as scored (reasoning removed); ``reasoning`` when the reply had some; ``notes``
+when reading the reply took a repair (see ``adapters``);
 ``finish_reason``; ``extracted``, ``gold``, ``score`` and the benchmark's own
 fields; or, for a failed sample, ``error`` in place of the reply's fields.
 
@@ -30,6 +31,7 @@ import json
 import math
 import os
 import sys
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -48,9 +50,16 @@ class TaskFailed(Exception):
     pass
 
 
+_LOG_LOCK = threading.Lock()
+
+
 def log(message):
     stamp = datetime.now(timezone.utc).strftime("%H:%M:%S")
-    print(f"[{stamp}] {message}", flush=True)
+    # print() writes the text and the newline separately: another worker's line
+    # could land between them.
+    with _LOG_LOCK:
+        sys.stdout.write(f"[{stamp}] {message}\n")
+        sys.stdout.flush()
 
 
 def limit(items, limit_samples):
@@ -98,7 +107,7 @@ def run(task_dir):
         samples.write(os.path.join(task_dir, "samples.jsonl"))
         if len(failures) > allowed:
             raise TaskFailed(_failure_message(failures, len(items), len(samples), rate, allowed,
-                                              responses is not None))
+                                              responses is not None and model.stats.answers > 0))
         metrics = module.metrics(samples, params) if hasattr(module, "metrics") else stats.accuracy(samples)
 
     finished = time.time()
@@ -119,7 +128,9 @@ def run(task_dir):
     write_json_atomic(os.path.join(task_dir, "results.json"), results)
     headline = ", ".join(f"{k}={v['value']:.4f}" for k, v in metrics.items() if isinstance(v, dict))
     failed = f" ({len(failures)} failed, scored 0)" if failures else ""
-    log(f"done: {headline} over {len(items)} samples{failed} in {finished - started:.1f}s")
+    cut = response_stats["cut_off"]
+    cut = f"; {cut} answers cut off at the token limit (finish_reason length)" if cut else ""
+    log(f"done: {headline} over {len(items)} samples{failed} in {finished - started:.1f}s{cut}")
 
 
 def _load_items(module, bench, params):
@@ -174,6 +185,8 @@ def _sample(index, item, module, params, model):
     sample["response"] = answer.text
     if answer.reasoning is not None:
         sample["reasoning"] = answer.reasoning
+    if answer.notes:
+        sample["notes"] = answer.notes
     sample["finish_reason"] = answer.finish_reason
     sample["extracted"] = module.extract(answer.text)
     sample["gold"] = item["gold"]
