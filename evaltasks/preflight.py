@@ -62,9 +62,8 @@ def check(url, model_id, endpoint_type, api_key_name, environ=os.environ, send=N
 def _not_a_completion(text, model_id, endpoint_type):
     """Why a 200's body is not a completion the harness can read, or None. One
     max_tokens=1 reply may well have no text, so that alone is no problem."""
-    try:
-        reply = json.loads(text)
-    except ValueError:
+    reply = _parsed(text)
+    if reply is None:
         return f"the reply is not JSON: {text[:100]!r}"
     try:
         Adapter(model_id, endpoint_type).read(reply)
@@ -146,8 +145,16 @@ def _resolves(host):
 def _message(text, reason):
     """The endpoint's own error message, else its body or reason phrase."""
     try:
-        error = json.loads(text).get("error")
+        error = _parsed(text).get("error")
         message = error.get("message") if isinstance(error, dict) else error
-    except (ValueError, AttributeError):
+    except AttributeError:
         message = text
     return str(message or reason or "").strip()[:200]
+
+
+def _parsed(text):
+    """``text`` as JSON, or None when it is not (or nests too deep to parse)."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None

@@ -38,6 +38,7 @@ WAYS = {
     "invalid_json": lambda a: _json(b'{"choices": [{"message": '),
     "html": lambda a: _json(b"<html><body><h1>502 Bad Gateway</h1></body></html>", 200, "text/html"),
     "no_choices": lambda a: _json({"choices": [], "usage": {}}),
+    "deep": lambda a: _json(b"[" * 100_000 + b"]" * 100_000),
     "sse": lambda a: _json(b"data: " + json.dumps(completion(a)).encode() + b"\n\ndata: [DONE]\n\n",
                            200, "text/event-stream"),
     "http400": lambda a: _json({"error": {"message": "context length exceeded", "type": "invalid_request_error"}},

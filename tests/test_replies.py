@@ -183,6 +183,7 @@ def test_answers_cut_off_at_the_token_limit_are_counted(tmp_path):
     ("html", "malformed reply", "reply from .* is not JSON: '<html><body><h1>502 Bad Gateway"),
     ("sse", "malformed reply", "reply from .* is not JSON: 'data: {"),
     ("no_choices", "malformed reply", r"malformed reply: choices is \[\] in "),
+    ("deep", "malformed reply", r"reply from .* is not JSON: '\[\[\["),
     ("http400", "HTTP 400", "HTTP 400: context length exceeded"),
     ("http401", "HTTP 401", "HTTP 401: key revoked"),
 ])
@@ -221,6 +222,7 @@ def test_log_lines_of_parallel_workers_never_share_a_line(tmp_path):
     ("sse", "HTTP 200 but not a completion: the reply is not JSON: 'data: {"),
     ("invalid_json", "HTTP 200 but not a completion: the reply is not JSON"),
     ("no_choices", "HTTP 200 but not a completion: malformed reply: choices is []"),
+    ("deep", "HTTP 200 but not a completion: the reply is not JSON"),
 ])
 def test_preflight_says_what_is_wrong_within_its_deadline(monkeypatch, way, message):
     monkeypatch.setattr(preflight, "TIMEOUT", 2)

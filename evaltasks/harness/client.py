@@ -52,7 +52,12 @@ class Reply:
         return self.content.decode("utf-8", "replace")
 
     def json(self):
-        return json.loads(self.content)     # ValueError (UnicodeDecodeError too) when it is not JSON
+        # ValueError (UnicodeDecodeError too) when it is not JSON, RecursionError
+        # when it nests deeper than the parser goes: not JSON we can read, either way.
+        try:
+            return json.loads(self.content)
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
 
 
 def clean(text):
