@@ -7,7 +7,7 @@ When the launcher sets ``EVALTASKS_RESPONSE_CACHE``, every reply is cached there
 as it arrives (``cache.py``), so a rerun sends only the requests still unanswered.
 
 Failed samples: a request that still fails after ``max_retries`` retries, or at
-once (a 4xx other than 429, a malformed reply), fails its sample. By default one
+once (a 4xx other than 429, a malformed reply, a reply with no text), fails its sample. By default one
 failed sample fails the task: no results.json (samples.jsonl is still written,
 errors included), and the log says how many samples failed and why. ``config.params.allowed_failure_rate`` (0 to 0.5) tolerates up
 to that fraction of failed samples: each is scored as an empty reply with score
