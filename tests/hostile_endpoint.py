@@ -49,6 +49,7 @@ WAYS = {
     "slow": lambda a: "slow",
     # Issue 14.
     "trickle": lambda a: "trickle",
+    "trickle_headers": lambda a: "trickle_headers",
     "stall": lambda a: "stall",
     "close": lambda a: "close",
     # The escape "\ud800" as the server sends it: JSON that decodes to a lone surrogate.
@@ -135,9 +136,13 @@ class _Handler(BaseHTTPRequestHandler):
         elif action == "stall":
             self._send(200, "application/json", b"", length=100)
             ep._stop.wait()
-        elif action == "trickle":
+        elif action in ("trickle", "trickle_headers"):
             body = json.dumps(completion(answer)).encode()
-            self._send(200, "application/json", b"", length=len(body))
+            head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            if action == "trickle":
+                self.wfile.write(head.encode())
+            else:
+                body = head.encode() + body
             for i in range(len(body)):
                 if ep._stop.wait(ep.seconds):
                     return

@@ -216,6 +216,7 @@ def test_log_lines_of_parallel_workers_never_share_a_line(tmp_path):
 
 @pytest.mark.parametrize("way, message", [
     ("trickle", "timed out after 2 s, the reply incomplete"),
+    ("trickle_headers", "timed out after 2 s, no reply"),
     ("stall", "timed out after 2 s, the reply incomplete"),
     ("close", "closed the connection without a reply"),
     ("html", "HTTP 200 but not a completion: the reply is not JSON: '<html>"),
