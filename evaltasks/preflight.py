@@ -1,6 +1,8 @@
 """Preflight: before any task's container starts, one tiny request to each
-distinct endpoint, so a wrong URL, key or model is one clear line instead of a
-run of failed tasks."""
+distinct endpoint, so a wrong URL, key or model, or a server that does not
+answer like an OpenAI-compatible one, is one clear line instead of a run of
+failed tasks. The request goes through the harness's own client, so TIMEOUT is a
+deadline for the whole exchange, as ``request_timeout`` is for the tasks."""
 
 import itertools
 import json
@@ -9,6 +11,8 @@ import socket
 from urllib.parse import urlparse
 
 from . import container
+from .harness.adapters import Adapter
+from .harness.client import EndpointError, probe
 
 TIMEOUT = 60   # a cold server may take a while to answer its first request
 
@@ -48,7 +52,24 @@ def check(url, model_id, endpoint_type, api_key_name, environ=os.environ, send=N
                               "(wrong URL path, or a model this server does not serve)")
     if 400 <= status < 500 and status != 429:
         raise PreflightFailed(f"preflight: {where}: HTTP {status} {message}")
-    # 200, or a busy/erroring server: the run's retries deal with those
+    if status == 200:
+        problem = _not_a_completion(text, model_id, endpoint_type)
+        if problem:
+            raise PreflightFailed(f"preflight: {where}: HTTP 200 but not a completion: {problem}")
+    # or a busy/erroring server: the run's retries deal with those
+
+
+def _not_a_completion(text, model_id, endpoint_type):
+    """Why a 200's body is not a completion the harness can read, or None. One
+    max_tokens=1 reply may well have no text, so that alone is no problem."""
+    reply = _parsed(text)
+    if reply is None:
+        return f"the reply is not JSON: {text[:100]!r}"
+    try:
+        Adapter(model_id, endpoint_type).read(reply)
+    except EndpointError as e:
+        return None if e.kind == "no content" else str(e)
+    return None
 
 
 class Unreachable(Exception):
@@ -57,16 +78,13 @@ class Unreachable(Exception):
 
 def from_this_host(url, body, api_key_name, environ):
     """``(status, reason, text)`` of the reply to ``body``, sent from the launcher."""
-    import requests
+    return _reply(probe(url, body, environ.get(api_key_name) if api_key_name else None, TIMEOUT))
 
-    headers = {"Authorization": f"Bearer {environ.get(api_key_name, '')}"} if api_key_name else {}
-    try:
-        reply = requests.post(url, json=body, headers=headers, timeout=TIMEOUT)
-    except requests.ConnectionError:
-        raise Unreachable("cannot connect; is the server running?") from None
-    except requests.Timeout:
-        raise Unreachable(f"no answer within {TIMEOUT}s") from None
-    return reply.status_code, reply.reason, reply.text
+
+def _reply(answer):
+    if "unreachable" in answer:
+        raise Unreachable(answer["unreachable"])
+    return answer["status"], answer["reason"], answer["text"]
 
 
 def only_inside(url, docker_network):
@@ -78,16 +96,11 @@ def only_inside(url, docker_network):
 
 # Runs in a harness container; prints the reply (or why there is none) as JSON.
 _PROBE = """
-import json, os, sys, requests
+import json, os, sys
+from evaltasks.harness.client import probe
 url, body, key_name, timeout = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], float(sys.argv[4])
-headers = {"Authorization": "Bearer " + os.environ.get(key_name, "")} if key_name else {}
-try:
-    r = requests.post(url, json=body, headers=headers, timeout=timeout)
-    print(json.dumps({"status": r.status_code, "reason": r.reason, "text": r.text[:4000]}))
-except requests.ConnectionError:
-    print(json.dumps({"unreachable": "cannot connect; is the server running?"}))
-except requests.Timeout:
-    print(json.dumps({"unreachable": "no answer within %gs" % timeout}))
+answer = probe(url, body, os.environ.get(key_name) if key_name else None, timeout)
+print(json.dumps(dict(answer, text=answer.get("text", "")[:65536])))
 """
 
 
@@ -116,9 +129,7 @@ def from_container(client, image, docker_network, name, labels):
             reply = json.loads(out[-1])
         except (IndexError, ValueError):
             raise Unreachable("the check container printed no reply") from None
-        if "unreachable" in reply:
-            raise Unreachable(reply["unreachable"])
-        return reply["status"], reply["reason"], reply["text"]
+        return _reply(reply)
 
     return send
 
@@ -134,8 +145,16 @@ def _resolves(host):
 def _message(text, reason):
     """The endpoint's own error message, else its body or reason phrase."""
     try:
-        error = json.loads(text).get("error")
+        error = _parsed(text).get("error")
         message = error.get("message") if isinstance(error, dict) else error
-    except (ValueError, AttributeError):
+    except AttributeError:
         message = text
     return str(message or reason or "").strip()[:200]
+
+
+def _parsed(text):
+    """``text`` as JSON, or None when it is not (or nests too deep to parse)."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None

@@ -70,7 +70,7 @@ def test_connection_refused_is_retried_then_reported(fast_retries):
         port = s.getsockname()[1]
     logged = []
     c = Client(f"http://127.0.0.1:{port}/v1/chat/completions", max_retries=2, log=logged.append)
-    with pytest.raises(EndpointError, match="ConnectionError.*gave up after 3 attempts") as failed:
+    with pytest.raises(EndpointError, match=r"cannot connect; is the server running\? \(gave up after 3 attempts\)") as failed:
         c.post(chat())
     assert failed.value.kind == "connection_error" and len(logged) == 2
 
@@ -137,14 +137,19 @@ def test_think_blocks_are_stripped_only_when_asked():
     assert (off.text, off.reasoning, off.reasoning_tokens) == (message["content"], None, None)
 
 
-def test_reasoning_content_is_the_reasoning_and_content_the_answer():
+def test_reasoning_content_is_the_reasoning_and_think_blocks_in_content_go_too():
     message = {"role": "assistant", "content": "Answer: <think>4</think>", "reasoning_content": "add them up"}
     usage = {"prompt_tokens": 5, "completion_tokens": 30, "completion_tokens_details": {"reasoning_tokens": 21}}
     answer = Adapter("m", config={"use_reasoning": True}).read(reply(message, usage, "length"))
-    assert answer.text == "Answer: <think>4</think>" and answer.reasoning == "add them up"
+    assert answer.text == "Answer:" and answer.reasoning == "add them up\n\n4"
+    assert answer.notes == ["removed a <think> block (1 characters) from the content beside reasoning_content; "
+                            "added to reasoning"]
     assert (answer.prompt_tokens, answer.completion_tokens, answer.reasoning_tokens) == (5, 30, 21)
     assert answer.finish_reason == "length"
-    assert Adapter("m", config={"use_reasoning": True}).read(reply(dict(message, content=None))).text == ""
+    plain = Adapter("m").read(reply(message))
+    assert plain.text == "Answer: <think>4</think>" and plain.reasoning == "add them up" and plain.notes == []
+    with pytest.raises(EndpointError, match="^no content: finish_reason stop$"):
+        Adapter("m", config={"use_reasoning": True}).read(reply(dict(message, content=None)))
 
 
 def test_completions_replies_are_read_from_text():

@@ -55,4 +55,5 @@ class ResponseCache:
     def put(self, key, reply):
         path = self.path(key)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        write_atomic(path, json.dumps(reply, ensure_ascii=False))
+        # ASCII: the reply as the server sent it, lone surrogates ("\ud800") escaped.
+        write_atomic(path, json.dumps(reply))

@@ -1,21 +1,30 @@
-"""HTTP transport to the endpoint: one pooled session, timeouts, and retries with
-exponential backoff and jitter. It sends JSON payloads and returns JSON replies;
-what goes in a payload and what a reply means is ``adapters``' business."""
+"""HTTP transport to the endpoint: one pooled session, a deadline per request, and
+retries with exponential backoff and jitter. It sends JSON payloads and returns
+JSON replies; what goes in a payload and what a reply means is ``adapters``' business.
+
+``request_timeout`` is a deadline for the whole attempt: connecting, the headers
+and the body. requests' own timeout bounds each socket read, so a server that
+trickles a byte a second would never time out; a watchdog shuts the attempt's
+connection down when its deadline passes instead."""
 
 import email.utils
 import json
 import os
 import random
+import socket
+import threading
 import time
+from dataclasses import dataclass
 
 import requests
+import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 BACKOFF = 0.5        # seconds before the first retry; doubles with each further one
 MAX_BACKOFF = 60.0
-# A connection that breaks while the body is arriving raises ChunkedEncodingError,
-# which is not a ConnectionError, though it is the same transient failure.
-_TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+TRANSIENT = ("timeout", "connection_error")     # NoReply kinds worth another attempt
 
 
 class EndpointError(Exception):
@@ -25,6 +34,136 @@ class EndpointError(Exception):
     def __init__(self, message, kind):
         super().__init__(message)
         self.kind = kind
+
+
+class NoReply(EndpointError):
+    """One attempt that got no complete HTTP reply; the message says why."""
+
+
+@dataclass
+class Reply:
+    status: int
+    reason: str
+    headers: dict
+    content: bytes
+
+    @property
+    def text(self):
+        return self.content.decode("utf-8", "replace")
+
+    def json(self):
+        # ValueError (UnicodeDecodeError too) when it is not JSON, RecursionError
+        # when it nests deeper than the parser goes: not JSON we can read, either way.
+        try:
+            return json.loads(self.content)
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
+
+
+def clean(text):
+    """``(text, n)``: ``text`` with its n lone surrogates (JSON's "\\ud800", which no
+    file or terminal can encode) replaced by U+FFFD."""
+    fixed = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if fixed == text:
+        return text, 0
+    return fixed, sum(a != b for a, b in zip(text, fixed))
+
+
+class _Attempt:
+    def __init__(self, deadline):
+        self.deadline = deadline
+        self.connection = None
+        self.expired = False
+
+
+class _Watchdog:
+    """The attempts in flight, one per thread, and a daemon thread that shuts an
+    attempt's connection down at its deadline: the blocked read then fails at once."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._attempts = {}         # thread id → _Attempt
+        self._thread = None
+
+    def start(self, seconds):
+        attempt = _Attempt(time.monotonic() + seconds)
+        with self._cond:
+            self._attempts[threading.get_ident()] = attempt
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="request-deadlines", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return attempt
+
+    def stop(self):
+        with self._cond:
+            self._attempts.pop(threading.get_ident(), None)
+
+    def attach(self, connection):
+        """Called by the connection a thread's request goes out on."""
+        with self._cond:
+            attempt = self._attempts.get(threading.get_ident())
+            if attempt is not None:
+                attempt.connection = connection
+
+    def _watch(self):
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                due = [a for a in self._attempts.values() if not a.expired and a.deadline <= now]
+                for a in due:
+                    a.expired = True
+                waiting = [a.deadline for a in self._attempts.values() if not a.expired]
+                if not due:
+                    self._cond.wait(min(waiting) - now if waiting else None)
+            for a in due:
+                sock = getattr(a.connection, "sock", None)
+                if sock is not None:
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+
+_WATCHDOG = _Watchdog()
+
+
+class _Watched:
+    def request(self, *args, **kwargs):
+        _WATCHDOG.attach(self)
+        return super().request(*args, **kwargs)
+
+
+class _Connection(_Watched, HTTPConnection):
+    pass
+
+
+class _TLSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _Pool(HTTPConnectionPool):
+    ConnectionCls = _Connection
+
+
+class _TLSPool(HTTPSConnectionPool):
+    ConnectionCls = _TLSConnection
+
+
+_POOLS = {"http": _Pool, "https": _TLSPool}
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """requests' adapter, its connections watched by the deadline watchdog."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy, **kwargs):
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = _POOLS
+        return manager
 
 
 class Client:
@@ -44,7 +183,7 @@ class Client:
         # One pooled session for all workers: urllib3's pool is thread-safe, and
         # sizing it to the parallelism keeps one live connection per worker.
         self._session = requests.Session()
-        pool = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=max(1, parallelism))
+        pool = _Adapter(pool_connections=1, pool_maxsize=max(1, parallelism))
         self._session.mount("http://", pool)
         self._session.mount("https://", pool)
         # The workers share one GIL, so requests' CPU time per request bounds the
@@ -60,31 +199,56 @@ class Client:
     def close(self):
         self._session.close()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def exchange(self, payload):
+        """One attempt: the Reply, whatever its status, or NoReply."""
+        request = self._template.copy()
+        request.prepare_body(data=json.dumps(payload).encode("utf-8"), files=None)
+        attempt = _WATCHDOG.start(self.request_timeout)
+        r = None
+        try:
+            r = self._session.send(request, timeout=self.request_timeout, stream=True)
+            content = r.content
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as e:
+            if r is not None:
+                r.close()
+            raise NoReply(*_no_reply(e, r is not None, attempt.expired, self.request_timeout)) from None
+        finally:
+            _WATCHDOG.stop()
+        if attempt.expired:
+            # A body without Content-Length ends when the watchdog closes it: cut short.
+            raise NoReply(*_no_reply(None, True, True, self.request_timeout))
+        return Reply(r.status_code, r.reason, r.headers, content)
+
     def post(self, payload):
         """The endpoint's JSON reply to ``payload``, or EndpointError."""
         attempt = 0
         while True:
             wait = None
-            request = self._template.copy()
-            request.prepare_body(data=json.dumps(payload).encode("utf-8"), files=None)
             started = time.perf_counter()
             try:
-                r = self._session.send(request, timeout=self.request_timeout)
-            except _TRANSIENT as e:
-                kind = "timeout" if isinstance(e, requests.Timeout) else "connection_error"
-                self.observe(kind, time.perf_counter() - started)
-                reason = f"{type(e).__name__}: {e}"
+                r = self.exchange(payload)
+            except NoReply as e:
+                self.observe(e.kind, time.perf_counter() - started)
+                if e.kind not in TRANSIENT:
+                    raise
+                kind, reason = e.kind, str(e)
             else:
-                self.observe(r.status_code, time.perf_counter() - started)
-                kind = f"HTTP {r.status_code}"
-                if r.status_code == 200:
+                self.observe(r.status, time.perf_counter() - started)
+                kind = f"HTTP {r.status}"
+                if r.status == 200:
                     try:
                         return r.json()
                     except ValueError:
                         raise EndpointError(f"reply from {self.url} is not JSON: {r.text[:200]!r}",
                                             "malformed reply") from None
                 reason = f"{kind}: {error_message(r)}"
-                if r.status_code not in RETRY_STATUSES:
+                if r.status not in RETRY_STATUSES:
                     raise EndpointError(reason, kind)
                 wait = retry_after(r.headers.get("Retry-After"))
             if attempt >= self.max_retries:
@@ -94,6 +258,46 @@ class Client:
             self.log(f"retry {attempt + 1}/{self.max_retries} in {wait:.1f}s after {reason}")
             time.sleep(wait)
             attempt += 1
+
+
+def _no_reply(error, had_headers, expired, seconds):
+    """(message, kind) for an attempt that ended without a complete reply."""
+    causes = _causes(error)
+    # urllib3's NewConnectionError (refused, unknown host) is a subclass of its
+    # ConnectTimeoutError, so it is asked about first.
+    if not expired and any(isinstance(c, urllib3.exceptions.NewConnectionError) for c in causes):
+        return "cannot connect; is the server running?", "connection_error"
+    if expired or any(isinstance(c, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError))
+                      for c in causes):
+        # requests reports a read timeout in the body as a ConnectionError: look at the causes.
+        return f"timed out after {seconds:g} s, {'the reply incomplete' if had_headers else 'no reply'}", "timeout"
+    if isinstance(error, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        if had_headers:
+            return "closed the connection in the middle of the reply", "connection_error"
+        return "closed the connection without a reply", "connection_error"
+    return f"unreadable reply: {type(error).__name__}: {error}", "malformed reply"
+
+
+def _causes(error):
+    """``error`` and what it wraps (requests wraps urllib3, which wraps the socket's)."""
+    seen, todo = [], [error]
+    while todo:
+        e = todo.pop()
+        if isinstance(e, BaseException) and all(e is not s for s in seen):
+            seen.append(e)
+            todo += [*e.args, getattr(e, "reason", None), e.__cause__, e.__context__]
+    return seen
+
+
+def probe(url, payload, api_key, seconds):
+    """One attempt, for the launcher's preflight (also run inside a container):
+    ``{"status", "reason", "text"}``, or ``{"unreachable": why}``."""
+    with Client(url, api_key, request_timeout=seconds) as c:
+        try:
+            r = c.exchange(payload)
+        except NoReply as e:
+            return {"unreachable": str(e)}
+    return {"status": r.status, "reason": r.reason, "text": r.text}
 
 
 def retry_after(value, now=None):
@@ -116,9 +320,9 @@ def error_message(response):
     try:
         error = response.json().get("error")
         if isinstance(error, dict):
-            return str(error.get("message", error))[:300]
+            return clean(str(error.get("message", error))[:300])[0]
         if error:
-            return str(error)[:300]
+            return clean(str(error)[:300])[0]
     except (ValueError, AttributeError):
         pass
     return response.text[:300] or response.reason

@@ -5,7 +5,10 @@ cache), ``retries`` the further attempts they took; status codes count every
 attempt ("timeout" and "connection_error" when no response came), and latencies
 are those of the attempts answered with 200. Finish reasons and token counts
 cover every answer the task scored, cache hits included, so that a resumed run
-reports what a clean run would.
+reports what a clean run would. A token count that is not a whole number >= 0
+(or a ``usage`` that is not an object) is left out of the totals and counted in
+``invalid_token_counts``; ``cut_off`` counts the answers that stopped at the token
+limit (finish_reason "length"), a usual reason for low scores.
 """
 
 import math
@@ -21,6 +24,8 @@ class ResponseStats:
         self.requests = 0
         self.attempts = 0
         self.cache_hits = 0
+        self.answers = 0
+        self.invalid_token_counts = 0
         self.status_codes = Counter()
         self.finish_reasons = Counter()
         self.latencies = []
@@ -39,13 +44,17 @@ class ResponseStats:
 
     def answer(self, answer, cached):
         with self._lock:
+            self.answers += 1
             self.cache_hits += int(cached)
             self.finish_reasons[str(answer.finish_reason)] += 1
+            self.invalid_token_counts += int(answer.invalid_usage)
             for name in TOKENS:
                 count = getattr(answer, f"{name}_tokens")
-                if isinstance(count, int):
+                if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
                     self.tokens[name][0] += count
                     self.tokens[name][1] += 1
+                elif count is not None:
+                    self.invalid_token_counts += 1
 
     def summary(self):
         with self._lock:
@@ -56,8 +65,10 @@ class ResponseStats:
                 "cache_hits": self.cache_hits,
                 "status_codes": dict(sorted(self.status_codes.items())),
                 "finish_reasons": dict(sorted(self.finish_reasons.items())),
+                "cut_off": self.finish_reasons["length"],
                 "tokens": {name: {"total": total, "mean": round(total / n, 2) if n else None}
                            for name, (total, n) in self.tokens.items()},
+                "invalid_token_counts": self.invalid_token_counts,
                 "latency_ms": _latency(latencies),
             }
 

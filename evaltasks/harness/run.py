@@ -9,7 +9,7 @@ with ``refresh_cache`` in task.json (``evaltasks run --force``) every request is
 sent again and its reply replaces the cached one.
 
 Failed samples: a request that still fails after ``max_retries`` retries, or at
-once (a 4xx other than 429, a malformed reply), fails its sample. By default one
+once (a 4xx other than 429, a malformed reply, a reply with no text), fails its sample. By default one
 failed sample fails the task: no results.json (samples.jsonl is still written,
 errors included), and the log says how many samples failed and why. ``config.params.allowed_failure_rate`` (0 to 0.5) tolerates up
 to that fraction of failed samples: each is scored as an empty reply with score
@@ -20,7 +20,8 @@ request is started and the task fails.
 samples.jsonl, one row per sample in order: ``index``; ``prompt``, the messages
 as sent (after the system-prompt adapter; a plain string for a completions
 endpoint); ``request_params``, the rest of the payload; ``response``, the answer
-as scored (reasoning removed); ``reasoning`` when the reply had some;
+as scored (reasoning removed); ``reasoning`` when the reply had some; ``notes``
+when reading the reply took a repair (see ``adapters``);
 ``finish_reason``; ``extracted``, ``gold``, ``score`` and the benchmark's own
 fields; or, for a failed sample, ``error`` in place of the reply's fields.
 
@@ -59,9 +60,16 @@ class TaskFailed(Exception):
     pass
 
 
+_LOG_LOCK = threading.Lock()
+
+
 def log(message):
     stamp = datetime.now(timezone.utc).strftime("%H:%M:%S")
-    print(f"[{stamp}] {message}", flush=True)
+    # print() writes the text and the newline separately: another worker's line
+    # could land between them.
+    with _LOG_LOCK:
+        sys.stdout.write(f"[{stamp}] {message}\n")
+        sys.stdout.flush()
 
 
 def limit(items, limit_samples):
@@ -117,7 +125,7 @@ def run(task_dir, stop=None):
         samples.write(os.path.join(task_dir, "samples.jsonl"))
         if len(failures) > allowed:
             raise TaskFailed(_failure_message(failures, len(items), len(samples), rate, allowed,
-                                              responses is not None))
+                                              responses is not None and model.stats.answers > 0))
         metrics = module.metrics(samples, params) if hasattr(module, "metrics") else stats.accuracy(samples)
 
     finished = time.time()
@@ -140,7 +148,9 @@ def run(task_dir, stop=None):
     write_json_atomic(os.path.join(task_dir, "results.json"), results)
     headline = ", ".join(f"{k}={v['value']:.4f}" for k, v in metrics.items() if isinstance(v, dict))
     failed = f" ({len(failures)} failed, scored 0)" if failures else ""
-    log(f"done: {headline} over {len(items)} samples{failed} in {finished - started:.1f}s")
+    cut = response_stats["cut_off"]
+    cut = f"; {cut} answers cut off at the token limit (finish_reason length)" if cut else ""
+    log(f"done: {headline} over {len(items)} samples{failed} in {finished - started:.1f}s{cut}")
 
 
 def _load_items(module, bench, params):
@@ -195,6 +205,8 @@ def _sample(index, item, module, params, model):
     sample["response"] = answer.text
     if answer.reasoning is not None:
         sample["reasoning"] = answer.reasoning
+    if answer.notes:
+        sample["notes"] = answer.notes
     sample["finish_reason"] = answer.finish_reason
     sample["extracted"] = module.extract(answer.text)
     sample["gold"] = item["gold"]

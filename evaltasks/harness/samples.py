@@ -34,7 +34,9 @@ class SampleSpool(Sequence):
         self._lock = threading.Lock()
 
     def add(self, index, row):
-        line = (_one_line(json.dumps(row, ensure_ascii=False)) + "\n").encode("utf-8")
+        # A lone surrogate left in a row (the adapter replaces those in the answer)
+        # is written as its JSON escape rather than failing the task.
+        line = (_one_line(json.dumps(row, ensure_ascii=False)) + "\n").encode("utf-8", "backslashreplace")
         with self._lock:
             # Counting the size rather than seeking to the end keeps the writes
             # buffered: a seek flushes, a system call per row.
