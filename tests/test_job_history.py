@@ -162,3 +162,21 @@ def test_an_older_history_database_gains_the_new_columns(tmp_path):
     (tmp_path / "r.json").write_text("{}")
     h.record_results("new1.0", "success")
     assert h.invocation("old1")["status"] == "success" and h.results_state(h.job("new1.0")) == ("current", None)
+
+
+@pytest.mark.docker
+def test_a_mostly_up_to_date_run_lists_only_what_ran(tmp_path, state, gsm8k_endpoint, docker_client):
+    out = tmp_path / "results"
+    tasks = [{"name": "gsm8k", "id": f"t{i}", "overrides": {"config.params.limit_samples": 1}} for i in range(7)]
+    cfg = write_config(tmp_path / "c.yaml", gsm8k_endpoint.chat_url, out, tasks=tasks)
+    assert evaltasks_cli("run", "--config", str(cfg), "-n", "4").returncode == 0
+
+    again = evaltasks_cli("run", "--config", str(cfg), "-o", "evaluation.tasks.t3.overrides.config.params.limit_samples=2")
+    assert again.returncode == 0, again.stdout + again.stderr
+    lines = [line for line in again.stdout.splitlines() if line.strip()]
+    ran = [line for line in lines if "eval:t3" in line]
+    assert len(ran) == 3            # running, done, and its row in the table
+    assert "6 up to date: eval:t0, eval:t1, eval:t2, eval:t4, eval:t5, …" in again.stdout
+    assert len(lines) == 6, again.stdout   # ids, preparing, running, done, table row, up to date
+    listed = _status(_invocation(again.stdout))["jobs"]
+    assert [j["status"] for j in listed].count("up-to-date") == 6 and all(j["headline"] for j in listed)
