@@ -30,9 +30,14 @@ create table if not exists jobs (
     log_path text, reason text
 );
 create index if not exists jobs_by_invocation on jobs (invocation);
+create table if not exists invocation_reasons (invocation text primary key, reason text);
+create table if not exists results_digests (job text primary key, digest text);
 """
-# Columns added since the first release; an older database gains them on open.
-ADDED_COLUMNS = {"invocations": ("reason text",), "jobs": ("results_digest text",)}
+# Facts added since the first release live in tables of their own: an older
+# launcher inserts rows by position, and would fail on a table with more columns.
+INVOCATIONS = ("select i.*, r.reason from invocations i "
+               "left join invocation_reasons r on r.invocation = i.id")
+JOBS = "select j.*, d.digest as results_digest from jobs j left join results_digests d on d.job = j.id"
 
 
 class UnknownId(Exception):
@@ -69,14 +74,6 @@ class History:
         if not self._ready:
             conn.execute("pragma journal_mode=wal")
             conn.executescript(SCHEMA)
-            for table, columns in ADDED_COLUMNS.items():
-                have = {row["name"] for row in conn.execute(f"pragma table_info({table})")}
-                for column in columns:
-                    if column.split()[0] not in have:
-                        try:
-                            conn.execute(f"alter table {table} add column {column}")
-                        except sqlite3.OperationalError:    # another process added it just now
-                            pass
             self._ready = True
         self._local.conn = (os.getpid(), conn)
         return conn
@@ -111,8 +108,11 @@ class History:
     def finish_invocation(self, invocation, status, reason=None):
         """End an invocation; ``reason`` says why it stopped early (e.g. before any
         task started: the lock, Docker, the preflight)."""
-        self._write("update invocations set finished = ?, status = ?, reason = coalesce(?, reason) "
-                    "where id = ? and status != 'killed'", (time.time(), status, reason, invocation))
+        with self._connect() as conn:
+            ended = conn.execute("update invocations set finished = ?, status = ? where id = ? and status != 'killed'",
+                                 (time.time(), status, invocation)).rowcount
+            if ended and reason:
+                conn.execute("insert or replace into invocation_reasons values (?, ?)", (invocation, reason))
         # Jobs that never started (a failure stopped the run) stay visible as such.
         self._write("update jobs set status = 'not-run', reason = ? where invocation = ? and status = 'pending'",
                     (f"not started: {reason}" if reason else None, invocation))
@@ -132,7 +132,8 @@ class History:
         """A job that stands for a results.json (success, up-to-date): keep its
         headline and the file's digest, so a later run replacing the file shows."""
         job = self.job(job_id)
-        self.update_job(job_id, status=status, results_digest=digest(job["results_path"]), **fields)
+        self.update_job(job_id, status=status, **fields)
+        self._write("insert or replace into results_digests values (?, ?)", (job_id, digest(job["results_path"])))
 
     def orphans_removed(self, invocation, by):
         """The containers of ``invocation`` (whose launcher was killed) were removed by run ``by``."""
@@ -189,15 +190,15 @@ class History:
         raise UnknownId(f"id '{prefix}' is ambiguous: {shown}{', …' if len(matches) > 5 else ''}")
 
     def invocation(self, invocation):
-        rows = self._read("select * from invocations where id = ?", (invocation,))
+        rows = self._read(f"{INVOCATIONS} where i.id = ?", (invocation,))
         return rows[0] if rows else None
 
     def job(self, job_id):
-        rows = self._read("select * from jobs where id = ?", (job_id,))
+        rows = self._read(f"{JOBS} where j.id = ?", (job_id,))
         return rows[0] if rows else None
 
     def jobs(self, invocation):
-        rows = self._read("select * from jobs where invocation = ?", (invocation,))
+        rows = self._read(f"{JOBS} where j.invocation = ?", (invocation,))
         return sorted(rows, key=lambda r: int(r["id"].rsplit(".", 1)[1]))
 
     def results_state(self, job):
@@ -208,18 +209,18 @@ class History:
             return "missing", None
         if job.get("results_digest") in (None, now):
             return "current", None
-        rows = self._read("select id from jobs where results_path = ? and results_digest = ? "
-                          "order by started is null, started limit 1", (job["results_path"], now))
+        rows = self._read(f"{JOBS} where j.results_path = ? and d.digest = ? "
+                          "order by j.started is null, j.started limit 1", (job["results_path"], now))
         return "replaced", rows[0]["id"] if rows else None
 
     def last_job(self, results_path):
         """The newest recorded job that ran the task writing ``results_path``."""
-        rows = self._read("select * from jobs where results_path = ? and started is not null "
-                          "order by started desc limit 1", (results_path,))
+        rows = self._read(f"{JOBS} where j.results_path = ? and j.started is not null "
+                          "order by j.started desc limit 1", (results_path,))
         return rows[0] if rows else None
 
     def invocations(self, limit=20, since=None):
-        return self._read("select * from invocations where started >= ? order by started desc limit ?",
+        return self._read(f"{INVOCATIONS} where i.started >= ? order by i.started desc limit ?",
                           (since or 0, limit))
 
 

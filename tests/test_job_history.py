@@ -147,7 +147,7 @@ def test_a_reused_pid_does_not_keep_a_job_running(tmp_path):
     assert h.job("old.0")["status"] == "failed" and h.job("live.0")["status"] == "running"
 
 
-def test_an_older_history_database_gains_the_new_columns(tmp_path):
+def test_history_databases_work_across_versions(tmp_path):
     path = tmp_path / "h.db"
     with sqlite3.connect(path) as conn:     # the first release's schema
         conn.executescript("""
@@ -162,6 +162,9 @@ def test_an_older_history_database_gains_the_new_columns(tmp_path):
     (tmp_path / "r.json").write_text("{}")
     h.record_results("new1.0", "success")
     assert h.invocation("old1")["status"] == "success" and h.results_state(h.job("new1.0")) == ("current", None)
+    # ...and the first release, using a database this one wrote, still records its runs.
+    with sqlite3.connect(path) as conn:
+        conn.execute("insert into invocations values ('old2', 3.0, null, 'c.yaml', '/out', '[]', 1, 'h', 'running')")
 
 
 @pytest.mark.docker
