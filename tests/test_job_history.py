@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import Gsm8kModel, doit, evaltasks_cli, write_config
+from conftest import REPO, Gsm8kModel, doit, evaltasks_cli, gone_within, wait_for_container, write_config
 from endpoint import FakeEndpoint
 from evaltasks.history import History
 from evaltasks.lock import OutputDirLock
@@ -202,3 +202,24 @@ def test_recording_200_up_to_date_tasks_is_quick(tmp_path):
     took = time.perf_counter() - started
     assert [j["status"] for j in History(h.path).jobs("inv")] == ["up-to-date"] * 200
     assert took < 0.5, f"{took:.2f}s"
+
+
+@pytest.mark.docker
+def test_kill_stops_an_orphaned_job(tmp_path, state, docker_client, data_dir):
+    out = tmp_path / "results"
+    tasks = [{"name": "gsm8k", "overrides": {"config.params.limit_samples": 40, "config.params.parallelism": 1}}]
+    with FakeEndpoint(Gsm8kModel(right=range(40)), latency=0.5) as slow:
+        cfg = write_config(tmp_path / "c.yaml", slow.chat_url, out, tasks=tasks)
+        launcher = subprocess.Popen([sys.executable, "-m", "evaltasks", "run", "--config", str(cfg)], cwd=REPO,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        job = wait_for_container(docker_client, f"evaltasks.output_dir={out}").labels["evaltasks.job"]
+        launcher.kill()
+        launcher.wait(30)
+        assert _status(job)["jobs"][0]["status"] == "orphaned"
+        kill = evaltasks_cli("kill", job)
+        assert kill.returncode == 0, kill.stderr
+        assert kill.stdout.startswith(f"killed job {job}: stopped 1 job(s), removed 1 container(s)")
+        assert gone_within(docker_client, f"evaltasks.job={job}", 10)
+    view = _status(job)
+    assert view["jobs"][0]["status"] == "killed" and view["invocation"]["status"] == "failed"
+    assert not (out / "gsm8k" / "results.json").exists()
