@@ -102,41 +102,27 @@ def _docker():
         return None
 
 
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
-def refresh(history, jobs, client):
-    """Correct jobs the history says are running whose launcher and container are
-    both gone (a crashed launcher): they become ``failed``."""
+def refresh(history, invocation, client):
+    """Let the history repair an invocation whose launcher is gone (history.refresh),
+    asking Docker whether each job's container still runs."""
     from . import container
 
-    for job in jobs:
-        if job["status"] not in ("running", "pending"):
-            continue
-        inv = history.invocation(job["invocation"])
-        same_host = inv and inv["host"] == os.uname().nodename
-        if not same_host or _pid_alive(inv["pid"]):
-            continue
-        # The container of a dead launcher may still be finishing; it is still running.
-        if client is not None and any(c.status == "running" for c in container.find(client, job=job["id"])):
-            continue
-        history.update_job(job["id"], status="failed", reason="launcher exited before the job finished")
-        history.finish_invocation(job["invocation"], "failed")
-        job.update(history.job(job["id"]))
+    def running(job_id):
+        if client is None:
+            return None
+        return any(c.status == "running" for c in container.find(client, job=job_id))
+
+    history.refresh(invocation, running)
 
 
-def job_view(job, client):
+def job_view(history, job, client):
     from . import container
     from .live import describe, read_progress
 
     view = dict(job)
+    # A later run may have written another results.json over this job's.
+    view["results_state"], view["replaced_by"] = (history.results_state(job)
+                                                  if job["status"] in ("success", "up-to-date") else (None, None))
     view["container"] = None
     if client is not None:
         found = container.find(client, job=job["id"])
@@ -156,14 +142,16 @@ def _when(ts):
 def cmd_status(args):
     history, kind, ident, jobs = _lookup(args.id)
     client = _docker()
-    refresh(history, jobs, client)
-    views = [job_view(history.job(j["id"]), client) for j in jobs]
+    refresh(history, jobs[0]["invocation"], client)
+    views = [job_view(history, history.job(j["id"]), client) for j in jobs]
     invocation = history.invocation(views[0]["invocation"])
     if args.json:
         print(json.dumps({"invocation": invocation, "jobs": views}, indent=2, default=str))
         return 0
     print(f"invocation {invocation['id']}  {invocation['status']}  started {_when(invocation['started'])}"
           f"  finished {_when(invocation['finished'])}")
+    if invocation.get("reason"):
+        print(f"  why: {invocation['reason']}")
     print(f"  config {invocation['config']}\n  output {invocation['output_dir']}")
     if client is None:
         print("  (Docker is not reachable: container states unknown)")
@@ -172,9 +160,26 @@ def cmd_status(args):
         box = f"container {v['container']['name']} {v['container']['state']}" if v["container"] else ""
         detail = v["progress_text"] or v["headline"] or v["reason"] or ""
         print(f"  {v['id']:<16} {v['task']:<20} {v['status']:<10} {took:>8}  {detail}  {box}".rstrip())
-        if v["status"] in ("success", "up-to-date"):
-            print(f"  {'':<16} results: {v['results_path']}")
+        if v["results_state"]:
+            print(f"  {'':<16} results: {v['results_path']}{_results_note(v)}")
+        print(f"  {'':<16} log: {v['log_path']}")
     return 0
+
+
+def _results_note(view):
+    if view["results_state"] == "missing":
+        return " (since deleted)"
+    if view["results_state"] == "replaced":
+        by = f"by job {view['replaced_by']}" if view["replaced_by"] else "by a run not in this history"
+        return f" (since replaced {by}; this job's numbers are the ones above)"
+    return ""
+
+
+def _ended(job):
+    """How a job that is no longer running ended, e.g. ``success (accuracy=0.84 (n=200)) at …``."""
+    detail = job["headline"] or job["reason"]
+    return f"{job['status']}" + (f" ({detail})" if detail else "") + (
+        f" at {_when(job['finished'])}" if job["finished"] else "")
 
 
 def cmd_kill(args):
@@ -185,30 +190,47 @@ def cmd_kill(args):
 
     history, kind, ident, jobs = _lookup(args.id)
     client = _docker()
+    refresh(history, jobs[0]["invocation"], client)
+    jobs = [history.job(j["id"]) for j in jobs]
+    live = [j for j in jobs if j["status"] in history_module.ACTIVE]
+    if not live:
+        if kind == "job":
+            print(f"job {ident} already ended: {_ended(jobs[0])}; nothing to stop")
+        else:
+            inv = history.invocation(ident)
+            ended = f"{inv['status']} at {_when(inv['finished'])}" if inv["finished"] else "its jobs have"
+            print(f"invocation {ident} already ended: {ended} ({_counts(jobs)}); nothing to stop")
+        return 0
     if client is None:
         raise UsageError("no Docker daemon answers: cannot stop containers")
     labels = {"invocation": ident} if kind == "invocation" else {"job": ident}
     inv = history.invocation(jobs[0]["invocation"])
-    history.mark_killed(ident if kind == "invocation" else None, [j["id"] for j in jobs],
+    history.mark_killed(ident if kind == "invocation" else None, [j["id"] for j in live],
                         reason=history_module.KILLED_BY_USER)
     # Killing an invocation stops its launcher too, or it would start the jobs still pending.
-    if (kind == "invocation" and inv["finished"] is None and inv["host"] == os.uname().nodename
-            and inv["pid"] != os.getpid() and _pid_alive(inv["pid"])):
+    if (kind == "invocation" and inv["finished"] is None and inv["pid"] != os.getpid()
+            and history_module.launcher_alive(inv)):
         os.kill(inv["pid"], signal.SIGTERM)
     removed = container.find(client, **labels)
     for c in removed:
         container.remove(c)
-    for job in jobs:
-        results = job["results_path"]
-        if job["status"] in ("pending", "running") and os.path.exists(results):
-            os.unlink(results)
-    print(f"killed {kind} {ident}: removed {len(removed)} container(s)")
+    for job in live:     # a pending job wrote nothing: a results.json there is an earlier run's
+        if job["status"] != "pending" and os.path.exists(job["results_path"]):
+            os.unlink(job["results_path"])
+    ended = [j for j in jobs if j not in live]
+    also = f"; {len(ended)} had already ended ({_counts(ended)})" if ended else ""
+    print(f"killed {kind} {ident}: stopped {len(live)} job(s), removed {len(removed)} container(s){also}")
     return 0
 
 
-def cmd_logs(args):
-    from .history import TERMINAL
+def _counts(jobs):
+    counts = {}
+    for job in jobs:
+        counts[job["status"]] = counts.get(job["status"], 0) + 1
+    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
 
+
+def cmd_logs(args):
     history, kind, ident, jobs = _lookup(args.id)
     if len(jobs) > 1:
         listing = ", ".join(f"{j['id']} ({j['task']})" for j in jobs)
@@ -216,6 +238,7 @@ def cmd_logs(args):
     job = jobs[0]
     path = job["log_path"]
     position = 0
+    client = _docker() if args.follow else None
     while True:
         if os.path.exists(path):
             with open(path, "rb") as f:
@@ -228,8 +251,9 @@ def cmd_logs(args):
             raise UsageError(f"job {job['id']} has no log yet ({path})")
         if not args.follow:
             return 0
-        current = history.job(job["id"])
-        if current["status"] in TERMINAL + ("not-run",):
+        # Only a live launcher writes to the log: stop when the job ended or its launcher did.
+        refresh(history, job["invocation"], client)
+        if history.job(job["id"])["status"] not in ("pending", "running"):
             return 0
         time.sleep(0.5)
 
@@ -267,9 +291,10 @@ def cmd_ls(args):
     history = History()
     since = time.time() - parse_age(args.since) if args.since else None
     invocations = history.invocations(limit=args.limit, since=since)
+    client = _docker() if any(inv["status"] == "running" for inv in invocations) else None
     for inv in invocations:
         if inv["status"] == "running":
-            refresh(history, history.jobs(inv["id"]), _docker())
+            refresh(history, inv["id"], client)
     invocations = history.invocations(limit=args.limit, since=since)
     if args.json:
         print(json.dumps([dict(i, jobs=history.jobs(i["id"])) for i in invocations], indent=2, default=str))
@@ -277,11 +302,7 @@ def cmd_ls(args):
     if not invocations:
         print("no runs recorded yet")
     for inv in invocations:
-        jobs = history.jobs(inv["id"])
-        counts = {}
-        for job in jobs:
-            counts[job["status"]] = counts.get(job["status"], 0) + 1
-        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        summary = _counts(history.jobs(inv["id"]))
         print(f"{inv['id']}  {_when(inv['started'])}  {inv['status']:<8}  {summary:<28}  "
               f"{inv['config']} → {inv['output_dir']}")
     return 0
@@ -329,11 +350,11 @@ def parser():
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
 
-    kill = sub.add_parser("kill", help="stop and remove an invocation's or job's containers")
+    kill = sub.add_parser("kill", help="stop an invocation's or job's containers (one that ended: say how it ended)")
     kill.add_argument("id")
     kill.set_defaults(func=cmd_kill)
 
-    logs = sub.add_parser("logs", help="print a job's log (stdout.log)")
+    logs = sub.add_parser("logs", help="print a job's own log (<task>/logs/<job id>.log)")
     logs.add_argument("id")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the job ends")
     logs.set_defaults(func=cmd_logs)

@@ -20,6 +20,7 @@ RESULTS = "results.json"
 # Written by a run; removed before a task reruns so no stale file outlives it.
 OUTPUTS = (RESULTS, "samples.jsonl", "progress.json")
 DB_FILE = ".doit.db"
+LATEST_LOG = "stdout.log"
 # Params that change how a task runs but not what it measures; editing them
 # does not make a task out of date.
 RUN_ONLY_PARAMS = ("parallelism", "request_timeout", "max_retries")
@@ -116,12 +117,47 @@ def eval_task(run, spec):
         "uptodate": [InputsUnchanged(fingerprint(spec))],
         "setup": ["_prepare"],
         "clean": [(clean, [spec])],
-        "meta": {"log": log_path(spec), "results": target, "job": spec["job_id"]},
+        # No job id of this invocation: it is recorded only if the task runs, and
+        # `doit info` would show an id `evaltasks status` cannot find.
+        "meta": {"results": target, "log": latest_log(spec), "last_job": LastJob(target)},
     }
 
 
 def log_path(spec):
-    return os.path.join(spec["task_dir"], "logs", "stdout.log")
+    """The job's own log: a later run of the task writes another."""
+    return os.path.join(spec["task_dir"], "logs", f"{spec['job_id']}.log")
+
+
+def latest_log(spec):
+    """``logs/stdout.log``: a link to the newest job's log."""
+    return os.path.join(spec["task_dir"], "logs", LATEST_LOG)
+
+
+def start_log(spec):
+    """Create the job's log folder and point ``stdout.log`` at its log; the path."""
+    path = log_path(spec)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    link = latest_log(spec)
+    tmp = f"{link}.{spec['job_id']}.tmp"
+    Path(tmp).unlink(missing_ok=True)
+    os.symlink(os.path.basename(path), tmp)
+    os.replace(tmp, link)
+    return path
+
+
+class LastJob:
+    """``doit info``'s view of the task's newest recorded job; looked up only when shown."""
+
+    def __init__(self, results_path):
+        self.results_path = results_path
+
+    def __repr__(self):
+        from .history import History
+
+        job = History().last_job(self.results_path)
+        if not job:
+            return "none recorded"
+        return f"{job['id']} ({job['status']}; evaltasks status {job['id']})"
 
 
 def clean(spec):

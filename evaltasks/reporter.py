@@ -1,6 +1,7 @@
 """What a run prints and records: the invocation and job ids, a line when a task
-starts, finishes, fails or is up to date, live progress, and at the end a table
-of headline metrics and where results are. Job states go to the run history."""
+starts, finishes or fails, live progress, and at the end a table of the tasks
+that ran (headline metric, where results are) and how many were up to date —
+`evaltasks status <invocation>` lists every job. Job states go to the run history."""
 
 import json
 import os
@@ -8,7 +9,11 @@ import time
 
 from doit.reporter import ConsoleReporter
 
+from . import plan
 from .live import LiveProgress
+
+# Up-to-date tasks named in a run's last line; beyond this, only their number.
+NAMED_UP_TO_DATE = 5
 
 
 class EvalReporter(ConsoleReporter):
@@ -20,6 +25,8 @@ class EvalReporter(ConsoleReporter):
         super().__init__(outstream, options)
         self.live = LiveProgress(outstream)
         self.rows = []
+        self.up_to_date = []
+        self.stop_reason = None
         self.started = {}
         self.failed = False
         self.killed = False
@@ -36,9 +43,10 @@ class EvalReporter(ConsoleReporter):
         self.run.history.start_invocation(
             self.run.invocation, os.path.abspath(self.run.cfg.path), self.run.cfg.output_dir,
             self.run.overrides,
-            [(s["job_id"], s["id"], _results(s), os.path.join(s["task_dir"], "logs", "stdout.log"))
-             for s in specs])
-        jobs = ", ".join(f"{s['job_id']} ({s['id']})" for s in specs)
+            [(s["job_id"], s["id"], _results(s), plan.log_path(s)) for s in specs])
+        jobs = ", ".join(f"{s['job_id']} ({s['id']})" for s in specs[:NAMED_UP_TO_DATE])
+        if len(specs) > NAMED_UP_TO_DATE:
+            jobs += f", … {len(specs)} jobs in all"
         self.write(f"invocation {self.run.invocation}: {jobs}\n")
         self.live.start()
 
@@ -50,24 +58,26 @@ class EvalReporter(ConsoleReporter):
             self.started[task.name] = time.time()
             self.run.history.update_job(spec["job_id"], status="running", started=time.time())
             self.live.running[task.name] = os.path.join(spec["task_dir"], "progress.json")
-            self.write(f"running    {task.name}  job {spec['job_id']}  (log: {task.meta['log']})\n")
+            self.write(f"running    {task.name}  job {spec['job_id']}  (log: {plan.log_path(spec)})\n")
 
     def skip_uptodate(self, task):
+        # No line now: complete_run counts them, and `status` lists each.
         spec = self._spec(task)
         if spec:
-            headline = _headline(_results(spec))
-            self.run.history.update_job(spec["job_id"], status="up-to-date", headline=headline)
-            self.rows.append((task.name, "up to date", headline, _results(spec)))
-            self.write(f"up to date {task.name}\n")
+            self.run.history.record_results(spec["job_id"], "up-to-date", headline=_headline(_results(spec)))
+            self.up_to_date.append(task.name)
 
     def add_success(self, task):
+        if task.name == "_prepare":
+            for note in self.run.notes:
+                self.write(f"{note}\n")
         spec = self._spec(task)
         if spec:
             took = time.time() - self.started.get(task.name, time.time())
             headline = _headline(_results(spec))
             self.live.running.pop(task.name, None)
-            self.run.history.update_job(spec["job_id"], status="success", finished=time.time(),
-                                        duration=took, headline=headline)
+            self.run.history.record_results(spec["job_id"], "success", finished=time.time(),
+                                            duration=took, headline=headline)
             self.rows.append((task.name, "done", headline, _results(spec)))
             self.write(f"done       {task.name}  {headline}  in {took:.1f}s\n")
 
@@ -75,7 +85,8 @@ class EvalReporter(ConsoleReporter):
         message = (getattr(fail, "message", "") or fail.get_msg()).strip().splitlines()
         message = message[-1] if message else "failed"
         if task.name == "_prepare":
-            self.runtime_errors.append(f"error: cannot start: {message}")
+            self.stop_reason = f"cannot start: {message}"
+            self.runtime_errors.append(f"error: {self.stop_reason}")
             return
         spec = self._spec(task)
         killed = spec is not None and self.run.history.job(spec["job_id"])["status"] == "killed"
@@ -88,7 +99,7 @@ class EvalReporter(ConsoleReporter):
                 took = time.time() - self.started.get(task.name, time.time())
                 self.run.history.update_job(spec["job_id"], status="failed", finished=time.time(),
                                             duration=took, reason=message)
-            self.rows.append((task.name, state, "", task.meta["log"]))
+            self.rows.append((task.name, state, "", plan.log_path(spec)))
         self.failures.append({"task": task, "exception": fail})
         self.write(f"{state:<10} {task.name}  {message}\n")
 
@@ -96,12 +107,17 @@ class EvalReporter(ConsoleReporter):
         self.live.stop()
         status = ("failed" if self.failed or self.runtime_errors
                   else "killed" if self.killed else "success")
-        self.run.history.finish_invocation(self.run.invocation, status)
+        self.run.history.finish_invocation(self.run.invocation, status, reason=self.stop_reason)
         if self.rows:
             width = max(len(r[0]) for r in self.rows)
             self.write("\n")
             for name, state, headline, where in self.rows:
                 self.write(f"  {name:<{width}}  {state:<10}  {headline:<22}  {where}\n")
+        if self.up_to_date:
+            named = ", ".join(self.up_to_date[:NAMED_UP_TO_DATE])
+            more = ", …" if len(self.up_to_date) > NAMED_UP_TO_DATE else ""
+            self.write(f"{len(self.up_to_date)} up to date: {named}{more} "
+                       f"(`evaltasks status {self.run.invocation}` lists every job)\n")
         for error in self.runtime_errors:
             self.write(error + "\n")
 

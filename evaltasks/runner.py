@@ -43,6 +43,7 @@ class Run:
         # `evaltasks run --force`: ask the endpoint again instead of answering
         # from the response cache (the new replies replace the cached ones).
         self.refresh_cache = False
+        self.notes = []     # what _prepare did that the run should say (the reporter prints them)
 
     def doit_tasks(self):
         return plan.doit_tasks(self)
@@ -98,7 +99,7 @@ class Run:
             self.lock.acquire(f"invocation {self.invocation}")
             self.client = container.connect()
             container.check_network(self.client, self.network)
-            self.remove_orphans()
+            self.notes += self.remove_orphans()
             self.preflight(todo, in_docker_network=False)
             self.image = image.ensure(self.client, self.specs[0]["base_image"], log=lambda m: None)
             self.preflight(todo, in_docker_network=True)
@@ -110,11 +111,10 @@ class Run:
         from doit.exceptions import TaskFailed
 
         task_dir = Path(spec["task_dir"])
-        (task_dir / "logs").mkdir(parents=True, exist_ok=True)
+        log = plan.start_log(spec)
         for name in plan.OUTPUTS:
             (task_dir / name).unlink(missing_ok=True)
         write_json_atomic(task_dir / "task.json", harness_task(spec, self.refresh_cache))
-        log = plan.log_path(spec)
         with self.slots, open(log, "wb") as out:
             note = lambda text: (out.write(f"[launcher] {text}\n".encode()), out.flush())
             note(f"invocation {self.invocation}, task {spec['id']}, started {_now()}")
@@ -176,9 +176,16 @@ class Run:
     # -- interrupts ------------------------------------------------------
     def remove_orphans(self):
         """Containers of this output dir left by a launcher that was killed outright
-        (we hold the output dir's lock, so no live run owns them)."""
+        (we hold the output dir's lock, so no live run owns them); says how many, per invocation."""
+        left = {}
         for orphan in container.find(self.client, output_dir=self.cfg.output_dir):
             container.remove(orphan)
+            owner = orphan.labels.get(container.LABEL_INVOCATION, "?")
+            left[owner] = left.get(owner, 0) + 1
+        for owner in left:
+            self.history.orphans_removed(owner, by=self.invocation)
+        return [f"removed {n} container(s) left by invocation {owner} (its launcher was killed)"
+                for owner, n in left.items()]
 
     def install_signal_handlers(self):
         """Ctrl-C / SIGTERM: remove this run's containers, then stop as usual."""

@@ -239,15 +239,19 @@ def test_a_killed_launcher_is_not_running_forever_and_its_orphans_go(tmp_path, s
         job = orphan.labels["evaltasks.job"]
         launcher.send_signal(signal.SIGKILL)
         launcher.communicate(timeout=30)
-        # The container outlives its launcher and still counts as running...
-        assert json.loads(cli("status", job, "--json").stdout)["jobs"][0]["status"] == "running"
+        # The container outlives its launcher: the job is orphaned, not running...
+        assert json.loads(cli("status", job, "--json").stdout)["jobs"][0]["status"] == "orphaned"
+        assert cli("logs", job, "-f", timeout=30).returncode == 0     # nobody writes its log now: -f ends
 
-        # ...until the next run of that output dir removes it before starting its own.
+        # ...until the next run of that output dir removes it before starting its own, and says so.
         with FakeEndpoint(Gsm8kModel(right=range(40))) as fast:
             cfg = write_config(tmp_path / "c.yaml", fast.chat_url, out, tasks=tasks)
             rerun = cli("run", "--config", str(cfg))
         assert rerun.returncode == 0, rerun.stdout
         assert orphan.id not in container_ids(docker_client)
+    second = rerun.stdout.split()[1].rstrip(":")
+    assert f"removed 1 container(s) left by invocation {job.split('.')[0]}" in rerun.stdout
     status = json.loads(cli("status", job, "--json").stdout)["jobs"][0]
     assert status["status"] == "failed" and "launcher exited" in status["reason"]
+    assert f"container was removed by invocation {second}" in status["reason"]
     assert results(out)["metrics"]["accuracy"]["value"] == 1.0

@@ -37,7 +37,7 @@ def test_run_scores_exactly_then_is_up_to_date(tmp_path, gsm8k_endpoint, docker_
     since = time.time()
     second = doit("-n", "2", f"config={cfg}")
     assert second.returncode == 0, second.stderr
-    assert "up to date eval:gsm8k" in second.stdout
+    assert "1 up to date: eval:gsm8k" in second.stdout
     assert len(gsm8k_endpoint.requests) == 13                     # no new request (12 + preflight)
     assert containers_created(docker_client, str(out), since) == []
 
@@ -55,12 +55,12 @@ def test_only_the_changed_task_reruns(tmp_path, gsm8k_endpoint):
     # execution.mode and run-only params do not change what a task measures.
     quiet = doit(f"config={cfg}", "execution.mode=sequential",
                  "evaluation.tasks.a.overrides.config.params.parallelism=3")
-    assert quiet.returncode == 0 and quiet.stdout.count("up to date eval:") == 2
+    assert quiet.returncode == 0 and "2 up to date: eval:a, eval:b" in quiet.stdout
     assert len(gsm8k_endpoint.requests) == sent
 
     changed = doit("-n", "2", f"config={cfg}", "evaluation.tasks.b.overrides.config.params.limit_samples=5")
     assert changed.returncode == 0, changed.stderr
-    assert "up to date eval:a" in changed.stdout and "running    eval:b" in changed.stdout
+    assert "1 up to date: eval:a" in changed.stdout and "running    eval:b" in changed.stdout
     assert len(answered(gsm8k_endpoint)) == 5                     # only question 5 is new
     assert results(out, "b")["samples"] == 5 and results(out, "a")["samples"] == 3
 
@@ -76,7 +76,7 @@ def test_editing_the_readme_reruns_nothing(tmp_path, gsm8k_endpoint):
         again = doit(f"config={cfg}")
     finally:
         readme.write_bytes(before)
-    assert "up to date eval:gsm8k" in again.stdout
+    assert "1 up to date: eval:gsm8k" in again.stdout
     assert len(answered(gsm8k_endpoint)) == 6
 
 
