@@ -4,23 +4,20 @@ import gzip
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
+
+from conftest import DATA_DIR, reference
 
 from evaltasks.harness.benchmarks import humaneval
 from evaltasks.harness.datasets import DatasetError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-DATA = SHARED / "datasets" / "humaneval"
-REFERENCE = SHARED / "reference" / "humaneval"
+DATA = DATA_DIR / "humaneval"
 PARAMS = {"extra": {"n_samples": 1, "timeout": 3.0}}
 
 
 @pytest.fixture(scope="module")
 def items():
-    if not (DATA / "HumanEval.jsonl.gz").is_file():
-        pytest.skip(f"HumanEval data not found in {DATA}")
     return humaneval.expand(humaneval.load(str(DATA)), PARAMS)
 
 
@@ -94,12 +91,10 @@ def test_early_exit_does_not_count_as_a_pass(toy):
 
 def test_reference_example_samples_give_half(toy):
     """openai/human-eval's own example: 3 of its 6 completions pass."""
-    if not (REFERENCE / "example_samples.jsonl").is_file():
-        pytest.skip(f"reference samples not found in {REFERENCE}")
-    problem = json.loads((REFERENCE / "example_problem.jsonl").read_text())
+    problem = json.loads(reference("humaneval", "example_problem.jsonl").read_text())
     item = {**problem, "gold": problem["canonical_solution"], "timeout": 1.0}
     completions = [json.loads(line)["completion"]
-                   for line in (REFERENCE / "example_samples.jsonl").read_text().splitlines()]
+                   for line in reference("humaneval", "example_samples.jsonl").read_text().splitlines()]
     with ThreadPoolExecutor(max_workers=6) as pool:
         samples = list(pool.map(lambda c: dict(humaneval.score(c, item), index=0), completions))
     assert [s["passed"] for s in samples] == [False, False, False, True, True, True]
