@@ -43,6 +43,14 @@ def data_dir(tmp_path_factory):
     return root
 
 
+@pytest.fixture(autouse=True)
+def no_docker_unless_marked(request, monkeypatch):
+    """A test not marked ``docker`` sees no Docker daemon, so one that needs it
+    fails until it is marked, and ``-m "not docker"`` runs on a machine without one."""
+    if request.node.get_closest_marker("docker") is None:
+        monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/no-docker-for-unmarked-tests.sock")
+
+
 def reference(*parts):
     """A file or folder of the upstream references the fidelity tests compare with.
     Missing is a failure, not a skip: a suite that skips them is green without
@@ -137,10 +145,10 @@ def write_config(path, url, output_dir, tasks=None, **sections):
     return Path(path)
 
 
-def doit(*args, env=None, timeout=600):
-    """Run ``doit`` from the repo root, as a user would."""
+def doit(*args, env=None, timeout=600, cwd=REPO):
+    """Run ``doit`` from the repo root (or ``cwd``), as a user would."""
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "doit", *args], cwd=REPO, env=full_env,
+    return subprocess.run([sys.executable, "-m", "doit", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
 
 
