@@ -71,12 +71,35 @@ def test_infinite_loop_times_out_without_hanging(toy):
     assert elapsed < toy["timeout"] + 1.0
 
 
-def test_sleeping_child_process_is_killed_with_the_group(toy):
-    code = ("    import subprocess, time\n    subprocess.Popen(['sleep', '30'])\n"
-            "    time.sleep(30)\n")
+def alive(pid):
+    """True while ``pid`` runs (a zombie waiting for its reaper counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def spawns_a_sleeper(pid_file, then):
+    """A completion that starts ``sleep 30`` in the background, records its pid, then does ``then``."""
+    return ("    import subprocess, time\n"
+            "    child = subprocess.Popen(['sleep', '30'])\n"
+            f"    open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+            f"    {then}\n")
+
+
+@pytest.mark.parametrize("then, result", [("time.sleep(30)", "timed out"), ("return a + b", "passed")])
+def test_a_child_process_is_killed_with_the_group(toy, tmp_path, then, result):
+    """Whether the program times out or passes, nothing it started outlives it."""
+    pid_file = tmp_path / "child.pid"
     started = time.monotonic()
-    assert humaneval.score(code, toy)["result"] == "timed out"
+    assert humaneval.score(spawns_a_sleeper(pid_file, then), toy)["result"] == result
     assert time.monotonic() - started < toy["timeout"] + 1.0
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 2
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid), f"the program's child {pid} outlived it"
 
 
 def test_memory_bomb_fails(toy):
