@@ -62,6 +62,14 @@ def reference(*parts):
     return path
 
 
+@pytest.fixture
+def state(tmp_path, monkeypatch):
+    """A private run history for each test."""
+    folder = tmp_path / "state"
+    monkeypatch.setenv("EVALTASKS_STATE_DIR", str(folder))
+    return folder
+
+
 def gsm8k_golds():
     from evaltasks.harness.benchmarks import gsm8k
 

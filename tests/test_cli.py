@@ -14,14 +14,6 @@ from conftest import (REPO, Gsm8kModel, answered, container_ids, containers_crea
 from endpoint import FakeEndpoint
 
 
-@pytest.fixture
-def state(tmp_path, monkeypatch):
-    """A private run history for each test."""
-    folder = tmp_path / "state"
-    monkeypatch.setenv("EVALTASKS_STATE_DIR", str(folder))
-    return folder
-
-
 def cli(*args, **kw):
     return evaltasks_cli(*args, **kw)
 
