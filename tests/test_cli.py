@@ -243,3 +243,11 @@ def test_a_killed_launcher_is_not_running_forever_and_its_orphans_go(tmp_path, s
     status = json.loads(cli("status", job, "--json").stdout)["jobs"][0]
     assert status["status"] == "failed" and "launcher exited" in status["reason"]
     assert results(out)["metrics"]["accuracy"]["value"] == 1.0
+
+
+def test_help_says_all_of_what_the_command_is():
+    from evaltasks import cli as module
+
+    shown = " ".join(cli("--help").stdout.split())
+    for paragraph in module.__doc__.split("\n\n"):
+        assert " ".join(paragraph.split()) in shown
