@@ -1,6 +1,11 @@
-"""The ``evaltasks`` command: run, status, kill, logs, ls. ``run`` drives the same
-doit pipeline as ``dodo.py`` (doit's DoitMain with our task loader), using the
-reference document's command lines (``run --config-dir examples --config-name X``)."""
+"""Run LLM benchmarks against an OpenAI-compatible endpoint, each in its own
+Docker container, rerunning only what changed.
+
+`evaltasks run --config-dir DIR --config-name NAME` (or `--config FILE`) runs a
+config's evaluations; it is the same doit pipeline as `doit config=FILE` in the
+clone (dodo.py), usable from any folder. `status`, `kill`, `logs` and `ls` read
+and act on the run history.
+"""
 
 import argparse
 import json
@@ -317,7 +322,8 @@ def parse_age(text):
 
 # -- parser ---------------------------------------------------------------
 def parser():
-    p = _Parser(prog="evaltasks", description=__doc__.splitlines()[0])
+    # The whole module docstring is the help text, laid out as written.
+    p = _Parser(prog="evaltasks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"evaltasks {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 

@@ -13,7 +13,10 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = REPO.parent / "shared" / "datasets"
+# A user's or CI's own copies win (the README's EVALTASKS_DATA_DIR layout); else the
+# clone's sibling ../shared. The upstream references live beside the datasets.
+DATA_DIR = Path(os.environ.get("EVALTASKS_DATA_DIR") or REPO.parent / "shared" / "datasets")
+REFERENCE_DIR = Path(os.environ.get("EVALTASKS_REFERENCE_DIR") or DATA_DIR.parent / "reference")
 sys.path.insert(0, str(Path(__file__).parent))
 
 from endpoint import FakeEndpoint  # noqa: E402
@@ -24,18 +27,47 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 @pytest.fixture(scope="session", autouse=True)
 def data_dir(tmp_path_factory):
-    """Tests read the real datasets from ../shared/datasets, never the network;
-    gated data (gpqa_diamond) comes from a synthetic fixture in the real schema."""
+    """Tests read the real datasets from DATA_DIR, never the network; gated data
+    (gpqa_diamond) comes from a synthetic fixture in the real schema, which the
+    tests' expected scores are computed from, even where DATA_DIR has the real file."""
     if not DATA_DIR.is_dir():
-        pytest.exit(f"datasets not found at {DATA_DIR}", returncode=2)
+        pytest.exit(f"datasets not found at {DATA_DIR} (set EVALTASKS_DATA_DIR)", returncode=2)
     root = tmp_path_factory.mktemp("datasets")
-    for folder in list(DATA_DIR.iterdir()) + [FIXTURES / "gpqa_diamond"]:
-        if folder.is_dir():
+    (root / "gpqa_diamond").symlink_to(FIXTURES / "gpqa_diamond")
+    for folder in DATA_DIR.iterdir():
+        if folder.is_dir() and not (root / folder.name).exists():
             (root / folder.name).symlink_to(folder)
     os.environ["EVALTASKS_DATA_DIR"] = str(root)
     # Runs are recorded in a history of the tests' own, not the user's.
     os.environ["EVALTASKS_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
     return root
+
+
+@pytest.fixture(autouse=True)
+def no_docker_unless_marked(request, monkeypatch):
+    """A test not marked ``docker`` sees no Docker daemon, so one that needs it
+    fails until it is marked, and ``-m "not docker"`` runs on a machine without one."""
+    if request.node.get_closest_marker("docker") is None:
+        monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/no-docker-for-unmarked-tests.sock")
+
+
+def reference(*parts):
+    """A file or folder of the upstream references the fidelity tests compare with.
+    Missing is a failure, not a skip: a suite that skips them is green without
+    having checked any benchmark against its upstream."""
+    path = REFERENCE_DIR.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(f"upstream reference {path} not found: these tests compare with it "
+                    f"(set EVALTASKS_REFERENCE_DIR, or put it at ../shared/reference)")
+    return path
+
+
+@pytest.fixture
+def state(tmp_path, monkeypatch):
+    """A private run history for each test."""
+    folder = tmp_path / "state"
+    monkeypatch.setenv("EVALTASKS_STATE_DIR", str(folder))
+    return folder
 
 
 def gsm8k_golds():
@@ -121,10 +153,10 @@ def write_config(path, url, output_dir, tasks=None, **sections):
     return Path(path)
 
 
-def doit(*args, env=None, timeout=600):
-    """Run ``doit`` from the repo root, as a user would."""
+def doit(*args, env=None, timeout=600, cwd=REPO):
+    """Run ``doit`` from the repo root (or ``cwd``), as a user would."""
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "doit", *args], cwd=REPO, env=full_env,
+    return subprocess.run([sys.executable, "-m", "doit", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
 
 

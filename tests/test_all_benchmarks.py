@@ -9,13 +9,12 @@ from fractions import Fraction
 
 import pytest
 
-from conftest import DATA_DIR, FIXTURES, doit, results, write_config
+from conftest import DATA_DIR, FIXTURES, doit, reference, results, write_config
 from endpoint import FakeEndpoint
 
 pytestmark = pytest.mark.docker
 N = 8
 RIGHT = {0, 2, 3, 5, 7}          # items answered correctly in every benchmark: 5 of 8
-REFERENCE = DATA_DIR.parent / "reference"
 
 
 def rows_jsonl(path):
@@ -42,11 +41,16 @@ def scripted():
     gpqa = list(csv.DictReader(open(FIXTURES / "gpqa_diamond" / "gpqa_diamond.csv", encoding="utf-8")))
     for i, row in enumerate(gpqa):
         pairs.append((row["Question"].strip(), ("gpqa", row["Correct Answer"].strip(), i in RIGHT)))
-    recorded = {r["prompt"]: r["response"] for r in
-                rows_jsonl(REFERENCE / "ifeval" / "input_response_data_gpt4_20231107_145030.jsonl")}
+    recorded = recorded_ifeval()
     for row in rows_jsonl(DATA_DIR / "ifeval" / "input_data.jsonl")[:N]:
         pairs.append((row["prompt"], recorded[row["prompt"]]))
     return pairs
+
+
+def recorded_ifeval():
+    """Google's recorded GPT-4 replies, by prompt."""
+    return {r["prompt"]: r["response"] for r in
+            rows_jsonl(reference("ifeval", "input_response_data_gpt4_20231107_145030.jsonl"))}
 
 
 def make_responder(pairs):
@@ -69,8 +73,7 @@ def expected_ifeval():
     from evaltasks.harness.benchmarks import ifeval
 
     items = ifeval.load(str(DATA_DIR / "ifeval"))[:N]
-    recorded = {r["prompt"]: r["response"] for r in
-                rows_jsonl(REFERENCE / "ifeval" / "input_response_data_gpt4_20231107_145030.jsonl")}
+    recorded = recorded_ifeval()
     samples = []
     for item in items:
         text = recorded[item["prompt"]] if "prompt" in item else None
@@ -78,7 +81,6 @@ def expected_ifeval():
     return ifeval.metrics(samples, {})
 
 
-@pytest.mark.skipif(not REFERENCE.is_dir(), reason="needs ../shared/reference for the recorded ifeval answers")
 def test_six_benchmarks_score_exactly_what_the_answers_imply(tmp_path, docker_client):
     out = tmp_path / "results"
     names = ["gsm8k", "mmlu_pro", "math500", "humaneval", "gpqa_diamond", "ifeval"]

@@ -14,14 +14,6 @@ from conftest import (REPO, Gsm8kModel, answered, container_ids, containers_crea
 from endpoint import FakeEndpoint
 
 
-@pytest.fixture
-def state(tmp_path, monkeypatch):
-    """A private run history for each test."""
-    folder = tmp_path / "state"
-    monkeypatch.setenv("EVALTASKS_STATE_DIR", str(folder))
-    return folder
-
-
 def cli(*args, **kw):
     return evaltasks_cli(*args, **kw)
 
@@ -255,3 +247,11 @@ def test_a_killed_launcher_is_not_running_forever_and_its_orphans_go(tmp_path, s
     assert status["status"] == "failed" and "launcher exited" in status["reason"]
     assert f"container was removed by invocation {second}" in status["reason"]
     assert results(out)["metrics"]["accuracy"]["value"] == 1.0
+
+
+def test_help_says_all_of_what_the_command_is():
+    from evaltasks import cli as module
+
+    shown = " ".join(cli("--help").stdout.split())
+    for paragraph in module.__doc__.split("\n\n"):
+        assert " ".join(paragraph.split()) in shown

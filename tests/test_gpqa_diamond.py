@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import reference
+
 from evaltasks.harness.benchmarks import gpqa_diamond
 from evaltasks.harness.datasets import DatasetError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "gpqa_diamond"
-COLUMNS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "gpqa" / "gpqa_diamond_columns.json"
 
 
 def params(n_repeats=1, seed=None):
@@ -36,8 +37,7 @@ def test_fixture_has_the_real_header():
     with open(FIXTURE / "gpqa_diamond.csv", newline="", encoding="utf-8") as f:
         header = next(csv.reader(f))
     assert len(header) == 78
-    if COLUMNS.is_file():
-        assert header == json.loads(COLUMNS.read_text())
+    assert header == json.loads(reference("gpqa", "gpqa_diamond_columns.json").read_text())
     assert {r["High-level domain"] for r in fixture_rows()} == {"Physics", "Chemistry", "Biology"}
 
 

@@ -4,23 +4,20 @@ import gzip
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
+
+from conftest import DATA_DIR, reference
 
 from evaltasks.harness.benchmarks import humaneval
 from evaltasks.harness.datasets import DatasetError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-DATA = SHARED / "datasets" / "humaneval"
-REFERENCE = SHARED / "reference" / "humaneval"
+DATA = DATA_DIR / "humaneval"
 PARAMS = {"extra": {"n_samples": 1, "timeout": 3.0}}
 
 
 @pytest.fixture(scope="module")
 def items():
-    if not (DATA / "HumanEval.jsonl.gz").is_file():
-        pytest.skip(f"HumanEval data not found in {DATA}")
     return humaneval.expand(humaneval.load(str(DATA)), PARAMS)
 
 
@@ -74,12 +71,35 @@ def test_infinite_loop_times_out_without_hanging(toy):
     assert elapsed < toy["timeout"] + 1.0
 
 
-def test_sleeping_child_process_is_killed_with_the_group(toy):
-    code = ("    import subprocess, time\n    subprocess.Popen(['sleep', '30'])\n"
-            "    time.sleep(30)\n")
+def alive(pid):
+    """True while ``pid`` runs (a zombie waiting for its reaper counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def spawns_a_sleeper(pid_file, then):
+    """A completion that starts ``sleep 30`` in the background, records its pid, then does ``then``."""
+    return ("    import subprocess, time\n"
+            "    child = subprocess.Popen(['sleep', '30'])\n"
+            f"    open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+            f"    {then}\n")
+
+
+@pytest.mark.parametrize("then, result", [("time.sleep(30)", "timed out"), ("return a + b", "passed")])
+def test_a_child_process_is_killed_with_the_group(toy, tmp_path, then, result):
+    """Whether the program times out or passes, nothing it started outlives it."""
+    pid_file = tmp_path / "child.pid"
     started = time.monotonic()
-    assert humaneval.score(code, toy)["result"] == "timed out"
+    assert humaneval.score(spawns_a_sleeper(pid_file, then), toy)["result"] == result
     assert time.monotonic() - started < toy["timeout"] + 1.0
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 2
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid), f"the program's child {pid} outlived it"
 
 
 def test_memory_bomb_fails(toy):
@@ -94,12 +114,10 @@ def test_early_exit_does_not_count_as_a_pass(toy):
 
 def test_reference_example_samples_give_half(toy):
     """openai/human-eval's own example: 3 of its 6 completions pass."""
-    if not (REFERENCE / "example_samples.jsonl").is_file():
-        pytest.skip(f"reference samples not found in {REFERENCE}")
-    problem = json.loads((REFERENCE / "example_problem.jsonl").read_text())
+    problem = json.loads(reference("humaneval", "example_problem.jsonl").read_text())
     item = {**problem, "gold": problem["canonical_solution"], "timeout": 1.0}
     completions = [json.loads(line)["completion"]
-                   for line in (REFERENCE / "example_samples.jsonl").read_text().splitlines()]
+                   for line in reference("humaneval", "example_samples.jsonl").read_text().splitlines()]
     with ThreadPoolExecutor(max_workers=6) as pool:
         samples = list(pool.map(lambda c: dict(humaneval.score(c, item), index=0), completions))
     assert [s["passed"] for s in samples] == [False, False, False, True, True, True]

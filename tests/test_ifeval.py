@@ -3,18 +3,17 @@ reproduction of Google's reference figures on its recorded GPT-4 replies."""
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
+
+from conftest import DATA_DIR, REPO, reference
 
 from evaltasks.harness import benchmarks
 from evaltasks.harness.benchmarks import ifeval
 from evaltasks.harness.benchmarks import ifeval_instructions as inst
 from evaltasks.harness.datasets import DatasetError
 
-REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO.parent / "shared" / "reference" / "ifeval"
-DATASET = REPO.parent / "shared" / "datasets" / "ifeval"
+DATASET = DATA_DIR / "ifeval"
 
 
 def check(instruction_id, response, **kwargs):
@@ -78,8 +77,6 @@ def test_load_rejects_malformed_rows_naming_the_file(tmp_path, line):
 
 
 def test_load_real_dataset():
-    if not (DATASET / "input_data.jsonl").exists():
-        pytest.skip(f"{DATASET} not present")
     items = ifeval.load(str(DATASET))
     assert len(items) == 541
     assert sum(len(i["instruction_id_list"]) for i in items) == 834
@@ -286,14 +283,13 @@ EXPECTED_PER_ID = {
 
 
 def test_reproduces_reference_on_gpt4_responses(tmp_path):
-    if not REFERENCE.is_dir():
-        pytest.skip(f"{REFERENCE} not present")
+    recorded = reference("ifeval")
     # The replies predate the 2024-06-11 prompt fix (key 2785), so they pair with
     # the data file of that time; like the reference, pair them by prompt text.
     (tmp_path / "input_data.jsonl").write_bytes(
-        (REFERENCE / "input_data_before_20240611_fix.jsonl").read_bytes())
+        (recorded / "input_data_before_20240611_fix.jsonl").read_bytes())
     items = ifeval.load(str(tmp_path))
-    with open(REFERENCE / "input_response_data_gpt4_20231107_145030.jsonl", encoding="utf-8") as f:
+    with open(recorded / "input_response_data_gpt4_20231107_145030.jsonl", encoding="utf-8") as f:
         replies = {row["prompt"]: row["response"] for row in map(json.loads, f)}
     assert len(items) == 541 and all(i["prompt"] in replies for i in items)
 

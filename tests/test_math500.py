@@ -1,20 +1,19 @@
 """MATH-500: loading, answer extraction, and the LaTeX equivalence rules."""
 
 import json
-from pathlib import Path
 
 import pytest
+
+from conftest import DATA_DIR, reference
 
 from evaltasks.harness.benchmarks import math500
 from evaltasks.harness.datasets import DatasetError
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "math500"
+DATA = DATA_DIR / "math500"
 
 
 @pytest.fixture(scope="module")
 def items():
-    if not (DATA / "test.jsonl").is_file():
-        pytest.skip(f"MATH-500 data not found in {DATA}")
     return math500.load(str(DATA))
 
 

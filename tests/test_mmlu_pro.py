@@ -6,16 +6,15 @@ import json
 import math
 import random
 import zipfile
-from pathlib import Path
 
 import pytest
+
+from conftest import DATA_DIR, reference
 
 from evaltasks.harness.benchmarks import mmlu_pro
 from evaltasks.harness.datasets import DatasetError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-DATA = SHARED / "datasets" / "mmlu_pro"
-REFERENCE = SHARED / "reference" / "mmlu_pro"
+DATA = DATA_DIR / "mmlu_pro"
 ZERO = {"seed": None, "extra": {"num_fewshot": 0}}
 FIVE = {"seed": None, "extra": {"num_fewshot": 5}}
 
@@ -28,8 +27,6 @@ TEST_ROWS_PER_CATEGORY = {
 
 @pytest.fixture(scope="module")
 def items():
-    if not (DATA / "test.json").is_file():
-        pytest.skip(f"MMLU-Pro data not found in {DATA}")
     return mmlu_pro.load(str(DATA))
 
 
@@ -212,12 +209,10 @@ def test_missing_file_is_file_not_found(tmp_path):
 
 @pytest.fixture(scope="module")
 def recorded():
-    zip_path = REFERENCE / "model_outputs_Meta-Llama-3_1-8B-Instruct_5shots.zip"
-    if not zip_path.is_file():
-        pytest.skip(f"recorded MMLU-Pro outputs not found in {REFERENCE}")
+    zip_path = reference("mmlu_pro", "model_outputs_Meta-Llama-3_1-8B-Instruct_5shots.zip")
     with zipfile.ZipFile(zip_path) as z:
         rows = json.loads(z.read("model_outputs_Meta-Llama-3_1-8B-Instruct_5shots.json"))
-    derived = json.loads((REFERENCE / "llama31_8b_instruct_accuracy_DERIVED.json").read_text())
+    derived = json.loads(reference("mmlu_pro", "llama31_8b_instruct_accuracy_DERIVED.json").read_text())
     return rows, derived
 
 

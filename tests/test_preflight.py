@@ -53,6 +53,7 @@ def test_distinct_endpoints():
     assert list(found) == [("u1", "a", "chat", None), ("u1", "b", "chat", None), ("u2", "a", "chat", None)]
 
 
+@pytest.mark.docker
 def test_a_run_against_a_wrong_model_starts_nothing(tmp_path, docker_client):
     out = tmp_path / "results"
     import time
