@@ -112,6 +112,9 @@ def test_cancel_of_a_running_job_leaves_nothing_within_10_s(cluster, overtime_jo
     while time.time() < deadline and slurm.state(job).state != "RUNNING":
         time.sleep(0.2)
     assert slurm.state(job).state == "RUNNING"
+    # RUNNING is the scheduler's word: slurmstepd may not have started the script yet.
+    while time.time() < deadline and not processes_with(f"sleep\0{token}"):
+        time.sleep(0.1)
     assert processes_with(f"sleep\0{token}")
     cancelled = time.time()
     slurm.cancel([job])
