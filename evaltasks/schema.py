@@ -92,7 +92,9 @@ CONFIG = {
         "type": "dict",
         "required": True,
         "schema": {
-            "type": _str(allowed=["local"]),
+            "type": _str(allowed=["local"]),      # the `defaults: - execution:` group
+            "runtime": _str(allowed=["docker", "process"]),
+            "confirm_run_unsafe_code": {"type": "boolean"},
             "output_dir": _str(required=True, empty=False),
             "mode": _str(allowed=["parallel", "sequential"]),
             "extra_docker_args": _str(nullable=True),
