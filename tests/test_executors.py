@@ -107,3 +107,76 @@ def test_docker_and_process_give_the_same_scores(tmp_path, docker_client):
     total = [r["score"] for t in ("gsm8k", "mmlu_pro", "humaneval", "ifeval")
              for r in map(json.loads, (outs["process"] / t / "samples.jsonl").read_text().splitlines())]
     assert 0 < sum(bool(s) for s in total) < len(total)
+
+
+@pytest.fixture
+def slow_process_run(tmp_path, state):
+    """A runtime: process run of one task whose harness waits on a slow endpoint."""
+    import subprocess
+    import time
+
+    out = tmp_path / "results"
+    with FakeEndpoint(latency=60) as ep:
+        cfg = process_config(tmp_path / "slow.yaml", ep.chat_url, out, preflight=False)
+        launcher = subprocess.Popen([sys.executable, "-m", "evaltasks", "run", "--config", str(cfg)], cwd=REPO,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        invocation = launcher.stdout.readline().split()[1].rstrip(":")
+        deadline = time.monotonic() + 120
+        while not ep.requests and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert ep.requests
+        yield launcher, invocation, out
+        if launcher.poll() is None:
+            launcher.kill()
+        launcher.wait(30)
+
+
+def harness_pids(task_dir):
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if f"evaltasks.harness\0{task_dir}" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+def test_status_and_kill_of_a_process_job(slow_process_run):
+    launcher, invocation, out = slow_process_run
+    text = evaltasks_cli("status", invocation).stdout
+    assert "running" in text and "process pid" in text, text
+    assert harness_pids(out / "gsm8k")
+    kill = evaltasks_cli("kill", f"{invocation}.0")
+    assert kill.stdout.startswith(f"killed job {invocation}.0: stopped 1 job(s), removed 1 process(s)"), kill.stdout
+    assert harness_pids(out / "gsm8k") == []
+    assert launcher.wait(60) != 0
+    assert not (out / "gsm8k" / "results.json").exists() and not (out / "gsm8k" / "process.json").exists()
+
+
+def test_ctrl_c_stops_the_harness_processes(slow_process_run):
+    import signal
+
+    launcher, invocation, out = slow_process_run
+    launcher.send_signal(signal.SIGINT)
+    assert launcher.wait(60) == 130
+    assert "interrupted: stopped 1 process(s)" in launcher.stderr.read()
+    assert harness_pids(out / "gsm8k") == []
+    assert not (out / "gsm8k" / "results.json").exists()
+
+
+def test_a_killed_launchers_harness_is_orphaned_then_removed_by_the_next_run(slow_process_run, tmp_path):
+    launcher, invocation, out = slow_process_run
+    launcher.kill()         # SIGKILL: no handler runs; the harness, in a session of its own, goes on
+    launcher.wait(30)
+    assert harness_pids(out / "gsm8k")
+    [job] = json.loads(evaltasks_cli("status", invocation, "--json").stdout)["jobs"]
+    assert job["status"] == "orphaned" and job["live"]["kind"] == "process"
+    with FakeEndpoint(Gsm8kModel(right=range(6))) as fast:
+        rerun = evaltasks_cli("run", "--config", str(tmp_path / "slow.yaml"), "-o", f"target.api_endpoint.url={fast.chat_url}")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert f"removed 1 process(s) left by invocation {invocation}" in rerun.stdout
+    assert harness_pids(out / "gsm8k") == []
+    [job] = json.loads(evaltasks_cli("status", invocation, "--json").stdout)["jobs"]
+    assert job["status"] == "failed" and "its process was removed by invocation" in job["reason"]
