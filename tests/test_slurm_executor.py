@@ -46,8 +46,9 @@ def jobs_named(fragment):
 
 
 def in_squeue(fragment):
+    """squeue's ``id|name`` lines holding ``fragment`` (a job id, or part of a name)."""
     out = subprocess.run(["squeue", "-h", "-o", "%i|%j"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if fragment in line]
+    return [line for line in out.splitlines() if fragment == line.split("|")[0] or fragment in line.split("|")[1]]
 
 
 def invocation_of(stdout):
@@ -139,3 +140,37 @@ def test_a_job_over_its_walltime_fails_its_task_saying_so(cluster, tmp_path, sta
     assert run.returncode != 0
     assert "FAILED     eval:late  Slurm job" in run.stdout and "exceeded its walltime (00:01:00)" in run.stdout, run.stdout
     assert not (out / "late" / "results.json").exists()
+
+
+@pytest.mark.docker
+def test_runtime_docker_in_a_job_scores_as_a_process_and_scancel_removes_its_container(
+        cluster, tmp_path, state, docker_client):
+    docker_run = {"runtime": "docker", "extra_docker_args": "--network host"}
+    with FakeEndpoint(Gsm8kModel(right=range(0, 1319, 2))) as ep:
+        for runtime in ("docker", "process"):
+            cfg = slurm_config(tmp_path / f"{runtime}.yaml", ep.chat_url, tmp_path / runtime,
+                               **(docker_run if runtime == "docker" else {}))
+            run = evaltasks_cli("run", "--config", str(cfg))
+            assert run.returncode == 0, run.stdout + run.stderr
+    read = lambda runtime: json.loads((tmp_path / runtime / "gsm8k" / "results.json").read_text())["metrics"]
+    assert read("docker") == read("process") and read("docker")["accuracy"]["value"] == 0.5
+    assert "docker run --init" in (tmp_path / "docker" / "gsm8k" / "logs" / "stdout.log").read_text()
+
+    out = tmp_path / "slow"
+    with FakeEndpoint(latency=60) as ep:
+        cfg = slurm_config(tmp_path / "slow.yaml", ep.chat_url, out, preflight=False, **docker_run)
+        launcher = subprocess.Popen([sys.executable, "-m", "evaltasks", "run", "--config", str(cfg)], cwd=REPO,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            label = {"label": f"evaltasks.output_dir={out}"}
+            assert wait_until(lambda: docker_client.containers.list(filters=label) and ep.requests, 120)
+            job = json.loads((out / "gsm8k" / "slurm.json").read_text())["slurm_job"]
+            cancelled = time.monotonic()
+            subprocess.run(["scancel", job], check=True)
+            assert wait_until(lambda: not docker_client.containers.list(all=True, filters=label)
+                              and not in_squeue(job), 10 - (time.monotonic() - cancelled))
+            assert launcher.wait(60) != 0
+        finally:
+            if launcher.poll() is None:
+                launcher.kill()
+    assert not (out / "gsm8k" / "results.json").exists()

@@ -3,6 +3,8 @@ harness image, through the docker SDK (container.py, docker_args.py, image.py).
 Containers carry evaltasks labels, so another process finds them by job,
 invocation or output dir."""
 
+import os
+
 from .. import container, datasets, docker_args, image
 from ..harness import benchmarks
 from . import Executor, Handle, Outcome, Unavailable
@@ -44,12 +46,34 @@ class DockerExecutor(Executor):
         container.check_network(self.client, self.network)
         run.remove_leftovers()
         run.preflight(run.todo, network=self.network)
-        self.image = image.ensure(self.client, self.base_image, log=lambda m: None)
+        self.ensure_image()
         labels = {container.LABEL_INVOCATION: run.invocation, container.LABEL_OUTPUT_DIR: run.cfg.output_dir}
         from .. import preflight
         send = preflight.from_container(self.client, self.image, self.network,
                                         f"evaltasks-preflight-{run.invocation[:8]}", labels)
         run.preflight(run.todo, network=self.network, send=send)
+
+    def ensure_image(self):
+        """The harness image's tag, built first when missing."""
+        self.image = image.ensure(self._client(), self.base_image, log=lambda m: None)
+        return self.image
+
+    def job_command(self, spec, invocation):
+        """The task's ``docker run`` line for a batch job (execution: slurm): with
+        --init, whose init passes the job's SIGTERM on to the harness; ``-e NAME``
+        takes each value from the job's environment (``job_environment``)."""
+        tag = self.image or image.image_tag(self.base_image)     # before prepare: for the dry run
+        line = container.command_line(tag, self._options(spec, invocation, environ={}))
+        return line.replace("docker run ", "docker run --init ", 1)
+
+    def job_environment(self, spec, invocation):
+        """The variables ``job_command``'s -e flags name, with their values (secrets too:
+        for the job's environment, never a file)."""
+        options = self._options(spec, invocation)
+        for host_path, mount in options["volumes"].items():
+            if mount["bind"] == container.CACHE_MOUNT:
+                os.makedirs(host_path, exist_ok=True)
+        return options["environment"]
 
     def _options(self, spec, invocation, environ=None):
         data = datasets.folder(benchmarks.resolve(spec.benchmark))

@@ -5,13 +5,19 @@ local run. The job runs the harness as a process in the harness venv
 (``runtime: process``); the venv and the output dir must be on storage the
 nodes share (EVALTASKS_CACHE_DIR, execution.output_dir).
 
+With ``runtime: docker`` the job runs the harness container instead (the
+Docker executor's image and ``docker run`` line, on nodes that have Docker and
+the image). A container belongs to dockerd, not to the job, so scancel alone
+would not end it: ``docker run --init`` passes the job's SIGTERM on, and the
+job script removes its container when it ends, however it ends.
+
 The job's output file is the task's log. Secrets reach the job through sbatch's
 environment, never its script or command line. A record in the task directory
 (``slurm.json``: Slurm job id, invocation, job) lets ``status``, ``kill`` and
 the next run find the job from another process.
 
-Where a runtime other than a plain process would go (docker on nodes that have
-it, apptainer, enroot): ``_job_command`` — the one line the batch script runs.
+Where another runtime would go (apptainer, enroot): ``_job`` — what the batch
+script runs, and with which environment.
 """
 
 import json
@@ -19,14 +25,16 @@ import os
 import shlex
 from pathlib import Path
 
-from .. import datasets, process, slurm, venv
+from .. import container, datasets, process, slurm, venv
 from ..harness import benchmarks
-from ..harness.files import write_json_atomic
 from ..config import ConfigError
+from ..harness.files import write_json_atomic
 from . import Executor, Handle, Outcome, Unavailable
+from .docker import DockerExecutor
 
 RECORD = "slurm.json"
 SCRIPT = "slurm-job.sh"
+PLACEHOLDER_PYTHON = "<harness venv>/bin/python"
 POLL = 1.0      # seconds between looks at a job's state (sbatch --wait looks every 32 s)
 
 
@@ -38,14 +46,20 @@ class SlurmExecutor(Executor):
 
     def __init__(self, execution):
         super().__init__(execution)
-        if execution.get("runtime", "process") != "process":
-            # The place for docker (docker run --init in the job), apptainer or enroot: _job_command.
-            raise ConfigError(f"execution.runtime: {execution['runtime']} is not available with execution: slurm "
-                              "yet; use runtime: process")
+        self.runtime = execution.get("runtime", "process")
+        if self.runtime not in ("process", "docker"):
+            raise ConfigError(f"execution.runtime: {self.runtime} is not available with execution: slurm")
+        self.docker = DockerExecutor(execution) if self.runtime == "docker" else None
+        if self.docker:
+            self.preparing = "output dir lock, Slurm, harness image"
         self.extra_docker_args = execution.get("extra_docker_args") or ""
         self.submitted = set()
         self.stopping = False
         self.venv = None
+
+    def validate(self, specs):
+        if self.docker:
+            self.docker.validate(specs)
 
     def default_workers(self, n_tasks):
         return n_tasks      # the scheduler decides what runs at once
@@ -61,7 +75,10 @@ class SlurmExecutor(Executor):
             raise Unavailable(str(e)) from None
         run.remove_leftovers()
         run.preflight(run.todo)
-        self.venv = venv.ensure(log=lambda m: None)
+        if self.docker:
+            self.docker.ensure_image()
+        else:
+            self.venv = venv.ensure(log=lambda m: None)
 
     def _sbatch_options(self, spec, invocation):
         e = self.execution
@@ -73,26 +90,37 @@ class SlurmExecutor(Executor):
                     partition=e.get("partition"), account=e.get("account"), walltime=e.get("walltime"),
                     gres=e.get("gres"), nodes=e.get("num_nodes"), extra_args=extra)
 
-    def _job_command(self, python, spec):
-        return shlex.join(process.command(python, spec.task_dir))
+    def _job(self, spec, invocation, python=PLACEHOLDER_PYTHON, environ=True):
+        """``(script body, environment, the line a user reads)`` for the task's job;
+        the environment (secret values included) goes to sbatch, never to a file."""
+        if self.docker:
+            line = self.docker.job_command(spec, invocation)
+            name = container.name(spec.id, invocation)
+            body = (f"# scancel signals this script, not the container (dockerd's): remove it at the end\n"
+                    f"trap 'docker stop -t 4 {name} >/dev/null 2>&1; docker rm -f {name} >/dev/null 2>&1' EXIT\n"
+                    "trap 'exit 143' TERM INT\n"
+                    f"{line} &\nwait $!\n")
+            return body, self.docker.job_environment(spec, invocation) if environ else {}, line
+        data = datasets.folder(benchmarks.resolve(spec.benchmark))
+        env = process.environment(spec, invocation, data, extra_docker_args=self.extra_docker_args) if environ else {}
+        if "EVALTASKS_RESPONSE_CACHE" in env:
+            os.makedirs(env["EVALTASKS_RESPONSE_CACHE"], exist_ok=True)
+        line = process.command_line(python, spec, invocation, data, self.extra_docker_args)
+        return f"exec {shlex.join(process.command(python, spec.task_dir))}\n", env, line
 
-    def _script(self, python, spec):
+    def _script(self, spec, body):
         # No secrets here: the job gets them from sbatch's environment.
         return ("#!/bin/bash\n# written by evaltasks; the job's environment comes from sbatch\n"
-                f"cd {shlex.quote(spec.task_dir)} || exit 1\n"
-                f"exec {self._job_command(python, spec)}\n")
+                f"cd {shlex.quote(spec.task_dir)} || exit 1\n{body}")
 
     def launch(self, spec, invocation, log, on_start):
         if self.stopping:
             return Outcome(None, "interrupted", stopped=True)
-        data = datasets.folder(benchmarks.resolve(spec.benchmark))
-        env = process.environment(spec, invocation, data, extra_docker_args=self.extra_docker_args)
-        if "EVALTASKS_RESPONSE_CACHE" in env:
-            os.makedirs(env["EVALTASKS_RESPONSE_CACHE"], exist_ok=True)
+        body, env, line = self._job(spec, invocation, self.venv and self.venv.python)
         script = Path(spec.task_dir, SCRIPT)
-        script.write_text(self._script(self.venv.python, spec))
+        script.write_text(self._script(spec, body))
         note = lambda text: (log.write(f"[launcher] {text}\n".encode()), log.flush())
-        note(self.describe(spec, invocation, self.venv.python))
+        note(self._shown(spec, invocation, line))
         job_id = slurm.submit(script, **self._sbatch_options(spec, invocation), env=env)
         self.submitted.add(job_id)
         record = os.path.join(spec.task_dir, RECORD)
@@ -155,9 +183,10 @@ class SlurmExecutor(Executor):
         except slurm.SlurmError as e:
             raise Unavailable(str(e)) from None
 
-    def describe(self, spec, invocation, python="<harness venv>/bin/python"):
+    def describe(self, spec, invocation):
+        return self._shown(spec, invocation, self._job(spec, invocation, environ=False)[2])
+
+    def _shown(self, spec, invocation, runs):
         line = shlex.join(slurm.sbatch_command(os.path.join(spec.task_dir, SCRIPT),
                                                **self._sbatch_options(spec, invocation)))
-        data = datasets.folder(benchmarks.resolve(spec.benchmark))
-        runs = process.command_line(python, spec, invocation, data, self.extra_docker_args)
         return f"{line}  # the job runs: {runs}"
