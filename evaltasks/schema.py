@@ -92,6 +92,8 @@ TASK = {
     },
 }
 
+SLURM_ONLY = {"type": ["slurm"]}
+
 CONFIG = {
     "defaults": {"type": "list"},
     "execution": {
@@ -107,13 +109,15 @@ CONFIG = {
             "base_image": _str(nullable=True, empty=False),
             "preflight": {"type": "boolean"},
             # execution: slurm (NeMo Evaluator's Slurm executor's keys where it has them)
-            "account": _str(nullable=True, empty=False),
-            "partition": _str(nullable=True, empty=False),
-            "walltime": _str(nullable=True, check_with="walltime"),
-            "gres": _str(nullable=True, empty=False),
-            "gpus_per_node": {"type": "integer", "min": 0, "nullable": True},
-            "num_nodes": {"type": "integer", "min": 1},
-            "sbatch_extra_flags": {"type": "list", "schema": _str(empty=False)},
+            **{key: dict(rule, dependencies=SLURM_ONLY) for key, rule in {
+                "account": _str(nullable=True, empty=False),
+                "partition": _str(nullable=True, empty=False),
+                "walltime": _str(nullable=True, check_with="walltime"),
+                "gres": _str(nullable=True, empty=False),
+                "gpus_per_node": {"type": "integer", "min": 0, "nullable": True},
+                "num_nodes": {"type": "integer", "min": 1},
+                "sbatch_extra_flags": {"type": "list", "schema": _str(empty=False)},
+            }.items()},
         },
     },
     "deployment": {"type": "dict", "schema": {"type": _str(allowed=["none"])}},
@@ -165,5 +169,7 @@ def _flatten(tree, prefix):
 
 
 def _wording(message):
+    if message.startswith("depends on these values: {'type': ['slurm']}"):
+        return "only with execution: slurm (defaults: - execution: slurm)"
     return {"unknown field": "unknown key", "required field": "missing (required)",
             "null value not allowed": "must not be empty (null)"}.get(message, message)
