@@ -309,10 +309,7 @@ def sibling_imports(path):
 BENCHMARK_MODULES = sorted({b.module for b in benchmarks.CATALOG.values()})
 
 
-@pytest.mark.parametrize("module", [
-    pytest.param(m, marks=pytest.mark.xfail(
-        strict=True, reason="image.task_code_digest leaves out ifeval_instructions.py: editing it reruns nothing"))
-    if m == "ifeval" else m for m in BENCHMARK_MODULES])
+@pytest.mark.parametrize("module", BENCHMARK_MODULES)
 def test_each_task_is_fingerprinted_on_exactly_the_benchmark_code_it_runs(module, tmp_path, monkeypatch):
     """Editing any file of harness/benchmarks/ changes a task's fingerprint iff
     the task runs that file: its own module, what it imports, the package's
