@@ -78,7 +78,8 @@ class EvalReporter(ConsoleReporter):
             self.live.running.pop(task.name, None)
             self.run.history.record_results(spec["job_id"], "success", finished=time.time(),
                                             duration=took, headline=headline)
-            self.rows.append((task.name, "done", headline, _results(spec)))
+            self.rows.append((task.name, "done", headline, _results(spec),
+                              _server_note(_results(spec), spec["endpoint"]["model_id"])))
             self.write(f"done       {task.name}  {headline}  in {took:.1f}s\n")
 
     def add_failure(self, task, fail):
@@ -99,7 +100,7 @@ class EvalReporter(ConsoleReporter):
                 took = time.time() - self.started.get(task.name, time.time())
                 self.run.history.update_job(spec["job_id"], status="failed", finished=time.time(),
                                             duration=took, reason=message)
-            self.rows.append((task.name, state, "", plan.log_path(spec)))
+            self.rows.append((task.name, state, "", plan.log_path(spec), None))
         self.failures.append({"task": task, "exception": fail})
         self.write(f"{state:<10} {task.name}  {message}\n")
 
@@ -111,8 +112,10 @@ class EvalReporter(ConsoleReporter):
         if self.rows:
             width = max(len(r[0]) for r in self.rows)
             self.write("\n")
-            for name, state, headline, where in self.rows:
+            for name, state, headline, where, note in self.rows:
                 self.write(f"  {name:<{width}}  {state:<10}  {headline:<22}  {where}\n")
+                if note:
+                    self.write(f"  {'':<{width}}  ! {note}\n")
         if self.up_to_date:
             named = ", ".join(self.up_to_date[:NAMED_UP_TO_DATE])
             more = ", …" if len(self.up_to_date) > NAMED_UP_TO_DATE else ""
@@ -124,6 +127,21 @@ class EvalReporter(ConsoleReporter):
 
 def _results(spec):
     return os.path.join(spec["task_dir"], "results.json")
+
+
+def _server_note(results_path, model_id):
+    """A line when the server's replies named another model than ``model_id``
+    (an alias, or another model behind that name), else None."""
+    try:
+        with open(results_path, encoding="utf-8") as f:
+            models = json.load(f)["provenance"]["server"]["models"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    other = [m for m in models if m != model_id]
+    if not other:
+        return None
+    return (f"the server answered as model {', '.join(repr(m) for m in other)}, "
+            f"not {model_id!r} (results.json: provenance.server)")
 
 
 def _headline(results_path):
