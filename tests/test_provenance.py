@@ -2,6 +2,7 @@
 data digests in the fingerprint, `evaltasks reproduce`, and the server's own
 name for the model in the run's end table."""
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -11,7 +12,7 @@ import pytest
 
 from conftest import DATA_DIR, answered, doit, evaltasks_cli, results, write_config
 from endpoint import FakeEndpoint
-from evaltasks import config, datasets, plan
+from evaltasks import config, datasets, dryrun, plan
 from evaltasks.harness import benchmarks
 
 
@@ -79,6 +80,21 @@ def test_the_fingerprint_holds_the_data_digest_and_benchmark_version(tmp_path, m
     assert first["data"] == {"test.jsonl": sha256(data / "gsm8k" / "test.jsonl")}
     change_gold_of_row_0(data / "gsm8k" / "test.jsonl", 17)
     assert plan.fingerprint(spec)["data"] != first["data"]
+
+
+def test_a_benchmark_version_bump_reruns_its_tasks_and_dry_run_says_so(tmp_path, monkeypatch):
+    cfg = config.load(str(write_config(tmp_path / "c.yaml", "http://127.0.0.1:9/v1/chat/completions",
+                                       tmp_path / "out")))
+    spec = plan.task_specs(cfg, "i")[0]
+    saved = {"eval:gsm8k": plan.fingerprint(spec)}
+    (tmp_path / "out" / "gsm8k").mkdir(parents=True)
+    (tmp_path / "out" / "gsm8k" / "results.json").write_text("{}")
+    assert dryrun.reasons(spec, saved) == ("up to date", [])
+    bench = benchmarks.CATALOG["gsm8k"]
+    monkeypatch.setitem(benchmarks.CATALOG, "gsm8k", dataclasses.replace(bench, version=bench.version + 1))
+    assert not plan.InputsUnchanged(plan.fingerprint(spec))(None, {plan.InputsUnchanged.KEY: saved["eval:gsm8k"]})
+    assert dryrun.reasons(spec, saved) == (
+        "would run", [f"benchmark version changed: {bench.version} → {bench.version + 1}"])
 
 
 def test_each_data_file_is_hashed_once_however_many_tasks_read_it(tmp_path, monkeypatch):
