@@ -130,6 +130,7 @@ def test_api_key_reaches_the_endpoint_and_no_file(tmp_path, data_dir):
     assert secret not in run.stdout + run.stderr
     files = [p for p in out.rglob("*") if p.is_file()]
     assert any(p.name == ".doit.db" for p in files) and any(p.name == "stdout.log" for p in files)
+    assert "api_key_name: EVAL_TEST_KEY" in (out / "gsm8k" / "run_config.yml").read_text()    # by name
     for path in files:
         assert secret.encode() not in path.read_bytes(), path
 
