@@ -285,10 +285,10 @@ def cmd_reproduce(args):
                              f"{f' by job {by}' if by else ''}: pass that results.json, or that job")
         path = job["results_path"]
     try:
-        config, notes = config_for(path)
+        config, notes, comments = config_for(path)
     except ReproduceError as e:
         raise UsageError(str(e)) from None
-    text = f"# evaltasks reproduce {path}\n" + dump(config)
+    text = dump(config, comments)
     if args.output:
         write_atomic(args.output, text)
         print(f"wrote {args.output}: `evaltasks run --config {args.output}` reruns {config['evaluation']['tasks'][0]['id']} "

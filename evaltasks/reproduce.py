@@ -24,7 +24,8 @@ class ReproduceError(Exception):
 
 
 def config_for(results_path):
-    """``(config dict, [what it cannot pin, one line each])``."""
+    """``(config dict, [what it cannot pin, one line each], [what produced the
+    results, as the config's comment lines])``."""
     try:
         with open(results_path, encoding="utf-8") as f:
             results = json.load(f)
@@ -50,7 +51,22 @@ def config_for(results_path):
     }
     if "deployment" in as_run:
         config["deployment"] = as_run["deployment"]
-    return config, cannot_pin(results, bench, as_run)
+    return config, cannot_pin(results, bench, as_run), produced_by(results, results_path)
+
+
+def produced_by(results, results_path):
+    """What the rerun should match, from the results' provenance: a config has no
+    key for it, but its run is up to date only while code and data match it."""
+    lines = [f"evaltasks reproduce {results_path}"]
+    prov = results.get("provenance")
+    if not isinstance(prov, dict):
+        return lines + ["(no provenance recorded with these results)"]
+    lines.append(f"produced by evaltasks {prov.get('evaltasks_version')}, {results['benchmark']} version "
+                 f"{prov.get('benchmark_version')}, harness code {prov.get('harness_digest')}")
+    for entry in prov.get("datasets") or []:
+        rows = f", {entry['rows']} rows" if entry.get("rows") is not None else ""
+        lines.append(f"data {entry.get('file')}: sha256 {entry.get('sha256')}{rows} (from {entry.get('source')})")
+    return lines
 
 
 def _run_config(task_dir):
@@ -93,5 +109,6 @@ def cannot_pin(results, bench, as_run):
     return notes
 
 
-def dump(config):
-    return yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+def dump(config, comments=()):
+    head = "".join(f"# {line}\n" for line in comments)
+    return head + yaml.safe_dump(config, sort_keys=False, allow_unicode=True)

@@ -60,6 +60,10 @@ def test_a_changed_row_changes_the_digest_and_reruns_the_task(tmp_path, gsm8k_en
     dry = evaltasks_cli("run", "--config", str(cfg), "--dry-run", env=env)
     assert "eval:gsm8k: would run" in dry.stdout
     assert f"data changed: gsm8k/test.jsonl: sha256 {entry['sha256'][:12]} → " in dry.stdout
+    repro = evaltasks_cli("reproduce", str(out / "gsm8k" / "results.json"), env=env)
+    assert repro.returncode == 0, repro.stderr
+    assert (f"cannot pin: data gsm8k/test.jsonl differs from the copy read then: sha256 "
+            f"{sha256(data / 'gsm8k' / 'test.jsonl')[:12]} now, sha256 {entry['sha256'][:12]} then") in repro.stderr
     rerun = doit(f"config={cfg}", env=env)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "done       eval:gsm8k" in rerun.stdout
@@ -140,6 +144,9 @@ def test_reproduce_a_finished_job(tmp_path, gsm8k_endpoint, state):
     # Printed without -o, from the results.json path: the same config.
     printed = evaltasks_cli("reproduce", str(out / "math" / "results.json"))
     assert printed.stdout.splitlines()[1:] == repro.read_text().splitlines()[1:]
+    # It says what the rerun must match that no config key can hold: code and data.
+    [data] = results(out, "math")["provenance"]["datasets"]
+    assert f"# data gsm8k/test.jsonl: sha256 {data['sha256']}, 5 rows" in repro.read_text()
 
     up = evaltasks_cli("run", "--config", str(repro))
     assert up.returncode == 0 and "1 up to date: eval:math" in up.stdout, up.stdout + up.stderr
