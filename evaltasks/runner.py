@@ -109,6 +109,11 @@ class Run:
             return TaskFailed(str(e))
         return None
 
+    def runtime(self, spec):
+        """What runs the harness, for results.json's provenance (the harness adds its Python)."""
+        return {"executor": "docker", "image": self.image, "image_id": _image_id(self.client, self.image),
+                "base_image": spec["base_image"]}
+
     def execute(self, spec):
         from doit.exceptions import TaskFailed
 
@@ -116,9 +121,7 @@ class Run:
         log = plan.start_log(spec)
         for name in plan.OUTPUTS:
             (task_dir / name).unlink(missing_ok=True)
-        runtime = {"executor": "docker", "image": self.image, "image_id": _image_id(self.client, self.image),
-                   "base_image": spec["base_image"]}
-        write_json_atomic(task_dir / "task.json", harness_task(spec, self.refresh_cache, runtime))
+        write_json_atomic(task_dir / "task.json", harness_task(spec, self.refresh_cache, self.runtime(spec)))
         write_atomic(task_dir / plan.RUN_CONFIG, yaml.safe_dump(self.cfg.data, sort_keys=False))
         with self.slots, open(log, "wb") as out:
             note = lambda text: (out.write(f"[launcher] {text}\n".encode()), out.flush())

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import DATA_DIR, answered, doit, evaltasks_cli, results, write_config
 from endpoint import FakeEndpoint
-from evaltasks import config, datasets, dryrun, plan
+from evaltasks import config, datasets, dryrun, plan, runner
 from evaltasks.harness import benchmarks
 
 
@@ -84,6 +84,27 @@ def test_the_fingerprint_holds_the_data_digest_and_benchmark_version(tmp_path, m
     assert first["data"] == {"test.jsonl": sha256(data / "gsm8k" / "test.jsonl")}
     change_gold_of_row_0(data / "gsm8k" / "test.jsonl", 17)
     assert plan.fingerprint(spec)["data"] != first["data"]
+
+
+def test_data_not_downloaded_yet_is_fingerprinted_as_what_the_download_will_be(tmp_path, monkeypatch):
+    """A first run downloads its data; the run after it must find the task up to date."""
+    monkeypatch.delenv("EVALTASKS_DATA_DIR")
+    monkeypatch.setenv("EVALTASKS_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = config.load(str(write_config(tmp_path / "c.yaml", "http://127.0.0.1:9/v1/chat/completions",
+                                       tmp_path / "out", tasks=[{"name": "gsm8k"}, {"name": "math500"}])))
+    run = runner.Run(cfg)
+    gsm8k, math500 = run.specs
+    check = {t["name"]: t["uptodate"][0] for t in run.doit_tasks() if t["basename"] == "eval"}
+    # gsm8k's catalog entry knows the file's sha256 (the download is checked against it); math500's does not.
+    assert check["gsm8k"].inputs["data"] == {"test.jsonl": benchmarks.resolve("gsm8k").files[0].sha256}
+    assert check["math500"].inputs["data"] == {"test.jsonl": None}
+    for name in ("gsm8k", "math500"):       # what the task's run would download
+        (tmp_path / "cache" / "datasets" / name).mkdir(parents=True)
+        shutil.copy(DATA_DIR / name / "test.jsonl", tmp_path / "cache" / "datasets" / name / "test.jsonl")
+    for spec in (gsm8k, math500):           # saved on success = what the next run computes
+        saved = {plan.InputsUnchanged.KEY: check[spec["id"]].saved()}
+        assert plan.InputsUnchanged(plan.fingerprint(spec))(None, saved), spec["id"]
+    assert check["math500"].saved()["data"] == {"test.jsonl": sha256(DATA_DIR / "math500" / "test.jsonl")}
 
 
 def test_a_benchmark_version_bump_reruns_its_tasks_and_dry_run_says_so(tmp_path, monkeypatch):
