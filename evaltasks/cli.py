@@ -290,7 +290,10 @@ def cmd_reproduce(args):
         raise UsageError(str(e)) from None
     text = dump(config, comments)
     if args.output:
-        write_atomic(args.output, text)
+        try:
+            write_atomic(args.output, text)
+        except OSError as e:
+            raise UsageError(f"{args.output}: cannot write it ({e.strerror})") from None
         print(f"wrote {args.output}: `evaltasks run --config {args.output}` reruns {config['evaluation']['tasks'][0]['id']} "
               "(up to date until something below differs; `doit forget` or --force runs it again)")
     else:
@@ -403,8 +406,15 @@ def parser():
     logs.set_defaults(func=cmd_logs)
 
     rep = sub.add_parser("reproduce", help="write a config that reruns exactly the task behind a results.json "
-                                           "or job id, and say what it cannot pin")
-    rep.add_argument("what", metavar="RESULTS_JSON|JOB_ID")
+                                           "or job id, and say what it cannot pin",
+                         description="Write a config that reruns exactly the task behind a results.json: its "
+                                     "benchmark, id and output dir, params, endpoint and adapter settings. Its run "
+                                     "is up to date at once (`doit forget` or --force runs it again). Comment lines "
+                                     "name the code and data that produced the results; stderr says, one "
+                                     "`cannot pin:` line each, what a config cannot fix (the model behind a name, "
+                                     "a benchmark version, harness code or data that differs here now).")
+    rep.add_argument("what", metavar="RESULTS_JSON|JOB_ID",
+                     help="a task's results.json, or a job id (any unique prefix; an invocation id if it has one job)")
     rep.add_argument("-o", "--output", metavar="FILE", help="write the config here (default: print it)")
     rep.set_defaults(func=cmd_reproduce)
 

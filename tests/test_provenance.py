@@ -190,6 +190,28 @@ def test_reproduce_refuses_what_is_not_a_result(tmp_path, state):
     assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1 and "Traceback" not in unknown.stderr
 
 
+def test_reproduce_results_made_before_provenance(tmp_path, state):
+    """An older results.json still gives a config, and says what cannot be checked."""
+    task_dir = tmp_path / "out" / "gsm8k"
+    task_dir.mkdir(parents=True)
+    params = dict(config.DEFAULT_PARAMS, limit_samples=3, max_new_tokens=1024, extra={"prompt_style": "answer"})
+    (task_dir / "results.json").write_text(json.dumps({
+        "task": "gsm8k", "benchmark": "gsm8k", "model_id": "m", "params": params,
+        "endpoint": {"url": "http://model.example:8000/v1/chat/completions", "type": "chat", "api_key_name": "MY_KEY",
+                     "adapter_config": {}}}))
+    made = evaltasks_cli("reproduce", str(task_dir / "results.json"), "-o", str(tmp_path / "r.yaml"))
+    assert made.returncode == 0, made.stderr
+    assert "cannot pin: the results have no provenance" in made.stderr
+    assert "cannot pin: no run_config.yml beside the results" in made.stderr
+    cfg = config.load(str(tmp_path / "r.yaml"))          # a valid config, the same task
+    [spec] = plan.task_specs(cfg, "i")
+    assert spec["task_dir"] == str(task_dir) and spec["params"]["limit_samples"] == 3
+    assert spec["endpoint"]["api_key_name"] == "MY_KEY"
+    nowhere = evaltasks_cli("reproduce", str(task_dir / "results.json"), "-o", str(tmp_path / "no" / "r.yaml"))
+    assert nowhere.returncode == 2 and nowhere.stderr.count("\n") == 1 and "cannot write it" in nowhere.stderr
+    assert "Traceback" not in nowhere.stderr
+
+
 @pytest.mark.docker
 def test_a_server_answering_as_another_model_is_shown_in_the_end_table(tmp_path, state):
     out = tmp_path / "results"
