@@ -1,6 +1,7 @@
 """What a run prints and records: the invocation and job ids, a line when a task
 starts, finishes or fails, live progress, and at the end a table of the tasks
-that ran (headline metric, where results are) and how many were up to date —
+that ran (headline metric, where results are; a note under a task whose server
+answered as another model than ``model_id``) and how many were up to date —
 `evaltasks status <invocation>` lists every job. Job states go to the run history."""
 
 import json
@@ -74,12 +75,13 @@ class EvalReporter(ConsoleReporter):
         spec = self._spec(task)
         if spec:
             took = time.time() - self.started.get(task.name, time.time())
-            headline = _headline(_results(spec))
+            results = _results(spec)
+            headline = _headline(results)
             self.live.running.pop(task.name, None)
             self.run.history.record_results(spec["job_id"], "success", finished=time.time(),
                                             duration=took, headline=headline)
-            self.rows.append((task.name, "done", headline, _results(spec),
-                              _server_note(_results(spec), spec["endpoint"]["model_id"])))
+            self.rows.append((task.name, "done", headline, results,
+                              _server_note(results, spec["endpoint"]["model_id"])))
             self.write(f"done       {task.name}  {headline}  in {took:.1f}s\n")
 
     def add_failure(self, task, fail):
