@@ -4,7 +4,7 @@ Docker container, rerunning only what changed.
 `evaltasks run --config-dir DIR --config-name NAME` (or `--config FILE`) runs a
 config's evaluations; it is the same doit pipeline as `doit config=FILE` in the
 clone (dodo.py), usable from any folder. `status`, `kill`, `logs` and `ls` read
-and act on the run history.
+and act on the run history; `reproduce` turns a result back into a config.
 """
 
 import argparse
@@ -263,6 +263,46 @@ def cmd_logs(args):
         time.sleep(0.5)
 
 
+# -- reproduce ------------------------------------------------------------
+def cmd_reproduce(args):
+    from .harness.files import write_atomic
+    from .reproduce import ReproduceError, config_for, dump
+
+    path = args.what
+    if not os.path.isfile(path):
+        if path.endswith(".json") or os.sep in path:
+            raise UsageError(f"{path}: no such file")
+        history, kind, ident, jobs = _lookup(path)
+        if len(jobs) != 1:
+            listing = ", ".join(f"{j['id']} ({j['task']})" for j in jobs)
+            raise UsageError(f"invocation {ident} has {len(jobs)} jobs; pick one: {listing}")
+        job = history.job(jobs[0]["id"])
+        state, by = history.results_state(job)
+        if state == "missing" or not os.path.isfile(job["results_path"]):
+            raise UsageError(f"job {job['id']} has no results.json any more ({job['results_path']})")
+        if state == "replaced":
+            raise UsageError(f"job {job['id']}'s results.json was since replaced"
+                             f"{f' by job {by}' if by else ''}: pass that results.json, or that job")
+        path = job["results_path"]
+    try:
+        config, notes, comments = config_for(path)
+    except ReproduceError as e:
+        raise UsageError(str(e)) from None
+    text = dump(config, comments)
+    if args.output:
+        try:
+            write_atomic(args.output, text)
+        except OSError as e:
+            raise UsageError(f"{args.output}: cannot write it ({e.strerror})") from None
+        print(f"wrote {args.output}: `evaltasks run --config {args.output}` reruns {config['evaluation']['tasks'][0]['id']} "
+              "(up to date until something below differs; `doit forget` or --force runs it again)")
+    else:
+        sys.stdout.write(text)
+    for note in notes:
+        sys.stderr.write(f"cannot pin: {note}\n")
+    return 0
+
+
 # -- ls -------------------------------------------------------------------
 def catalog_rows():
     from .config import DEFAULT_PARAMS
@@ -364,6 +404,19 @@ def parser():
     logs.add_argument("id")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the job ends")
     logs.set_defaults(func=cmd_logs)
+
+    rep = sub.add_parser("reproduce", help="write a config that reruns exactly the task behind a results.json "
+                                           "or job id, and say what it cannot pin",
+                         description="Write a config that reruns exactly the task behind a results.json: its "
+                                     "benchmark, id and output dir, params, endpoint and adapter settings. Its run "
+                                     "is up to date at once (`doit forget` or --force runs it again). Comment lines "
+                                     "name the code and data that produced the results; stderr says, one "
+                                     "`cannot pin:` line each, what a config cannot fix (the model behind a name, "
+                                     "a benchmark version, harness code or data that differs here now).")
+    rep.add_argument("what", metavar="RESULTS_JSON|JOB_ID",
+                     help="a task's results.json, or a job id (any unique prefix; an invocation id if it has one job)")
+    rep.add_argument("-o", "--output", metavar="FILE", help="write the config here (default: print it)")
+    rep.set_defaults(func=cmd_reproduce)
 
     ls = sub.add_parser("ls", help="list the benchmark catalog (tasks) or past runs (runs)")
     ls.add_argument("what", choices=["tasks", "runs"])

@@ -13,13 +13,14 @@ import os
 import uuid
 from pathlib import Path
 
-from . import docker_args, image
+from . import datasets, docker_args, image
 from .harness import benchmarks
 
 RESULTS = "results.json"
 # Written by a run; removed before a task reruns so no stale file outlives it.
 OUTPUTS = (RESULTS, "samples.jsonl", "progress.json")
 DB_FILE = ".doit.db"
+RUN_CONFIG = "run_config.yml"     # the composed config as run, beside results.json
 LATEST_LOG = "stdout.log"
 # Params that change how a task runs but not what it measures; editing them
 # does not make a task out of date.
@@ -52,9 +53,10 @@ def task_specs(cfg, invocation):
 
 
 def fingerprint(spec):
-    """What determines a task's result, keyed as in the config file: stored in
-    doit's DB when the task succeeds, and compared on the next run. Never holds
-    a secret value."""
+    """What determines a task's result: the config keyed as in the config file,
+    the harness code, the benchmark's version and the digest of each data file.
+    Stored in doit's DB when the task succeeds, and compared on the next run.
+    Never holds a secret value."""
     bench = benchmarks.resolve(spec["benchmark"])
     endpoint = {k: spec["endpoint"][k] for k in ("url", "model_id", "type")}
     endpoint["adapter_config"] = {k: v for k, v in spec["endpoint"]["adapter_config"].items()
@@ -64,6 +66,8 @@ def fingerprint(spec):
         "config": {"benchmark": spec["benchmark"], "config": {"params": params},
                    "target": {"api_endpoint": endpoint}},
         "harness": image.task_code_digest(bench.module),
+        "benchmark_version": bench.version,
+        "data": datasets.identity(bench),
     }
 
 
@@ -72,17 +76,19 @@ class InputsUnchanged:
 
     KEY = "evaltasks:inputs"
 
-    def __init__(self, inputs):
+    def __init__(self, inputs, saved=None):
         self.inputs = inputs
+        self.saved = saved or (lambda: inputs)     # what to store once the task succeeded
 
     def configure_task(self, task):
-        task.value_savers.append(lambda: {self.KEY: self.inputs})
+        task.value_savers.append(lambda: {self.KEY: self.saved()})
 
     def __call__(self, task, values):
         return values.get(self.KEY) == self.inputs
 
     def __repr__(self):    # what `doit info` shows when the check fails
-        return "config or harness code changed since the last success (evaltasks run --dry-run shows which)"
+        return ("config, harness code, benchmark version or data changed since the last success "
+                "(evaltasks run --dry-run shows which)")
 
 
 def default_workers(cfg):
@@ -108,13 +114,16 @@ def eval_task(run, spec):
     limit = spec["params"]["limit_samples"]
     size = f"{limit} of {bench.size}" if limit else f"all {bench.size}"
     target = os.path.join(spec["task_dir"], RESULTS)
+    inputs = fingerprint(spec)
+    # Data this run downloads is known only once it is there: saved with its digest.
+    saved = lambda: dict(inputs, data=datasets.identity(bench))
     return {
         "basename": "eval",
         "name": spec["id"],
         "doc": f"{bench.name}: {size} samples, {spec['endpoint']['model_id']} → {target}",
         "actions": [(run.execute, [spec])],
         "targets": [target],
-        "uptodate": [InputsUnchanged(fingerprint(spec))],
+        "uptodate": [InputsUnchanged(inputs, saved)],
         "setup": ["_prepare"],
         "clean": [(clean, [spec])],
         # No job id of this invocation: it is recorded only if the task runs, and
@@ -161,7 +170,7 @@ class LastJob:
 
 
 def clean(spec):
-    for name in OUTPUTS + ("task.json",):
+    for name in OUTPUTS + ("task.json", RUN_CONFIG):
         Path(spec["task_dir"], name).unlink(missing_ok=True)
 
 

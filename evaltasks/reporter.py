@@ -1,6 +1,7 @@
 """What a run prints and records: the invocation and job ids, a line when a task
 starts, finishes or fails, live progress, and at the end a table of the tasks
-that ran (headline metric, where results are) and how many were up to date —
+that ran (headline metric, where results are; a note under a task whose server
+answered as another model than ``model_id``) and how many were up to date —
 `evaltasks status <invocation>` lists every job. Job states go to the run history."""
 
 import json
@@ -74,11 +75,13 @@ class EvalReporter(ConsoleReporter):
         spec = self._spec(task)
         if spec:
             took = time.time() - self.started.get(task.name, time.time())
-            headline = _headline(_results(spec))
+            results = _results(spec)
+            headline = _headline(results)
             self.live.running.pop(task.name, None)
             self.run.history.record_results(spec["job_id"], "success", finished=time.time(),
                                             duration=took, headline=headline)
-            self.rows.append((task.name, "done", headline, _results(spec)))
+            self.rows.append((task.name, "done", headline, results,
+                              _server_note(results, spec["endpoint"]["model_id"])))
             self.write(f"done       {task.name}  {headline}  in {took:.1f}s\n")
 
     def add_failure(self, task, fail):
@@ -99,7 +102,7 @@ class EvalReporter(ConsoleReporter):
                 took = time.time() - self.started.get(task.name, time.time())
                 self.run.history.update_job(spec["job_id"], status="failed", finished=time.time(),
                                             duration=took, reason=message)
-            self.rows.append((task.name, state, "", plan.log_path(spec)))
+            self.rows.append((task.name, state, "", plan.log_path(spec), None))
         self.failures.append({"task": task, "exception": fail})
         self.write(f"{state:<10} {task.name}  {message}\n")
 
@@ -111,8 +114,10 @@ class EvalReporter(ConsoleReporter):
         if self.rows:
             width = max(len(r[0]) for r in self.rows)
             self.write("\n")
-            for name, state, headline, where in self.rows:
+            for name, state, headline, where, note in self.rows:
                 self.write(f"  {name:<{width}}  {state:<10}  {headline:<22}  {where}\n")
+                if note:
+                    self.write(f"  {'':<{width}}  ! {note}\n")
         if self.up_to_date:
             named = ", ".join(self.up_to_date[:NAMED_UP_TO_DATE])
             more = ", …" if len(self.up_to_date) > NAMED_UP_TO_DATE else ""
@@ -124,6 +129,21 @@ class EvalReporter(ConsoleReporter):
 
 def _results(spec):
     return os.path.join(spec["task_dir"], "results.json")
+
+
+def _server_note(results_path, model_id):
+    """A line when the server's replies named another model than ``model_id``
+    (an alias, or another model behind that name), else None."""
+    try:
+        with open(results_path, encoding="utf-8") as f:
+            models = json.load(f)["provenance"]["server"]["models"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    other = [m for m in models if m != model_id]
+    if not other:
+        return None
+    return (f"the server answered as model {', '.join(repr(m) for m in other)}, "
+            f"not {model_id!r} (results.json: provenance.server)")
 
 
 def _headline(results_path):

@@ -11,9 +11,11 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
+import yaml
+
 from . import config, container, datasets, docker_args, image, plan
 from .harness import benchmarks
-from .harness.files import write_json_atomic
+from .harness.files import write_atomic, write_json_atomic
 
 
 class Run:
@@ -107,6 +109,11 @@ class Run:
             return TaskFailed(str(e))
         return None
 
+    def runtime(self, spec):
+        """What runs the harness, for results.json's provenance (the harness adds its Python)."""
+        return {"executor": "docker", "image": self.image, "image_id": _image_id(self.client, self.image),
+                "base_image": spec["base_image"]}
+
     def execute(self, spec):
         from doit.exceptions import TaskFailed
 
@@ -114,7 +121,8 @@ class Run:
         log = plan.start_log(spec)
         for name in plan.OUTPUTS:
             (task_dir / name).unlink(missing_ok=True)
-        write_json_atomic(task_dir / "task.json", harness_task(spec, self.refresh_cache))
+        write_json_atomic(task_dir / "task.json", harness_task(spec, self.refresh_cache, self.runtime(spec)))
+        write_atomic(task_dir / plan.RUN_CONFIG, yaml.safe_dump(self.cfg.data, sort_keys=False))
         with self.slots, open(log, "wb") as out:
             note = lambda text: (out.write(f"[launcher] {text}\n".encode()), out.flush())
             note(f"invocation {self.invocation}, task {spec['id']}, started {_now()}")
@@ -205,12 +213,24 @@ class Run:
         signal.signal(signal.SIGTERM, handler)
 
 
-def harness_task(spec, refresh_cache=False):
-    """``task.json`` for the harness: the task's settings, no secret values, and
+def harness_task(spec, refresh_cache=False, runtime=None):
+    """``task.json`` for the harness: the task's settings, no secret values,
     whether to bypass the response cache (not part of the task's fingerprint:
-    how a result is fetched, not what it measures)."""
+    how a result is fetched, not what it measures), and for results.json's
+    provenance what only the launcher knows: the code digest the fingerprint
+    uses, where the data came from, and ``runtime`` (executor, image or venv)."""
     keys = ("id", "name", "benchmark", "params", "endpoint")
-    return dict({k: spec[k] for k in keys}, refresh_cache=refresh_cache)
+    bench = benchmarks.resolve(spec["benchmark"])
+    given = {"harness_digest": image.task_code_digest(bench.module), "data_sources": datasets.sources(bench),
+             "runtime": runtime or {}}
+    return dict({k: spec[k] for k in keys}, refresh_cache=refresh_cache, provenance=given)
+
+
+def _image_id(client, tag):
+    try:
+        return client.images.get(tag).id
+    except Exception:       # provenance only: never a reason to fail the task
+        return None
 
 
 def _harness_error(log):
