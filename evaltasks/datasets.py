@@ -102,6 +102,37 @@ def _install(data_file, downloaded, path):
     os.replace(part, path)
 
 
+_DIGESTS = {}
+
+
+def file_digest(path):
+    """The sha256 of the file at ``path``, computed once per path, size and mtime."""
+    stat = os.stat(path)
+    key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = _sha256(path)
+    return _DIGESTS[key]
+
+
+def fetch_into(url, out):
+    """Write the body at ``url`` to the open binary file ``out``."""
+    import requests
+
+    try:
+        reply = requests.get(url, timeout=60, stream=True)
+        if reply.status_code != 200:
+            raise DownloadError(f"cannot download {url}: HTTP {reply.status_code}")
+        for chunk in reply.iter_content(1 << 20):
+            out.write(chunk)
+    except requests.RequestException as e:
+        raise DownloadError(f"cannot download {url} ({type(e).__name__}); offline, "
+                            "give the file's local path in data_files instead") from None
+
+
+def sha256(path):
+    return _sha256(path)
+
+
 def _sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:

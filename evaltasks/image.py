@@ -158,6 +158,10 @@ def task_code_digest(benchmark_module):
     """Digest of the harness code one task runs: the shared harness and the
     image recipe, plus that benchmark's own module (not the other benchmarks')."""
     own = f"{benchmark_module}.py"
+    # A file task's code is harness/filetask/ (which reads numbers as gsm8k.py does).
+    file_task = benchmark_module == "filetask"
     files = [p for p in harness_files()
-             if p.parent.name != "benchmarks" or p.name in (own, "__init__.py")]
+             if (p.parent.name != "benchmarks" or p.name in (own, "__init__.py")
+                 or (file_task and p.name == "gsm8k.py"))
+             and (p.parent.name != "filetask" or file_task)]
     return file_digest(files)[:16]

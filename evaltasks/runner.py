@@ -11,7 +11,7 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import config, container, datasets, docker_args, image, plan
+from . import config, container, datasets, docker_args, filetasks, image, plan
 from .harness import benchmarks
 from .harness.files import write_json_atomic
 
@@ -124,7 +124,8 @@ class Run:
                     raise RuntimeError(f"cannot run: {why}")
                 # A task's env_vars may name where its HF_TOKEN comes from (gated data).
                 token = os.environ.get(spec["env_vars"].get("HF_TOKEN", "HF_TOKEN"))
-                data = datasets.ensure(benchmarks.resolve(spec["benchmark"]), log=note, hf_token=token)
+                data = filetasks.stage(spec["task_file"], log=note) if spec.get("task_file") else \
+                    datasets.ensure(benchmarks.resolve(spec["benchmark"]), log=note, hf_token=token)
                 options = container.run_options(spec, self.invocation, data)
                 note(container.command_line(self.image, options))
                 code, oom_killed = container.run(self.client, self.image, options, out, self.containers,
@@ -210,7 +211,10 @@ def harness_task(spec, refresh_cache=False):
     whether to bypass the response cache (not part of the task's fingerprint:
     how a result is fetched, not what it measures)."""
     keys = ("id", "name", "benchmark", "params", "endpoint")
-    return dict({k: spec[k] for k in keys}, refresh_cache=refresh_cache)
+    task = dict({k: spec[k] for k in keys}, refresh_cache=refresh_cache)
+    if spec.get("task_file"):
+        task["task_file"] = filetasks.harness_view(spec["task_file"])
+    return task
 
 
 def _harness_error(log):
