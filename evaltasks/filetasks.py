@@ -18,6 +18,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import yaml
+
 from . import datasets
 from .harness.filetask import spec as task_spec
 
@@ -26,6 +28,45 @@ TASKS_DIR_ENV = "EVALTASKS_TASKS_DIR"
 
 class TaskFileProblem(Exception):
     """One line naming the file and the key."""
+
+
+class _Function(str):
+    """lm-eval's ``!function module.name``: Python code that is not run here."""
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Loader.add_constructor("!function", lambda loader, node: _Function(loader.construct_scalar(node)))
+
+
+def read(text, source):
+    """The checked task from the file's ``text`` (``spec.parse``); TaskFileProblem if not."""
+    try:
+        raw = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "yaml"
+        raise TaskFileProblem(f"{source}: {where}: malformed YAML: {getattr(e, 'problem', None) or e}") from None
+    for key, value in (raw.items() if isinstance(raw, dict) else ()):
+        if _has_function(value):
+            raise TaskFileProblem(f"{source}: {key}: !function needs Python code from lm-eval's task folder, "
+                                  "which is not run here")
+    try:
+        return raw, task_spec.parse(raw, source)
+    except task_spec.TaskFileError as e:
+        raise TaskFileProblem(str(e)) from None
+
+
+def _has_function(value):
+    if isinstance(value, _Function):
+        return True
+    if isinstance(value, dict):
+        return any(_has_function(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_function(v) for v in value)
+    return False
 
 
 def is_path(name):
@@ -48,8 +89,8 @@ def listing(configured=(), cwd=None):
         for path in sorted(Path(folder).rglob("*.y*ml")) if os.path.isdir(folder) else []:
             entry = {"path": str(path), "origin": f"{origin} ({folder})"}
             try:
-                entry["task"] = task_spec.parse(path.read_text(encoding="utf-8"), str(path))["task"]
-            except (task_spec.TaskFileError, OSError, UnicodeDecodeError) as e:
+                entry["task"] = read(path.read_text(encoding="utf-8"), str(path))[1]["task"]
+            except (TaskFileProblem, OSError, UnicodeDecodeError) as e:
                 entry["task"], entry["problem"] = None, str(e)
             found.append(entry)
     return found
@@ -73,10 +114,7 @@ def load(path):
         raise TaskFileProblem(f"task file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise TaskFileProblem(f"{path}: cannot read it ({e})") from None
-    try:
-        task = task_spec.parse(text, path)
-    except task_spec.TaskFileError as e:
-        raise TaskFileProblem(str(e)) from None
+    document, task = read(text, path)
     used = [task["test_split"]] + ([task["fewshot_split"]] if task["num_fewshot"] else [])
     sources, files = [], {}
     for split in dict.fromkeys(used):
@@ -86,7 +124,7 @@ def load(path):
             files.setdefault(split, []).append(source["name"])
     judges = [{"url": m["url"], "model_id": m["model_id"], "type": "chat", "api_key_name": m["api_key_name"]}
               for m in task["metrics"] if m["metric"] == "judge"]
-    return {"path": path, "task": task["task"], "content": text, "files": files, "sources": sources,
+    return {"path": path, "task": task["task"], "content": text, "document": document, "files": files, "sources": sources,
             "judges": judges, "generation": task["generation"]["params"],
             "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
 
@@ -105,9 +143,9 @@ def _source(entry, base, where):
 
 
 def harness_view(task_file):
-    """What task.json carries: the file's text and the copies' names, no host paths
-    but the file's, which names it in messages."""
-    return {k: task_file[k] for k in ("path", "task", "content", "files")}
+    """What task.json carries: the file's text and mapping (the harness reads no
+    YAML) and the copies' names; no host path but the file's, which names it in messages."""
+    return {k: task_file[k] for k in ("path", "task", "content", "document", "files")}
 
 
 def data_folder():

@@ -1,5 +1,5 @@
 """A task defined in a file (see ``harness/filetask``): the benchmark protocol
-over task.json's ``task_file`` — the YAML's text, and the names its data files
+over task.json's ``task_file`` — the YAML's mapping, and the names its data files
 have in the task's data folder — so the harness needs no path of the host.
 
 Each filter of ``filter_list`` runs on the reply (cut at ``generation_kwargs.until``)
@@ -23,7 +23,7 @@ def for_task(task, log=print):
 class FileTask:
     def __init__(self, task, log=print):
         source = task["task_file"]
-        self.spec = task_spec.parse(source["content"], source["path"])
+        self.spec = task_spec.parse(source["document"], source["path"])
         self.files = source["files"]
         self.pipelines = [(p["name"], filters.pipeline(p["steps"])) for p in self.spec["filters"]]
         plain = self.spec["filters"][0]["name"] == "none" and len(self.pipelines) == 1
