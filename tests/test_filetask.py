@@ -393,6 +393,61 @@ def test_lm_eval_function_tags_are_refused(tmp_path):
         filetasks.load(str(path))
 
 
+# -- filters, metrics, templates, one by one ----------------------------------------------
+def test_filters_as_lm_eval_applies_them():
+    from evaltasks.harness.filetask.filters import pipeline
+
+    steps = lambda *s: pipeline(list(s))
+    assert steps({"function": "regex", "regex_pattern": r"(\d+)"})("a 1 b 22") == "1"
+    assert steps({"function": "regex", "regex_pattern": r"(\d+)", "group_select": -1})("a 1 b 22") == "22"
+    assert steps({"function": "regex", "regex_pattern": r"(x)|(\d)", "group_select": -1})("x 5") == "5"
+    assert steps({"function": "regex", "regex_pattern": r"(\d+)", "fallback": "none"})("no digits") == "none"
+    assert steps({"function": "remove_whitespace"}, {"function": "uppercase"})("  yes ") == "YES "
+    assert steps({"function": "lowercase"}, {"function": "map", "mapping_dict": {"yes": "A"},
+                                              "default_value": "?"})("YES") == "A"
+    assert steps({"function": "map", "mapping_dict": {"yes": "A"}, "default_value": "?"})("maybe") == "?"
+
+
+def test_metrics_as_documented():
+    from evaltasks.harness.filetask import metrics
+
+    score = lambda name, pred, golds, **o: metrics.score(dict(o, metric=name), pred, golds, ["a", "b"], 1)
+    assert score("exact_match", "The $1,000.", ["the 1000."], ignore_case=True, regexes_to_ignore=[",", r"\$"]) == 1
+    assert score("exact_match", "Paris!", ["paris"], ignore_case=True) == 0
+    assert score("exact_match", "Paris!", ["paris"], ignore_case=True, ignore_punctuation=True) == 1
+    assert score("exact_match", "no", ["yes", "no"]) == 1                       # any acceptable answer
+    assert score("numeric_match", "about $1,234.50 total", ["1234.5"]) == 1
+    assert score("contains", "It is PARIS, France", ["Paris"]) == 1
+    assert score("f1", "the cat sat", ["a cat sat down"]) == pytest.approx(2 * (2 / 2) * (2 / 3) / (1 + 2 / 3))
+    assert score("choice_accuracy", "(B)", None) == 1 and score("choice_accuracy", " b ", None) == 1
+    assert score("choice_accuracy", "A", None) == 0
+
+
+def test_prompt_with_description_fewshot_and_delimiters():
+    from evaltasks.harness.filetask.template import Renderer
+
+    shots = [{"q": f"q{i}", "a": i} for i in range(3)]
+    task = {"doc_to_text": "Q: {{q}}", "doc_to_target": "{{a}}", "doc_to_choice": ["zero", "one", "two"],
+            "target_delimiter": " -> ", "fewshot_delimiter": "\n##\n", "description": "Solve {{q}}.\n",
+            "num_fewshot": 2, "fewshot_sampler": "first_n", "fewshot_split": "train", "test_split": "test"}
+    renderer = Renderer(task, shots)
+    doc = {"q": "qx", "a": 2}
+    assert renderer.prompt(doc, 0) == "Solve qx.\nQ: q0 -> zero\n##\nQ: q1 -> one\n##\nQ: qx"
+    assert renderer.golds(doc) == ["two"] and renderer.gold_index(doc) == 2
+    drawn = dict(task, fewshot_sampler="default")
+    assert Renderer(drawn, shots).prompt(doc, 5) == Renderer(drawn, shots).prompt(doc, 5)
+
+
+def test_repeats_ask_each_row_that_many_times(tmp_path, monkeypatch):
+    (tmp_path / "rows.jsonl").write_text('{"q": "1+1?", "a": "2"}\n{"q": "2+2?", "a": "4"}\n')
+    path = write_task(tmp_path, dict(GOOD, repeats=3, generation_kwargs={"temperature": 0.7}))
+    with FakeEndpoint(lambda payload: "2") as ep:
+        results, samples = run_task(tmp_path, monkeypatch, ep.chat_url, path)
+        seen = [r.payload for r in ep.requests]
+    assert len(samples) == 6 and results["metrics"]["exact_match"]["value"] == 3 / 6
+    assert results["params"]["temperature"] == 0.7 and all(p["temperature"] == 0.7 for p in seen)
+
+
 # -- commands ------------------------------------------------------------------------
 def test_check_task_renders_prompts_and_targets_without_an_endpoint(tmp_path):
     example = Path(__file__).parents[1] / "examples" / "tasks" / "capitals.yaml"
