@@ -478,3 +478,11 @@ def test_a_task_name_from_a_task_folder_in_the_config(tmp_path):
     first, second = config.load(str(cfg)).tasks
     assert first["id"] == "capitals" and first["task_file"]["path"] == str(folder / "capitals.yaml")
     assert second["benchmark"] == "gsm8k" and "task_file" not in second
+
+
+def test_a_judge_that_never_answers_fails_the_task_and_says_so(tmp_path, monkeypatch):
+    with FakeEndpoint(colour_model) as model:
+        path, rows = judged_task(tmp_path, "http://127.0.0.1:9/v1/chat/completions")
+        with pytest.raises(run.TaskFailed, match=r"first: judge judge-model at http://127.0.0.1:9/\S+: "):
+            run_task(tmp_path, monkeypatch, model.chat_url, path, max_retries=0)
+    assert not (tmp_path / "out" / "colours" / "results.json").exists()

@@ -11,6 +11,7 @@ grade the pattern can read scores 0, verdict null."""
 import os
 import re
 
+from ..client import EndpointError
 from ..model import Model
 from . import template
 
@@ -44,7 +45,11 @@ class Judge:
         text = template.render(self.metric["prompt"], dict(doc, prompt=prompt, response=response,
                                                            target=golds[0], targets=golds))
         payload = self.model.payload([{"role": "user", "content": text}])
-        answer = self.model.ask(payload)
+        try:
+            answer = self.model.ask(payload)
+        except EndpointError as e:
+            raise EndpointError(f"judge {self.metric['model_id']} at {self.metric['url']}: {e}",
+                                f"judge {e.kind}") from None
         reasoning = answer.text if answer.reasoning is None else f"{answer.reasoning}\n\n{answer.text}"
         matches = self.pattern.findall(answer.text)
         verdict = matches[-1] if matches else None
