@@ -37,7 +37,7 @@ def test_a_task_file_runs_in_its_container_then_reruns_only_for_new_data(tmp_pat
     task = folder / "capitals.yaml"
     with FakeEndpoint(model) as ep, FakeEndpoint(judge, model_id="judge-model", fault_rate=0.3, retry_after=0,
                                                     fault_kinds=("500", "503", "429")) as jd:
-        task.write_text(task.read_text().replace("  - metric: contains\n", f"""  - metric: contains
+        task.write_text(task.read_text().replace("  - {metric: contains}\n", f"""  - {{metric: contains}}
   - metric: judge
     url: {jd.chat_url}
     model_id: judge-model
