@@ -10,6 +10,7 @@ variables set) is checked only for the tasks that will run: see ``blocker``.
 import copy
 import os
 import re
+import sys
 from dataclasses import dataclass
 from importlib import resources
 
@@ -284,7 +285,8 @@ def _benchmark(name, task_dirs, where, cwd):
         except benchmarks.UnknownBenchmark:
             path = filetasks.find(name, task_dirs, cwd)
             if path is None:
-                raise
+                raise ConfigError(f"{where}.name: {sys.exc_info()[1]}; or a task file: its path (….yaml), or its "
+                                  f"task: in evaluation.task_dirs or ${filetasks.TASKS_DIR_ENV}") from None
             return benchmarks.FILE_TASK, filetasks.load(path)
     except benchmarks.UnknownBenchmark as e:
         raise ConfigError(f"{where}.name: {e}") from None
