@@ -136,3 +136,18 @@ def _install(data_file, downloaded, path):
         raise DownloadError(f"{data_file.url}{'!' + data_file.member if data_file.member else ''}: "
                             f"sha256 {digest} is not the expected {data_file.sha256}")
     os.replace(part, path)
+
+
+def fetch_into(url, out):
+    """Write the body at ``url`` to the open binary file ``out``."""
+    import requests
+
+    try:
+        reply = requests.get(url, timeout=60, stream=True)
+        if reply.status_code != 200:
+            raise DownloadError(f"cannot download {url}: HTTP {reply.status_code}")
+        for chunk in reply.iter_content(1 << 20):
+            out.write(chunk)
+    except requests.RequestException as e:
+        raise DownloadError(f"cannot download {url} ({type(e).__name__}); offline, "
+                            "give the file's local path in data_files instead") from None

@@ -5,7 +5,7 @@ import json
 import os
 import sqlite3
 
-from . import container, datasets, image
+from . import container, datasets, filetasks, image
 from .harness import benchmarks
 from .plan import DB_FILE, InputsUnchanged, RESULTS, fingerprint
 
@@ -121,7 +121,8 @@ def report(run, only=(), forced=False, out=print):
         if warning:
             out(f"  ! {warning}")
         if verdict == "would run":
-            data = datasets.folder(benchmarks.resolve(spec["benchmark"]))
+            data = filetasks.data_folder() if spec.get("task_file") else \
+                datasets.folder(benchmarks.resolve(spec["benchmark"]))
             options = container.run_options(spec, run.invocation, data, environ={})
             out(f"  $ {container.command_line(tag, options)}")
     return would

@@ -160,8 +160,12 @@ def task_code_digest(benchmark_module):
     """Digest of the harness code one task runs: the shared harness and the
     image recipe, plus that benchmark's own files in ``benchmarks/`` (not the
     other benchmarks'): its module and every helper named after it
-    (``ifeval_instructions.py`` belongs to ``ifeval``; see the catalog's rule)."""
+    (``ifeval_instructions.py`` belongs to ``ifeval``; see the catalog's rule).
+    A file task's code is ``harness/filetask/`` (which reads numbers as gsm8k.py does)."""
+    file_task = benchmark_module == "filetask"
     files = [p for p in harness_files()
-             if p.parent.name != "benchmarks" or p.name == "__init__.py"
-             or benchmarks.owns(benchmark_module, p.stem)]
+             if (p.parent.name != "benchmarks" or p.name == "__init__.py"
+                 or benchmarks.owns(benchmark_module, p.stem)
+                 or (file_task and p.name == "gsm8k.py"))
+             and (p.parent.name != "filetask" or file_task)]
     return file_digest(files)[:16]

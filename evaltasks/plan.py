@@ -40,7 +40,8 @@ def task_specs(cfg, invocation):
     network = docker_args.parse(execution.get("extra_docker_args")).get("network_mode")
     specs = []
     for number, task in enumerate(cfg.tasks):
-        docker_args.check_reachable(task["endpoint"]["url"], network, task["id"])
+        for endpoint in [task["endpoint"]] + task.get("task_file", {}).get("judges", []):
+            docker_args.check_reachable(endpoint["url"], network, task["id"])
         specs.append(dict(
             task,
             job_id=f"{invocation}.{number}",
@@ -62,9 +63,14 @@ def fingerprint(spec):
     endpoint["adapter_config"] = {k: v for k, v in spec["endpoint"]["adapter_config"].items()
                                   if k not in RUN_ONLY_ADAPTER}
     params = {k: v for k, v in spec["params"].items() if k not in RUN_ONLY_PARAMS}
+    config = {"benchmark": spec["benchmark"], "config": {"params": params},
+              "target": {"api_endpoint": endpoint}}
+    if spec.get("task_file"):
+        # The file's text (judge settings included) and each data file's digest.
+        config["task_file"] = {"sha256": spec["task_file"]["sha256"],
+                               "data": spec["task_file"]["files"]}
     return {
-        "config": {"benchmark": spec["benchmark"], "config": {"params": params},
-                   "target": {"api_endpoint": endpoint}},
+        "config": config,
         "harness": image.task_code_digest(bench.module),
         "benchmark_version": bench.version,
         "data": datasets.identity(bench),
@@ -113,6 +119,8 @@ def eval_task(run, spec):
     bench = benchmarks.resolve(spec["benchmark"])
     limit = spec["params"]["limit_samples"]
     size = f"{limit} of {bench.size}" if limit else f"all {bench.size}"
+    if spec.get("task_file"):
+        size = f"{spec['task_file']['task']} ({spec['task_file']['path']}), {limit or 'all'}"
     target = os.path.join(spec["task_dir"], RESULTS)
     inputs = fingerprint(spec)
     # Data this run downloads is known only once it is there: saved with its digest.

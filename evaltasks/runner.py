@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from . import config, container, datasets, docker_args, image, plan
+from . import config, container, datasets, docker_args, filetasks, image, plan
 from .harness import benchmarks
 from .harness.files import write_atomic, write_json_atomic
 
@@ -132,7 +132,8 @@ class Run:
                     raise RuntimeError(f"cannot run: {why}")
                 # A task's env_vars may name where its HF_TOKEN comes from (gated data).
                 token = os.environ.get(spec["env_vars"].get("HF_TOKEN", "HF_TOKEN"))
-                data = datasets.ensure(benchmarks.resolve(spec["benchmark"]), log=note, hf_token=token)
+                data = filetasks.stage(spec["task_file"], log=note) if spec.get("task_file") else \
+                    datasets.ensure(benchmarks.resolve(spec["benchmark"]), log=note, hf_token=token)
                 options = container.run_options(spec, self.invocation, data)
                 note(container.command_line(self.image, options))
                 code, oom_killed = container.run(self.client, self.image, options, out, self.containers,
@@ -223,7 +224,14 @@ def harness_task(spec, refresh_cache=False, runtime=None):
     bench = benchmarks.resolve(spec["benchmark"])
     given = {"harness_digest": image.task_code_digest(bench.module), "data_sources": datasets.sources(bench),
              "runtime": runtime or {}}
-    return dict({k: spec[k] for k in keys}, refresh_cache=refresh_cache, provenance=given)
+    task = dict({k: spec[k] for k in keys}, refresh_cache=refresh_cache, provenance=given)
+    if spec.get("task_file"):
+        task["task_file"] = filetasks.harness_view(spec["task_file"])
+        # A task file's own version (metadata.version) and data, as the catalog's are for a built-in.
+        given["benchmark_version"] = spec["task_file"]["document"].get("metadata", {}).get("version")
+        given["datasets"] = [{"file": s["name"], "source": s.get("url") or s.get("path"), "sha256": s["sha256"],
+                              "rows": None} for s in spec["task_file"]["sources"]]
+    return task
 
 
 def _image_id(client, tag):

