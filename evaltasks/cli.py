@@ -4,7 +4,8 @@ Docker container (or a plain process, or a Slurm batch job), rerunning only what
 `evaltasks run --config-dir DIR --config-name NAME` (or `--config FILE`) runs a
 config's evaluations; it is the same doit pipeline as `doit config=FILE` in the
 clone (dodo.py), usable from any folder. `status`, `kill`, `logs` and `ls` read
-and act on the run history.
+and act on the run history; `reproduce` turns a result back into a config;
+`check-task FILE` shows what a task file sends.
 """
 
 import argparse
@@ -293,6 +294,46 @@ def cmd_logs(args):
         time.sleep(0.5)
 
 
+# -- reproduce ------------------------------------------------------------
+def cmd_reproduce(args):
+    from .harness.files import write_atomic
+    from .reproduce import ReproduceError, config_for, dump
+
+    path = args.what
+    if not os.path.isfile(path):
+        if path.endswith(".json") or os.sep in path:
+            raise UsageError(f"{path}: no such file")
+        history, kind, ident, jobs = _lookup(path)
+        if len(jobs) != 1:
+            listing = ", ".join(f"{j['id']} ({j['task']})" for j in jobs)
+            raise UsageError(f"invocation {ident} has {len(jobs)} jobs; pick one: {listing}")
+        job = history.job(jobs[0]["id"])
+        state, by = history.results_state(job)
+        if state == "missing" or not os.path.isfile(job["results_path"]):
+            raise UsageError(f"job {job['id']} has no results.json any more ({job['results_path']})")
+        if state == "replaced":
+            raise UsageError(f"job {job['id']}'s results.json was since replaced"
+                             f"{f' by job {by}' if by else ''}: pass that results.json, or that job")
+        path = job["results_path"]
+    try:
+        config, notes, comments = config_for(path)
+    except ReproduceError as e:
+        raise UsageError(str(e)) from None
+    text = dump(config, comments)
+    if args.output:
+        try:
+            write_atomic(args.output, text)
+        except OSError as e:
+            raise UsageError(f"{args.output}: cannot write it ({e.strerror})") from None
+        print(f"wrote {args.output}: `evaltasks run --config {args.output}` reruns {config['evaluation']['tasks'][0]['id']} "
+              "(up to date until something below differs; `doit forget` or --force runs it again)")
+    else:
+        sys.stdout.write(text)
+    for note in notes:
+        sys.stderr.write(f"cannot pin: {note}\n")
+    return 0
+
+
 # -- ls -------------------------------------------------------------------
 def catalog_rows():
     from .config import DEFAULT_PARAMS
@@ -310,15 +351,34 @@ def catalog_rows():
     return rows
 
 
+def file_task_rows(config_file=None):
+    """Tasks defined in files in the task folders: the config's
+    ``evaluation.task_dirs`` (read without checking the rest) and $EVALTASKS_TASKS_DIR."""
+    from . import filetasks
+
+    configured = []
+    if config_file:
+        from .config import ConfigError, read_yaml
+
+        try:
+            configured = (read_yaml(config_file).get("evaluation") or {}).get("task_dirs") or []
+        except ConfigError as e:
+            raise UsageError(f"{config_file}: {e}") from None
+    return filetasks.listing(configured)
+
+
 def cmd_ls(args):
     if args.what == "tasks":
-        rows = catalog_rows()
+        rows, files = catalog_rows(), file_task_rows(args.config)
         if args.json:
-            print(json.dumps(rows, indent=2))
+            print(json.dumps(rows + [dict(f, name=f["task"]) for f in files], indent=2))
             return 0
         for r in rows:
             aliases = f" (also {', '.join(r['aliases'])})" if r["aliases"] else ""
             print(f"{r['name']:<14} {r['endpoint_type']:<5} {r['dataset_size']:>6}  {r['description']}{aliases}")
+        for f in files:
+            what = f"cannot be used: {f['problem']}" if f.get("problem") else f"from {f['origin']}"
+            print(f"{f['task'] or '?':<14} file  {'':>6}  {f['path']} {what}")
         return 0
 
     from .history import History
@@ -347,6 +407,35 @@ def parse_age(text):
     if not match:
         raise UsageError(f"--since {text!r}: expected a number and a unit, like 30m, 12h, 1d or 2w")
     return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+
+
+# -- check-task -------------------------------------------------------------
+def cmd_check_task(args):
+    """Render the first prompts and targets of a task file, sending nothing."""
+    from . import filetasks
+    from .harness.benchmarks.filetask import FileTask
+    from .harness.datasets import DatasetError
+
+    try:
+        task_file = filetasks.load(args.file)
+        folder = filetasks.stage(task_file, log=lambda m: None)
+        task = FileTask({"task_file": filetasks.harness_view(task_file),
+                         "params": {"parallelism": 1, "request_timeout": 1, "max_retries": 0}})
+        rows = task.load(str(folder))
+        items = task.expand(rows[:args.n], {})
+    except (filetasks.TaskFileProblem, DatasetError) as e:
+        raise UsageError(str(e)) from None
+    except Exception as e:      # a download that failed: one line all the same
+        raise UsageError(f"{args.file}: {e}") from None
+    spec = task.spec
+    print(f"{spec['task']} ({task_file['path']}): {len(rows)} rows in split {spec['test_split']}, "
+          f"{spec['num_fewshot']}-shot; metrics: {', '.join(key for _, _, key in task.keys)}")
+    for n, item in enumerate(items[:args.n], 1):
+        print(f"\n--- row {n}: prompt (one user message) ---\n{item['prompt_text']}")
+        golds = item["gold"][0] if len(item["gold"]) == 1 else item["gold"]
+        choices = f"  (choices: {item['choices']})" if item["choices"] else ""
+        print(f"--- row {n}: target ---\n{golds}{choices}")
+    return 0
 
 
 # -- parser ---------------------------------------------------------------
@@ -398,12 +487,32 @@ def parser():
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the job ends")
     logs.set_defaults(func=cmd_logs)
 
+    rep = sub.add_parser("reproduce", help="write a config that reruns exactly the task behind a results.json "
+                                           "or job id, and say what it cannot pin",
+                         description="Write a config that reruns exactly the task behind a results.json: its "
+                                     "benchmark, id and output dir, params, endpoint and adapter settings. Its run "
+                                     "is up to date at once (`doit forget` or --force runs it again). Comment lines "
+                                     "name the code and data that produced the results; stderr says, one "
+                                     "`cannot pin:` line each, what a config cannot fix (the model behind a name, "
+                                     "a benchmark version, harness code or data that differs here now).")
+    rep.add_argument("what", metavar="RESULTS_JSON|JOB_ID",
+                     help="a task's results.json, or a job id (any unique prefix; an invocation id if it has one job)")
+    rep.add_argument("-o", "--output", metavar="FILE", help="write the config here (default: print it)")
+    rep.set_defaults(func=cmd_reproduce)
+
     ls = sub.add_parser("ls", help="list the benchmark catalog (tasks) or past runs (runs)")
     ls.add_argument("what", choices=["tasks", "runs"])
     ls.add_argument("--json", action="store_true")
+    ls.add_argument("--config", help="tasks: also list the task files in this config's evaluation.task_dirs")
     ls.add_argument("--limit", type=int, default=20, help="runs: at most N (default 20)")
     ls.add_argument("--since", help="runs: only those started within, e.g. 1d, 12h, 30m")
     ls.set_defaults(func=cmd_ls)
+
+    check = sub.add_parser("check-task", help="show the first prompts and targets of a task file, "
+                                              "calling no endpoint")
+    check.add_argument("file", help="a task YAML in lm-evaluation-harness's format")
+    check.add_argument("-n", type=int, default=3, metavar="N", help="rows to show (default 3)")
+    check.set_defaults(func=cmd_check_task)
     return p
 
 

@@ -59,7 +59,19 @@ def reasons(spec, saved, forced=False):
                            f"{_show(key, after.get(key, '∅'))}")
         if old.get("harness") != new["harness"]:
             why.append("harness code changed")
+        if old.get("benchmark_version") != new["benchmark_version"]:
+            why.append(f"benchmark version changed: {old.get('benchmark_version', 'none recorded')} → "
+                       f"{new['benchmark_version']}")
+        before, after = old.get("data") or {}, new["data"]
+        for name in sorted(set(before) | set(after)):
+            if before.get(name) != after.get(name):
+                why.append(f"data changed: {spec.benchmark}/{name}: sha256 {_short(before.get(name))} → "
+                           f"{_short(after.get(name))}")
     return ("would run", why) if why else ("up to date", [])
+
+
+def _short(digest):
+    return digest[:12] if digest else "unknown"
 
 
 def _show(key, value):

@@ -13,7 +13,7 @@ tasks (``doit list``) stays instant. The tasks' actions are ``runner.Run``'s.
 import os
 import uuid
 
-from . import image
+from . import datasets, image
 from .harness import benchmarks, layout
 from .spec import TaskSpec
 
@@ -36,18 +36,25 @@ def task_specs(cfg, invocation):
 
 
 def fingerprint(spec):
-    """What determines a task's result, keyed as in the config file: stored in
-    doit's DB when the task succeeds, and compared on the next run. Never holds
-    a secret value."""
+    """What determines a task's result: the config keyed as in the config file,
+    the harness code, the benchmark's version and the digest of each data file.
+    Stored in doit's DB when the task succeeds, and compared on the next run.
+    Never holds a secret value."""
     bench = benchmarks.resolve(spec.benchmark)
     endpoint = {k: spec.endpoint[k] for k in ("url", "model_id", "type")}
     endpoint["adapter_config"] = {k: v for k, v in spec.endpoint["adapter_config"].items()
                                   if k not in RUN_ONLY_ADAPTER}
     params = {k: v for k, v in spec.params.items() if k not in RUN_ONLY_PARAMS}
+    config = {"benchmark": spec.benchmark, "config": {"params": params},
+              "target": {"api_endpoint": endpoint}}
+    if spec.task_file:
+        # The file's text (judge settings included) and each data file's digest.
+        config["task_file"] = {"sha256": spec.task_file["sha256"], "data": spec.task_file["files"]}
     return {
-        "config": {"benchmark": spec.benchmark, "config": {"params": params},
-                   "target": {"api_endpoint": endpoint}},
+        "config": config,
         "harness": image.task_code_digest(bench.module),
+        "benchmark_version": bench.version,
+        "data": datasets.identity(bench),
     }
 
 
@@ -56,17 +63,19 @@ class InputsUnchanged:
 
     KEY = "evaltasks:inputs"
 
-    def __init__(self, inputs):
+    def __init__(self, inputs, saved=None):
         self.inputs = inputs
+        self.saved = saved or (lambda: inputs)     # what to store once the task succeeded
 
     def configure_task(self, task):
-        task.value_savers.append(lambda: {self.KEY: self.inputs})
+        task.value_savers.append(lambda: {self.KEY: self.saved()})
 
     def __call__(self, task, values):
         return values.get(self.KEY) == self.inputs
 
     def __repr__(self):    # what `doit info` shows when the check fails
-        return "config or harness code changed since the last success (evaltasks run --dry-run shows which)"
+        return ("config, harness code, benchmark version or data changed since the last success "
+                "(evaltasks run --dry-run shows which)")
 
 
 def default_workers(cfg, executor=None):
@@ -92,14 +101,19 @@ def eval_task(run, spec):
     bench = benchmarks.resolve(spec.benchmark)
     limit = spec.params["limit_samples"]
     size = f"{limit} of {bench.size}" if limit else f"all {bench.size}"
+    if spec.task_file:
+        size = f"{spec.task_file['task']} ({spec.task_file['path']}), {limit or 'all'}"
     target = spec.results
+    inputs = fingerprint(spec)
+    # Data this run downloads is known only once it is there: saved with its digest.
+    saved = lambda: dict(inputs, data=datasets.identity(bench))
     return {
         "basename": "eval",
         "name": spec.id,
         "doc": f"{bench.name}: {size} samples, {spec.endpoint['model_id']} → {target}",
         "actions": [(run.execute, [spec])],
         "targets": [target],
-        "uptodate": [InputsUnchanged(fingerprint(spec))],
+        "uptodate": [InputsUnchanged(inputs, saved)],
         "setup": ["_prepare"],
         "clean": [(clean, [spec])],
         # No job id of this invocation: it is recorded only if the task runs, and

@@ -12,9 +12,11 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import config, datasets, executors, plan
+import yaml
+
+from . import config, datasets, executors, filetasks, image, plan
 from .harness import benchmarks, layout
-from .harness.files import write_json_atomic
+from .harness.files import write_atomic, write_json_atomic
 
 
 class Run:
@@ -117,8 +119,10 @@ class Run:
 
         log = layout.start_log(spec.task_dir, spec.job_id)
         layout.clear_outputs(spec.task_dir)
-        write_json_atomic(layout.task_file(spec.task_dir), spec.harness_task(self.refresh_cache))
         executor = self.executor
+        write_json_atomic(layout.task_file(spec.task_dir),
+                          harness_task(spec, self.refresh_cache, executor.runtime()))
+        write_atomic(layout.run_config(spec.task_dir), yaml.safe_dump(self.cfg.data, sort_keys=False))
         # Appending: a Slurm job writes to the same file (its output file is the log).
         with self.slots, open(log, "ab") as out:
             note = lambda text: (out.write(f"[launcher] {text}\n".encode()), out.flush())
@@ -131,7 +135,10 @@ class Run:
                     raise RuntimeError("interrupted")
                 # A task's env_vars may name where its HF_TOKEN comes from (gated data).
                 token = os.environ.get(spec.env_vars.get("HF_TOKEN", "HF_TOKEN"))
-                datasets.ensure(benchmarks.resolve(spec.benchmark), log=note, hf_token=token)
+                if spec.task_file:
+                    filetasks.stage(spec.task_file, log=note)
+                else:
+                    datasets.ensure(benchmarks.resolve(spec.benchmark), log=note, hf_token=token)
                 outcome = executor.launch(spec, self.invocation, out, on_start=lambda handle: self.history.set_handle(
                     spec.job_id, executor.name, handle))
             except Exception as e:
@@ -200,9 +207,22 @@ class Run:
         signal.signal(signal.SIGTERM, handler)
 
 
-def harness_task(spec, refresh_cache=False):
-    """``task.json`` for the harness (TaskSpec.harness_task)."""
-    return spec.harness_task(refresh_cache)
+def harness_task(spec, refresh_cache=False, runtime=None):
+    """``task.json`` for the harness (TaskSpec.harness_task) and, for results.json's
+    provenance, what only the launcher knows: the code digest the fingerprint
+    uses, where the data came from, and ``runtime`` (the executor's account of
+    what runs the harness: image or venv)."""
+    task = spec.harness_task(refresh_cache)
+    bench = benchmarks.resolve(spec.benchmark)
+    given = {"harness_digest": image.task_code_digest(bench.module), "data_sources": datasets.sources(bench),
+             "runtime": runtime or {}}
+    if spec.task_file:
+        # A task file's own version (metadata.version) and data, as the catalog's are for a built-in.
+        given["benchmark_version"] = (spec.task_file["document"].get("metadata") or {}).get("version")
+        given["datasets"] = [{"file": s["name"], "source": s.get("url") or s.get("path"), "sha256": s["sha256"],
+                              "rows": None} for s in spec.task_file["sources"]]
+    task["provenance"] = given
+    return task
 
 
 def _harness_error(log):

@@ -127,6 +127,8 @@ CONFIG = {
         "required": True,
         "schema": {
             "overrides": OVERRIDES,
+            # folders of task files (filetasks.py), relative to where the command runs
+            "task_dirs": {"type": "list", "schema": _str(empty=False)},
             "tasks": {
                 "type": "list",
                 "required": True,

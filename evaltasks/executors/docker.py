@@ -6,7 +6,6 @@ invocation or output dir."""
 import os
 
 from .. import container, datasets, docker_args, image
-from ..harness import benchmarks
 from . import Executor, Handle, Outcome, Unavailable
 
 
@@ -26,8 +25,9 @@ class DockerExecutor(Executor):
         self.image = None
 
     def validate(self, specs):
-        for spec in specs:
-            docker_args.check_reachable(spec.endpoint["url"], self.network, spec.id)
+        for spec in specs:      # the model's endpoint, and a task file's judges
+            for endpoint in [spec.endpoint] + (spec.task_file or {}).get("judges", []):
+                docker_args.check_reachable(endpoint["url"], self.network, spec.id)
 
     def _client(self):
         if self.client is None:
@@ -53,6 +53,15 @@ class DockerExecutor(Executor):
                                         f"evaltasks-preflight-{run.invocation[:8]}", labels)
         run.preflight(run.todo, network=self.network, send=send)
 
+    def runtime(self):
+        return {"executor": self.name, "image": self.image, "image_id": self._image_id(), "base_image": self.base_image}
+
+    def _image_id(self):
+        try:
+            return self._client().images.get(self.image).id
+        except Exception:       # provenance only: never a reason to fail the task
+            return None
+
     def ensure_image(self):
         """The harness image's tag, built first when missing."""
         self.image = image.ensure(self._client(), self.base_image, log=lambda m: None)
@@ -76,7 +85,7 @@ class DockerExecutor(Executor):
         return options["environment"]
 
     def _options(self, spec, invocation, environ=None):
-        data = datasets.folder(benchmarks.resolve(spec.benchmark))
+        data = datasets.data_folder(spec)
         return container.run_options(spec, invocation, data, environ, self.extra_docker_args)
 
     def launch(self, spec, invocation, log, on_start):

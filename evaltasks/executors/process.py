@@ -4,7 +4,6 @@ in the harness venv (venv.py) built from the same code and wheels as the image
 in the README ("Without Docker")."""
 
 from .. import datasets, process, venv
-from ..harness import benchmarks
 from . import Executor, Handle, Outcome
 
 _PLACEHOLDER_PYTHON = "<harness venv>/bin/python"
@@ -30,8 +29,11 @@ class ProcessExecutor(Executor):
         run.preflight(run.todo)
         self.venv = venv.ensure(log=lambda m: None)
 
+    def runtime(self):
+        return {"executor": self.name, "venv": self.venv and self.venv.digest}
+
     def launch(self, spec, invocation, log, on_start):
-        data = datasets.folder(benchmarks.resolve(spec.benchmark))
+        data = datasets.data_folder(spec)
         log.write(f"[launcher] {self.describe(spec, invocation, self.venv.python)}\n".encode())
         done = process.launch(spec, invocation, self.venv.python, data, log, self.processes,
                               on_start=lambda record: on_start(record.path),
@@ -55,5 +57,5 @@ class ProcessExecutor(Executor):
                 process.stop(record)
 
     def describe(self, spec, invocation, python=_PLACEHOLDER_PYTHON):
-        data = datasets.folder(benchmarks.resolve(spec.benchmark))
+        data = datasets.data_folder(spec)
         return process.command_line(python, spec, invocation, data, self.extra_docker_args)

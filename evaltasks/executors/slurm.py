@@ -26,7 +26,6 @@ import shlex
 from pathlib import Path
 
 from .. import container, datasets, process, slurm, venv
-from ..harness import benchmarks
 from ..config import ConfigError
 from ..harness.files import write_json_atomic
 from . import Executor, Handle, Outcome, Unavailable
@@ -101,7 +100,7 @@ class SlurmExecutor(Executor):
                     "trap 'exit 143' TERM INT\n"
                     f"{line} &\nwait $!\n")
             return body, self.docker.job_environment(spec, invocation) if environ else {}, line
-        data = datasets.folder(benchmarks.resolve(spec.benchmark))
+        data = datasets.data_folder(spec)
         env = process.environment(spec, invocation, data, extra_docker_args=self.extra_docker_args) if environ else {}
         if "EVALTASKS_RESPONSE_CACHE" in env:
             os.makedirs(env["EVALTASKS_RESPONSE_CACHE"], exist_ok=True)
@@ -112,6 +111,11 @@ class SlurmExecutor(Executor):
         # No secrets here: the job gets them from sbatch's environment.
         return ("#!/bin/bash\n# written by evaltasks; the job's environment comes from sbatch\n"
                 f"cd {shlex.quote(spec.task_dir)} || exit 1\n{body}")
+
+    def runtime(self):
+        if self.docker:
+            return dict(self.docker.runtime(), executor=self.name, runtime="docker")
+        return {"executor": self.name, "runtime": "process", "venv": self.venv and self.venv.digest}
 
     def launch(self, spec, invocation, log, on_start):
         if self.stopping:

@@ -7,6 +7,7 @@ module (the harness imports nothing else from the launcher).
         results.json         the metrics; exists only once a run succeeded
         samples.jsonl        one scored line per sample
         progress.json        samples done so far, while it runs
+        run_config.yml       the config as run (launcher; for provenance and reproduce)
         logs/<job id>.log    each job's own log
         logs/stdout.log      a link to the newest job's log
 """
@@ -18,6 +19,7 @@ TASK = "task.json"
 RESULTS = "results.json"
 SAMPLES = "samples.jsonl"
 PROGRESS = "progress.json"
+RUN_CONFIG = "run_config.yml"   # the composed config as run (secrets by name only)
 LOGS = "logs"
 LATEST_LOG = "stdout.log"
 # Written by a run; removed before a task reruns so no stale file outlives it.
@@ -34,6 +36,10 @@ def results(task_dir):
 
 def samples(task_dir):
     return os.path.join(task_dir, SAMPLES)
+
+
+def run_config(task_dir):
+    return os.path.join(task_dir, RUN_CONFIG)
 
 
 def progress(task_dir):
@@ -63,6 +69,7 @@ def start_log(task_dir, job_id):
 
 
 def clear_outputs(task_dir, also_task=False):
-    """Remove what an earlier run wrote (and ``task.json`` with ``also_task``)."""
-    for name in OUTPUTS + ((TASK,) if also_task else ()):
+    """Remove what an earlier run wrote (and what the launcher wrote for it, ``task.json``
+    and ``run_config.yml``, with ``also_task``)."""
+    for name in OUTPUTS + ((TASK, RUN_CONFIG) if also_task else ()):
         Path(task_dir, name).unlink(missing_ok=True)
