@@ -101,6 +101,7 @@ def doit_tasks(run):
     }
     for spec in run.specs:
         yield eval_task(run, spec)
+    yield summary_task(run)
 
 
 def eval_task(run, spec):
@@ -121,6 +122,39 @@ def eval_task(run, spec):
         # `doit info` would show an id `evaltasks status` cannot find.
         "meta": {"results": target, "log": latest_log(spec), "last_job": LastJob(target)},
     }
+
+
+SUMMARY = "summary"
+SUMMARY_FILES = tuple(f"summary.{ext}" for ext in ("md", "csv", "json", "html"))
+
+
+def summary_task(run):
+    """``summary``: the report of every task's results, after the evaluations
+    (their results.json are its file dependencies, so doit orders it after them
+    and it is up to date while none changed)."""
+    out = run.cfg.output_dir
+    return {
+        "basename": SUMMARY,
+        "doc": f"summary.md/.csv/.json/.html of every task's results in {out}",
+        "actions": [(write_summary, [out, run.cfg.data["execution"].get("auto_export")])],
+        "file_dep": [os.path.join(spec["task_dir"], RESULTS) for spec in run.specs],
+        "targets": [os.path.join(out, name) for name in SUMMARY_FILES],
+        "clean": True,
+    }
+
+
+def write_summary(output_dir, auto_export=None):
+    from doit.exceptions import TaskFailed
+
+    from .report import export, load, summary
+
+    try:
+        summary.write_all(output_dir)
+        if auto_export:
+            export.auto(output_dir, auto_export)
+    except (load.RunError, export.ExportError) as e:
+        return TaskFailed(str(e))
+    return None
 
 
 def log_path(spec):
@@ -171,7 +205,7 @@ def doit_config(run):
     class RunReporter(EvalReporter):
         def initialize(self, tasks, selected_tasks):
             # The tasks doit was asked for: `_prepare` checks only those (see Run.select).
-            run.select(selected_tasks)
+            run.select([n for n in selected_tasks if n != SUMMARY])
             super().initialize(tasks, selected_tasks)
 
     RunReporter.run = run
@@ -182,6 +216,6 @@ def doit_config(run):
         "num_process": default_workers(run.cfg),
         # doit instantiates the reporter class itself: bind the class to this run.
         "reporter": RunReporter,
-        "default_tasks": ["eval"],
+        "default_tasks": ["eval", SUMMARY],
         "subtasks": True,   # `doit list` shows every eval:<id>, not just the group
     }

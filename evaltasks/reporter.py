@@ -78,7 +78,7 @@ class EvalReporter(ConsoleReporter):
             self.live.running.pop(task.name, None)
             self.run.history.record_results(spec["job_id"], "success", finished=time.time(),
                                             duration=took, headline=headline)
-            self.rows.append((task.name, "done", headline, _results(spec)))
+            self.rows.append((task.name, "done", _with_interval(_results(spec)) or headline, _results(spec)))
             self.write(f"done       {task.name}  {headline}  in {took:.1f}s\n")
 
     def add_failure(self, task, fail):
@@ -137,3 +137,15 @@ def _headline(results_path):
         return f"{name}={metric['value']:.4f} (n={metric['n']})" + (f", {failed} failed" if failed else "")
     except (OSError, ValueError, KeyError, StopIteration, TypeError):
         return ""
+
+
+def _with_interval(results_path):
+    """The headline metric with its 95% interval from the task's samples, e.g.
+    ``accuracy=0.8450 [0.7944, 0.8946] (n=200)``; None when it cannot be made."""
+    from .report import load, summary
+
+    try:
+        metric = summary.metric_rows(load.read_task(os.path.dirname(results_path)))[0]
+    except Exception:   # the table must not fail a run that succeeded; the plain headline stays
+        return None
+    return f"{metric['name']}={summary.value_with_ci(metric)} (n={metric['n']})"

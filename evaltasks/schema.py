@@ -98,6 +98,11 @@ CONFIG = {
             "extra_docker_args": _str(nullable=True),
             "base_image": _str(nullable=True, empty=False),
             "preflight": {"type": "boolean"},
+            # NeMo Evaluator's shape: exports run by the `summary` task at the end of a run.
+            "auto_export": {"type": "dict", "schema": {
+                "destinations": {"type": "list", "schema": _str(allowed=["local", "mlflow"])},
+                "configs": {"type": "dict", "schema": {"local": {"type": "dict"}, "mlflow": {"type": "dict"}}},
+            }},
         },
     },
     "deployment": {"type": "dict", "schema": {"type": _str(allowed=["none"])}},

@@ -11,10 +11,12 @@ instruction-level rates) as value ± 1.96 × the harness's stderr, labelled so.
 
 import csv
 import io
+import json
 import math
 import os
 from datetime import datetime, timezone
 
+from ..harness.files import write_atomic
 from ..plan import RUN_ONLY_PARAMS
 from . import load, stats
 
@@ -138,3 +140,39 @@ def csv_text(summary):
                              m["ci_high"], m["method"], m["n"], t["samples"], t["failed_samples"],
                              t["prompt_tokens"], t["completion_tokens"], t["duration_s"]])
     return buffer.getvalue()
+
+
+def finite(value):
+    """JSON has no NaN: an interval that cannot be computed is null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value
+
+
+def render(summary, run, fmt):
+    if fmt == "md":
+        return markdown(summary)
+    if fmt == "csv":
+        return csv_text(summary)
+    if fmt == "json":
+        return json.dumps(finite(summary), indent=2, ensure_ascii=False) + "\n"
+    from . import html
+
+    return html.summary_page(summary, run)
+
+
+def write_all(output_dir):
+    """The ``summary`` task's action: summary.md/.csv/.json/.html in the output
+    dir, each written atomically. Returns the paths."""
+    run = load.load_run(output_dir)
+    summary = build(run)
+    paths = []
+    for fmt in FORMATS:
+        path = os.path.join(output_dir, f"summary.{fmt}")
+        write_atomic(path, render(summary, run, fmt))
+        paths.append(path)
+    return paths

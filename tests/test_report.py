@@ -1,0 +1,156 @@
+"""report, compare and the summary target, on real runs: two runs of the
+pipeline against test endpoints, B better than A on gsm8k by a known set of
+flips and identical on mmlu_pro."""
+
+import json
+import re
+import shutil
+
+import pytest
+
+from conftest import Gsm8kModel, doit, evaltasks_cli, write_config
+from endpoint import FakeEndpoint
+from evaltasks.report import stats
+
+pytestmark = pytest.mark.docker
+
+GSM8K_N, MMLU_N = 40, 250
+A_RIGHT = {i for i in range(GSM8K_N) if i % 3 != 0}
+GAINED = {0, 3, 6, 9, 12, 15, 18, 21, 24, 27}       # right only in B
+LOST = {1}                                          # right only in A
+B_RIGHT = (A_RIGHT | GAINED) - LOST
+
+
+class Model:
+    """gsm8k: right on the chosen indices; mmlu_pro: always (A), in every run."""
+
+    def __init__(self, right):
+        self.gsm8k = Gsm8kModel(right)
+
+    def __call__(self, payload):
+        answer = self.gsm8k(payload)
+        return "The answer is (A)" if answer == "I do not know." else answer
+
+
+def run_pipeline(tmp, name, right):
+    out = tmp / name
+    tasks = [{"name": "gsm8k", "overrides": {"config.params.limit_samples": GSM8K_N}},
+             {"name": "mmlu_pro", "overrides": {"config.params.limit_samples": MMLU_N,
+                                                "config.params.parallelism": 16}}]
+    with FakeEndpoint(Model(right)) as ep:
+        cfg = write_config(tmp / f"{name}.yaml", ep.chat_url, out, tasks=tasks)
+        done = doit("-n", "2", f"config={cfg}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    invocation = re.search(r"invocation ([0-9a-f]{12})", done.stdout).group(1)
+    return out, invocation, done.stdout, cfg
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, data_dir, docker_client):
+    tmp = tmp_path_factory.mktemp("report")
+    return {"tmp": tmp, "A": run_pipeline(tmp, "A", A_RIGHT), "B": run_pipeline(tmp, "B", B_RIGHT)}
+
+
+def compare_json(*refs, extra=()):
+    done = evaltasks_cli("compare", *map(str, refs), "--format", "json", *extra)
+    return done, (json.loads(done.stdout) if done.stdout.startswith("{") else None)
+
+
+def by_task(result):
+    return {e["task"]: e for e in result["comparisons"][0]["tasks"]}
+
+
+def test_compare_reports_exactly_the_flips_and_a_verdict_per_task(runs):
+    (a, _, _, _), (b, b_inv, _, _) = runs["A"], runs["B"]
+    # B by its invocation id, as `evaltasks ls runs` shows it.
+    done, result = compare_json(a, b_inv, extra=["--fail-on-regression"])
+    assert done.returncode == 0, done.stderr
+    gsm8k, mmlu = by_task(result)["gsm8k"], by_task(result)["mmlu_pro"]
+    assert {f["a"]["index"] for f in gsm8k["flips"] if f["b"]["score"] == 1} == GAINED
+    assert {f["a"]["index"] for f in gsm8k["flips"] if f["a"]["score"] == 1} == LOST
+    assert (gsm8k["right_only_b"], gsm8k["right_only_a"]) == (len(GAINED), len(LOST))
+    assert gsm8k["test"] == "exact McNemar" and gsm8k["n"] == GSM8K_N
+    assert gsm8k["diff"] == pytest.approx((len(GAINED) - len(LOST)) / GSM8K_N)
+    assert gsm8k["p"] == pytest.approx(stats.mcnemar_exact(len(LOST), len(GAINED)))
+    assert gsm8k["p_holm"] == pytest.approx(2 * gsm8k["p"])          # Holm over the two tasks
+    assert gsm8k["verdict"] == "better"
+    assert mmlu["flips"] == [] and mmlu["diff"] == 0 and mmlu["n"] == MMLU_N
+    assert mmlu["verdict"] == "no detectable difference"
+    assert mmlu["mde"] < 0.05
+
+    swapped, result = compare_json(b, a, extra=["--fail-on-regression"])
+    assert swapped.returncode == 1
+    assert by_task(result)["gsm8k"]["verdict"] == "worse"
+    assert "regression: gsm8k worse in" in swapped.stderr
+
+    md = evaltasks_cli("compare", str(a), str(b))
+    assert md.returncode == 0 and "| gsm8k | accuracy |" in md.stdout and "**better**" in md.stdout
+    assert f"gsm8k: {len(GAINED) + len(LOST)} flips" in md.stdout
+
+
+def test_runs_on_other_items_are_compared_on_the_intersection(runs, tmp_path):
+    a = runs["A"][0]
+    small = tmp_path / "small"
+    shutil.copytree(a / "gsm8k", small / "gsm8k")
+    rows = (small / "gsm8k" / "samples.jsonl").read_text().splitlines()[:6]
+    (small / "gsm8k" / "samples.jsonl").write_text("\n".join(rows) + "\n")
+    done, result = compare_json(a, small)
+    assert done.returncode == 0, done.stderr
+    gsm8k = by_task(result)["gsm8k"]
+    assert gsm8k["n"] == 6 and gsm8k["only_a"] == GSM8K_N - 6
+    assert any("compared on the 6 items both scored" in n for n in gsm8k["notes"])
+    assert any("not compared: mmlu_pro" in n for n in result["comparisons"][0]["notes"])
+
+    # Nothing in common: one line, exit 2.
+    for i, row in enumerate(rows):
+        rows[i] = json.dumps(dict(json.loads(row), prompt=[{"role": "user", "content": f"another question {i}"}]))
+    (small / "gsm8k" / "samples.jsonl").write_text("\n".join(rows) + "\n")
+    nothing = evaltasks_cli("compare", str(a), str(small))
+    assert nothing.returncode == 2 and "Traceback" not in nothing.stderr
+    assert nothing.stderr.startswith("error: ") and "no samples in common" in nothing.stderr
+    assert len(nothing.stderr.strip().splitlines()) == 1
+
+
+def test_the_run_writes_a_summary_with_intervals(runs):
+    a, invocation, stdout, _ = runs["A"]
+    summary = json.loads((a / "summary.json").read_text())
+    gsm8k = next(t for t in summary["tasks"] if t["task"] == "gsm8k")
+    head = gsm8k["metrics"][0]
+    assert (head["name"], head["value"], head["n"]) == ("accuracy", len(A_RIGHT) / GSM8K_N, GSM8K_N)
+    assert (head["ci_low"], head["ci_high"]) == pytest.approx(stats.wilson(len(A_RIGHT), GSM8K_N))
+    assert head["method"] == "Wilson"
+    assert gsm8k["model_id"] == "test-model" and gsm8k["params"]["limit_samples"] == GSM8K_N
+    assert "parallelism" not in gsm8k["params"]          # does not determine the result
+    assert summary["overall"]["how"].startswith("unweighted mean")
+    for ext in ("md", "csv", "html"):
+        assert (a / f"summary.{ext}").stat().st_size > 0
+    low, high = stats.wilson(len(A_RIGHT), GSM8K_N)
+    # The end-of-run table shows value and 95% CI.
+    assert f"accuracy=0.6500 [{low:.4f}, {high:.4f}] (n=40)" in stdout, stdout
+    # `evaltasks report` renders the same on demand, by invocation id too.
+    md = evaltasks_cli("report", invocation)
+    assert md.returncode == 0 and f"0.6500 [{low:.4f}, {high:.4f}]" in md.stdout
+    csv = evaltasks_cli("report", str(a), "--format", "csv")
+    assert csv.stdout.splitlines()[0].startswith("task,benchmark,model_id,metric,value,ci_low,ci_high")
+
+
+def test_summary_is_up_to_date_after_a_noop_run_and_rebuilt_when_a_task_reran(tmp_path, data_dir):
+    out = tmp_path / "results"
+    tasks = [{"name": "gsm8k", "id": "a", "overrides": {"config.params.limit_samples": 3}},
+             {"name": "gsm8k", "id": "b", "overrides": {"config.params.limit_samples": 4}}]
+    with FakeEndpoint(Gsm8kModel(right=range(10))) as ep:
+        cfg = write_config(tmp_path / "c.yaml", ep.chat_url, out, tasks=tasks)
+        assert doit("-n", "2", f"config={cfg}").returncode == 0
+        built = (out / "summary.html").stat().st_mtime_ns
+        again = doit("-n", "2", f"config={cfg}")
+        assert again.returncode == 0 and "2 up to date" in again.stdout
+        assert (out / "summary.html").stat().st_mtime_ns == built
+        status = doit("list", "--status", f"config={cfg}")
+        assert re.search(r"^U\s+summary", status.stdout, re.M), status.stdout
+
+        rerun = doit("-n", "2", f"config={cfg}", "evaluation.tasks.b.overrides.config.params.limit_samples=5")
+    assert rerun.returncode == 0, rerun.stdout
+    assert "1 up to date: eval:a" in rerun.stdout
+    assert (out / "summary.html").stat().st_mtime_ns > built
+    summary = json.loads((out / "summary.json").read_text())
+    assert {t["task"]: t["metrics"][0]["n"] for t in summary["tasks"]} == {"a": 3, "b": 5}
