@@ -154,3 +154,74 @@ def test_summary_is_up_to_date_after_a_noop_run_and_rebuilt_when_a_task_reran(tm
     assert (out / "summary.html").stat().st_mtime_ns > built
     summary = json.loads((out / "summary.json").read_text())
     assert {t["task"]: t["metrics"][0]["n"] for t in summary["tasks"]} == {"a": 3, "b": 5}
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                                     args=["--no-sandbox", "--disable-gpu", "--no-first-run",
+                                           "--disable-background-networking", "--disable-component-update",
+                                           "--disable-sync"])
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser, url):
+    page = browser.new_page()
+    errors, requests = [], []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: r.url.startswith("file://") or requests.append(r.url))
+    page.goto(url)
+    return page, errors, requests
+
+
+def test_summary_html_in_a_browser(runs, browser):
+    a = runs["A"][0]
+    page, errors, requests = open_page(browser, (a / "summary.html").as_uri())
+    assert page.locator("svg.chart g.bar").count() == 2               # one interval per task
+    assert "gsm8k accuracy: 0.6500" in page.locator("svg.chart g.bar title").first.text_content()
+    section = page.locator("#task-gsm8k")
+    section.locator("details.samples > summary").click()
+    samples = section.locator("details.sample")
+    samples.first.wait_for()
+    assert samples.count() == GSM8K_N
+    section.locator("select.filter").select_option("wrong")
+    page.wait_for_function("document.querySelectorAll('#task-gsm8k details.sample').length === 14")
+    shown = [int(x) for x in samples.evaluate_all("ns => ns.map(n => n.dataset.index)")]
+    assert set(shown) == set(range(GSM8K_N)) - A_RIGHT
+    assert samples.evaluate_all("ns => ns.every(n => n.classList.contains('wrong'))")
+    section.locator("input.search").fill("#3")
+    page.wait_for_function("document.querySelectorAll('#task-gsm8k details.sample').length === 1")
+    assert "Answer: " in section.locator("details.sample pre.response").text_content()
+    # mmlu_pro: 250 samples, a page at a time.
+    page.locator("#task-mmlu_pro details.samples > summary").click()
+    page.locator("#task-mmlu_pro details.sample").first.wait_for()
+    assert page.locator("#task-mmlu_pro details.sample").count() == 50
+    assert "1–50 of 250" in page.locator("#task-mmlu_pro .count").text_content()
+    assert errors == [] and requests == []
+
+
+def test_compare_html_in_a_browser_links_flips_to_both_responses(runs, browser):
+    (a, *_), (b, *_) = runs["A"], runs["B"]
+    page_file = runs["tmp"] / "compare.html"
+    done = evaltasks_cli("compare", str(a), str(b), "--format", "html", "-o", str(page_file))
+    assert done.returncode == 0, done.stderr
+    page, errors, requests = open_page(browser, page_file.as_uri())
+    assert page.locator("svg.chart g.bar").count() == 2
+    assert page.locator("tr[data-task=gsm8k] td.verdict").text_content() == "better"
+    assert page.locator("tr[data-task=mmlu_pro] td.verdict").text_content() == "no detectable difference"
+    flips = page.locator("details.flips[data-task=gsm8k]")
+    flips.locator("summary").first.click()
+    assert flips.locator("tr.flip").count() == len(GAINED) + len(LOST)
+    # A flip's link opens B's summary at that sample's response.
+    flips.locator("a", has_text="B #0").click()
+    page.wait_for_url(re.compile(r".*/B/summary\.html#task=gsm8k&item=0$"))
+    page.wait_for_function("document.querySelectorAll('#task-gsm8k details.sample').length === 1")
+    assert page.locator("#task-gsm8k details.sample").get_attribute("data-index") == "0"
+    assert page.locator("#task-gsm8k details.sample[open] pre.response").is_visible()
+    assert errors == [] and requests == []
