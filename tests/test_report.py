@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from conftest import Gsm8kModel, doit, evaltasks_cli, write_config
+from conftest import REPO, Gsm8kModel, doit, evaltasks_cli, write_config
 from endpoint import FakeEndpoint
 from evaltasks.report import stats
 
@@ -225,3 +225,37 @@ def test_compare_html_in_a_browser_links_flips_to_both_responses(runs, browser):
     assert page.locator("#task-gsm8k details.sample").get_attribute("data-index") == "0"
     assert page.locator("#task-gsm8k details.sample[open] pre.response").is_visible()
     assert errors == [] and requests == []
+
+
+def test_local_export_writes_nemo_evaluators_processed_results(runs, tmp_path):
+    (a, a_inv, _, _), (b, b_inv, _, _) = runs["A"], runs["B"]
+    dest = tmp_path / "exported"
+    for _ in range(2):          # exporting again replaces the entries, never duplicates them
+        done = evaltasks_cli("export", str(a), b_inv, "--dest", "local", "--output-dir", str(dest))
+        assert done.returncode == 0, done.stderr
+    data = json.loads((dest / "processed_results.json").read_text())
+    entries = data["benchmarks"]["gsm8k"]["models"]["test-model"]
+    assert sorted(e["invocation_id"] for e in entries) == sorted([a_inv, b_inv])
+    scores = {e["invocation_id"]: e["scores"]["accuracy"] for e in entries}
+    assert scores == {a_inv: len(A_RIGHT) / GSM8K_N, b_inv: len(B_RIGHT) / GSM8K_N}
+    entry = next(e for e in entries if e["invocation_id"] == a_inv)
+    assert entry["job_id"].startswith(a_inv + ".") and entry["harness"] == "evaltasks"
+    assert entry["intervals"]["accuracy"][:2] == pytest.approx(list(stats.wilson(len(A_RIGHT), GSM8K_N)))
+    assert set(data["benchmarks"]) == {"gsm8k", "mmlu_pro"}
+    rows = (dest / "processed_results.csv").read_text().splitlines()
+    assert rows[0].startswith("Model Name,Harness,Task Name,Executor,Container,Invocation ID,Job ID,accuracy")
+    assert len(rows) == 1 + 4                           # two runs × two tasks
+    assert (dest / "A" / "gsm8k" / "samples.jsonl").read_bytes() == (a / "gsm8k" / "samples.jsonl").read_bytes()
+    assert (dest / "A" / "summary.html").is_file()
+
+
+def test_export_bad_input_is_one_line(runs, tmp_path):
+    a = runs["A"][0]
+    for args in (["export", str(tmp_path / "nothing"), "--dest", "local"],
+                 ["export", str(a), "--dest", "mlflow", "--tracking-uri", ""],
+                 ["compare", str(a)],
+                 ["report", str(a), "--format", "pdf"]):
+        done = evaltasks_cli(*args, env={"MLFLOW_TRACKING_URI": ""})
+        assert done.returncode == 2, args
+        assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not (REPO / "evaltasks-results").exists()
