@@ -259,3 +259,71 @@ def test_export_bad_input_is_one_line(runs, tmp_path):
         assert done.returncode == 2, args
         assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not (REPO / "evaltasks-results").exists()
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """A real MLflow tracking server on 127.0.0.1: sqlite backend, artifacts
+    served from a local folder (--artifacts-destination), one worker."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+    log = open(tmp_path / "mlflow.log", "wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{tmp_path}/mlflow.db",
+         "--artifacts-destination", str(tmp_path / "artifacts")],
+        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert server.poll() is None and time.time() < deadline, (tmp_path / "mlflow.log").read_text()
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)      # the server and the workers it started
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+
+
+def test_mlflow_export_reads_back_through_mlflows_client(runs, mlflow_server, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    a, a_inv, _, _ = runs["A"]
+    done = evaltasks_cli("export", a_inv, "--dest", "mlflow", "--tracking-uri", mlflow_server,
+                         "--experiment-name", "evaltasks-test", "--run-name", "run-a", "--tag", "team=eval")
+    assert done.returncode == 0, done.stdout + done.stderr
+    client = MlflowClient(tracking_uri=mlflow_server)
+    experiment = client.get_experiment_by_name("evaltasks-test")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.run_name == "run-a" and run.data.tags["team"] == "eval"
+    metrics = run.data.metrics
+    low, high = stats.wilson(len(A_RIGHT), GSM8K_N)
+    assert metrics["gsm8k/accuracy"] == len(A_RIGHT) / GSM8K_N
+    assert (metrics["gsm8k/accuracy/ci_low"], metrics["gsm8k/accuracy/ci_high"]) == pytest.approx((low, high))
+    assert "mmlu_pro/accuracy" in metrics
+    assert run.data.params["model_id"] == "test-model" and run.data.params["gsm8k.limit_samples"] == str(GSM8K_N)
+    top = {f.path for f in client.list_artifacts(run.info.run_id)}
+    assert {"summary.md", "summary.csv", "summary.json", "summary.html", "gsm8k", "mmlu_pro"} <= top
+    got = client.download_artifacts(run.info.run_id, "gsm8k/samples.jsonl", str(tmp_path))
+    assert open(got, "rb").read() == (a / "gsm8k" / "samples.jsonl").read_bytes()
