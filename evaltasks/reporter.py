@@ -71,6 +71,9 @@ class EvalReporter(ConsoleReporter):
         if task.name == "_prepare":
             for note in self.run.notes:
                 self.write(f"{note}\n")
+        if task.name == plan.SUMMARY:
+            where = os.path.join(self.run.cfg.output_dir, "summary.html")
+            self.write(f"summary    {where} (and summary.md, .csv, .json)\n")
         spec = self._spec(task)
         if spec:
             took = time.time() - self.started.get(task.name, time.time())

@@ -327,3 +327,23 @@ def test_mlflow_export_reads_back_through_mlflows_client(runs, mlflow_server, tm
     assert {"summary.md", "summary.csv", "summary.json", "summary.html", "gsm8k", "mmlu_pro"} <= top
     got = client.download_artifacts(run.info.run_id, "gsm8k/samples.jsonl", str(tmp_path))
     assert open(got, "rb").read() == (a / "gsm8k" / "samples.jsonl").read_bytes()
+
+
+def test_auto_export_runs_at_the_end_of_a_run(tmp_path, data_dir):
+    out, dest = tmp_path / "results", tmp_path / "exported"
+    auto = {"auto_export": {"destinations": ["local"], "configs": {"local": {"output_dir": str(dest)}}}}
+    with FakeEndpoint(Gsm8kModel(right=range(2))) as ep:
+        cfg = write_config(tmp_path / "c.yaml", ep.chat_url, out, execution=auto,
+                           tasks=[{"name": "gsm8k", "overrides": {"config.params.limit_samples": 3}}])
+        done = doit(f"config={cfg}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"summary    {out / 'summary.html'}" in done.stdout
+    data = json.loads((dest / "processed_results.json").read_text())
+    (entry,) = data["benchmarks"]["gsm8k"]["models"]["test-model"]
+    assert entry["scores"]["accuracy"] == pytest.approx(2 / 3)
+
+    bad = write_config(tmp_path / "bad.yaml", "http://127.0.0.1:9/v1/chat/completions", tmp_path / "other",
+                       execution={"auto_export": {"destinations": ["wandb"]}})
+    refused = doit(f"config={bad}")
+    assert refused.returncode == 2 and "execution.auto_export.destinations" in refused.stderr
+    assert not (tmp_path / "other").exists()
