@@ -88,3 +88,26 @@ def test_minimum_detectable_effect_is_the_normal_power_formula():
     assert stats.minimum_detectable_effect(np.zeros(100)) == pytest.approx(z * z / 100)
     # More items detect smaller effects.
     assert stats.minimum_detectable_effect(np.zeros(1000)) < stats.minimum_detectable_effect(np.zeros(100))
+
+
+def test_compare_says_when_benchmark_version_or_data_differ():
+    from evaltasks.report import compare, load
+
+    def task(version, digest, scores):
+        rows = [{"index": i, "question_id": i, "score": s} for i, s in enumerate(scores)]
+        results = {"task": "t", "benchmark": "mmlu_pro", "metrics": {"accuracy": {"value": 0, "n": len(rows)}},
+                   "provenance": {"version": version, "datasets": {"test.json": digest}}}
+        return load.Task("t", "/nowhere", results, rows)
+
+    a, b = task("1", "aaa", [1, 0, 1, 0]), task("2", "bbb", [1, 1, 1, 0])
+    entry = compare.pair(a, b)
+    assert "benchmark version differs: 1 vs 2" in entry["notes"]
+    assert "dataset files differ: test.json" in entry["notes"]
+    assert compare.pair(a, task("1", "aaa", [0, 0, 0, 0]))["notes"] == []
+    # One run without provenance (made before it existed): nothing to say.
+    a.results.pop("provenance")
+    assert compare.provenance_notes(a, b) == []
+    # Paired by question_id, not position: B's rows in another order pair the same items.
+    shuffled = task("1", "aaa", [1, 1, 1, 0])
+    shuffled.rows = [dict(row, index=i) for i, row in enumerate(reversed(shuffled.rows))]
+    assert compare.pair(b, shuffled)["flips"] == []

@@ -143,6 +143,7 @@ def markdown(result):
                        f"{fmt(e['diff'], signed=True)} [{fmt(e['ci_low'], signed=True)}, "
                        f"{fmt(e['ci_high'], signed=True)}] | {e['test']} | {fmt(e['p_holm'])} | "
                        f"{fmt(e['mde'])} | {e['n']} | **{e['verdict']}** |")
+        out += [""] + [f"- {e['task']}: {n}" for e in c["tasks"] for n in e["notes"] if e.get("p") is not None]
         for e in c["tasks"]:
             if e.get("flips"):
                 out += ["", f"### {e['task']}: {len(e['flips'])} flips "

@@ -29,7 +29,9 @@ def metric_rows(task):
     for name, metric in task.results.get("metrics", {}).items():
         if not isinstance(metric, dict) or "value" not in metric:
             continue
-        subset = task.rows if name == task.headline else load.group_rows(task, name)
+        # pass@k for every k is rebuilt from all rows, like the headline.
+        whole = name == task.headline or name.startswith("pass@")
+        subset = task.rows if whole else load.group_rows(task, name)
         values = list(load.units(task, name, subset).values()) if subset else []
         if values:
             low, high, method = stats.interval(values)
