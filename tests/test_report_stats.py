@@ -111,3 +111,27 @@ def test_compare_says_when_benchmark_version_or_data_differ():
     shuffled = task("1", "aaa", [1, 1, 1, 0])
     shuffled.rows = [dict(row, index=i) for i, row in enumerate(reversed(shuffled.rows))]
     assert compare.pair(b, shuffled)["flips"] == []
+
+
+def test_repeated_samples_are_clustered_by_problem():
+    """humaneval with n_samples=4: the interval is over the 30 problems, not the 120 samples."""
+    from evaltasks.harness.benchmarks.humaneval import metrics, pass_at_k
+    from evaltasks.report import load, summary
+
+    rng = random.Random(5)
+    rows = [{"index": 4 * p + s, "task_id": f"HumanEval/{p}", "sample": s,
+             "score": float(rng.random() < p / 30), "passed": None} for p in range(30) for s in range(4)]
+    for row in rows:
+        row["passed"] = bool(row["score"])
+    results = {"task": "he", "benchmark": "humaneval", "metrics": metrics(rows, {})}
+    rows_by_metric = {m["name"]: m for m in summary.metric_rows(load.Task("he", "/nowhere", results, rows))}
+    head = rows_by_metric["pass@1"]
+    assert head["n"] == 30 and head["method"] == "bootstrap over items"
+    per_problem = [sum(r["score"] for r in rows[4 * p:4 * p + 4]) / 4 for p in range(30)]
+    assert (head["ci_low"], head["ci_high"]) == stats.bootstrap_mean(per_problem)
+    ref_low, ref_high = reference_bootstrap(per_problem, 20000, 2)
+    assert head["ci_low"] == pytest.approx(ref_low, abs=0.03) and head["ci_high"] == pytest.approx(ref_high, abs=0.03)
+    pass2 = rows_by_metric["pass@2"]
+    values = [pass_at_k(4, int(sum(r["score"] for r in rows[4 * p:4 * p + 4])), 2) for p in range(30)]
+    assert pass2["n"] == 30 and pass2["value"] == pytest.approx(np.mean(values))
+    assert (pass2["ci_low"], pass2["ci_high"]) == stats.bootstrap_mean(values)
