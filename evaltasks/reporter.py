@@ -7,6 +7,7 @@ import json
 import os
 import time
 
+from doit.exceptions import UnmetDependency
 from doit.reporter import ConsoleReporter
 
 from . import plan
@@ -87,6 +88,12 @@ class EvalReporter(ConsoleReporter):
     def add_failure(self, task, fail):
         message = (getattr(fail, "message", "") or fail.get_msg()).strip().splitlines()
         message = message[-1] if message else "failed"
+        if task.name == plan.SUMMARY and isinstance(fail, UnmetDependency):
+            # `--continue` after a failed task: no summary of a partial run, but say how to get one.
+            self.failures.append({"task": task, "exception": fail})
+            self.write(f"{'no summary':<10} a task failed; `evaltasks report {self.run.cfg.output_dir}` "
+                       "summarises the tasks that have results\n")
+            return
         if task.name == "_prepare":
             self.stop_reason = f"cannot start: {message}"
             self.runtime_errors.append(f"error: {self.stop_reason}")

@@ -347,3 +347,18 @@ def test_auto_export_runs_at_the_end_of_a_run(tmp_path, data_dir):
     refused = doit(f"config={bad}")
     assert refused.returncode == 2 and "execution.auto_export.destinations" in refused.stderr
     assert not (tmp_path / "other").exists()
+
+
+def test_no_summary_of_a_run_with_a_failed_task(tmp_path, data_dir):
+    out = tmp_path / "results"
+    tasks = [{"name": "gsm8k", "id": "good", "overrides": {"config.params.limit_samples": 3}},
+             {"name": "gsm8k", "id": "bad", "overrides": {"config.params.limit_samples": 3,
+                                                          "target.api_endpoint.model_id": "no-such-model"}}]
+    with FakeEndpoint(Gsm8kModel(right=range(3))) as ep:
+        cfg = write_config(tmp_path / "c.yaml", ep.chat_url, out, tasks=tasks)
+        done = doit("--continue", f"config={cfg}", "execution.preflight=false")
+    assert done.returncode != 0 and "FAILED     eval:bad" in done.stdout
+    assert f"no summary a task failed; `evaltasks report {out}` summarises" in done.stdout, done.stdout
+    assert not (out / "summary.html").exists() and "Traceback" not in done.stdout + done.stderr
+    partial = evaltasks_cli("report", str(out), "--format", "json")
+    assert [t["task"] for t in json.loads(partial.stdout)["tasks"]] == ["good"]
