@@ -34,17 +34,15 @@ class ExportError(Exception):
     """An export that cannot be done: one line for the user."""
 
 
-def _job_id(run, task):
-    """The run history's job that wrote this task's results.json, if recorded."""
+def _job_id(task):
+    """The run history's job that wrote this task's results.json, if recorded
+    (the history holds the path as the run's config resolved it)."""
     from ..history import History
 
-    job = History().last_job(os.path.join(task.folder, load.RESULTS)) or \
-        History().last_job(os.path.abspath(os.path.join(task.folder, load.RESULTS)))
+    path = os.path.join(task.folder, load.RESULTS)
+    history = History()
+    job = history.last_job(path) or history.last_job(os.path.abspath(path))
     return job["id"] if job else None
-
-
-def _invocation(run, job_id):
-    return job_id.split(".", 1)[0] if job_id else None
 
 
 def _run_name(run):
@@ -68,8 +66,8 @@ def export_local(runs, config):
         copy = os.path.join(folder, _run_name(run))
         for t in s["tasks"]:
             task = run.tasks[t["task"]]
-            job = _job_id(run, task)
-            entry = {"invocation_id": _invocation(run, job), "job_id": job or t["task"], "task": t["task"],
+            job = _job_id(task)
+            entry = {"invocation_id": job.split(".", 1)[0] if job else None, "job_id": job or t["task"], "task": t["task"],
                      "harness": HARNESS, "container": None, "executor": "local",
                      "scores": {m["name"]: m["value"] for m in t["metrics"]},
                      "intervals": summary.finite({m["name"]: [m["ci_low"], m["ci_high"], m["method"]]
