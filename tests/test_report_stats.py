@@ -135,3 +135,22 @@ def test_repeated_samples_are_clustered_by_problem():
     values = [pass_at_k(4, int(sum(r["score"] for r in rows[4 * p:4 * p + 4])), 2) for p in range(30)]
     assert pass2["n"] == 30 and pass2["value"] == pytest.approx(np.mean(values))
     assert (pass2["ci_low"], pass2["ci_high"]) == stats.bootstrap_mean(values)
+
+
+def test_instruction_level_rates_bootstrap_whole_prompts():
+    """ifeval's instruction-level accuracy: Σ followed / Σ instructions, resampling
+    prompts (each with all its instructions), against a written-out reference."""
+    rng = np.random.default_rng(11)
+    total = rng.integers(1, 4, size=120)
+    right = np.array([rng.integers(0, t + 1) for t in total])
+    low, high, method = stats.ratio_interval(right, total)
+    assert method == "bootstrap over items (ratio)"
+    ref = np.random.default_rng(4)
+    ratios = []
+    for _ in range(20000):
+        pick = ref.integers(0, len(total), len(total))
+        ratios.append(right[pick].sum() / total[pick].sum())
+    assert low == pytest.approx(np.percentile(ratios, 2.5), abs=0.012)
+    assert high == pytest.approx(np.percentile(ratios, 97.5), abs=0.012)
+    # All instructions in one prompt: nothing to resample; Wilson on the counts.
+    assert stats.ratio_interval([2], [3])[:2] == stats.wilson(2, 3)

@@ -101,6 +101,32 @@ def group_rows(task, metric):
     return None
 
 
+def row_field(task, metric):
+    """The 0/1 field of every row a prompt-level metric averages, when the rows
+    have one (ifeval's ``prompt_level_loose_acc`` ← ``prompt_level_loose``)."""
+    field = metric[:-len("_acc")] if metric.endswith("_acc") else None
+    numeric = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v in (0, 1) or isinstance(v, bool)
+    return field if field and task.rows and all(numeric(row.get(field)) for row in task.rows) else None
+
+
+def ratio_units(task, metric):
+    """``(right, total)`` per item for an instruction-level rate (ifeval's
+    ``inst_level_strict_acc`` and ``…/<instruction>``: the share of instructions
+    followed, each prompt holding several), or None."""
+    match = re.fullmatch(r"inst_level_(strict|loose)_acc(?:/(.+))?", metric)
+    if not match:
+        return None
+    kind, only = match.groups()
+    right, total = [], []
+    for row in task.rows:
+        pairs = [(i, ok) for i, ok in zip(row.get("instruction_id_list") or [], row.get(f"inst_level_{kind}") or [])
+                 if only is None or i == only]
+        if pairs:
+            right.append(sum(bool(ok) for _, ok in pairs))
+            total.append(len(pairs))
+    return (right, total) if total else None
+
+
 def read_task(folder):
     with open(os.path.join(folder, RESULTS), encoding="utf-8") as f:
         results = json.load(f)
@@ -109,6 +135,10 @@ def read_task(folder):
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             rows = [json.loads(line) for line in f if line.strip()]
+    if not isinstance(results, dict) or not isinstance(results.get("metrics"), dict):
+        raise ValueError("not an evaltasks results.json (no metrics object)")
+    if not all(isinstance(row, dict) for row in rows):
+        raise ValueError(f"{SAMPLES} has a line that is not a JSON object")
     return Task(results.get("task") or os.path.basename(folder), folder, results, rows)
 
 

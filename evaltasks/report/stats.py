@@ -59,6 +59,21 @@ def interval(values):
     return (*bootstrap_mean(values), "bootstrap over items")
 
 
+def ratio_interval(right, total):
+    """``(low, high, method)`` for a rate over items that hold several trials each
+    (ifeval's instructions per prompt): a bootstrap over items of Σright/Σtotal,
+    so the trials of one item move together; Wilson on the counts when all trials
+    sit in one item or every item agrees."""
+    right, total = np.asarray(right, dtype=float), np.asarray(total, dtype=float)
+    rates = right / total
+    if len(total) < 2 or np.ptp(rates) == 0:
+        return (*wilson(right.sum(), total.sum()), "Wilson (counts)")
+    ci = stats.bootstrap((right, total), lambda r, t, axis=-1: r.sum(axis=axis) / t.sum(axis=axis),
+                         paired=True, confidence_level=CONFIDENCE, n_resamples=RESAMPLES, method="percentile",
+                         vectorized=True, random_state=np.random.default_rng(SEED))
+    return (float(ci.confidence_interval.low), float(ci.confidence_interval.high), "bootstrap over items (ratio)")
+
+
 def mcnemar_exact(a_only, b_only):
     """Two-sided exact McNemar p-value from the discordant counts: items right in
     A only and right in B only."""

@@ -29,19 +29,34 @@ def metric_rows(task):
     for name, metric in task.results.get("metrics", {}).items():
         if not isinstance(metric, dict) or "value" not in metric:
             continue
-        # pass@k for every k is rebuilt from all rows, like the headline.
-        whole = name == task.headline or name.startswith("pass@")
-        subset = task.rows if whole else load.group_rows(task, name)
-        values = list(load.units(task, name, subset).values()) if subset else []
-        if values:
-            low, high, method = stats.interval(values)
-            n = len(values)
-        else:
-            half = 1.96 * float(metric.get("stderr") or 0.0)
-            low, high, method, n = metric["value"] - half, metric["value"] + half, NORMAL, metric.get("n")
+        low, high, method, n = _interval(task, name, metric)
         rows.append({"name": name, "value": metric["value"], "ci_low": low, "ci_high": high,
                      "method": method, "n": n})
     return rows
+
+
+def _interval(task, name, metric):
+    """``(low, high, method, n)`` of one metric, from the samples where they can
+    rebuild it, else from the harness's stderr."""
+    # pass@k for every k is rebuilt from all rows, like the headline.
+    whole = name == task.headline or name.startswith("pass@")
+    subset = task.rows if whole else load.group_rows(task, name)
+    if subset:
+        values = list(load.units(task, name, subset).values())
+        return (*stats.interval(values), len(values))
+    field = load.row_field(task, name)
+    if field:
+        values = [float(row.get(field) or 0.0) for row in task.rows]
+        return (*stats.interval(values), len(values))
+    ratio = load.ratio_units(task, name)
+    if ratio:
+        right, total = ratio
+        return (*stats.ratio_interval(right, total), int(sum(total)))
+    half = 1.96 * float(metric.get("stderr") or 0.0)
+    low, high = metric["value"] - half, metric["value"] + half
+    if 0 <= metric["value"] <= 1:       # every metric here is a rate: keep its interval in [0, 1]
+        low, high = max(0.0, low), min(1.0, high)
+    return low, high, NORMAL, metric.get("n")
 
 
 def task_summary(task):
