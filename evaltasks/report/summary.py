@@ -4,9 +4,11 @@ model, endpoint and the params that determine the result — as a dict (the JSON
 form), Markdown, CSV, and the rows the HTML page shows.
 
 The harness's own metrics are the values; the intervals are rebuilt from
-samples.jsonl: the headline metric and per-group ones (``accuracy/<category>``)
-from their items, anything the rows cannot rebuild (macro averages,
-instruction-level rates) as value ± 1.96 × the harness's stderr, labelled so.
+samples.jsonl: the headline metric, pass@k and per-group ones
+(``accuracy/<category>``) from their items, ifeval's instruction-level rates
+from its prompts (load.ratio_units), anything the rows cannot rebuild (macro
+averages, gpqa's per-repeat spread) as value ± 1.96 × the harness's stderr,
+labelled so.
 """
 
 import csv
