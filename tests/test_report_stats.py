@@ -88,6 +88,8 @@ def test_minimum_detectable_effect_is_the_normal_power_formula():
     assert stats.minimum_detectable_effect(np.zeros(100)) == pytest.approx(z * z / 100)
     # More items detect smaller effects.
     assert stats.minimum_detectable_effect(np.zeros(1000)) < stats.minimum_detectable_effect(np.zeros(100))
+    # Six items can detect nothing: capped at the largest possible difference.
+    assert stats.minimum_detectable_effect(np.zeros(6)) == 1.0
 
 
 def test_compare_says_when_benchmark_version_or_data_differ():

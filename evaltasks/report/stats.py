@@ -114,11 +114,12 @@ def minimum_detectable_effect(differences):
     the spread of the per-unit differences. A difference δ on [0, 1] scores needs
     units that differ, at least δ·n of them, so s² ≥ δ and the bound never falls
     below (z₁₋α/₂ + z_power)²/n — that is the figure for two runs that agree on
-    every item."""
+    every item. Capped at 1, the largest difference scores on [0, 1] allow:
+    above it, no difference would be detected."""
     d = np.asarray(differences, dtype=float)
     n = len(d)
     if n == 0:
         return math.nan
     z = stats.norm.ppf(1 - ALPHA / 2) + stats.norm.ppf(POWER)
     spread = float(np.std(d, ddof=1)) if n > 1 else 0.0
-    return float(max(z * spread / math.sqrt(n), z * z / n))
+    return float(min(1.0, max(z * spread / math.sqrt(n), z * z / n)))
