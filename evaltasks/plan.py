@@ -56,7 +56,9 @@ def fingerprint(spec):
     doit's DB when the task succeeds, and compared on the next run. Never holds
     a secret value."""
     bench = benchmarks.resolve(spec["benchmark"])
-    endpoint = {k: spec["endpoint"][k] for k in ("url", "model_id", "type")}
+    # A deployed model is named by what determines its answers, not by its url (the port).
+    endpoint = {k: spec["endpoint"][k] for k in ("url", "model_id", "type")
+                if not (k == "url" and spec.get("deployed"))}
     endpoint["adapter_config"] = {k: v for k, v in spec["endpoint"]["adapter_config"].items()
                                   if k not in RUN_ONLY_ADAPTER}
     params = {k: v for k, v in spec["params"].items() if k not in RUN_ONLY_PARAMS}
@@ -64,6 +66,7 @@ def fingerprint(spec):
         "config": {"benchmark": spec["benchmark"], "config": {"params": params},
                    "target": {"api_endpoint": endpoint}},
         "harness": image.task_code_digest(bench.module),
+        **({"deployment": spec["deployment"]} if spec.get("deployment") else {}),
     }
 
 
