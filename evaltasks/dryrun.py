@@ -112,4 +112,23 @@ def report(run, only=(), forced=False, out=print):
             data = datasets.folder(benchmarks.resolve(spec["benchmark"]))
             options = container.run_options(spec, run.invocation, data, environ={})
             out(f"  $ {container.command_line(tag, options)}")
+    _report_server(run, would, out)
     return would
+
+
+def _report_server(run, would, out):
+    dep = run.cfg.deployment
+    if dep is None:
+        return
+    from .deploy import commands, models
+
+    if not would:
+        out(f"\nmodel server ({dep.type}): not started, no task would run")
+        return
+    try:
+        line = commands.describe(dep, run.invocation)
+    except models.ModelPackageError as e:
+        line = f"(cannot say: {e})"
+    out(f"\nmodel server ({dep.type}): would start, shared by {would} task(s), ready when "
+        f"GET {dep.health_url} answers 200 (at most {dep.readiness_timeout:g}s); log: {dep.log_path}")
+    out(f"  $ {line}")

@@ -102,11 +102,23 @@ def doit_tasks(run):
         "actions": [run.prepare],
         "uptodate": [False],
     }
+    setup = ["_prepare"]
+    if run.server:
+        # A setup task of every evaluation: started only when one of them runs.
+        yield {
+            "basename": "_deploy",
+            "doc": "start the model server the evaluations share",
+            "actions": [run.deploy],
+            "teardown": [run.undeploy],
+            "setup": ["_prepare"],
+            "uptodate": [False],
+        }
+        setup.append("_deploy")
     for spec in run.specs:
-        yield eval_task(run, spec)
+        yield eval_task(run, spec, setup)
 
 
-def eval_task(run, spec):
+def eval_task(run, spec, setup=("_prepare",)):
     bench = benchmarks.resolve(spec["benchmark"])
     limit = spec["params"]["limit_samples"]
     size = f"{limit} of {bench.size}" if limit else f"all {bench.size}"
@@ -118,7 +130,7 @@ def eval_task(run, spec):
         "actions": [(run.execute, [spec])],
         "targets": [target],
         "uptodate": [InputsUnchanged(fingerprint(spec))],
-        "setup": ["_prepare"],
+        "setup": list(setup),
         "clean": [(clean, [spec])],
         # No job id of this invocation: it is recorded only if the task runs, and
         # `doit info` would show an id `evaltasks status` cannot find.

@@ -44,6 +44,13 @@ class Run:
         # from the response cache (the new replies replace the cached ones).
         self.refresh_cache = False
         self.notes = []     # what _prepare did that the run should say (the reporter prints them)
+        self.say = lambda text: None    # a line printed now (the reporter sets it)
+        self.server = None
+        if cfg.deployment is not None:
+            from .deploy.lifecycle import ModelServer
+
+            self.server = ModelServer(cfg.deployment, self.invocation, say=lambda text: self.say(text),
+                                      on_death=lambda why: self.containers.stop_all())
 
     def doit_tasks(self):
         return plan.doit_tasks(self)
@@ -100,6 +107,13 @@ class Run:
             self.client = container.connect()
             container.check_network(self.client, self.network)
             self.notes += self.remove_orphans()
+            if self.server:
+                from .deploy.server import stop_recorded
+
+                if stop_recorded(self.cfg.output_dir):
+                    self.notes.append("stopped a model server left by a killed launcher")
+            # A deployed model's endpoint is checked once its server is up (deploy()).
+            todo = [spec for spec in todo if not spec.get("deployed")]
             self.preflight(todo, in_docker_network=False)
             self.image = image.ensure(self.client, self.specs[0]["base_image"], log=lambda m: None)
             self.preflight(todo, in_docker_network=True)
@@ -107,7 +121,35 @@ class Run:
             return TaskFailed(str(e))
         return None
 
+    def deploy(self):
+        """The ``_deploy`` setup task: start the model server the tasks share."""
+        from doit.exceptions import TaskFailed
+
+        from .deploy.server import ServerFailed
+
+        todo = [spec for spec in self.to_run() if not self.blocker(spec)]
+        try:
+            self.server.start([spec["id"] for spec in todo], client=self.client)
+            self.preflight([spec for spec in todo if spec.get("deployed")], in_docker_network=False)
+        except ServerFailed as e:
+            return TaskFailed(str(e))
+        except Exception as e:      # preflight, the model file, the docker daemon: one line each
+            self.server.stop()
+            return TaskFailed(f"model server: {e}")
+        return None
+
+    def undeploy(self):
+        """``_deploy``'s teardown."""
+        self.server.teardown()
+
     def execute(self, spec):
+        try:
+            return self._execute(spec)
+        finally:
+            if self.server:
+                self.server.task_ended(spec["id"])
+
+    def _execute(self, spec):
         from doit.exceptions import TaskFailed
 
         task_dir = Path(spec["task_dir"])
@@ -122,6 +164,8 @@ class Run:
                 why = self.blocker(spec)
                 if why:
                     raise RuntimeError(f"cannot run: {why}")
+                if self.server and self.server.failure():
+                    raise RuntimeError(self.server.failure())
                 # A task's env_vars may name where its HF_TOKEN comes from (gated data).
                 token = os.environ.get(spec["env_vars"].get("HF_TOKEN", "HF_TOKEN"))
                 data = datasets.ensure(benchmarks.resolve(spec["benchmark"]), log=note, hf_token=token)
@@ -140,10 +184,15 @@ class Run:
                 return None
             results.unlink(missing_ok=True)
             reason = self._failure_reason(spec, log, code, oom_killed)
+            if self.server and self.server.failure():
+                for line in self.server.death.splitlines():     # the server's last words
+                    note(line)
             note(f"failed: {reason}")
         return TaskFailed(f"{reason} (log: {log})")
 
     def _failure_reason(self, spec, log, code, oom_killed):
+        if self.server and self.server.failure():
+            return self.server.failure()
         if self.containers.stopping.is_set():
             return "interrupted"
         job = self.history.job(spec["job_id"])
@@ -196,6 +245,8 @@ class Run:
             self.history.mark_killed(self.invocation, [s["job_id"] for s in self.specs],
                                      reason=f"interrupted ({signal.Signals(signum).name})")
             stopped = self.containers.stop_all()
+            if self.server:
+                self.server.stop()
             sys.stderr.write(f"\ninterrupted: stopped and removed {stopped} container(s)\n")
             # SystemExit still runs doit's cleanup (reporter, database) but, unlike
             # KeyboardInterrupt, ends the process without a traceback.

@@ -8,6 +8,8 @@ to start it (``commands``); ``server`` starts, watches and stops it. One server
 serves every task of a run.
 """
 
+import hashlib
+import json
 import os
 import re
 import shlex
@@ -176,3 +178,8 @@ def fingerprint(dep):
             "served_model_name": dep.served_model_name,
             "extra_args": answer_args(dep.extra_args, dep.port),
             "command": answer_args(dep.command, dep.port) if dep.command else None}
+
+
+def digest(fp):
+    """A short name for a fingerprint (the response cache of one deployed model)."""
+    return hashlib.sha256(json.dumps(fp, sort_keys=True).encode()).hexdigest()[:16]

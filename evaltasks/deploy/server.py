@@ -43,7 +43,7 @@ def with_tail(line, path):
     last = tail(path)
     if not last:
         return f"{line} (log: {path}, empty)"
-    return "\n".join([f"{line}; last lines of {path}:"] + [f"  | {l}" for l in last])
+    return "\n".join([line, f"last lines of {path}:"] + [f"  | {l}" for l in last])
 
 
 def exit_text(code):
