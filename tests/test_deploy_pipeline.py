@@ -174,3 +174,18 @@ def test_no_server_left_however_the_run_ends(tmp_path, docker_client, how):
     assert gone_within(docker_client, f"evaltasks.output_dir={out}", 10)
     if how == "task failure":
         assert "FAILED     eval:gsm8k" in stdout, stdout
+
+
+def test_a_worker_out_of_tasks_does_not_stop_the_server_others_use(tmp_path, docker_client):
+    # doit's parallel runner runs every teardown from each worker that runs out of
+    # tasks: the short task's worker must not stop the server the long task uses.
+    port = free_port()
+    cfg, out = write(tmp_path, port, latency=0.3, tasks=[
+        {"name": "gsm8k", "overrides": {"config.params.limit_samples": 1}},
+        {"name": "ifeval", "overrides": {"config.params.limit_samples": 12, "config.params.parallelism": 1}}])
+    # Named tasks (no `eval` group waiting on them all) let doit end idle workers early.
+    run = doit("-n", "4", "eval:gsm8k", "eval:ifeval", f"config={cfg}")
+    assert run.returncode == 0, run.stdout
+    assert run.stdout.index("done       eval:gsm8k") < run.stdout.index("done       eval:ifeval")
+    assert run.stdout.index("done       eval:ifeval") < run.stdout.index("model server stopped")
+    assert server_processes(port) == []
