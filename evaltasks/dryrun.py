@@ -120,15 +120,15 @@ def _report_server(run, would, out):
     dep = run.cfg.deployment
     if dep is None:
         return
-    from .deploy import commands, models
+    from .deploy import DeploymentError, commands, models
 
     if not would:
         out(f"\nmodel server ({dep.type}): not started, no task would run")
         return
     try:
         line = commands.describe(dep, run.invocation)
-    except models.ModelPackageError as e:
-        line = f"(cannot say: {e})"
+    except (models.ModelPackageError, DeploymentError) as e:
+        line = f"(cannot start here: {e})"
     out(f"\nmodel server ({dep.type}): would start, shared by {would} task(s), ready when "
         f"GET {dep.health_url} answers 200 (at most {dep.readiness_timeout:g}s); log: {dep.log_path}")
     out(f"  $ {line}")

@@ -126,11 +126,13 @@ def test_sglang_trtllm_nim_command_lines(tmp_path):
 
 
 def test_llama_cpp_command_line(tmp_path):
+    pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server]: bash scripts/setup-llama.sh")
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
-    dep = load(tmp_path, {"checkpoint_path": str(gguf), "port": 8111}, group="llama_cpp").deployment
-    assert commands.describe(dep).endswith(
-        f"-m llama_cpp.server --model {gguf} --host 127.0.0.1 --port 8111 --model_alias gemma-3-270m --n_ctx 4096")
+    dep = load(tmp_path, {"checkpoint_path": str(gguf), "port": 8111, "extra_args": "--n_ctx 4096"},
+               group="llama_cpp").deployment
+    assert commands.describe(dep) == (f"{sys.executable} -m llama_cpp.server --model {gguf} --host 127.0.0.1 "
+                                      "--port 8111 --model_alias gemma-3-270m --n_ctx 4096")
     assert dep.health_url == "http://127.0.0.1:8111/v1/models"
 
 
@@ -140,7 +142,8 @@ def test_fingerprint_follows_the_model_not_the_port(tmp_path):
     gguf.write_bytes(b"GGUF v1")
 
     def fp(**deployment):
-        dep = load(tmp_path, dict({"checkpoint_path": str(gguf)}, **deployment), group="llama_cpp").deployment
+        dep = load(tmp_path, dict({"checkpoint_path": str(gguf), "extra_args": "--n_ctx 4096"}, **deployment),
+                   group="llama_cpp").deployment
         return deploy.fingerprint(dep)
 
     base = fp()

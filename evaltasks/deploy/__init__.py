@@ -135,8 +135,9 @@ def model_identity(dep):
     if dep.model_package and dep.type == "llama_cpp":
         try:
             return {"model_package": models.identity(dep.model_package)}
-        except models.ModelPackageError as e:
-            raise DeploymentError(f"deployment.model_package: {e}") from None
+        except models.ModelPackageError:
+            # Plans and lists still work; starting the server says how to install it.
+            return {"model_package": {"package": dep.model_package, "installed": False}}
     return {"hf_model_handle": dep.hf_model_handle} if dep.hf_model_handle else {}
 
 

@@ -10,7 +10,7 @@ import shutil
 import sys
 
 from .. import docker_args
-from . import GPU_TYPES, Deployment, models
+from . import GPU_TYPES, Deployment, DeploymentError, models
 
 CHECKPOINT_MOUNT = "/checkpoint"
 NIM_PORT = 8000          # a NIM listens here inside its container
@@ -37,7 +37,10 @@ def server_command(dep: Deployment, assemble=True):
     extra = shlex.split(dep.extra_args or "")
     if dep.type == "llama_cpp":
         name = dep.served_model_name
-        if importlib.util.find_spec("llama_cpp") is None and shutil.which("llama-server"):
+        if importlib.util.find_spec("llama_cpp") is None:
+            if not shutil.which("llama-server"):
+                raise DeploymentError("deployment: llama_cpp needs llama-cpp-python[server] or a llama-server "
+                                      "on PATH; bash scripts/setup-llama.sh installs the former")
             return (["llama-server", "-m", gguf_file(dep, assemble), "--host", "127.0.0.1",
                      "--port", str(dep.port)] + (["--alias", name] if name else []) + extra)
         return ([sys.executable, "-m", "llama_cpp.server", "--model", gguf_file(dep, assemble),
