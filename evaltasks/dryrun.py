@@ -59,6 +59,12 @@ def reasons(spec, saved, forced=False):
             if before.get(key, "∅") != after.get(key, "∅"):
                 why.append(f"config changed: {key}: {_show(key, before.get(key, '∅'))} → "
                            f"{_show(key, after.get(key, '∅'))}")
+        # The deployed model's identity (checkpoint size and mtime, image, answer-changing args).
+        before = flatten(old.get("deployment") or {}, "deployment")
+        after = flatten(new.get("deployment") or {}, "deployment")
+        for key in sorted(set(before) | set(after)):
+            if before.get(key, "∅") != after.get(key, "∅"):
+                why.append(f"deployed model changed: {key}: {before.get(key, '∅')} → {after.get(key, '∅')}")
         if old.get("harness") != new["harness"]:
             why.append("harness code changed")
     return ("would run", why) if why else ("up to date", [])

@@ -20,10 +20,12 @@ pip=(python3 -m pip --disable-pip-version-check)
 have_wheel() { compgen -G "$cache/llama_cpp_python-$version-*.whl" >/dev/null; }
 
 build_wheel() {
-    command -v g++ >/dev/null 2>&1 || {
-        echo "[setup-llama] error: no C++ compiler (g++); install build-essential, then run this again" >&2
-        exit 1
-    }
+    if ! command -v g++ >/dev/null 2>&1; then
+        log "installing a C++ compiler (g++)"
+        # setup.sh's apt helpers wait for another apt/dpkg's locks.
+        source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+        apt_install g++ make
+    fi
     mkdir -p "$(dirname "$cache")"
     local tmp buildlog
     tmp=$(mktemp -d "$cache.partial.XXXXXX")

@@ -89,8 +89,11 @@ def test_one_server_for_all_tasks_then_up_to_date_and_fingerprinted(tmp_path, do
     assert "2 up to date" in again.stdout and "model server" not in again.stdout
 
     # Another served-model argument: every task reruns, asking the new server (not the old replies' cache).
-    changed = doit("-n", "2", f"config={cfg}",
-                   f"deployment.command={sys.executable} {ENDPOINT} --port {port} --model-id stand-in --latency 0.01")
+    command = f"deployment.command={sys.executable} {ENDPOINT} --port {port} --model-id stand-in --latency 0.01"
+    dry = evaltasks_cli("run", "--config", str(cfg), "--dry-run", "-o", command)
+    assert dry.stdout.count("would run") == 2 and "would start, shared by 2 task(s)" in dry.stdout, dry.stdout
+    assert "deployed model changed: deployment.command: " in dry.stdout
+    changed = doit("-n", "2", f"config={cfg}", command)
     assert changed.returncode == 0, changed.stdout
     assert "done       eval:gsm8k" in changed.stdout and "done       eval:ifeval" in changed.stdout
     # Replies are cached per deployed model: the new one answered everything again.
