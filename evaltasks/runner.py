@@ -107,11 +107,10 @@ class Run:
             self.client = container.connect()
             container.check_network(self.client, self.network)
             self.notes += self.remove_orphans()
-            if self.server:
-                from .deploy.server import stop_recorded
+            from .deploy.server import stop_recorded
 
-                if stop_recorded(self.cfg.output_dir):
-                    self.notes.append("stopped a model server left by a killed launcher")
+            if stop_recorded(self.cfg.output_dir):
+                self.notes.append("stopped a model server left by a killed launcher")
             # A deployed model's endpoint is checked once its server is up (deploy()).
             todo = [spec for spec in todo if not spec.get("deployed")]
             self.preflight(todo, in_docker_network=False)

@@ -192,3 +192,22 @@ def test_a_worker_out_of_tasks_does_not_stop_the_server_others_use(tmp_path, doc
     assert run.stdout.index("done       eval:gsm8k") < run.stdout.index("done       eval:ifeval")
     assert run.stdout.index("done       eval:ifeval") < run.stdout.index("model server stopped")
     assert server_processes(port) == []
+
+
+def test_a_server_left_by_a_killed_launcher_is_stopped_by_the_next_run(tmp_path, docker_client):
+    port = free_port()
+    tasks = [{"name": "gsm8k", "overrides": {"config.params.limit_samples": 8, "config.params.parallelism": 1}}]
+    cfg, out = write(tmp_path, port, latency=0.3, tasks=tasks)
+    proc = subprocess.Popen([sys.executable, "-m", "doit", f"config={cfg}"], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out.exists() and sum(replies(out).values()) >= 2):
+        time.sleep(0.2)
+    proc.kill()                       # SIGKILL: no handler, no teardown
+    proc.wait()
+    left = server_processes(port)
+    assert left
+    again = doit(f"config={cfg}")
+    assert again.returncode == 0, again.stdout
+    assert "stopped a model server left by a killed launcher" in again.stdout
+    assert server_processes(port) == []
