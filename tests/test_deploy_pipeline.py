@@ -4,6 +4,7 @@ run as a `generic` deployment's command (a real process, a real port)."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -211,3 +212,45 @@ def test_a_server_left_by_a_killed_launcher_is_stopped_by_the_next_run(tmp_path,
     assert again.returncode == 0, again.stdout
     assert "stopped a model server left by a killed launcher" in again.stdout
     assert server_processes(port) == []
+
+
+
+@pytest.fixture(scope="module")
+def stand_in_image(docker_client, tmp_path_factory):
+    """A server image built here (no registry): tests/endpoint.py on the harness base image."""
+    from evaltasks import image
+
+    context = tmp_path_factory.mktemp("stand-in")
+    shutil.copy(ENDPOINT, context / "endpoint.py")
+    (context / "Dockerfile").write_text(f"FROM {image.base_image(None)}\nCOPY endpoint.py /srv/endpoint.py\n")
+    tag = "evaltasks-test-stand-in-server:latest"
+    docker_client.images.build(path=str(context), tag=tag, rm=True)
+    return tag
+
+
+def test_a_server_container_is_shared_then_removed_and_its_death_reported(tmp_path, docker_client, stand_in_image):
+    # As a GPU type runs (`sh -c "vllm serve …"` in its image, host network), minus the GPUs.
+    port = free_port()
+    cfg, out = write(tmp_path, port, latency=0.3, image=stand_in_image,
+                     command=f"python3 /srv/endpoint.py --port {port} --model-id stand-in --latency 0.3")
+    server = {"label": ["evaltasks.role=server", f"evaltasks.output_dir={out}"]}
+    first = doit("-n", "2", f"config={cfg}")
+    assert first.returncode == 0, first.stdout
+    assert first.stdout.count("model server started (generic") == 1
+    assert f"docker run --rm --name evaltasks-server-" in first.stdout and stand_in_image in first.stdout
+    assert "serving http://127.0.0.1:" in server_log(out)       # the container's output
+    assert docker_client.api.containers(all=True, filters=server) == []
+
+    # Killed mid-run: the running task fails naming the server's exit.
+    proc = subprocess.Popen([sys.executable, "-m", "doit", "-a", f"config={cfg}",
+                             "evaluation.tasks.gsm8k.overrides.config.params.limit_samples=30"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not docker_client.api.containers(filters=server):
+        time.sleep(0.2)
+    time.sleep(3)
+    docker_client.api.kill(docker_client.api.containers(filters=server)[0]["Id"])
+    stdout, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert "FAILED     eval:gsm8k  model server exited (code 137" in stdout, stdout
+    assert gone_within(docker_client, f"evaltasks.output_dir={out}", 15)
