@@ -99,8 +99,12 @@ def test_one_server_for_all_tasks_then_up_to_date_and_fingerprinted(tmp_path, do
     assert "done       eval:gsm8k" in changed.stdout and "done       eval:ifeval" in changed.stdout
     # Replies are cached per deployed model: the new one answered everything again.
     assert sorted(replies(out).values()) == [7, 7]
-    status = evaltasks_cli("status", changed.stdout.split()[1].rstrip(":"))
+    invocation = changed.stdout.split()[1].rstrip(":")
+    status = evaltasks_cli("status", invocation)
     assert f"model server log: {out}/deployment/logs/server.log" in status.stdout, status.stdout
+    logs = evaltasks_cli("logs", invocation, "--server")
+    assert logs.returncode == 0 and f"[launcher] invocation {invocation}, model server started" in logs.stdout
+    assert "--latency 0.01" in logs.stdout
 
 
 def test_dry_run_shows_the_server_command_line_secrets_by_name(tmp_path):

@@ -161,6 +161,8 @@ class Server:
         """Stop it and everything it started; safe to call again, from any thread."""
         with self._lock:
             self.stopping.set()
+            if self._proc is None and self._container is None:
+                return True     # it never started
             if self._proc is not None:
                 process.stop(self._record)
                 self._proc.wait()
