@@ -1,5 +1,7 @@
 """Run LLM benchmarks against an OpenAI-compatible endpoint, each in its own
-Docker container, rerunning only what changed.
+Docker container, rerunning only what changed. With `deployment: llama_cpp |
+vllm | sglang | nim | trtllm | generic` the run starts that model server too:
+one per run, shared by its tasks, stopped when the run ends.
 
 `evaltasks run --config-dir DIR --config-name NAME` (or `--config FILE`) runs a
 config's evaluations; it is the same doit pipeline as `doit config=FILE` in the
