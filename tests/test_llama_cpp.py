@@ -50,7 +50,7 @@ def test_gemma_slices_share_one_server_then_up_to_date_and_fingerprinted(tmp_pat
     doc = {
         "defaults": [{"execution": "local"}, {"deployment": "llama_cpp"}, "_self_"],
         "execution": {"output_dir": str(out)},
-        "deployment": {"checkpoint_path": str(gguf), "port": port},
+        "deployment": {"checkpoint_path": str(gguf), "port": port, "extra_args": "--chat_format gemma"},
         "target": {"api_endpoint": {"api_key_name": None}},
         "evaluation": {
             "overrides": {"config.params.parallelism": 2, "config.params.max_new_tokens": 128,
