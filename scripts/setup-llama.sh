@@ -30,7 +30,7 @@ build_wheel() {
     local tmp buildlog
     tmp=$(mktemp -d "$cache.partial.XXXXXX")
     buildlog="$tmp.log"
-    log "compiling llama-cpp-python $version (portable: AVX2/FMA/F16C; 10-25 min on 2 cores; log: $buildlog)"
+    log "compiling llama-cpp-python $version (portable: AVX2/FMA/F16C; ~40 min on 2 busy cores, once; log: $buildlog)"
     # A half-built folder is never taken for a cache: the wheels move in only
     # once all are built, llama-cpp-python's own last (its presence marks done).
     if ! CMAKE_ARGS="$flags" CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}" \
