@@ -1,7 +1,7 @@
 """Run LLM benchmarks against an OpenAI-compatible endpoint, each in its own
-Docker container, rerunning only what changed. With `deployment: llama_cpp |
-vllm | sglang | nim | trtllm | generic` the run starts that model server too:
-one per run, shared by its tasks, stopped when the run ends.
+Docker container (or a plain process, or a Slurm batch job), rerunning only what changed.
+With `deployment: llama_cpp | vllm | sglang | nim | trtllm | generic` the run starts
+that model server too: one per run, shared by its tasks, stopped when the run ends.
 
 `evaltasks run --config-dir DIR --config-name NAME` (or `--config FILE`) runs a
 config's evaluations; it is the same doit pipeline as `doit config=FILE` in the
@@ -51,8 +51,9 @@ def cmd_run(args):
     from .doit_loader import prepare, start
 
     overrides = args.override + (["execution.preflight=false"] if args.skip_preflight else [])
-    run = prepare(config_path(args), overrides, create=False, forced=args.force, keep_going=args.continue_)
-    ids = [spec["id"] for spec in run.specs]
+    run = prepare(config_path(args), overrides, create=False, forced=args.force, keep_going=args.continue_,
+                  confirm_unsafe_code=args.confirm_run_unsafe_code)
+    ids = [spec.id for spec in run.specs]
     for task in args.task:
         if task not in ids:
             raise UsageError(f"-t {task}: no such task in this config (tasks: {', '.join(ids)})")
@@ -100,42 +101,74 @@ def _lookup(prefix):
     return history, kind, ident, jobs
 
 
-def _docker():
-    from .container import DockerUnavailable, connect
+class Jobs:
+    """What the executors an invocation ran on can see of its jobs now: their
+    handles (container, process, Slurm job), or that an executor cannot be reached."""
 
-    try:
-        return connect()
-    except DockerUnavailable:
-        return None
+    def __init__(self, history, invocation):
+        from . import executors
+
+        names = {job["executor"] or "docker" for job in history.jobs(invocation)}    # older runs: Docker
+        self.executors = {name: executors.for_handle_kind(name) for name in sorted(names)}
+        self.output_dir = history.invocation(invocation)["output_dir"]
+        self.invocation = invocation
+        self._found = None
+
+    def _look(self):
+        """Ask each executor, once: Docker or Slurm may take a moment to answer."""
+        from . import executors
+
+        if self._found is None:
+            self._found, self._unreachable = {}, {}
+            for name, executor in self.executors.items():
+                try:
+                    for handle in executor.find(self.output_dir, invocation=self.invocation):
+                        self._found.setdefault(handle.job, []).append(handle)
+                except executors.Unavailable as e:
+                    self._unreachable[name] = e
+        return self._found
+
+    @property
+    def unreachable(self):
+        self._look()
+        return self._unreachable
+
+    def handles(self, job=None):
+        return [h for j, hs in self._look().items() if job in (None, j) for h in hs]
+
+    def running(self, job):
+        """Whether ``job`` still runs; None when its executor cannot tell."""
+        if self.handles(job):
+            return any(h.running for h in self.handles(job))
+        return None if self.unreachable else False
+
+    def kind(self):
+        return "/".join(sorted({e.kind for e in self.executors.values()})) or "job"
 
 
-def refresh(history, invocation, client):
+def refresh(history, invocation, jobs=None):
     """Let the history repair an invocation whose launcher is gone (history.refresh),
-    asking Docker whether each job's container still runs."""
-    from . import container
-
-    def running(job_id):
-        if client is None:
-            return None
-        return any(c.status == "running" for c in container.find(client, job=job_id))
-
-    history.refresh(invocation, running)
+    asking its executors whether each job still runs. The Jobs it asked."""
+    jobs = jobs or Jobs(history, invocation)
+    history.refresh(invocation, jobs.running, kind=jobs.kind())
+    return jobs
 
 
-def job_view(history, job, client):
-    from . import container
+def job_view(history, job, jobs):
+    from .harness import layout
     from .live import describe, read_progress
 
     view = dict(job)
     # A later run may have written another results.json over this job's.
     view["results_state"], view["replaced_by"] = (history.results_state(job)
                                                   if job["status"] in ("success", "up-to-date") else (None, None))
-    view["container"] = None
-    if client is not None:
-        found = container.find(client, job=job["id"])
-        if found:
-            view["container"] = {"id": found[0].short_id, "name": found[0].name, "state": found[0].status}
-    progress_file = os.path.join(os.path.dirname(job["results_path"]), "progress.json")
+    found = jobs.handles(job["id"])
+    view["live"] = None
+    if found:
+        kind = jobs.executors[found[0].executor].kind
+        view["live"] = {"executor": found[0].executor, "kind": kind, "id": found[0].id,
+                          "label": found[0].label, "state": found[0].state}
+    progress_file = layout.progress(os.path.dirname(job["results_path"]))
     progress = read_progress(progress_file) if job["status"] == "running" else None
     view["progress"] = progress
     view["progress_text"] = describe(progress) if progress else ""
@@ -148,9 +181,8 @@ def _when(ts):
 
 def cmd_status(args):
     history, kind, ident, jobs = _lookup(args.id)
-    client = _docker()
-    refresh(history, jobs[0]["invocation"], client)
-    views = [job_view(history, history.job(j["id"]), client) for j in jobs]
+    found = refresh(history, jobs[0]["invocation"])
+    views = [job_view(history, history.job(j["id"]), found) for j in jobs]
     invocation = history.invocation(views[0]["invocation"])
     if args.json:
         print(json.dumps({"invocation": invocation, "jobs": views}, indent=2, default=str))
@@ -160,11 +192,12 @@ def cmd_status(args):
     if invocation.get("reason"):
         print(f"  why: {invocation['reason']}")
     print(f"  config {invocation['config']}\n  output {invocation['output_dir']}")
-    if client is None:
-        print("  (Docker is not reachable: container states unknown)")
+    for name, executor in found.executors.items():
+        if name in found.unreachable:
+            print(f"  ({executor.backend} is not reachable: {executor.kind} states unknown)")
     for v in views:
         took = f"{v['duration']:.1f}s" if v["duration"] else ""
-        box = f"container {v['container']['name']} {v['container']['state']}" if v["container"] else ""
+        box = f"{v['live']['kind']} {v['live']['label']} {v['live']['state']}" if v["live"] else ""
         detail = v["progress_text"] or v["headline"] or v["reason"] or ""
         print(f"  {v['id']:<16} {v['task']:<20} {v['status']:<10} {took:>8}  {detail}  {box}".rstrip())
         if v["results_state"]:
@@ -203,12 +236,10 @@ def _ended(job):
 def cmd_kill(args):
     import signal
 
-    from . import container
     from . import history as history_module
 
     history, kind, ident, jobs = _lookup(args.id)
-    client = _docker()
-    refresh(history, jobs[0]["invocation"], client)
+    found = refresh(history, jobs[0]["invocation"])
     jobs = [history.job(j["id"]) for j in jobs]
     live = [j for j in jobs if j["status"] in history_module.ACTIVE]
     if not live:
@@ -219,9 +250,9 @@ def cmd_kill(args):
             ended = f"{inv['status']} at {_when(inv['finished'])}" if inv["finished"] else "its jobs have"
             print(f"invocation {ident} already ended: {ended} ({_counts(jobs)}); nothing to stop")
         return 0
-    if client is None:
-        raise UsageError("no Docker daemon answers: cannot stop containers")
-    labels = {"invocation": ident} if kind == "invocation" else {"job": ident}
+    if found.unreachable:
+        name, problem = next(iter(found.unreachable.items()))
+        raise UsageError(f"{problem}: cannot stop {found.executors[name].kind}s")
     inv = history.invocation(jobs[0]["invocation"])
     history.mark_killed(ident if kind == "invocation" else None, [j["id"] for j in live],
                         reason=history_module.KILLED_BY_USER)
@@ -229,9 +260,9 @@ def cmd_kill(args):
     if (kind == "invocation" and inv["finished"] is None and inv["pid"] != os.getpid()
             and history_module.launcher_alive(inv)):
         os.kill(inv["pid"], signal.SIGTERM)
-    removed = container.find(client, **labels)
-    for c in removed:
-        container.remove(c)
+    removed = found.handles(None if kind == "invocation" else ident)
+    for handle in removed:
+        found.executors[handle.executor].stop(handle)
     if kind == "invocation":    # its model server, should its launcher be gone already
         from .deploy.server import stop_recorded
 
@@ -241,7 +272,7 @@ def cmd_kill(args):
             os.unlink(job["results_path"])
     ended = [j for j in jobs if j not in live]
     also = f"; {len(ended)} had already ended ({_counts(ended)})" if ended else ""
-    print(f"killed {kind} {ident}: stopped {len(live)} job(s), removed {len(removed)} container(s){also}")
+    print(f"killed {kind} {ident}: stopped {len(live)} job(s), removed {len(removed)} {found.kind()}(s){also}")
     return 0
 
 
@@ -267,7 +298,6 @@ def cmd_logs(args):
     job = jobs[0]
     path = job["log_path"]
     position = 0
-    client = _docker() if args.follow else None
     while True:
         if os.path.exists(path):
             with open(path, "rb") as f:
@@ -281,7 +311,7 @@ def cmd_logs(args):
         if not args.follow:
             return 0
         # Only a live launcher writes to the log: stop when the job ended or its launcher did.
-        refresh(history, job["invocation"], client)
+        refresh(history, job["invocation"])
         if history.job(job["id"])["status"] not in ("pending", "running"):
             return 0
         time.sleep(0.5)
@@ -320,10 +350,9 @@ def cmd_ls(args):
     history = History()
     since = time.time() - parse_age(args.since) if args.since else None
     invocations = history.invocations(limit=args.limit, since=since)
-    client = _docker() if any(inv["status"] == "running" for inv in invocations) else None
     for inv in invocations:
         if inv["status"] == "running":
-            refresh(history, inv["id"], client)
+            refresh(history, inv["id"])
     invocations = history.invocations(limit=args.limit, since=since)
     if args.json:
         print(json.dumps([dict(i, jobs=history.jobs(i["id"])) for i in invocations], indent=2, default=str))
@@ -358,8 +387,8 @@ def parser():
     run.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
                      help="set a config value, e.g. -o target.api_endpoint.url=http://...")
     run.add_argument("--dry-run", action="store_true",
-                     help="say what would run and why (or why a task cannot run here), with the docker "
-                          "command; start and write nothing, need no secret")
+                     help="say what would run and why (or why a task cannot run here), with the command "
+                          "(docker run, the process, or sbatch); start and write nothing, need no secret")
     run.add_argument("-n", "--jobs", type=int, metavar="N",
                      help="tasks to run at once (default: all, at most 16; 1 with execution.mode: sequential)")
     run.add_argument("-t", "--task", action="append", default=[], metavar="ID",
@@ -371,6 +400,9 @@ def parser():
                      help="rerun the selected tasks even if up to date, and send every request to the "
                           "endpoint again (new replies replace the cached ones); without it, a run "
                           "answers every request it has a cached reply for")
+    run.add_argument("--confirm-run-unsafe-code", action="store_true",
+                     help="let benchmarks that execute model-written code (humaneval) run outside a "
+                          "container (runtime: process, Slurm); as execution.confirm_run_unsafe_code: true")
     run.add_argument("--skip-preflight", action="store_true",
                      help="do not send the one test request per endpoint before starting")
     run.set_defaults(func=cmd_run)
@@ -380,7 +412,8 @@ def parser():
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
 
-    kill = sub.add_parser("kill", help="stop an invocation's or job's containers (one that ended: say how it ended)")
+    kill = sub.add_parser("kill", help="stop an invocation's or job's containers, processes or Slurm jobs "
+                               "(one that ended: say how it ended)")
     kill.add_argument("id")
     kill.set_defaults(func=cmd_kill)
 

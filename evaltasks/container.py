@@ -116,29 +116,29 @@ def remove(container, grace=STOP_GRACE):
             raise
 
 
-def run_options(spec, invocation, data_folder, environ=None):
+def run_options(spec, invocation, data_folder, environ=None, extra_docker_args=""):
     """SDK keyword arguments for the task's container (secret values included:
     they go to the daemon, never to a file)."""
     environ = os.environ if environ is None else environ
-    options = docker_args.parse(spec["extra_docker_args"])
+    options = docker_args.parse(extra_docker_args)
     environment = options.pop("environment", {})
-    environment.update({inner: environ.get(outer, "") for inner, outer in spec["env_vars"].items()})
-    key_name = spec["endpoint"]["api_key_name"]
+    environment.update({inner: environ.get(outer, "") for inner, outer in spec.env_vars.items()})
+    key_name = spec.endpoint["api_key_name"]
     if key_name:
         environment[key_name] = environ.get(key_name, "")
     environment["EVALTASKS_DATA_DIR"] = DATA_MOUNT
     volumes = options.pop("volumes", {})
-    volumes[spec["task_dir"]] = {"bind": TASK_MOUNT, "mode": "rw"}
-    volumes[str(data_folder)] = {"bind": f"{DATA_MOUNT}/{spec['benchmark']}", "mode": "ro"}
+    volumes[spec.task_dir] = {"bind": TASK_MOUNT, "mode": "rw"}
+    volumes[str(data_folder)] = {"bind": f"{DATA_MOUNT}/{spec.benchmark}", "mode": "ro"}
     cache = response_cache_dir(spec)
     if cache:
         volumes[cache] = {"bind": CACHE_MOUNT, "mode": "rw"}
         environment["EVALTASKS_RESPONSE_CACHE"] = CACHE_MOUNT
     return dict(
         command=[TASK_MOUNT],
-        name=name(spec["id"], invocation),
-        labels={LABEL_INVOCATION: invocation, LABEL_JOB: spec["job_id"], LABEL_TASK: spec["id"],
-                LABEL_OUTPUT_DIR: spec["output_dir"]},
+        name=name(spec.id, invocation),
+        labels={LABEL_INVOCATION: invocation, LABEL_JOB: spec.job_id, LABEL_TASK: spec.id,
+                LABEL_OUTPUT_DIR: spec.output_dir},
         user=f"{os.getuid()}:{os.getgid()}",
         environment=environment,
         volumes=volumes,
@@ -148,16 +148,16 @@ def run_options(spec, invocation, data_folder, environ=None):
 
 def response_cache_dir(spec):
     """Where this task's cached responses live on the host, or None when caching is off."""
-    adapter = spec["endpoint"]["adapter_config"]
+    adapter = spec.endpoint["adapter_config"]
     if not adapter.get("use_caching", True):
         return None
-    folder = adapter.get("caching_dir") or os.path.join(spec["output_dir"], RESPONSE_CACHE)
-    if spec.get("deployment"):
+    folder = adapter.get("caching_dir") or os.path.join(spec.output_dir, RESPONSE_CACHE)
+    if spec.deployment:
         # Replies are keyed by the served name, which stays when the model behind it
         # changes: each deployed model gets a cache of its own.
         from .deploy import digest
 
-        folder = os.path.join(folder, f"deployment-{digest(spec['deployment'])}")
+        folder = os.path.join(folder, f"deployment-{digest(spec.deployment)}")
     return os.path.abspath(os.path.expanduser(folder))
 
 

@@ -25,7 +25,7 @@ def endpoints(specs):
     """Distinct (url, model, type, key name) among the tasks, in order."""
     seen = {}
     for spec in specs:
-        e = spec["endpoint"]
+        e = spec.endpoint
         seen.setdefault((e["url"], e["model_id"], e["type"], e["api_key_name"]), spec)
     return seen
 

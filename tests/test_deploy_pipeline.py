@@ -247,7 +247,8 @@ def test_a_server_container_is_shared_then_removed_and_its_death_reported(tmp_pa
 
     # Killed mid-run: the running task fails naming the server's exit.
     proc = subprocess.Popen([sys.executable, "-m", "doit", "-a", f"config={cfg}",
-                             "evaluation.tasks.gsm8k.overrides.config.params.limit_samples=30"], cwd=REPO,
+                             "evaluation.tasks.gsm8k.overrides.config.params.limit_samples=40",
+                             "evaluation.tasks.gsm8k.overrides.config.params.parallelism=1"], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not docker_client.api.containers(filters=server):
@@ -255,6 +256,6 @@ def test_a_server_container_is_shared_then_removed_and_its_death_reported(tmp_pa
     time.sleep(3)
     docker_client.api.kill(docker_client.api.containers(filters=server)[0]["Id"])
     stdout, _ = proc.communicate(timeout=120)
-    assert proc.returncode != 0
+    assert proc.returncode != 0, stdout
     assert "FAILED     eval:gsm8k  model server exited (code 137" in stdout, stdout
     assert gone_within(docker_client, f"evaltasks.output_dir={out}", 15)

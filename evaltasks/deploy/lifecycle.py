@@ -21,6 +21,7 @@ class ModelServer:
         self.on_death = on_death        # the run stops its tasks' containers
         self.server = None
         self.death = None               # one line, once the server died while in use
+        self.ready = False
         self._pending = set()           # ids of tasks that will use it and have not ended
         self._lock = threading.Lock()
 
@@ -35,6 +36,7 @@ class ModelServer:
         line = self.server.start()
         self.say(f"model server started ({self.dep.type}, log: {self.dep.log_path}): {line}")
         took = self.server.wait_ready(say=self.say)
+        self.ready = True
         self.say(f"model server ready after {took:.0f}s at {self.dep.health_url}")
 
     def _died(self, why):

@@ -101,7 +101,10 @@ class Server:
         Path(self._record.path).unlink(missing_ok=True)
 
     def _start_container(self, log_path):
+        from .. import container
+
         options = commands.container_options(self.dep, self.invocation)
+        self.client = self.client or container.connect()
         self._container = self.client.containers.run(self.dep.image, detach=True, **options)
         threading.Thread(target=self._watch_container, args=(log_path,), daemon=True, name="model-server").start()
 

@@ -47,7 +47,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
-from . import benchmarks, cache, stats
+from . import benchmarks, cache, layout, stats
 from .client import EndpointError
 from .datasets import DatasetError, data_dir
 from .files import write_json_atomic
@@ -94,7 +94,7 @@ def run(task_dir, stop=None):
     """Evaluate the task in ``task_dir``; ``stop``, a threading.Event, ends it
     early once set (see SIGTERM above)."""
     stop = stop or threading.Event()
-    with open(os.path.join(task_dir, "task.json"), encoding="utf-8") as f:
+    with open(layout.task_file(task_dir), encoding="utf-8") as f:
         task = json.load(f)
     bench = benchmarks.resolve(task["benchmark"])
     module = bench.load_module()
@@ -110,7 +110,7 @@ def run(task_dir, stop=None):
     key_name = endpoint.get("api_key_name")
     rate = params.get("allowed_failure_rate") or 0.0
     allowed = allowed_failures(rate, len(items))
-    progress = Progress(os.path.join(task_dir, "progress.json"), len(items), log=log)
+    progress = Progress(layout.progress(task_dir), len(items), log=log)
     with SampleSpool(task_dir) as samples:
         with Model(endpoint, params, os.environ.get(key_name) if key_name else None,
                    cache=responses, refresh=refresh, log=log) as model:
@@ -122,7 +122,7 @@ def run(task_dir, stop=None):
         if stop.is_set():
             kept = "; the replies received are cached for a rerun" if responses else ""
             raise TaskFailed(f"stopped (SIGTERM) after {len(samples)} of {len(items)} samples{kept}")
-        samples.write(os.path.join(task_dir, "samples.jsonl"))
+        samples.write(layout.samples(task_dir))
         if len(failures) > allowed:
             raise TaskFailed(_failure_message(failures, len(items), len(samples), rate, allowed,
                                               responses is not None and model.stats.answers > 0))
@@ -145,7 +145,7 @@ def run(task_dir, stop=None):
         "finished": _iso(finished),
         "duration_s": round(finished - started, 3),
     }
-    write_json_atomic(os.path.join(task_dir, "results.json"), results)
+    write_json_atomic(layout.results(task_dir), results)
     headline = ", ".join(f"{k}={v['value']:.4f}" for k, v in metrics.items() if isinstance(v, dict))
     failed = f" ({len(failures)} failed, scored 0)" if failures else ""
     cut = response_stats["cut_off"]
