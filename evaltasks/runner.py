@@ -31,6 +31,10 @@ class Run:
         self.specs = plan.task_specs(cfg, self.invocation)
         self.executor = executors.choose(cfg.data["execution"])
         self.executor.validate(self.specs)
+        if cfg.deployment is not None and not self.executor.serves_deployments:
+            raise config.ConfigError(f"deployment: {cfg.deployment.type} is not supported with execution: "
+                                     f"{cfg.data['execution'].get('type')} yet (the server would run here, "
+                                     "not on the nodes); use execution: local, or deployment: none and your own server")
         self.by_task_name = {f"eval:{spec.id}": spec for spec in self.specs}
         self.history = History()
         self.lock = OutputDirLock(cfg.output_dir)

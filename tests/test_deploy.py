@@ -237,3 +237,13 @@ def test_stop_recorded_finds_a_server_from_another_process(tmp_path):
         assert srv.exited.wait(10)
     finally:
         srv.stop()
+
+
+def test_a_deployment_with_the_slurm_executor_is_refused_in_one_line(tmp_path):
+    from evaltasks import runner
+
+    cfg = load(tmp_path, {"command": "serve", "port": 8123, "served_model_name": "m1"},
+               overrides=["execution.type=slurm"])
+    with pytest.raises(config.ConfigError) as e:
+        runner.Run(cfg)
+    assert str(e.value).startswith("deployment: generic is not supported with execution: slurm yet")

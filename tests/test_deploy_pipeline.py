@@ -17,7 +17,6 @@ import yaml
 from conftest import REPO, doit, evaltasks_cli, gone_within
 
 ENDPOINT = REPO / "tests" / "endpoint.py"
-pytestmark = pytest.mark.docker
 
 
 def free_port():
@@ -70,6 +69,7 @@ def replies(out):
             for folder in (out / ".response_cache").glob("deployment-*")}
 
 
+@pytest.mark.docker
 def test_one_server_for_all_tasks_then_up_to_date_and_fingerprinted(tmp_path, docker_client):
     port = free_port()
     cfg, out = write(tmp_path, port)
@@ -117,6 +117,7 @@ def test_dry_run_shows_the_server_command_line_secrets_by_name(tmp_path):
     assert "s3cret-value" not in run.stdout and not out.exists()
 
 
+@pytest.mark.docker
 def test_server_killed_mid_run_fails_the_running_tasks(tmp_path, docker_client):
     port = free_port()
     cfg, out = write(tmp_path, port, latency=0.5, tasks=[
@@ -141,6 +142,7 @@ def test_server_killed_mid_run_fails_the_running_tasks(tmp_path, docker_client):
     assert server_processes(port) == []
 
 
+@pytest.mark.docker
 def test_readiness_timeout_is_one_line_with_the_log_and_starts_no_task(tmp_path, docker_client):
     port = free_port()
     cfg, out = write(tmp_path, port, timeout=2,
@@ -153,6 +155,7 @@ def test_readiness_timeout_is_one_line_with_the_log_and_starts_no_task(tmp_path,
     assert server_processes(port) == []
 
 
+@pytest.mark.docker
 @pytest.mark.parametrize("how", ["ctrl-c", "kill", "task failure"])
 def test_no_server_left_however_the_run_ends(tmp_path, docker_client, how):
     port = free_port()
@@ -184,6 +187,7 @@ def test_no_server_left_however_the_run_ends(tmp_path, docker_client, how):
         assert "FAILED     eval:gsm8k" in stdout, stdout
 
 
+@pytest.mark.docker
 def test_a_worker_out_of_tasks_does_not_stop_the_server_others_use(tmp_path, docker_client):
     # doit's parallel runner runs every teardown from each worker that runs out of
     # tasks: the short task's worker must not stop the server the long task uses.
@@ -199,6 +203,7 @@ def test_a_worker_out_of_tasks_does_not_stop_the_server_others_use(tmp_path, doc
     assert server_processes(port) == []
 
 
+@pytest.mark.docker
 def test_a_server_left_by_a_killed_launcher_is_stopped_by_the_next_run(tmp_path, docker_client):
     port = free_port()
     tasks = [{"name": "gsm8k", "overrides": {"config.params.limit_samples": 8, "config.params.parallelism": 1}}]
@@ -232,6 +237,7 @@ def stand_in_image(docker_client, tmp_path_factory):
     return tag
 
 
+@pytest.mark.docker
 def test_a_server_container_is_shared_then_removed_and_its_death_reported(tmp_path, docker_client, stand_in_image):
     # As a GPU type runs (`sh -c "vllm serve …"` in its image, host network), minus the GPUs.
     port = free_port()
@@ -259,3 +265,14 @@ def test_a_server_container_is_shared_then_removed_and_its_death_reported(tmp_pa
     assert proc.returncode != 0, stdout
     assert "FAILED     eval:gsm8k  model server exited (code 137" in stdout, stdout
     assert gone_within(docker_client, f"evaltasks.output_dir={out}", 15)
+
+
+def test_runtime_process_shares_the_server_too(tmp_path):
+    # No Docker needed here: the harness runs as a process and reaches the server on 127.0.0.1.
+    port = free_port()
+    cfg, out = write(tmp_path, port)
+    run = doit("-n", "2", f"config={cfg}", "execution.runtime=process")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.count("model server started (generic") == 1 and "model server stopped" in run.stdout
+    assert all((out / task / "results.json").exists() for task in ("gsm8k", "ifeval"))
+    assert server_processes(port) == []
