@@ -1,5 +1,7 @@
 """Run LLM benchmarks against an OpenAI-compatible endpoint, each in its own
 Docker container (or a plain process, or a Slurm batch job), rerunning only what changed.
+With `deployment: llama_cpp | vllm | sglang | nim | trtllm | generic` the run starts
+that model server too: one per run, shared by its tasks, stopped when the run ends.
 
 `evaltasks run --config-dir DIR --config-name NAME` (or `--config FILE`) runs a
 config's evaluations; it is the same doit pipeline as `doit config=FILE` in the
@@ -207,7 +209,18 @@ def cmd_status(args):
         if v["results_state"]:
             print(f"  {'':<16} results: {v['results_path']}{_results_note(v)}")
         print(f"  {'':<16} log: {v['log_path']}")
+    server_log = _server_log(invocation["output_dir"])
+    if server_log:
+        print(f"  model server log: {server_log}  (evaltasks logs {invocation['id']} --server)")
     return 0
+
+
+def _server_log(output_dir):
+    """The output dir's model server log, when a run there deployed one."""
+    from .deploy import SERVER_DIR
+
+    path = os.path.join(output_dir, SERVER_DIR, "logs", "server.log")
+    return path if os.path.exists(path) else None
 
 
 def _results_note(view):
@@ -256,6 +269,10 @@ def cmd_kill(args):
     removed = found.handles(None if kind == "invocation" else ident)
     for handle in removed:
         found.executors[handle.executor].stop(handle)
+    if kind == "invocation":    # its model server, should its launcher be gone already
+        from .deploy.server import stop_recorded
+
+        stop_recorded(inv["output_dir"], invocation=ident)
     for job in live:     # a pending job wrote nothing: a results.json there is an earlier run's
         if job["status"] != "pending" and os.path.exists(job["results_path"]):
             os.unlink(job["results_path"])
@@ -274,6 +291,13 @@ def _counts(jobs):
 
 def cmd_logs(args):
     history, kind, ident, jobs = _lookup(args.id)
+    if args.server:
+        path = _server_log(history.invocation(jobs[0]["invocation"])["output_dir"])
+        if not path:
+            raise UsageError(f"{kind} {ident}: its output dir has no model server log (no deployment)")
+        with open(path, errors="replace") as f:
+            sys.stdout.write(f.read())
+        return 0
     if len(jobs) > 1:
         listing = ", ".join(f"{j['id']} ({j['task']})" for j in jobs)
         raise UsageError(f"invocation {ident} has {len(jobs)} jobs; pick one: {listing}")
@@ -603,6 +627,8 @@ def parser():
     logs = sub.add_parser("logs", help="print a job's own log (<task>/logs/<job id>.log)")
     logs.add_argument("id")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the job ends")
+    logs.add_argument("--server", action="store_true",
+                      help="the run's model server log instead (<output_dir>/deployment/logs/server.log)")
     logs.set_defaults(func=cmd_logs)
 
     rep = sub.add_parser("reproduce", help="write a config that reruns exactly the task behind a results.json "

@@ -50,6 +50,7 @@ class Config:
     path: str        # the YAML file, as given
     data: dict       # composed, overridden and validated
     tasks: list      # one dict per configured evaluation (see resolve_task)
+    deployment: object = None   # deploy.Deployment when the config deploys the model
 
     @property
     def output_dir(self):
@@ -66,15 +67,68 @@ def load(path, overrides=(), cwd=None):
         key, value = parse_override(item)
         set_path(data, key, value, origin=f"override {item!r}")
     data = interpolate(data)
+    deployed = _default_target(data)
     found = schema.problems(data, schema.CONFIG)
     if found:
         raise ConfigError(_one_line(found))
     data["execution"]["output_dir"] = os.path.normpath(
         os.path.join(cwd, os.path.expanduser(data["execution"]["output_dir"])))
+    dep = _deployment(data)
     checked = {}     # benchmark → its view after evaluation.overrides, validated once
-    tasks = [resolve_task(data, i, checked, cwd) for i in range(len(data["evaluation"]["tasks"]))]
+    tasks = [_served_by(resolve_task(data, i, checked, cwd), dep, deployed)
+             for i in range(len(data["evaluation"]["tasks"]))]
     _check_unique_ids(tasks)
-    return Config(path=path, data=data, tasks=tasks)
+    return Config(path=path, data=data, tasks=tasks, deployment=dep)
+
+
+# Stands for "the deployment's url" until the task's endpoint type picks chat or completions.
+_DEPLOYED_URL = "http://deployment.invalid/"
+
+
+def _default_target(data):
+    """With a deployment, ``target.api_endpoint.url`` and ``model_id`` default to
+    its own; whether the url did (the user may still set one)."""
+    section = data.get("deployment")
+    if not isinstance(section, dict) or section.get("type", "none") == "none":
+        return False
+    target = data.setdefault("target", {}) if isinstance(data.get("target", {}), dict) else {}
+    endpoint = target.setdefault("api_endpoint", {}) if isinstance(target.get("api_endpoint", {}), dict) else {}
+    name = section.get("served_model_name") or section.get("hf_model_handle")
+    if name and "model_id" not in endpoint:
+        endpoint["model_id"] = name
+    if "url" in endpoint:
+        return False
+    endpoint["url"] = _DEPLOYED_URL
+    return True
+
+
+def _deployment(data):
+    from . import deploy
+
+    try:
+        return deploy.from_config(data)
+    except deploy.DeploymentError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _served_by(task, dep, deployed):
+    """The task's endpoint and fingerprint as the deployment sets them."""
+    task["deployment"] = None
+    if dep is None:
+        return task
+    from . import deploy
+
+    try:
+        task["deployment"] = deploy.fingerprint(dep)
+    except deploy.DeploymentError as e:
+        raise ConfigError(str(e)) from None
+    endpoint = task["endpoint"]
+    # The url is the deployment's own unless this task set another: then its port
+    # is part of what the task measures, else only the deployment's fingerprint is.
+    task["deployed"] = deployed and endpoint["url"] == _DEPLOYED_URL
+    if task["deployed"]:
+        endpoint["url"] = dep.url(endpoint["type"])
+    return task
 
 
 def interpolate(data):

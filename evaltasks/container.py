@@ -152,6 +152,12 @@ def response_cache_dir(spec):
     if not adapter.get("use_caching", True):
         return None
     folder = adapter.get("caching_dir") or os.path.join(spec.output_dir, RESPONSE_CACHE)
+    if spec.deployment:
+        # Replies are keyed by the served name, which stays when the model behind it
+        # changes: each deployed model gets a cache of its own.
+        from .deploy import digest
+
+        folder = os.path.join(folder, f"deployment-{digest(spec.deployment)}")
     return os.path.abspath(os.path.expanduser(folder))
 
 

@@ -57,6 +57,12 @@ def reasons(spec, saved, forced=False):
             if before.get(key, "∅") != after.get(key, "∅"):
                 why.append(f"config changed: {key}: {_show(key, before.get(key, '∅'))} → "
                            f"{_show(key, after.get(key, '∅'))}")
+        # The deployed model's identity (checkpoint size and mtime, image, answer-changing args).
+        before = flatten(old.get("deployment") or {}, "deployment")
+        after = flatten(new.get("deployment") or {}, "deployment")
+        for key in sorted(set(before) | set(after)):
+            if before.get(key, "∅") != after.get(key, "∅"):
+                why.append(f"deployed model changed: {key}: {before.get(key, '∅')} → {after.get(key, '∅')}")
         if old.get("harness") != new["harness"]:
             why.append("harness code changed")
         if old.get("benchmark_version") != new["benchmark_version"]:
@@ -119,4 +125,23 @@ def report(run, only=(), forced=False, out=print):
             out(f"  ! {warning}")
         if verdict == "would run":
             out(f"  $ {run.executor.describe(spec, run.invocation)}")
+    _report_server(run, would, out)
     return would
+
+
+def _report_server(run, would, out):
+    dep = run.cfg.deployment
+    if dep is None:
+        return
+    from .deploy import DeploymentError, commands, models
+
+    if not would:
+        out(f"\nmodel server ({dep.type}): not started, no task would run")
+        return
+    try:
+        line = commands.describe(dep, run.invocation)
+    except (models.ModelPackageError, DeploymentError) as e:
+        line = f"(cannot start here: {e})"
+    out(f"\nmodel server ({dep.type}): would start, shared by {would} task(s), ready when "
+        f"GET {dep.health_url} answers 200 (at most {dep.readiness_timeout:g}s); log: {dep.log_path}")
+    out(f"  $ {line}")

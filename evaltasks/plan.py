@@ -41,7 +41,8 @@ def fingerprint(spec):
     Stored in doit's DB when the task succeeds, and compared on the next run.
     Never holds a secret value."""
     bench = benchmarks.resolve(spec.benchmark)
-    endpoint = {k: spec.endpoint[k] for k in ("url", "model_id", "type")}
+    # A deployed model is named by what determines its answers, not by its url (the port).
+    endpoint = {k: spec.endpoint[k] for k in ("url", "model_id", "type") if not (k == "url" and spec.deployed)}
     endpoint["adapter_config"] = {k: v for k, v in spec.endpoint["adapter_config"].items()
                                   if k not in RUN_ONLY_ADAPTER}
     params = {k: v for k, v in spec.params.items() if k not in RUN_ONLY_PARAMS}
@@ -55,6 +56,7 @@ def fingerprint(spec):
         "harness": image.task_code_digest(bench.module),
         "benchmark_version": bench.version,
         "data": datasets.identity(bench),
+        **({"deployment": spec.deployment} if spec.deployment else {}),
     }
 
 
@@ -93,12 +95,24 @@ def doit_tasks(run):
         "actions": [run.prepare],
         "uptodate": [False],
     }
+    setup = ["_prepare"]
+    if run.server:
+        # A setup task of every evaluation: started only when one of them runs.
+        yield {
+            "basename": "_deploy",
+            "doc": "start the model server the evaluations share",
+            "actions": [run.deploy],
+            "teardown": [run.undeploy],
+            "setup": ["_prepare"],
+            "uptodate": [False],
+        }
+        setup.append("_deploy")
     for spec in run.specs:
-        yield eval_task(run, spec)
+        yield eval_task(run, spec, setup)
     yield summary_task(run)
 
 
-def eval_task(run, spec):
+def eval_task(run, spec, setup=("_prepare",)):
     bench = benchmarks.resolve(spec.benchmark)
     limit = spec.params["limit_samples"]
     size = f"{limit} of {bench.size}" if limit else f"all {bench.size}"
@@ -115,7 +129,7 @@ def eval_task(run, spec):
         "actions": [(run.execute, [spec])],
         "targets": [target],
         "uptodate": [InputsUnchanged(inputs, saved)],
-        "setup": ["_prepare"],
+        "setup": list(setup),
         "clean": [(clean, [spec])],
         # No job id of this invocation: it is recorded only if the task runs, and
         # `doit info` would show an id `evaltasks status` cannot find.

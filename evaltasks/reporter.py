@@ -52,6 +52,7 @@ class EvalReporter(ConsoleReporter):
         if len(specs) > NAMED_UP_TO_DATE:
             jobs += f", … {len(specs)} jobs in all"
         self.write(f"invocation {self.run.invocation}: {jobs}\n")
+        self.run.say = lambda text: self.write(f"{text}\n")
         self.live.start()
 
     def execute_task(self, task):
@@ -91,6 +92,10 @@ class EvalReporter(ConsoleReporter):
 
     def add_failure(self, task, fail):
         message = (getattr(fail, "message", "") or fail.get_msg()).strip().splitlines()
+        if task.name == "_deploy":      # one line, then the server log's last lines
+            self.stop_reason = f"cannot start: {message[0] if message else 'model server failed'}"
+            self.runtime_errors.append("error: " + "\n".join(message))
+            return
         message = message[-1] if message else "failed"
         if task.name == plan.SUMMARY and isinstance(fail, UnmetDependency):
             # `--continue` after a failed task: no summary of a partial run, but say how to get one.

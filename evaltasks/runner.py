@@ -33,6 +33,10 @@ class Run:
         self.specs = plan.task_specs(cfg, self.invocation)
         self.executor = executors.choose(cfg.data["execution"])
         self.executor.validate(self.specs)
+        if cfg.deployment is not None and not self.executor.serves_deployments:
+            raise config.ConfigError(f"deployment: {cfg.deployment.type} is not supported with execution: "
+                                     f"{cfg.data['execution'].get('type')} yet (the server would run here, "
+                                     "not on the nodes); use execution: local, or deployment: none and your own server")
         self.by_task_name = {f"eval:{spec.id}": spec for spec in self.specs}
         self.history = History()
         self.lock = OutputDirLock(cfg.output_dir)
@@ -50,6 +54,13 @@ class Run:
         self.refresh_cache = False
         self.stopping = threading.Event()
         self.notes = []     # what _prepare did that the run should say (the reporter prints them)
+        self.say = lambda text: None    # a line printed now (the reporter sets it)
+        self.server = None
+        if cfg.deployment is not None:
+            from .deploy.lifecycle import ModelServer
+
+            self.server = ModelServer(cfg.deployment, self.invocation, say=lambda text: self.say(text),
+                                      on_death=lambda why: self.executor.stop_all())
 
     def doit_tasks(self):
         return plan.doit_tasks(self)
@@ -109,12 +120,44 @@ class Run:
         self.todo = [spec for spec in todo if spec.id not in blocked]
         try:
             self.lock.acquire(f"invocation {self.invocation}")
+            from .deploy.server import stop_recorded
+
+            if stop_recorded(self.cfg.output_dir):
+                self.notes.append("stopped a model server left by a killed launcher")
             self.executor.prepare(self)
         except Exception as e:      # lock, daemon, image, venv, cluster: each has a one-line message
             return TaskFailed(str(e))
         return None
 
+    def deploy(self):
+        """The ``_deploy`` setup task: start the model server the tasks share."""
+        from doit.exceptions import TaskFailed
+
+        from .deploy.server import ServerFailed
+
+        todo = [spec for spec in self.to_run() if not self.blocker(spec)]
+        try:
+            self.server.start([spec.id for spec in todo])
+            self.preflight([spec for spec in todo if spec.deployed])
+        except ServerFailed as e:
+            return TaskFailed(str(e))
+        except Exception as e:      # preflight, the model file, the docker daemon: one line each
+            self.server.stop()
+            return TaskFailed(f"model server: {e}")
+        return None
+
+    def undeploy(self):
+        """``_deploy``'s teardown."""
+        self.server.teardown()
+
     def execute(self, spec):
+        try:
+            return self._execute(spec)
+        finally:
+            if self.server:
+                self.server.task_ended(spec.id)
+
+    def _execute(self, spec):
         from doit.exceptions import TaskFailed
 
         log = layout.start_log(spec.task_dir, spec.job_id)
@@ -133,6 +176,8 @@ class Run:
                     raise RuntimeError(f"cannot run: {why}")
                 if self.stopping.is_set():
                     raise RuntimeError("interrupted")
+                if self.server and self.server.failure():
+                    raise RuntimeError(self.server.failure())
                 # A task's env_vars may name where its HF_TOKEN comes from (gated data).
                 token = os.environ.get(spec.env_vars.get("HF_TOKEN", "HF_TOKEN"))
                 if spec.task_file:
@@ -150,10 +195,15 @@ class Run:
                 return None
             results.unlink(missing_ok=True)
             reason = self._failure_reason(spec, log, outcome)
+            if self.server and self.server.failure():
+                for line in self.server.death.splitlines():     # the server's last words
+                    note(line)
             note(f"failed: {reason}")
         return TaskFailed(f"{reason} (log: {log})")
 
     def _failure_reason(self, spec, log, outcome):
+        if self.server and self.server.failure():
+            return self.server.failure()
         if self.stopping.is_set():
             return "interrupted"
         job = self.history.job(spec.job_id)
@@ -171,6 +221,9 @@ class Run:
 
         if not self.cfg.data["execution"].get("preflight", True):
             return
+        if self.server and not self.server.ready:
+            # A deployed model's endpoint is checked once its server is up (deploy()).
+            specs = [spec for spec in specs if not spec.deployed]
         for url, model_id, kind, key_name in preflight.endpoints(specs):
             if preflight.only_inside(url, network) == (send is not None):
                 preflight.check(url, model_id, kind, key_name, send=send)
@@ -198,6 +251,8 @@ class Run:
             self.history.mark_killed(self.invocation, [s.job_id for s in self.specs],
                                      reason=f"interrupted ({signal.Signals(signum).name})")
             stopped = self.executor.stop_all()
+            if self.server:
+                self.server.stop()
             sys.stderr.write(f"\ninterrupted: {self.executor.stopped_note(stopped)}\n")
             # SystemExit still runs doit's cleanup (reporter, database) but, unlike
             # KeyboardInterrupt, ends the process without a traceback.

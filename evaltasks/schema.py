@@ -92,6 +92,25 @@ TASK = {
     },
 }
 
+ENV_NAME = _str(regex=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# NeMo Evaluator's deployment keys (evaltasks/deploy checks what depends on the type).
+DEPLOYMENT = {
+    "type": _str(allowed=["none", "llama_cpp", "vllm", "sglang", "nim", "trtllm", "generic"]),
+    **{key: _str(nullable=True, empty=False) for key in
+       ("image", "checkpoint_path", "hf_model_handle", "model_package", "served_model_name", "command",
+        "network")},
+    "port": {"type": "integer", "min": 1, "max": 65535},
+    **{key: {"type": "integer", "min": 1} for key in
+       ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size")},
+    "gpu_memory_utilization": {"type": "number", "nullable": True, "check_with": "unit_interval"},
+    "extra_args": _str(nullable=True),
+    "shm_size": _str(regex=r"^\d+(\.\d+)?[bkmgBKMG]?$"),
+    "env_vars": {"type": "dict", "keysrules": ENV_NAME, "valuesrules": ENV_NAME},
+    "endpoints": {"type": "dict", "schema": {k: _str(nullable=True, regex=r"^/.*")
+                                             for k in ("chat", "completions", "health")}},
+}
+
 SLURM_ONLY = {"type": ["slurm"]}
 
 CONFIG = {
@@ -123,9 +142,10 @@ CONFIG = {
                 "destinations": {"type": "list", "schema": _str(allowed=["local", "mlflow"])},
                 "configs": {"type": "dict", "schema": {"local": {"type": "dict"}, "mlflow": {"type": "dict"}}},
             }},
+            "endpoint_readiness_timeout": {"type": "number", "min": 1},
         },
     },
-    "deployment": {"type": "dict", "schema": {"type": _str(allowed=["none"])}},
+    "deployment": {"type": "dict", "schema": DEPLOYMENT},
     "target": {"type": "dict", "required": True, "schema": TARGET},
     "evaluation": {
         "type": "dict",

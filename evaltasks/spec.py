@@ -19,7 +19,9 @@ class TaskSpec:
     job_id: str         # <invocation>.<number>
     output_dir: str
     task_dir: str
-    task_file: dict = None  # a task defined in a file (filetasks.load), None for a built-in benchmark
+    task_file: dict = None      # a task defined in a file (filetasks.load), None for a built-in benchmark
+    deployment: dict = None     # the deployed model's fingerprint (deploy.fingerprint), or None
+    deployed: bool = False      # the url is the deployment's own (so its port is not measured)
 
     @classmethod
     def planned(cls, task, invocation, number, output_dir):
@@ -27,7 +29,8 @@ class TaskSpec:
         return cls(id=task["id"], name=task["name"], benchmark=task["benchmark"], params=task["params"],
                    endpoint=task["endpoint"], env_vars=task["env_vars"], job_id=f"{invocation}.{number}",
                    output_dir=output_dir, task_dir=os.path.join(output_dir, task["id"]),
-                   task_file=task.get("task_file"))
+                   task_file=task.get("task_file"), deployment=task.get("deployment"),
+                   deployed=task.get("deployed", False))
 
     @property
     def results(self):

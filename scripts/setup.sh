@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up a machine to run evaltasks: install the package, make sure a Docker
 # daemon answers (installing Debian's docker.io and starting dockerd when none
-# does), and make the base image when it is missing. Safe to run again.
+# does), make the base image when it is missing, and install the embedded
+# model server and demo model (scripts/setup-llama.sh). Safe to run again.
 #
 # On a fresh machine another apt or dpkg (unattended-upgrades, a cloud init
 # script) often holds apt's locks for a while: setup waits for them, up to
@@ -95,6 +96,14 @@ main() {
         as_root env EVALTASKS_BASE_IMAGE="$base" bash scripts/make-base-image.sh "$base"
     fi
     log "base image $base is ready"
+
+    # The model server and demo model (the README's main command); the build is
+    # cached, so only a machine's first set-up compiles.
+    if [ "${EVALTASKS_SKIP_LLAMA:-0}" = 1 ]; then
+        log "EVALTASKS_SKIP_LLAMA=1: not installing llama-cpp-python (deployment: llama_cpp will say so)"
+    else
+        bash scripts/setup-llama.sh
+    fi
     report_tools
 }
 

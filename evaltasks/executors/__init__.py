@@ -56,6 +56,8 @@ class Executor:
     kind = "job"                    # what `status` calls its handles: "container", "process", ...
     backend = "?"                   # what `status` says it could not reach
     preparing = "output dir lock"   # the reporter's "preparing: ..." line
+    # Whether its jobs reach a model server the launcher starts on this machine (deployment:).
+    serves_deployments = True
 
     def __init__(self, execution):
         self.execution = execution

@@ -42,6 +42,8 @@ class SlurmExecutor(Executor):
     kind = "slurm job"
     backend = "Slurm"
     preparing = "output dir lock, Slurm, harness venv"
+    # A deployment's server would run on the login node, out of the compute nodes' reach.
+    serves_deployments = False
 
     def __init__(self, execution):
         super().__init__(execution)

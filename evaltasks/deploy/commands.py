@@ -1,0 +1,126 @@
+"""How each deployment type's server is started: a process (llama_cpp, generic
+with a command) or a container (vLLM, SGLang, NIM, TRT-LLM, generic with an
+image), with the command lines NeMo Evaluator users know. ``describe`` is the
+equivalent shell line, for the dry run and the server log: secrets by name only."""
+
+import importlib.util
+import os
+import shlex
+import shutil
+import sys
+
+from .. import docker_args
+from . import GPU_TYPES, Deployment, DeploymentError, models
+
+CHECKPOINT_MOUNT = "/checkpoint"
+NIM_PORT = 8000          # a NIM listens here inside its container
+LABEL_ROLE = "evaltasks.role"
+
+
+def model_argument(dep: Deployment):
+    """The model as the server's command line names it: the handle, else the mounted checkpoint."""
+    return dep.hf_model_handle or CHECKPOINT_MOUNT
+
+
+def gguf_file(dep: Deployment, assemble=True):
+    """llama_cpp's GGUF file; ``assemble=False`` (dry run) names it without writing it."""
+    if dep.checkpoint_path:
+        return os.path.abspath(os.path.expanduser(dep.checkpoint_path))
+    if assemble:
+        return str(models.gguf_path(dep.model_package))
+    ident = models.identity(dep.model_package)
+    return str(models.cache_dir() / dep.model_package / ident["version"] / ident["file"])
+
+
+def server_command(dep: Deployment, assemble=True):
+    """The argv of a process server, or the command string run in a server container."""
+    extra = shlex.split(dep.extra_args or "")
+    if dep.type == "llama_cpp":
+        name = dep.served_model_name
+        if importlib.util.find_spec("llama_cpp") is None:
+            if not shutil.which("llama-server"):
+                raise DeploymentError("deployment: llama_cpp needs llama-cpp-python[server] or a llama-server "
+                                      "on PATH; bash scripts/setup-llama.sh installs the former")
+            return (["llama-server", "-m", gguf_file(dep, assemble), "--host", "127.0.0.1",
+                     "--port", str(dep.port)] + (["--alias", name] if name else []) + extra)
+        return ([sys.executable, "-m", "llama_cpp.server", "--model", gguf_file(dep, assemble),
+                 "--host", "127.0.0.1", "--port", str(dep.port)]
+                + (["--model_alias", name] if name else []) + extra)
+    if dep.command:
+        return dep.command if dep.in_container else ["/bin/sh", "-c", dep.command]
+    model, p = model_argument(dep), dep
+    if dep.type == "vllm":
+        words = ["vllm", "serve", model, f"--tensor-parallel-size={p.tensor_parallel_size}",
+                 f"--pipeline-parallel-size={p.pipeline_parallel_size}",
+                 f"--data-parallel-size={p.data_parallel_size}", "--port", str(p.port), "--trust-remote-code",
+                 "--served-model-name", p.served_model_name]
+        if p.gpu_memory_utilization is not None:
+            words += ["--gpu-memory-utilization", str(p.gpu_memory_utilization)]
+    elif dep.type == "sglang":
+        words = ["python3", "-m", "sglang.launch_server", "--model-path", model, "--host", "0.0.0.0",
+                 "--port", str(p.port), "--served-model-name", p.served_model_name,
+                 "--tp", str(p.tensor_parallel_size), "--dp", str(p.data_parallel_size)]
+        if p.gpu_memory_utilization is not None:
+            words += ["--mem-fraction-static", str(p.gpu_memory_utilization)]
+    elif dep.type == "trtllm":
+        words = ["trtllm-serve", "serve", model, "--host", "0.0.0.0", "--port", str(p.port),
+                 "--tp_size", str(p.tensor_parallel_size), "--pp_size", str(p.pipeline_parallel_size)]
+    else:                      # nim, generic image: the image's own entrypoint and command
+        return None
+    return shlex.join(words + extra)
+
+
+def environment(dep: Deployment, environ=None):
+    """The server's environment: each ``env_vars`` entry from the host variable it
+    names (values go to the process or the daemon, never to a file)."""
+    environ = os.environ if environ is None else environ
+    env = {inner: environ.get(outer, "") for inner, outer in dep.env_vars.items()}
+    if dep.type == "nim":
+        env.setdefault("NIM_SERVED_MODEL_NAME", dep.served_model_name)
+    return env
+
+
+def container_options(dep: Deployment, invocation, environ=None):
+    """docker SDK keyword arguments for a server container."""
+    flags = f"--shm-size {dep.shm_size} --network {dep.network or 'host'}"
+    if dep.type in GPU_TYPES:
+        flags += " --gpus all"
+    options = docker_args.parse(flags)
+    if dep.checkpoint_path:
+        options["volumes"] = {os.path.abspath(os.path.expanduser(dep.checkpoint_path)):
+                              {"bind": CHECKPOINT_MOUNT, "mode": "ro"}}
+    if options.get("network_mode") != "host":
+        inside = NIM_PORT if dep.type == "nim" else dep.port
+        options["ports"] = {f"{inside}/tcp": ("127.0.0.1", dep.port)}
+    options["environment"] = environment(dep, environ)
+    command = server_command(dep)
+    if command is not None:
+        # The images' entrypoints differ (vllm serve, a NIM launcher): run the command as is.
+        options.update(entrypoint=["/bin/sh", "-c"], command=[command])
+    from ..container import LABEL_INVOCATION, LABEL_OUTPUT_DIR
+
+    options.update(name=f"evaltasks-server-{invocation[:8]}",
+                   labels={LABEL_INVOCATION: invocation, LABEL_OUTPUT_DIR: dep.output_dir, LABEL_ROLE: "server"})
+    return options
+
+
+def describe(dep: Deployment, invocation="<invocation>"):
+    """The shell line that starts this server; env_vars by the variable they come from."""
+    if dep.in_container:
+        options = container_options(dep, invocation, environ={})
+        words = ["docker", "run", "--rm", "--name", options["name"]]
+        if options.get("device_requests"):
+            words += ["--gpus", "all"]
+        shown = {k: v for k, v in options.items() if k not in ("device_requests", "environment")}
+        words += docker_args.describe(shown)
+        for inner, outer in dep.env_vars.items():
+            words += ["-e", inner if inner == outer else f"{inner}=${outer}"]
+        for inside, (host, port) in options.get("ports", {}).items():
+            words += ["-p", f"{host}:{port}:{inside.split('/')[0]}"]
+        if "entrypoint" in options:
+            words += ["--entrypoint", "/bin/sh", dep.image, "-c", shlex.quote(options["command"][0])]
+        else:
+            words += [dep.image]
+        return " ".join(words)
+    env = " ".join(f"{inner}=${outer}" for inner, outer in dep.env_vars.items())
+    return (env + " " if env else "") + shlex.join(server_command(dep, assemble=False))

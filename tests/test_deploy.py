@@ -1,0 +1,249 @@
+"""The model server on its own (evaltasks.deploy): config → Deployment, command
+lines of each type, fingerprint, and the lifecycle of a real server process —
+tests/endpoint.py run as a `generic` deployment's command."""
+
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evaltasks import config, deploy
+from evaltasks.deploy import commands, server
+
+REPO = Path(__file__).resolve().parents[1]
+ENDPOINT = REPO / "tests" / "endpoint.py"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def load(tmp_path, deployment, overrides=(), group="generic", **extra):
+    doc = {"defaults": [{"execution": "local"}, {"deployment": group}, "_self_"],
+           "execution": {"output_dir": str(tmp_path / "out"), **extra},
+           "deployment": deployment,
+           "evaluation": {"tasks": [{"name": "gsm8k"}, {"name": "ifeval"}]}}
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return config.load(str(path), overrides, cwd=str(tmp_path))
+
+
+def generic(tmp_path, command, port=None, timeout=30):
+    port = port or free_port()
+    cfg = load(tmp_path, {"command": command, "port": port, "served_model_name": "stand-in",
+                          "endpoints": {"health": "/v1/models"}}, endpoint_readiness_timeout=timeout)
+    return cfg.deployment
+
+
+def stand_in(port):
+    return f"{sys.executable} {ENDPOINT} --port {port} --model-id stand-in"
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+# -- config -----------------------------------------------------------------
+def test_tasks_get_url_and_model_from_the_deployment(tmp_path):
+    cfg = load(tmp_path, {"command": "serve", "port": 8123, "served_model_name": "m1"})
+    assert cfg.deployment.type == "generic"
+    assert {t["endpoint"]["url"] for t in cfg.tasks} == {"http://127.0.0.1:8123/v1/chat/completions"}
+    assert {t["endpoint"]["model_id"] for t in cfg.tasks} == {"m1"}
+    assert cfg.deployment.log_path == str(tmp_path / "out" / "deployment" / "logs" / "server.log")
+    assert cfg.deployment.readiness_timeout == 600
+
+
+def test_the_user_may_still_override_url_and_model(tmp_path):
+    cfg = load(tmp_path, {"command": "serve", "port": 8123, "served_model_name": "m1"},
+               overrides=["target.api_endpoint.url=http://127.0.0.1:9999/v1/chat/completions",
+                          "target.api_endpoint.model_id=other"])
+    assert cfg.tasks[0]["endpoint"]["url"] == "http://127.0.0.1:9999/v1/chat/completions"
+    assert cfg.tasks[0]["endpoint"]["model_id"] == "other"
+
+
+@pytest.mark.parametrize("group, deployment, message", [
+    ("vllm", {"hf_model_handle": "org/m"}, "deployment.served_model_name: vllm needs"),
+    ("vllm", {"served_model_name": "m"}, "deployment.checkpoint_path: vllm needs checkpoint_path or hf_model_handle"),
+    ("nim", {"served_model_name": "m"}, "deployment.image: nim needs"),
+    ("generic", {"served_model_name": "m"}, "deployment.command: generic needs a command or an image"),
+    ("llama_cpp", {"checkpoint_path": "/nonexistent/m.gguf"}, "deployment.checkpoint_path: /nonexistent/m.gguf does not exist"),
+    ("generic", {"command": "x", "served_model_name": "m", "port": 0}, "deployment.port: min value is 1"),
+    ("generic", {"command": "x", "served_model_name": "m", "types": 1}, "deployment.types: unknown key"),
+])
+def test_bad_deployment_is_one_line_naming_the_key(tmp_path, group, deployment, message):
+    with pytest.raises(config.ConfigError) as e:
+        load(tmp_path, deployment, group=group)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+# -- command lines (no GPU here: what NeMo Evaluator users expect to see) -----
+def test_vllm_command_line(tmp_path):
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    dep = load(tmp_path, {"checkpoint_path": str(ckpt), "served_model_name": "llama", "port": 8001,
+                          "tensor_parallel_size": 2, "env_vars": {"HF_TOKEN": "MY_HF_TOKEN"},
+                          "extra_args": "--max-model-len 4096"}, group="vllm").deployment
+    os.environ["MY_HF_TOKEN"] = "hf_secret_value"
+    try:
+        line = commands.describe(dep, "abcdef123456")
+    finally:
+        del os.environ["MY_HF_TOKEN"]
+    assert line.startswith("docker run --rm --name evaltasks-server-abcdef12 --gpus all --network host")
+    assert f"-v {ckpt}:/checkpoint:ro" in line and "--shm-size 16g" in line
+    assert "-e HF_TOKEN=$MY_HF_TOKEN" in line and "hf_secret_value" not in line
+    assert ("vllm serve /checkpoint --tensor-parallel-size=2 --pipeline-parallel-size=1 "
+            "--data-parallel-size=1 --port 8001 --trust-remote-code --served-model-name llama "
+            "--gpu-memory-utilization 0.95 --max-model-len 4096") in line
+    assert dep.health_url == "http://127.0.0.1:8001/health"
+
+
+def test_sglang_trtllm_nim_command_lines(tmp_path):
+    sglang = load(tmp_path, {"hf_model_handle": "org/m", "served_model_name": "m"}, group="sglang").deployment
+    assert "python3 -m sglang.launch_server --model-path org/m --host 0.0.0.0 --port 8000 " \
+           "--served-model-name m --tp 8 --dp 1" in commands.describe(sglang)
+    trt = load(tmp_path, {"hf_model_handle": "org/m", "served_model_name": "m"}, group="trtllm").deployment
+    assert "trtllm-serve serve org/m --host 0.0.0.0 --port 8000 --tp_size 4 --pp_size 1" in commands.describe(trt)
+    nim = load(tmp_path, {"image": "nvcr.io/nim/x:1", "served_model_name": "m",
+                          "env_vars": {"NGC_API_KEY": "NGC_API_KEY"}}, group="nim").deployment
+    line = commands.describe(nim)
+    assert line.endswith("-e NGC_API_KEY nvcr.io/nim/x:1") and "--gpus all" in line
+    assert nim.health_url == "http://127.0.0.1:8000/v1/health/ready"
+
+
+def test_llama_cpp_command_line(tmp_path):
+    pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server]: bash scripts/setup-llama.sh")
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    dep = load(tmp_path, {"checkpoint_path": str(gguf), "port": 8111, "extra_args": "--n_ctx 4096"},
+               group="llama_cpp").deployment
+    assert commands.describe(dep) == (f"{sys.executable} -m llama_cpp.server --model {gguf} --host 127.0.0.1 "
+                                      "--port 8111 --model_alias gemma-3-270m --n_ctx 4096")
+    assert dep.health_url == "http://127.0.0.1:8111/v1/models"
+
+
+# -- fingerprint --------------------------------------------------------------
+def test_fingerprint_follows_the_model_not_the_port(tmp_path):
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF v1")
+
+    def fp(**deployment):
+        dep = load(tmp_path, dict({"checkpoint_path": str(gguf), "extra_args": "--n_ctx 4096"}, **deployment),
+                   group="llama_cpp").deployment
+        return deploy.fingerprint(dep)
+
+    base = fp()
+    assert fp(port=9000) == base
+    assert fp(extra_args="--n_ctx 4096 --n_threads 2 --verbose true") == base
+    assert fp(extra_args="--n_ctx 8192") != base
+    assert fp(served_model_name="other") != base
+    gguf.write_bytes(b"GGUF v2 with other weights")
+    assert fp() != base
+
+
+def test_fingerprint_of_a_command_ignores_its_port(tmp_path):
+    a = load(tmp_path, {"command": "serve --port 8123 --temp 0", "port": 8123, "served_model_name": "m"})
+    b = load(tmp_path, {"command": "serve --port 9000 --temp 0", "port": 9000, "served_model_name": "m"})
+    c = load(tmp_path, {"command": "serve --port 9000 --temp 1", "port": 9000, "served_model_name": "m"})
+    assert deploy.fingerprint(a.deployment) == deploy.fingerprint(b.deployment) != deploy.fingerprint(c.deployment)
+
+
+# -- lifecycle of a real server process ---------------------------------------
+def test_server_starts_answers_and_stops_with_nothing_left(tmp_path):
+    port = free_port()
+    dep = generic(tmp_path, stand_in(port), port)
+    srv = server.Server(dep, "inv000000001")
+    line = srv.start()
+    assert "endpoint.py --port" in line
+    try:
+        srv.wait_ready(timeout=30)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=5) as reply:
+            assert reply.status == 200
+        record = json.loads((tmp_path / "out" / "deployment" / "process.json").read_text())
+        assert pid_alive(record["pid"])
+    finally:
+        srv.stop()
+    assert not pid_alive(record["pid"])
+    assert not (tmp_path / "out" / "deployment" / "process.json").exists()
+    assert "endpoint.py" in Path(dep.log_path).read_text()
+
+
+def test_readiness_timeout_is_one_line_with_the_last_log_lines(tmp_path):
+    dep = generic(tmp_path, f"{sys.executable} -c \"import time; print('loading weights 3/7', flush=True); "
+                            f"time.sleep(120)\"", timeout=2)
+    srv = server.Server(dep, "inv000000002")
+    srv.start()
+    started = time.monotonic()
+    with pytest.raises(server.ServerFailed) as e:
+        srv.wait_ready()
+    first, *rest = str(e.value).splitlines()
+    assert first.startswith("model server not ready after 2s (GET http://127.0.0.1:")
+    assert "execution.endpoint_readiness_timeout" in first
+    assert any("loading weights 3/7" in line for line in rest)
+    assert time.monotonic() - started < 15
+    assert srv._proc.poll() is not None and not pid_alive(srv._proc.pid)
+
+
+def test_server_that_exits_while_starting(tmp_path):
+    dep = generic(tmp_path, "echo 'error: no such model' >&2; exit 3")
+    srv = server.Server(dep, "inv000000003")
+    srv.start()
+    with pytest.raises(server.ServerFailed) as e:
+        srv.wait_ready()
+    assert str(e.value).splitlines()[0].startswith("model server exited (code 3) before it was ready")
+    assert "error: no such model" in str(e.value)
+
+
+def test_server_killed_from_outside_is_reported_with_its_exit(tmp_path):
+    port = free_port()
+    dep = generic(tmp_path, stand_in(port), port)
+    died = []
+    done = threading.Event()
+    srv = server.Server(dep, "inv000000004", on_death=lambda why: (died.append(why), done.set()))
+    srv.start()
+    try:
+        srv.wait_ready(timeout=30)
+        os.killpg(srv._proc.pid, signal.SIGKILL)
+        assert done.wait(10)
+    finally:
+        srv.stop()
+    assert died[0].startswith("model server exited (code 137, SIGKILL)")
+    assert "model server exited (code 137, SIGKILL)" in Path(dep.log_path).read_text()
+
+
+def test_stop_recorded_finds_a_server_from_another_process(tmp_path):
+    port = free_port()
+    dep = generic(tmp_path, stand_in(port), port)
+    srv = server.Server(dep, "inv000000005")
+    srv.start()
+    try:
+        srv.wait_ready(timeout=30)
+        assert server.stop_recorded(dep.output_dir, invocation="someoneelse") == 0
+        assert server.stop_recorded(dep.output_dir, invocation="inv000000005") == 1
+        assert srv.exited.wait(10)
+    finally:
+        srv.stop()
+
+
+def test_a_deployment_with_the_slurm_executor_is_refused_in_one_line(tmp_path):
+    from evaltasks import runner
+
+    cfg = load(tmp_path, {"command": "serve", "port": 8123, "served_model_name": "m1"},
+               overrides=["execution.type=slurm"])
+    with pytest.raises(config.ConfigError) as e:
+        runner.Run(cfg)
+    assert str(e.value).startswith("deployment: generic is not supported with execution: slurm yet")
