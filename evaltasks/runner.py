@@ -164,7 +164,7 @@ class Run:
         layout.clear_outputs(spec.task_dir)
         executor = self.executor
         write_json_atomic(layout.task_file(spec.task_dir),
-                          harness_task(spec, self.refresh_cache, executor.runtime()))
+                          harness_task(spec, self.refresh_cache, executor.provenance()))
         write_atomic(layout.run_config(spec.task_dir), yaml.safe_dump(self.cfg.data, sort_keys=False))
         # Appending: a Slurm job writes to the same file (its output file is the log).
         with self.slots, open(log, "ab") as out:

@@ -16,7 +16,7 @@ One executor object serves one launcher process:
 - ``find(output_dir, invocation=None, job=None) -> [Handle]`` and ``stop(handle)``:
   for ``status``, ``kill`` and orphan cleanup, from any process.
 - ``describe(spec, invocation) -> str``: the dry run's command line, secrets by name only.
-- ``runtime() -> dict``: what runs the harness (image, venv), for results.json's provenance.
+- ``provenance() -> dict``: what runs the harness (image, venv), for results.json's provenance.
 """
 
 from dataclasses import dataclass
@@ -79,7 +79,7 @@ class Executor:
     def launch(self, spec, invocation, log, on_start):
         raise NotImplementedError
 
-    def runtime(self):
+    def provenance(self):
         """What runs the harness, for results.json's provenance (the harness adds its Python)."""
         return {"executor": self.name}
 

@@ -53,7 +53,7 @@ class DockerExecutor(Executor):
                                         f"evaltasks-preflight-{run.invocation[:8]}", labels)
         run.preflight(run.todo, network=self.network, send=send)
 
-    def runtime(self):
+    def provenance(self):
         return {"executor": self.name, "image": self.image, "image_id": self._image_id(), "base_image": self.base_image}
 
     def _image_id(self):

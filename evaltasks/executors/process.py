@@ -29,7 +29,7 @@ class ProcessExecutor(Executor):
         run.preflight(run.todo)
         self.venv = venv.ensure(log=lambda m: None)
 
-    def runtime(self):
+    def provenance(self):
         return {"executor": self.name, "venv": self.venv and self.venv.digest}
 
     def launch(self, spec, invocation, log, on_start):

@@ -114,9 +114,9 @@ class SlurmExecutor(Executor):
         return ("#!/bin/bash\n# written by evaltasks; the job's environment comes from sbatch\n"
                 f"cd {shlex.quote(spec.task_dir)} || exit 1\n{body}")
 
-    def runtime(self):
+    def provenance(self):
         if self.docker:
-            return dict(self.docker.runtime(), executor=self.name, runtime="docker")
+            return dict(self.docker.provenance(), executor=self.name, runtime="docker")
         return {"executor": self.name, "runtime": "process", "venv": self.venv and self.venv.digest}
 
     def launch(self, spec, invocation, log, on_start):
