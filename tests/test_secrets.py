@@ -1,0 +1,70 @@
+"""The harness takes its secrets from one line on stdin (evaltasks/harness/secrets.py),
+never from its environment: model-written code can read /proc/<pid>/environ."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from conftest import DATA_DIR, REPO, Gsm8kModel
+from endpoint import FakeEndpoint
+
+from evaltasks.harness import secrets
+
+KEY = "sk-by-pipe-7d41"
+
+
+def write_task(out, url):
+    out.mkdir()
+    (out / "task.json").write_text(json.dumps({
+        "id": "gsm8k", "benchmark": "gsm8k",
+        "endpoint": {"url": url, "model_id": "test-model", "type": "chat", "api_key_name": "EVAL_KEY",
+                     "adapter_config": {}},
+        "params": {"limit_samples": 4, "parallelism": 1, "temperature": 0.0, "max_new_tokens": 64,
+                   "request_timeout": 10, "max_retries": 0, "extra": {}}}))
+
+
+def harness(out, stdin):
+    env = {k: v for k, v in os.environ.items() if k != "EVAL_KEY"}
+    env.update(PYTHONPATH=str(REPO), EVALTASKS_DATA_DIR=str(DATA_DIR))
+    env.pop("EVALTASKS_RESPONSE_CACHE", None)
+    return subprocess.Popen([sys.executable, "-m", "evaltasks.harness", str(out)], env=env, stdin=stdin,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def test_the_key_comes_by_stdin_and_stays_out_of_the_environment_and_fd_0(tmp_path):
+    with FakeEndpoint(Gsm8kModel(range(1319)), api_key=KEY, latency=0.3) as ep:
+        write_task(tmp_path / "out", ep.chat_url)
+        proc = harness(tmp_path / "out", subprocess.PIPE)
+        proc.stdin.write(secrets.encode({"EVAL_KEY": KEY, "HF_TOKEN": "hf-by-pipe"}))
+        proc.stdin.flush()      # left open: the harness must not wait for end-of-file
+        while not ep.requests and proc.poll() is None:
+            time.sleep(0.02)
+        environ = open(f"/proc/{proc.pid}/environ", "rb").read()
+        stdin_now = os.readlink(f"/proc/{proc.pid}/fd/0")
+        output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output.decode()
+    assert [r.headers["authorization"] for r in ep.requests] == [f"Bearer {KEY}"] * 4
+    assert KEY.encode() not in environ and b"hf-by-pipe" not in environ
+    assert stdin_now == os.devnull
+    assert KEY not in output.decode()
+
+
+def test_without_the_line_no_key_is_sent(tmp_path):
+    with FakeEndpoint(Gsm8kModel(range(1319)), api_key=KEY) as ep:
+        write_task(tmp_path / "out", ep.chat_url)
+        proc = harness(tmp_path / "out", subprocess.DEVNULL)
+        output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "401" in output.decode()
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_a_malformed_line_is_one_line_and_exit_2(tmp_path):
+    write_task(tmp_path / "out", "http://127.0.0.1:9/v1/chat/completions")
+    for line in (b"sk-not-json\n", b'["a list"]\n', b'{"EVAL_KEY": 3}\n'):
+        proc = harness(tmp_path / "out", subprocess.PIPE)
+        output, _ = proc.communicate(line, timeout=60)
+        text = output.decode()
+        assert proc.returncode == 2 and text.count("\n") == 1 and "secrets line on stdin" in text
+        assert "sk-not-json" not in text and "Traceback" not in text
