@@ -111,5 +111,5 @@ def report(run, only=(), forced=False, out=print):
         if verdict == "would run":
             data = datasets.folder(benchmarks.resolve(spec["benchmark"]))
             options = container.run_options(spec, run.invocation, data, environ={})
-            out(f"  $ {container.command_line(tag, options)}")
+            out(f"  $ {container.command_line(tag, options, container.secret_sources(spec))}")
     return would

@@ -126,10 +126,12 @@ class Run:
                 token = os.environ.get(spec["env_vars"].get("HF_TOKEN", "HF_TOKEN"))
                 data = datasets.ensure(benchmarks.resolve(spec["benchmark"]), log=note, hf_token=token)
                 options = container.run_options(spec, self.invocation, data)
-                note(container.command_line(self.image, options))
+                note(container.command_line(self.image, options, container.secret_sources(spec)))
                 code, oom_killed = container.run(self.client, self.image, options, out, self.containers,
                                                  on_create=lambda c: self.history.update_job(
-                                                     spec["job_id"], container_id=c.id))
+                                                     spec["job_id"], container_id=c.id),
+                                                 secrets=container.secret_values(spec),
+                                                 sandboxed=benchmarks.resolve(spec["benchmark"]).runs_model_code)
             except Exception as e:
                 note(f"error: {e}")
                 return TaskFailed(f"{e} (log: {log})")
