@@ -204,6 +204,18 @@ def find(client, **labels):
     return found
 
 
+def start_with_secrets(box, values):
+    """Start ``box`` (created with ``stdin_open``) and write ``values`` to its stdin
+    as the one line the harness reads first (``harness/secrets.py``)."""
+    # Attached before the start, so the harness's first read finds the line.
+    stdin = box.attach_socket(params={"stdin": 1, "stream": 1})
+    try:
+        box.start()
+        stdin._sock.sendall(secret_pipe.encode(values))
+    finally:
+        stdin.close()
+
+
 def run(client, image, options, log_file, containers, on_create=None, secrets=None, sandboxed=False):
     """Start the container, hand it ``secrets`` over its stdin, copy its output to
     ``log_file`` until it exits, remove it; return its exit code (None when it was
@@ -238,13 +250,7 @@ def _run(client, image, options, log_file, containers, on_create, secrets):
     try:
         if containers.stopping.is_set():
             return 130, False
-        # Attached before the start, so the harness's first read finds the line.
-        stdin = container.attach_socket(params={"stdin": 1, "stream": 1})
-        try:
-            container.start()
-            stdin._sock.sendall(secret_pipe.encode(secrets))
-        finally:
-            stdin.close()
+        start_with_secrets(container, secrets)
         for chunk in container.logs(stream=True, follow=True):
             log_file.write(chunk)
             log_file.flush()

@@ -7,9 +7,12 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import DATA_DIR, REPO, Gsm8kModel
 from endpoint import FakeEndpoint
 
+from evaltasks import container, image, preflight
 from evaltasks.harness import secrets
 
 KEY = "sk-by-pipe-7d41"
@@ -68,3 +71,21 @@ def test_a_malformed_line_is_one_line_and_exit_2(tmp_path):
         text = output.decode()
         assert proc.returncode == 2 and text.count("\n") == 1 and "secrets line on stdin" in text
         assert "sk-not-json" not in text and "Traceback" not in text
+
+
+@pytest.mark.docker
+def test_the_preflight_container_gets_the_key_on_stdin_and_inspect_shows_none(docker_client):
+    harness_image = image.ensure(docker_client, image.base_image(), log=lambda m: None)
+    inspected = []
+    real_start = container.start_with_secrets
+
+    def start_and_inspect(box, values):
+        real_start(box, values)
+        inspected.append(json.dumps(docker_client.api.inspect_container(box.id)))
+
+    send = preflight.from_container(docker_client, harness_image, "host", "evaltasks-test-probe-key", {})
+    with FakeEndpoint(api_key=KEY) as ep, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(container, "start_with_secrets", start_and_inspect)
+        preflight.check(ep.chat_url, "test-model", "chat", "EVAL_KEY", environ={"EVAL_KEY": KEY}, send=send)
+    assert [r.headers["authorization"] for r in ep.requests] == [f"Bearer {KEY}"]
+    assert len(inspected) == 1 and KEY not in inspected[0]
