@@ -163,3 +163,11 @@ def test_a_process_a_program_leaves_in_a_session_of_its_own_is_gone_before_the_n
              "    return a + b")
     assert score_in_harness_container(docker_sandbox, [dict(TOY, code=leaves)]) == ["passed"]
     assert score_in_harness_container(docker_sandbox, [dict(TOY, code=finds)]) == ["failed: AssertionError: no sleeper"]
+
+
+def test_a_program_that_breaks_the_scratch_folder_fails_the_task_in_one_line(runner):
+    import shutil
+    assert humaneval.score("    return a + b", TOY)["result"] == "passed"
+    shutil.rmtree(runner / sandbox_runner.INBOX)
+    with pytest.raises(sandbox_runner.SandboxError, match="cannot hand the sandbox a program"):
+        sandbox_runner.client(str(runner)).run("print(1)", 1.0)

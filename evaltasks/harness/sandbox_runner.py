@@ -2,7 +2,7 @@
 
 The sandbox container (started by the launcher: no network, read-only root,
 no secrets, no mount but this folder) runs ``python -m evaltasks.harness.sandbox_runner
-<scratch>``: ``serve`` waits for programs the harness drops into ``in/``, runs
+--sweep <scratch>``: ``serve`` waits for programs the harness drops into ``in/``, runs
 each with ``sandbox.run_local`` (its time and memory limits), and writes the
 outcome to ``out/``. ``client(scratch).run`` is the harness's end.
 
@@ -11,8 +11,8 @@ anything into the scratch folder. The harness therefore trusts nothing found
 there: it works through directory descriptors opened once (a directory swapped
 for a symlink cannot redirect it), opens no file by a name it did not create
 itself, follows no symlink, reads at most ``MAX_RESULT`` bytes and accepts only
-a well-formed outcome. A program can still forge its own outcome; what the
-sandbox guarantees is that nothing it runs reaches secrets, the network or our
+a well-formed outcome. A program can still forge the outcomes of its task's
+programs (it shares the sandbox with them); what the sandbox guarantees is that nothing it runs reaches secrets, the network or our
 files, not an honest score for hostile code.
 """
 
@@ -161,10 +161,14 @@ class Client:
         inbox, outbox = self._open()
         name = f"{secrets.token_hex(12)}.json"
         tmp = f".tmp-{name}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=inbox)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"source": source, "timeout": timeout}, f)
-        os.rename(tmp, name, src_dir_fd=inbox, dst_dir_fd=inbox)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=inbox)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump({"source": source, "timeout": timeout}, f)
+            os.rename(tmp, name, src_dir_fd=inbox, dst_dir_fd=inbox)
+        except OSError as e:
+            # A program removed the folder, or filled the scratch tmpfs.
+            raise SandboxError(f"cannot hand the sandbox a program: {e.strerror}") from None
         deadline = time.monotonic() + timeout + GRACE
         while time.monotonic() < deadline:
             outcome = _read_outcome(outbox, name)
@@ -185,11 +189,14 @@ class Client:
                                            "(its container did not start)")
                     time.sleep(0.05)
                 flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
-                root = os.open(self.scratch, flags)
                 try:
-                    self._dirs = (os.open(INBOX, flags, dir_fd=root), os.open(OUTBOX, flags, dir_fd=root))
-                finally:
-                    os.close(root)
+                    root = os.open(self.scratch, flags)
+                    try:
+                        self._dirs = (os.open(INBOX, flags, dir_fd=root), os.open(OUTBOX, flags, dir_fd=root))
+                    finally:
+                        os.close(root)
+                except OSError as e:
+                    raise SandboxError(f"the sandbox's scratch folder {self.scratch} is broken: {e.strerror}") from None
             return self._dirs
 
 
