@@ -44,6 +44,20 @@ def test_programs_run_in_the_runner_with_the_same_outcomes(runner):
     assert os.listdir(runner / sandbox_runner.INBOX) == [] and os.listdir(runner / sandbox_runner.OUTBOX) == []
 
 
+def test_a_program_run_here_has_no_network_where_the_os_allows(tmp_path):
+    """The process runtime's case (no sandbox container): a network namespace of
+    the program's own, as root or in a user namespace (this machine allows both)."""
+    from endpoint import FakeEndpoint
+
+    with FakeEndpoint() as ep:
+        reach = f"import urllib.request\nurllib.request.urlopen('{ep.chat_url}', data=b'{{}}', timeout=3)\n"
+        outcome = sandbox.run_local(reach, 10)
+    assert outcome["passed"] is False and "Network is unreachable" in outcome["result"], outcome
+    assert ep.requests == []
+    # The program can still write its own files.
+    assert sandbox.run_local("open('f', 'w').write('x')\nassert open('f').read() == 'x'\n", 10)["passed"]
+
+
 def forging_runner(scratch, forge):
     """A stand-in for a runner whose programs wrote ``forge(out_folder, name)``
     in place of the real outcome."""

@@ -14,7 +14,8 @@ none of our mounts, fed through that scratch folder (``sandbox_runner.py``);
 otherwise here, as a child process (``run_local``). The limits above hold in
 both: the runner in the sandbox container runs each program with ``run_local``.
 Locally they guard against accidents (infinite loops, memory bombs, stray
-files), not a determined attacker.
+files) and, where the OS allows a network namespace, keep programs off the
+network; they do not keep a determined attacker from this user's files.
 """
 
 import math
@@ -39,10 +40,26 @@ SLOTS = max(1, _CPUS or 1)
 _SLOTS = threading.BoundedSemaphore(SLOTS)
 
 _BOOTSTRAP = r"""
-import os, resource, runpy, sys
+import ctypes, os, resource, runpy, sys
 token = sys.stdin.readline().strip()
 null = os.open(os.devnull, os.O_RDONLY)
 os.dup2(null, 0)
+def no_network():
+    # A network namespace of its own (nothing but a loopback that is down): as
+    # root directly, else inside a user namespace mapping only this user. Where
+    # the OS allows neither (e.g. the sandbox container's seccomp profile, which
+    # has --network none anyway), the program keeps this process's network.
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(0x40000000) == 0:                    # CLONE_NEWNET
+        return
+    uid, gid = os.getuid(), os.getgid()
+    if libc.unshare(0x10000000 | 0x40000000) != 0:       # CLONE_NEWUSER | CLONE_NEWNET
+        return
+    for path, text in (("/proc/self/setgroups", "deny"), ("/proc/self/uid_map", f"{uid} {uid} 1"),
+                       ("/proc/self/gid_map", f"{gid} {gid} 1")):
+        with open(path, "w") as f:
+            f.write(text)
+no_network()
 def limit(which, soft, hard=None):
     hard = soft if hard is None else hard
     _, old = resource.getrlimit(which)
