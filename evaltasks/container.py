@@ -115,6 +115,8 @@ def remove(container, grace=STOP_GRACE):
     except docker.errors.APIError as e:
         if "already in progress" not in str(e):
             raise
+    if container.labels.get(sandbox_container.LABEL_ROLE) == "sandbox":
+        sandbox_container.remove_volume(container)
 
 
 def secret_values(spec, environ=None):

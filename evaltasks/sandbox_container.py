@@ -25,6 +25,7 @@ PIDS = 256                      # a fork bomb stops here
 CPUS = 2
 NOBODY = (65534, 65534)
 LABEL_ROLE = "evaltasks.role"
+LABEL_SCRATCH_OF = "evaltasks.scratch_of"     # on the volume: its sandbox container's name
 
 
 @dataclass
@@ -63,7 +64,8 @@ def options(name, volume_name, labels):
 
 def start(client, image, name, labels):
     """Create the scratch volume and start the sandbox container on it."""
-    volume = client.volumes.create(**volume_options(f"{name}-{secrets.token_hex(4)}", labels))
+    volume = client.volumes.create(**volume_options(f"{name}-{secrets.token_hex(4)}",
+                                                    dict(labels, **{LABEL_SCRATCH_OF: name})))
     try:
         box = client.containers.create(image, detach=True, **options(name, volume.name, labels))
         box.start()
@@ -84,8 +86,21 @@ def remove(sandbox):
     """Kill and remove the container, then its volume (already gone is fine)."""
     import docker.errors
 
-    for step in (lambda: sandbox.container.remove(force=True), lambda: sandbox.volume.remove(force=True)):
+    try:
+        sandbox.container.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    remove_volume(sandbox.container)
+
+
+def remove_volume(box):
+    """Remove the scratch volume of sandbox container ``box`` (removed already):
+    ``container.remove`` calls this for every sandbox container it removes, so
+    `evaltasks kill` and the cleanup after a killed launcher leave none behind."""
+    import docker.errors
+
+    for volume in box.client.volumes.list(filters={"label": f"{LABEL_SCRATCH_OF}={box.name}"}):
         try:
-            step()
+            volume.remove(force=True)
         except docker.errors.NotFound:
             pass

@@ -185,3 +185,18 @@ def test_a_program_that_breaks_the_scratch_folder_fails_the_task_in_one_line(run
     shutil.rmtree(runner / sandbox_runner.INBOX)
     with pytest.raises(sandbox_runner.SandboxError, match="cannot hand the sandbox a program"):
         sandbox_runner.client(str(runner)).run("print(1)", 1.0)
+
+
+@pytest.mark.docker
+def test_removing_a_sandbox_container_as_kill_and_orphan_cleanup_do_removes_its_volume():
+    from evaltasks import container
+
+    client = docker.from_env()
+    harness_image = image.ensure(client, image.base_image(), log=lambda m: None)
+    box = sandbox_container.start(client, harness_image, f"evaltasks-test-sandbox-rm-{os.getpid()}",
+                                  {"evaltasks.test": "sandbox"})
+    found = client.containers.get(box.container.id)      # as find() gives it to kill and cleanup
+    assert client.volumes.get(box.volume.name)
+    container.remove(found, grace=0)
+    with pytest.raises(docker.errors.NotFound):
+        client.volumes.get(box.volume.name)
