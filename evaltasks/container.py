@@ -233,6 +233,8 @@ def run(client, image, options, log_file, containers, on_create=None, secrets=No
     box = sandbox_container.start(client, image, f"{options['name']}-sandbox", options["labels"])
     containers.add(box.container)
     try:
+        log_file.write(f"[launcher] {sandbox_container.describe(box)}\n".encode())
+        log_file.flush()
         extra = sandbox_container.harness_options(box)
         options = dict(options, volumes={**options["volumes"], **extra["volumes"]},
                        environment={**options["environment"], **extra["environment"]})

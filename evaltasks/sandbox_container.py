@@ -75,6 +75,13 @@ def start(client, image, name, labels):
     return Sandbox(box, volume)
 
 
+def describe(sandbox):
+    """One line for the task's log: what the sandbox container is kept from."""
+    return (f"sandbox container {sandbox.container.name} for model-written code: --network none --read-only "
+            f"--ipc none --cap-drop ALL --pids-limit {PIDS} --memory {MEMORY}, scratch: tmpfs volume "
+            f"{sandbox.volume.name} ({SCRATCH_SIZE}), no other mount, no secret")
+
+
 def harness_options(sandbox):
     """What the harness container needs to feed the sandbox: the scratch volume
     and the variable that tells ``sandbox.run_python`` where it is."""

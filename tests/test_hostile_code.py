@@ -160,6 +160,7 @@ def test_hostile_programs_score_0_reach_nothing_and_the_key_is_in_no_inspect(tmp
     assert len(seen) == 2
     for dump in seen.values():
         assert key not in dump and token not in dump
+    assert "[launcher] sandbox container evaltasks-humaneval-" in (out / "humaneval" / "logs" / "stdout.log").read_text()
     files = [p for p in out.rglob("*") if p.is_file()]
     assert not any(p.name == "pwn" for p in files)
     for path in files:
