@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +90,28 @@ def test_the_preflight_container_gets_the_key_on_stdin_and_inspect_shows_none(do
         preflight.check(ep.chat_url, "test-model", "chat", "EVAL_KEY", environ={"EVAL_KEY": KEY}, send=send)
     assert [r.headers["authorization"] for r in ep.requests] == [f"Bearer {KEY}"]
     assert len(inspected) == 1 and KEY not in inspected[0]
+
+
+def test_once_it_holds_secrets_other_processes_of_its_user_cannot_read_its_memory():
+    """Where programs run beside the harness (no sandbox container), they run as its
+    user; the harness, once it has read the line, is not dumpable, so they cannot
+    read /proc/<pid>/mem. Both sides as an unprivileged user (root could anyway)."""
+    as_user = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"] if os.getuid() == 0 else []
+    holder = "from evaltasks.harness import secrets; secrets.read(); print('ready', flush=True); import time; time.sleep(60)"
+
+    def memory_readable(line):
+        proc = subprocess.Popen([*as_user, "/usr/bin/python3", "-c", holder], env={"PYTHONPATH": str(REPO)},
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd="/")
+        try:
+            proc.stdin.write(line)
+            proc.stdin.flush()
+            assert proc.stdout.readline() == b"ready\n"
+            reader = subprocess.run([*as_user, "/usr/bin/python3", "-c", f"open('/proc/{proc.pid}/mem', 'rb')"],
+                                    capture_output=True, text=True, cwd="/")
+            return reader.returncode == 0
+        finally:
+            proc.kill()
+            proc.wait()
+
+    assert memory_readable(b"\n") is True       # the control: nothing held, nothing protected
+    assert memory_readable(secrets.encode({"EVAL_KEY": KEY})) is False

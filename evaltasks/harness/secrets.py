@@ -7,10 +7,16 @@ left on disk, and ``docker inspect`` shows a container's environment to anyone
 who may use the daemon. A pipe leaves nothing behind once it is read, and the
 values then live only in this process's memory.
 
+Once it holds them, this process makes itself non-dumpable: other processes
+of its user (the programs ``sandbox.run_local`` starts, where there is no
+sandbox container) can then neither read its memory (/proc/<pid>/mem, ptrace)
+nor its /proc files.
+
 The launcher writes the line (``encode``); a harness started with stdin at
 end-of-file (or a terminal, for a hand-run) has no secrets.
 """
 
+import ctypes
 import json
 import os
 import sys
@@ -39,6 +45,7 @@ def read(stream=None):
         _close(stream)
     if not line.strip():
         return {}
+    _not_dumpable()
     try:
         values = json.loads(line)
     except ValueError:
@@ -57,3 +64,11 @@ def _close(stream):
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, fd)
     os.close(null)
+
+
+def _not_dumpable():
+    PR_SET_DUMPABLE = 4
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass        # not Linux: nothing to do
