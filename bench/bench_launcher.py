@@ -35,7 +35,12 @@ CPU = []   # CPU seconds (user + sys) of each doit call, beside its wall time: o
 def doit(*args):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "doit", *args], cwd=REPO, capture_output=True, text=True)
+    # As on a user's machine: Python may write and reuse its bytecode cache (some
+    # shells, coding sandboxes among them, set PYTHONDONTWRITEBYTECODE, which makes
+    # every run compile the launcher and its libraries again).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    done = subprocess.run([sys.executable, "-m", "doit", *args], cwd=REPO, capture_output=True, text=True,
+                          env=env)
     if done.returncode != 0:
         sys.exit(f"doit {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -1,10 +1,11 @@
 """Run LLM benchmarks against an OpenAI-compatible endpoint, each in its own
-Docker container, rerunning only what changed.
+Docker container (or a plain process, or a Slurm batch job), rerunning only what changed.
 
 `evaltasks run --config-dir DIR --config-name NAME` (or `--config FILE`) runs a
 config's evaluations; it is the same doit pipeline as `doit config=FILE` in the
 clone (dodo.py), usable from any folder. `status`, `kill`, `logs` and `ls` read
-and act on the run history.
+and act on the run history; `reproduce` turns a result back into a config;
+`check-task FILE` shows what a task file sends.
 """
 
 import argparse
@@ -49,8 +50,9 @@ def cmd_run(args):
     from .doit_loader import prepare, start
 
     overrides = args.override + (["execution.preflight=false"] if args.skip_preflight else [])
-    run = prepare(config_path(args), overrides, create=False, forced=args.force, keep_going=args.continue_)
-    ids = [spec["id"] for spec in run.specs]
+    run = prepare(config_path(args), overrides, create=False, forced=args.force, keep_going=args.continue_,
+                  confirm_unsafe_code=args.confirm_run_unsafe_code)
+    ids = [spec.id for spec in run.specs]
     for task in args.task:
         if task not in ids:
             raise UsageError(f"-t {task}: no such task in this config (tasks: {', '.join(ids)})")
@@ -98,42 +100,74 @@ def _lookup(prefix):
     return history, kind, ident, jobs
 
 
-def _docker():
-    from .container import DockerUnavailable, connect
+class Jobs:
+    """What the executors an invocation ran on can see of its jobs now: their
+    handles (container, process, Slurm job), or that an executor cannot be reached."""
 
-    try:
-        return connect()
-    except DockerUnavailable:
-        return None
+    def __init__(self, history, invocation):
+        from . import executors
+
+        names = {job["executor"] or "docker" for job in history.jobs(invocation)}    # older runs: Docker
+        self.executors = {name: executors.for_handle_kind(name) for name in sorted(names)}
+        self.output_dir = history.invocation(invocation)["output_dir"]
+        self.invocation = invocation
+        self._found = None
+
+    def _look(self):
+        """Ask each executor, once: Docker or Slurm may take a moment to answer."""
+        from . import executors
+
+        if self._found is None:
+            self._found, self._unreachable = {}, {}
+            for name, executor in self.executors.items():
+                try:
+                    for handle in executor.find(self.output_dir, invocation=self.invocation):
+                        self._found.setdefault(handle.job, []).append(handle)
+                except executors.Unavailable as e:
+                    self._unreachable[name] = e
+        return self._found
+
+    @property
+    def unreachable(self):
+        self._look()
+        return self._unreachable
+
+    def handles(self, job=None):
+        return [h for j, hs in self._look().items() if job in (None, j) for h in hs]
+
+    def running(self, job):
+        """Whether ``job`` still runs; None when its executor cannot tell."""
+        if self.handles(job):
+            return any(h.running for h in self.handles(job))
+        return None if self.unreachable else False
+
+    def kind(self):
+        return "/".join(sorted({e.kind for e in self.executors.values()})) or "job"
 
 
-def refresh(history, invocation, client):
+def refresh(history, invocation, jobs=None):
     """Let the history repair an invocation whose launcher is gone (history.refresh),
-    asking Docker whether each job's container still runs."""
-    from . import container
-
-    def running(job_id):
-        if client is None:
-            return None
-        return any(c.status == "running" for c in container.find(client, job=job_id))
-
-    history.refresh(invocation, running)
+    asking its executors whether each job still runs. The Jobs it asked."""
+    jobs = jobs or Jobs(history, invocation)
+    history.refresh(invocation, jobs.running, kind=jobs.kind())
+    return jobs
 
 
-def job_view(history, job, client):
-    from . import container
+def job_view(history, job, jobs):
+    from .harness import layout
     from .live import describe, read_progress
 
     view = dict(job)
     # A later run may have written another results.json over this job's.
     view["results_state"], view["replaced_by"] = (history.results_state(job)
                                                   if job["status"] in ("success", "up-to-date") else (None, None))
-    view["container"] = None
-    if client is not None:
-        found = container.find(client, job=job["id"])
-        if found:
-            view["container"] = {"id": found[0].short_id, "name": found[0].name, "state": found[0].status}
-    progress_file = os.path.join(os.path.dirname(job["results_path"]), "progress.json")
+    found = jobs.handles(job["id"])
+    view["live"] = None
+    if found:
+        kind = jobs.executors[found[0].executor].kind
+        view["live"] = {"executor": found[0].executor, "kind": kind, "id": found[0].id,
+                          "label": found[0].label, "state": found[0].state}
+    progress_file = layout.progress(os.path.dirname(job["results_path"]))
     progress = read_progress(progress_file) if job["status"] == "running" else None
     view["progress"] = progress
     view["progress_text"] = describe(progress) if progress else ""
@@ -146,9 +180,8 @@ def _when(ts):
 
 def cmd_status(args):
     history, kind, ident, jobs = _lookup(args.id)
-    client = _docker()
-    refresh(history, jobs[0]["invocation"], client)
-    views = [job_view(history, history.job(j["id"]), client) for j in jobs]
+    found = refresh(history, jobs[0]["invocation"])
+    views = [job_view(history, history.job(j["id"]), found) for j in jobs]
     invocation = history.invocation(views[0]["invocation"])
     if args.json:
         print(json.dumps({"invocation": invocation, "jobs": views}, indent=2, default=str))
@@ -158,11 +191,12 @@ def cmd_status(args):
     if invocation.get("reason"):
         print(f"  why: {invocation['reason']}")
     print(f"  config {invocation['config']}\n  output {invocation['output_dir']}")
-    if client is None:
-        print("  (Docker is not reachable: container states unknown)")
+    for name, executor in found.executors.items():
+        if name in found.unreachable:
+            print(f"  ({executor.backend} is not reachable: {executor.kind} states unknown)")
     for v in views:
         took = f"{v['duration']:.1f}s" if v["duration"] else ""
-        box = f"container {v['container']['name']} {v['container']['state']}" if v["container"] else ""
+        box = f"{v['live']['kind']} {v['live']['label']} {v['live']['state']}" if v["live"] else ""
         detail = v["progress_text"] or v["headline"] or v["reason"] or ""
         print(f"  {v['id']:<16} {v['task']:<20} {v['status']:<10} {took:>8}  {detail}  {box}".rstrip())
         if v["results_state"]:
@@ -190,12 +224,10 @@ def _ended(job):
 def cmd_kill(args):
     import signal
 
-    from . import container
     from . import history as history_module
 
     history, kind, ident, jobs = _lookup(args.id)
-    client = _docker()
-    refresh(history, jobs[0]["invocation"], client)
+    found = refresh(history, jobs[0]["invocation"])
     jobs = [history.job(j["id"]) for j in jobs]
     live = [j for j in jobs if j["status"] in history_module.ACTIVE]
     if not live:
@@ -206,9 +238,9 @@ def cmd_kill(args):
             ended = f"{inv['status']} at {_when(inv['finished'])}" if inv["finished"] else "its jobs have"
             print(f"invocation {ident} already ended: {ended} ({_counts(jobs)}); nothing to stop")
         return 0
-    if client is None:
-        raise UsageError("no Docker daemon answers: cannot stop containers")
-    labels = {"invocation": ident} if kind == "invocation" else {"job": ident}
+    if found.unreachable:
+        name, problem = next(iter(found.unreachable.items()))
+        raise UsageError(f"{problem}: cannot stop {found.executors[name].kind}s")
     inv = history.invocation(jobs[0]["invocation"])
     history.mark_killed(ident if kind == "invocation" else None, [j["id"] for j in live],
                         reason=history_module.KILLED_BY_USER)
@@ -216,15 +248,15 @@ def cmd_kill(args):
     if (kind == "invocation" and inv["finished"] is None and inv["pid"] != os.getpid()
             and history_module.launcher_alive(inv)):
         os.kill(inv["pid"], signal.SIGTERM)
-    removed = container.find(client, **labels)
-    for c in removed:
-        container.remove(c)
+    removed = found.handles(None if kind == "invocation" else ident)
+    for handle in removed:
+        found.executors[handle.executor].stop(handle)
     for job in live:     # a pending job wrote nothing: a results.json there is an earlier run's
         if job["status"] != "pending" and os.path.exists(job["results_path"]):
             os.unlink(job["results_path"])
     ended = [j for j in jobs if j not in live]
     also = f"; {len(ended)} had already ended ({_counts(ended)})" if ended else ""
-    print(f"killed {kind} {ident}: stopped {len(live)} job(s), removed {len(removed)} container(s){also}")
+    print(f"killed {kind} {ident}: stopped {len(live)} job(s), removed {len(removed)} {found.kind()}(s){also}")
     return 0
 
 
@@ -243,7 +275,6 @@ def cmd_logs(args):
     job = jobs[0]
     path = job["log_path"]
     position = 0
-    client = _docker() if args.follow else None
     while True:
         if os.path.exists(path):
             with open(path, "rb") as f:
@@ -257,10 +288,50 @@ def cmd_logs(args):
         if not args.follow:
             return 0
         # Only a live launcher writes to the log: stop when the job ended or its launcher did.
-        refresh(history, job["invocation"], client)
+        refresh(history, job["invocation"])
         if history.job(job["id"])["status"] not in ("pending", "running"):
             return 0
         time.sleep(0.5)
+
+
+# -- reproduce ------------------------------------------------------------
+def cmd_reproduce(args):
+    from .harness.files import write_atomic
+    from .reproduce import ReproduceError, config_for, dump
+
+    path = args.what
+    if not os.path.isfile(path):
+        if path.endswith(".json") or os.sep in path:
+            raise UsageError(f"{path}: no such file")
+        history, kind, ident, jobs = _lookup(path)
+        if len(jobs) != 1:
+            listing = ", ".join(f"{j['id']} ({j['task']})" for j in jobs)
+            raise UsageError(f"invocation {ident} has {len(jobs)} jobs; pick one: {listing}")
+        job = history.job(jobs[0]["id"])
+        state, by = history.results_state(job)
+        if state == "missing" or not os.path.isfile(job["results_path"]):
+            raise UsageError(f"job {job['id']} has no results.json any more ({job['results_path']})")
+        if state == "replaced":
+            raise UsageError(f"job {job['id']}'s results.json was since replaced"
+                             f"{f' by job {by}' if by else ''}: pass that results.json, or that job")
+        path = job["results_path"]
+    try:
+        config, notes, comments = config_for(path)
+    except ReproduceError as e:
+        raise UsageError(str(e)) from None
+    text = dump(config, comments)
+    if args.output:
+        try:
+            write_atomic(args.output, text)
+        except OSError as e:
+            raise UsageError(f"{args.output}: cannot write it ({e.strerror})") from None
+        print(f"wrote {args.output}: `evaltasks run --config {args.output}` reruns {config['evaluation']['tasks'][0]['id']} "
+              "(up to date until something below differs; `doit forget` or --force runs it again)")
+    else:
+        sys.stdout.write(text)
+    for note in notes:
+        sys.stderr.write(f"cannot pin: {note}\n")
+    return 0
 
 
 # -- ls -------------------------------------------------------------------
@@ -280,15 +351,34 @@ def catalog_rows():
     return rows
 
 
+def file_task_rows(config_file=None):
+    """Tasks defined in files in the task folders: the config's
+    ``evaluation.task_dirs`` (read without checking the rest) and $EVALTASKS_TASKS_DIR."""
+    from . import filetasks
+
+    configured = []
+    if config_file:
+        from .config import ConfigError, read_yaml
+
+        try:
+            configured = (read_yaml(config_file).get("evaluation") or {}).get("task_dirs") or []
+        except ConfigError as e:
+            raise UsageError(f"{config_file}: {e}") from None
+    return filetasks.listing(configured)
+
+
 def cmd_ls(args):
     if args.what == "tasks":
-        rows = catalog_rows()
+        rows, files = catalog_rows(), file_task_rows(args.config)
         if args.json:
-            print(json.dumps(rows, indent=2))
+            print(json.dumps(rows + [dict(f, name=f["task"]) for f in files], indent=2))
             return 0
         for r in rows:
             aliases = f" (also {', '.join(r['aliases'])})" if r["aliases"] else ""
             print(f"{r['name']:<14} {r['endpoint_type']:<5} {r['dataset_size']:>6}  {r['description']}{aliases}")
+        for f in files:
+            what = f"cannot be used: {f['problem']}" if f.get("problem") else f"from {f['origin']}"
+            print(f"{f['task'] or '?':<14} file  {'':>6}  {f['path']} {what}")
         return 0
 
     from .history import History
@@ -296,10 +386,9 @@ def cmd_ls(args):
     history = History()
     since = time.time() - parse_age(args.since) if args.since else None
     invocations = history.invocations(limit=args.limit, since=since)
-    client = _docker() if any(inv["status"] == "running" for inv in invocations) else None
     for inv in invocations:
         if inv["status"] == "running":
-            refresh(history, inv["id"], client)
+            refresh(history, inv["id"])
     invocations = history.invocations(limit=args.limit, since=since)
     if args.json:
         print(json.dumps([dict(i, jobs=history.jobs(i["id"])) for i in invocations], indent=2, default=str))
@@ -320,6 +409,35 @@ def parse_age(text):
     return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
 
 
+# -- check-task -------------------------------------------------------------
+def cmd_check_task(args):
+    """Render the first prompts and targets of a task file, sending nothing."""
+    from . import filetasks
+    from .harness.benchmarks.filetask import FileTask
+    from .harness.datasets import DatasetError
+
+    try:
+        task_file = filetasks.load(args.file)
+        folder = filetasks.stage(task_file, log=lambda m: None)
+        task = FileTask({"task_file": filetasks.harness_view(task_file),
+                         "params": {"parallelism": 1, "request_timeout": 1, "max_retries": 0}})
+        rows = task.load(str(folder))
+        items = task.expand(rows[:args.n], {})
+    except (filetasks.TaskFileProblem, DatasetError) as e:
+        raise UsageError(str(e)) from None
+    except Exception as e:      # a download that failed: one line all the same
+        raise UsageError(f"{args.file}: {e}") from None
+    spec = task.spec
+    print(f"{spec['task']} ({task_file['path']}): {len(rows)} rows in split {spec['test_split']}, "
+          f"{spec['num_fewshot']}-shot; metrics: {', '.join(key for _, _, key in task.keys)}")
+    for n, item in enumerate(items[:args.n], 1):
+        print(f"\n--- row {n}: prompt (one user message) ---\n{item['prompt_text']}")
+        golds = item["gold"][0] if len(item["gold"]) == 1 else item["gold"]
+        choices = f"  (choices: {item['choices']})" if item["choices"] else ""
+        print(f"--- row {n}: target ---\n{golds}{choices}")
+    return 0
+
+
 # -- parser ---------------------------------------------------------------
 def parser():
     # The whole module docstring is the help text, laid out as written.
@@ -334,8 +452,8 @@ def parser():
     run.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
                      help="set a config value, e.g. -o target.api_endpoint.url=http://...")
     run.add_argument("--dry-run", action="store_true",
-                     help="say what would run and why (or why a task cannot run here), with the docker "
-                          "command; start and write nothing, need no secret")
+                     help="say what would run and why (or why a task cannot run here), with the command "
+                          "(docker run, the process, or sbatch); start and write nothing, need no secret")
     run.add_argument("-n", "--jobs", type=int, metavar="N",
                      help="tasks to run at once (default: all, at most 16; 1 with execution.mode: sequential)")
     run.add_argument("-t", "--task", action="append", default=[], metavar="ID",
@@ -347,6 +465,9 @@ def parser():
                      help="rerun the selected tasks even if up to date, and send every request to the "
                           "endpoint again (new replies replace the cached ones); without it, a run "
                           "answers every request it has a cached reply for")
+    run.add_argument("--confirm-run-unsafe-code", action="store_true",
+                     help="let benchmarks that execute model-written code (humaneval) run outside a "
+                          "container (runtime: process, Slurm); as execution.confirm_run_unsafe_code: true")
     run.add_argument("--skip-preflight", action="store_true",
                      help="do not send the one test request per endpoint before starting")
     run.set_defaults(func=cmd_run)
@@ -356,7 +477,8 @@ def parser():
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
 
-    kill = sub.add_parser("kill", help="stop an invocation's or job's containers (one that ended: say how it ended)")
+    kill = sub.add_parser("kill", help="stop an invocation's or job's containers, processes or Slurm jobs "
+                               "(one that ended: say how it ended)")
     kill.add_argument("id")
     kill.set_defaults(func=cmd_kill)
 
@@ -365,12 +487,32 @@ def parser():
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the job ends")
     logs.set_defaults(func=cmd_logs)
 
+    rep = sub.add_parser("reproduce", help="write a config that reruns exactly the task behind a results.json "
+                                           "or job id, and say what it cannot pin",
+                         description="Write a config that reruns exactly the task behind a results.json: its "
+                                     "benchmark, id and output dir, params, endpoint and adapter settings. Its run "
+                                     "is up to date at once (`doit forget` or --force runs it again). Comment lines "
+                                     "name the code and data that produced the results; stderr says, one "
+                                     "`cannot pin:` line each, what a config cannot fix (the model behind a name, "
+                                     "a benchmark version, harness code or data that differs here now).")
+    rep.add_argument("what", metavar="RESULTS_JSON|JOB_ID",
+                     help="a task's results.json, or a job id (any unique prefix; an invocation id if it has one job)")
+    rep.add_argument("-o", "--output", metavar="FILE", help="write the config here (default: print it)")
+    rep.set_defaults(func=cmd_reproduce)
+
     ls = sub.add_parser("ls", help="list the benchmark catalog (tasks) or past runs (runs)")
     ls.add_argument("what", choices=["tasks", "runs"])
     ls.add_argument("--json", action="store_true")
+    ls.add_argument("--config", help="tasks: also list the task files in this config's evaluation.task_dirs")
     ls.add_argument("--limit", type=int, default=20, help="runs: at most N (default 20)")
     ls.add_argument("--since", help="runs: only those started within, e.g. 1d, 12h, 30m")
     ls.set_defaults(func=cmd_ls)
+
+    check = sub.add_parser("check-task", help="show the first prompts and targets of a task file, "
+                                              "calling no endpoint")
+    check.add_argument("file", help="a task YAML in lm-evaluation-harness's format")
+    check.add_argument("-n", type=int, default=3, metavar="N", help="rows to show (default 3)")
+    check.set_defaults(func=cmd_check_task)
     return p
 
 

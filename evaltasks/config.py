@@ -8,14 +8,16 @@ variables set) is checked only for the tasks that will run: see ``blocker``.
 """
 
 import copy
+import json
 import os
 import re
+import sys
 from dataclasses import dataclass
 from importlib import resources
 
 import yaml
 
-from . import schema
+from . import filetasks, schema
 from .harness import benchmarks
 
 DEFAULT_DEFAULTS = [{"execution": "local"}, {"deployment": "none"}, "_self_"]
@@ -70,7 +72,7 @@ def load(path, overrides=(), cwd=None):
     data["execution"]["output_dir"] = os.path.normpath(
         os.path.join(cwd, os.path.expanduser(data["execution"]["output_dir"])))
     checked = {}     # benchmark → its view after evaluation.overrides, validated once
-    tasks = [resolve_task(data, i, checked) for i in range(len(data["evaluation"]["tasks"]))]
+    tasks = [resolve_task(data, i, checked, cwd) for i in range(len(data["evaluation"]["tasks"]))]
     _check_unique_ids(tasks)
     return Config(path=path, data=data, tasks=tasks)
 
@@ -226,33 +228,37 @@ def _list_entry(items, parts, i, origin):
     raise ConfigError(f"{origin}: no entry '{parts[i]}' in {'.'.join(parts[:i])}")
 
 
-def resolve_task(data, index, checked=None):
+def resolve_task(data, index, checked=None, cwd=None):
     """One task's effective settings: benchmark, params, endpoint, env vars.
     ``checked`` caches, per benchmark, the view with ``evaluation.overrides``
-    applied and validated, which is the same for every task of that benchmark."""
+    applied and validated, which is the same for every task of that benchmark.
+    A task defined in a file (filetasks.py) also gets ``task_file``."""
     task = data["evaluation"]["tasks"][index]
     where = f"evaluation.tasks[{index}]"
-    try:
-        bench = benchmarks.resolve(task["name"])
-    except benchmarks.UnknownBenchmark as e:
-        raise ConfigError(f"{where}.name: {e}") from None
+    bench, task_file = _benchmark(task["name"], data["evaluation"].get("task_dirs"), where, cwd)
+    defaults = task_file["generation"] if task_file else bench.defaults
+    cache_key = task_file["path"] if task_file else bench.name
 
     checked = {} if checked is None else checked
-    if bench.name not in checked:
-        checked[bench.name] = _view("evaluation.overrides",
-                                    data["evaluation"].get("overrides"), task["name"],
-                                    {"config": {"params": dict(DEFAULT_PARAMS, **bench.defaults,
-                                                               extra=dict(bench.extra))},
-                                     "target": data["target"]})
-    view = _view(f"{where}.overrides", task.get("overrides"), task["name"], checked[bench.name])
+    if cache_key not in checked:
+        checked[cache_key] = _view("evaluation.overrides",
+                                   data["evaluation"].get("overrides"), task["name"],
+                                   {"config": {"params": dict(DEFAULT_PARAMS, **defaults,
+                                                              extra=dict(bench.extra))},
+                                    "target": data["target"]})
+    view = _view(f"{where}.overrides", task.get("overrides"), task["name"], checked[cache_key])
 
     _check_extra(view["config"]["params"]["extra"], bench, f"{where}.overrides.config.params.extra",
                  f" (task {task['name']})")
 
-    env_vars = task.get("env_vars") or {}
+    env_vars = dict(task.get("env_vars") or {})
+    for judge in task_file["judges"] if task_file else ():
+        if judge["api_key_name"]:       # the judge's key reaches the harness as the model's does
+            env_vars.setdefault(judge["api_key_name"], judge["api_key_name"])
     endpoint = view["target"]["api_endpoint"]
-    return {
-        "id": task.get("id", task["name"]),
+    extra = {"task_file": task_file} if task_file else {}
+    return dict({
+        "id": task.get("id", task_file["task"] if task_file else task["name"]),
         "name": task["name"],
         "benchmark": bench.name,
         "params": view["config"]["params"],
@@ -263,22 +269,63 @@ def resolve_task(data, index, checked=None):
             "api_key_name": endpoint.get("api_key_name"),
             "adapter_config": endpoint.get("adapter_config") or {},
         },
-        "env_vars": dict(env_vars),
-    }
+        "env_vars": env_vars,
+    }, **extra)
+
+
+def _benchmark(name, task_dirs, where, cwd):
+    """``(benchmark, task_file or None)`` for a task name: a task file's path, a
+    built-in benchmark, or a task defined in a task folder."""
+    try:
+        if filetasks.is_path(name):
+            return benchmarks.FILE_TASK, filetasks.load(os.path.join(cwd or os.getcwd(), name))
+        if name == benchmarks.FILE_TASK.name:
+            raise benchmarks.UnknownBenchmark(f"unknown task '{name}'")
+        try:
+            return benchmarks.resolve(name), None
+        except benchmarks.UnknownBenchmark:
+            path = filetasks.find(name, task_dirs, cwd)
+            if path is None:
+                raise ConfigError(f"{where}.name: {sys.exc_info()[1]}; or a task file: its path (….yaml), or its "
+                                  f"task: in evaluation.task_dirs or ${filetasks.TASKS_DIR_ENV}") from None
+            return benchmarks.FILE_TASK, filetasks.load(path)
+    except benchmarks.UnknownBenchmark as e:
+        raise ConfigError(f"{where}.name: {e}") from None
+    except filetasks.TaskFileProblem as e:
+        raise ConfigError(str(e)) from None
+
+
+# Documents already found valid in this process: a config of 200 tasks usually
+# repeats a handful of override sets, and each validation costs ~1 ms.
+_VALID = set()
 
 
 def _view(label, overrides, task_name, base):
-    """``base`` (deep-copied) with ``overrides`` applied, validated."""
-    view = copy.deepcopy(base)
+    """``base`` (copied) with ``overrides`` applied, validated."""
+    view = _copy(base)
     if not overrides:
         return view
     for key, value in overrides.items():
         set_path(view, key, value, origin=f"{label}: {key}")
     document, update = _changed(view, overrides)
+    key = (json.dumps(document, sort_keys=True, default=repr), update)
+    if key in _VALID:
+        return view
     found = schema.problems(document, schema.TASK_VIEW, update=update)
     if found:
         raise ConfigError(_one_line(found, prefix=f"{label}.", suffix=f" (task {task_name})"))
+    _VALID.add(key)
     return view
+
+
+def _copy(data):
+    """A deep copy of plain config data (dicts, lists, scalars): copy.deepcopy's
+    generality costs ten times more, per task."""
+    if isinstance(data, dict):
+        return {k: _copy(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_copy(v) for v in data]
+    return data
 
 
 def _changed(view, overrides):

@@ -125,8 +125,8 @@ def secret_values(spec, environ=None):
     variable of the container (``docker inspect`` shows those, and code running
     beside the harness can read them from /proc)."""
     environ = os.environ if environ is None else environ
-    values = {inner: environ.get(outer, "") for inner, outer in spec["env_vars"].items()}
-    key_name = spec["endpoint"]["api_key_name"]
+    values = {inner: environ.get(outer, "") for inner, outer in spec.env_vars.items()}
+    key_name = spec.endpoint["api_key_name"]
     if key_name:
         values[key_name] = environ.get(key_name, "")
     return values
@@ -134,31 +134,31 @@ def secret_values(spec, environ=None):
 
 def secret_sources(spec):
     """{name the harness knows: host variable it comes from}, for printing."""
-    sources = dict(spec["env_vars"])
-    key_name = spec["endpoint"]["api_key_name"]
+    sources = dict(spec.env_vars)
+    key_name = spec.endpoint["api_key_name"]
     if key_name:
         sources[key_name] = key_name
     return sources
 
 
-def run_options(spec, invocation, data_folder, environ=None):
+def run_options(spec, invocation, data_folder, environ=None, extra_docker_args=""):
     """SDK keyword arguments for the task's container (no secret: those go over
-    its stdin, see ``run``)."""
-    options = docker_args.parse(spec["extra_docker_args"])
+    its stdin, see ``run``; ``environ`` is kept for callers, unused)."""
+    options = docker_args.parse(extra_docker_args)
     environment = options.pop("environment", {})
     environment["EVALTASKS_DATA_DIR"] = DATA_MOUNT
     volumes = options.pop("volumes", {})
-    volumes[spec["task_dir"]] = {"bind": TASK_MOUNT, "mode": "rw"}
-    volumes[str(data_folder)] = {"bind": f"{DATA_MOUNT}/{spec['benchmark']}", "mode": "ro"}
+    volumes[spec.task_dir] = {"bind": TASK_MOUNT, "mode": "rw"}
+    volumes[str(data_folder)] = {"bind": f"{DATA_MOUNT}/{spec.benchmark}", "mode": "ro"}
     cache = response_cache_dir(spec)
     if cache:
         volumes[cache] = {"bind": CACHE_MOUNT, "mode": "rw"}
         environment["EVALTASKS_RESPONSE_CACHE"] = CACHE_MOUNT
     return dict(
         command=[TASK_MOUNT], stdin_open=True,
-        name=name(spec["id"], invocation),
-        labels={LABEL_INVOCATION: invocation, LABEL_JOB: spec["job_id"], LABEL_TASK: spec["id"],
-                LABEL_OUTPUT_DIR: spec["output_dir"]},
+        name=name(spec.id, invocation),
+        labels={LABEL_INVOCATION: invocation, LABEL_JOB: spec.job_id, LABEL_TASK: spec.id,
+                LABEL_OUTPUT_DIR: spec.output_dir},
         user=f"{os.getuid()}:{os.getgid()}",
         environment=environment,
         volumes=volumes,
@@ -168,10 +168,10 @@ def run_options(spec, invocation, data_folder, environ=None):
 
 def response_cache_dir(spec):
     """Where this task's cached responses live on the host, or None when caching is off."""
-    adapter = spec["endpoint"]["adapter_config"]
+    adapter = spec.endpoint["adapter_config"]
     if not adapter.get("use_caching", True):
         return None
-    folder = adapter.get("caching_dir") or os.path.join(spec["output_dir"], RESPONSE_CACHE)
+    folder = adapter.get("caching_dir") or os.path.join(spec.output_dir, RESPONSE_CACHE)
     return os.path.abspath(os.path.expanduser(folder))
 
 

@@ -2,16 +2,23 @@
 ``<benchmark>/<file>``) or a cache filled from the canonical sources.
 
 The launcher fetches data before a container starts and mounts the benchmark's
-folder read-only, so containers need no access to the internet for data."""
+folder read-only, so containers need no access to the internet for data.
 
-import hashlib
+A task's data is identified by the sha256 of each file (``identity``): part of
+its fingerprint, so a changed row reruns it. Digests are cached per process by
+(path, size, mtime), so listing 200 up-to-date tasks hashes each file once."""
+
 import os
 import shutil
 import tempfile
 import zipfile
 from pathlib import Path
 
+from .harness.files import sha256_file
 from .image import cache_dir
+
+
+_DIGESTS = {}    # (real path, size, mtime_ns) → sha256
 
 
 class DownloadError(Exception):
@@ -26,6 +33,45 @@ def local_root():
 def folder(bench):
     root = local_root()
     return (root if root else cache_dir() / "datasets") / bench.dataset
+
+
+def data_folder(spec):
+    """The host folder an executor hands the harness as ``spec``'s data: a task
+    file's staged copies (filetasks.stage), or its benchmark's folder."""
+    if spec.task_file:
+        from .filetasks import data_folder as staged
+        return staged()
+    from .harness import benchmarks
+    return folder(benchmarks.resolve(spec.benchmark))
+
+
+def file_digest(path):
+    """The sha256 of the file at ``path``; read at most once per process while
+    its size and modification time stay the same."""
+    real = os.path.realpath(path)
+    st = os.stat(real)
+    key = (real, st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256_file(real)
+    return _DIGESTS[key]
+
+
+def identity(bench):
+    """``{file name: sha256}`` of the data a task of ``bench`` reads now: the
+    file's own digest when it is there; before a download, the digest it will be
+    checked against (None when the catalog knows none: then the run's own
+    download is what the saved fingerprint records)."""
+    where = folder(bench)
+    return {f.name: file_digest(where / f.name) if (where / f.name).is_file() else f.sha256
+            for f in bench.files}
+
+
+def sources(bench):
+    """``{file name: where it comes from}``: its path under EVALTASKS_DATA_DIR, or its URL."""
+    root = local_root()
+    if root:
+        return {f.name: str(root / bench.dataset / f.name) for f in bench.files}
+    return {f.name: f.url + (f"!{f.member}" if f.member else "") for f in bench.files}
 
 
 def missing(bench):
@@ -95,16 +141,23 @@ def _install(data_file, downloaded, path):
         else:
             with open(downloaded, "rb") as source:
                 shutil.copyfileobj(source, out)
-    digest = _sha256(part)
+    digest = sha256_file(part)
     if data_file.sha256 and digest != data_file.sha256:
         raise DownloadError(f"{data_file.url}{'!' + data_file.member if data_file.member else ''}: "
                             f"sha256 {digest} is not the expected {data_file.sha256}")
     os.replace(part, path)
 
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def fetch_into(url, out):
+    """Write the body at ``url`` to the open binary file ``out``."""
+    import requests
+
+    try:
+        reply = requests.get(url, timeout=60, stream=True)
+        if reply.status_code != 200:
+            raise DownloadError(f"cannot download {url}: HTTP {reply.status_code}")
+        for chunk in reply.iter_content(1 << 20):
+            out.write(chunk)
+    except requests.RequestException as e:
+        raise DownloadError(f"cannot download {url} ({type(e).__name__}); offline, "
+                            "give the file's local path in data_files instead") from None

@@ -5,9 +5,7 @@ import json
 import os
 import sqlite3
 
-from . import container, datasets, image
-from .harness import benchmarks
-from .plan import DB_FILE, InputsUnchanged, RESULTS, fingerprint
+from .plan import DB_FILE, InputsUnchanged, fingerprint
 
 
 def saved_inputs(output_dir):
@@ -45,8 +43,8 @@ def reasons(spec, saved, forced=False):
     """``(verdict, [reason, ...])`` for one task."""
     if forced:
         return "would run", ["forced (--force)"]
-    target = os.path.join(spec["task_dir"], RESULTS)
-    old = saved.get(f"eval:{spec['id']}")
+    target = spec.results
+    old = saved.get(f"eval:{spec.id}")
     new = fingerprint(spec)
     why = []
     if not os.path.exists(target):
@@ -61,7 +59,19 @@ def reasons(spec, saved, forced=False):
                            f"{_show(key, after.get(key, '∅'))}")
         if old.get("harness") != new["harness"]:
             why.append("harness code changed")
+        if old.get("benchmark_version") != new["benchmark_version"]:
+            why.append(f"benchmark version changed: {old.get('benchmark_version', 'none recorded')} → "
+                       f"{new['benchmark_version']}")
+        before, after = old.get("data") or {}, new["data"]
+        for name in sorted(set(before) | set(after)):
+            if before.get(name) != after.get(name):
+                why.append(f"data changed: {spec.benchmark}/{name}: sha256 {_short(before.get(name))} → "
+                           f"{_short(after.get(name))}")
     return ("would run", why) if why else ("up to date", [])
+
+
+def _short(digest):
+    return digest[:12] if digest else "unknown"
 
 
 def _show(key, value):
@@ -74,12 +84,12 @@ def replaced(spec):
     """What a rerun would overwrite, when its results.json came from another model
     or endpoint (e.g. after ``-o target.api_endpoint.model_id=...``), else None."""
     try:
-        with open(os.path.join(spec["task_dir"], RESULTS), encoding="utf-8") as f:
+        with open(spec.results, encoding="utf-8") as f:
             old = json.load(f)
         before = (old.get("model_id"), (old.get("endpoint") or {}).get("url"))
     except (OSError, ValueError, AttributeError):
         return None
-    after = (spec["endpoint"]["model_id"], spec["endpoint"]["url"])
+    after = (spec.endpoint["model_id"], spec.endpoint["url"])
     if before == after:
         return None
     return (f"would replace the results of model {before[0]!r} at {before[1]} "
@@ -91,25 +101,22 @@ def report(run, only=(), forced=False, out=print):
     """Print the plan for ``run``; return the number of tasks that would run. A
     task that would run but cannot here (data, key variable) says why; the others go on."""
     saved = saved_inputs(run.cfg.output_dir)
-    tag = image.image_tag(run.specs[0]["base_image"])
     out(f"dry run of {run.cfg.path} → {run.cfg.output_dir} (nothing is started or written)")
     would = 0
     for spec in run.specs:
-        if only and spec["id"] not in only:
+        if only and spec.id not in only:
             continue
         verdict, why = reasons(spec, saved, forced)
         blocker = run.blocker(spec) if verdict == "would run" else None
         if blocker:
             verdict = f"cannot run: {blocker}"
         would += verdict == "would run"
-        out(f"\neval:{spec['id']}: {verdict}")
+        out(f"\neval:{spec.id}: {verdict}")
         for reason in why:
             out(f"  - {reason}")
         warning = replaced(spec) if verdict == "would run" else None
         if warning:
             out(f"  ! {warning}")
         if verdict == "would run":
-            data = datasets.folder(benchmarks.resolve(spec["benchmark"]))
-            options = container.run_options(spec, run.invocation, data, environ={})
-            out(f"  $ {container.command_line(tag, options, container.secret_sources(spec))}")
+            out(f"  $ {run.executor.describe(spec, run.invocation)}")
     return would

@@ -14,8 +14,8 @@ import time
 
 # Job states: pending → running → success | failed | killed; up-to-date (not run:
 # its results stand); not-run (the run stopped first). ``orphaned``: its launcher
-# is gone but its container still runs; nothing will record its result, and the
-# next run of its output dir (or `evaltasks kill`) removes it.
+# is gone but its job (container, process, Slurm job) still runs; nothing will
+# record its result, and the next run of its output dir (or `evaltasks kill`) removes it.
 ACTIVE = ("pending", "running", "orphaned")
 KILLED_BY_USER = "stopped by `evaltasks kill`"
 LAUNCHER_GONE = "launcher exited before the job finished"
@@ -32,12 +32,16 @@ create table if not exists jobs (
 create index if not exists jobs_by_invocation on jobs (invocation);
 create table if not exists invocation_reasons (invocation text primary key, reason text);
 create table if not exists results_digests (job text primary key, digest text);
+create table if not exists job_handles (job text primary key, executor text, handle text);
 """
 # Facts added since the first release live in tables of their own: an older
 # launcher inserts rows by position, and would fail on a table with more columns.
 INVOCATIONS = ("select i.*, r.reason from invocations i "
                "left join invocation_reasons r on r.invocation = i.id")
-JOBS = "select j.*, d.digest as results_digest from jobs j left join results_digests d on d.job = j.id"
+# ``container_id`` is the column of launchers before executors; ``executor`` and
+# ``handle`` (container id, pid record, Slurm job id) say where any job ran.
+JOBS = ("select j.*, d.digest as results_digest, h.executor, h.handle from jobs j "
+        "left join results_digests d on d.job = j.id left join job_handles h on h.job = j.id")
 
 
 class UnknownId(Exception):
@@ -88,8 +92,9 @@ class History:
         return [dict(row) for row in self._connect().execute(sql, args)]
 
     # -- writing --------------------------------------------------------
-    def start_invocation(self, invocation, config, output_dir, overrides, jobs):
-        """Record an invocation and its jobs (``[(job_id, task, results, log)]``) as pending."""
+    def start_invocation(self, invocation, config, output_dir, overrides, jobs, executor="docker"):
+        """Record an invocation and its jobs (``[(job_id, task, results, log)]``) as
+        pending, to be run by ``executor`` (its name)."""
         with self._connect() as conn:
             conn.execute("insert into invocations (id, started, finished, config, output_dir, overrides, "
                          "pid, host, status) values (?,?,?,?,?,?,?,?,?)",
@@ -98,6 +103,8 @@ class History:
             conn.executemany("insert into jobs (id, invocation, task, status, results_path, log_path) "
                              "values (?,?,?,?,?,?)",
                              [(j, invocation, t, "pending", r, l) for j, t, r, l in jobs])
+            conn.executemany("insert or replace into job_handles values (?, ?, ?)",
+                             [(j, executor, None) for j, *_ in jobs])
 
     def update_job(self, job_id, **fields):
         """Set fields of a job; a job already killed keeps that status."""
@@ -128,6 +135,10 @@ class History:
                 conn.execute("update invocations set status = 'killed', finished = ? "
                              "where id = ? and finished is null", (now, invocation))
 
+    def set_handle(self, job_id, executor, handle):
+        """Where the job runs: its executor's name and its handle's id there."""
+        self._write("insert or replace into job_handles values (?, ?, ?)", (job_id, executor, str(handle)))
+
     def record_results(self, job_id, status, **fields):
         """A job that stands for a results.json (success, up-to-date): keep its
         headline and the file's digest, so a later run replacing the file shows."""
@@ -135,18 +146,19 @@ class History:
         self.update_job(job_id, status=status, **fields)
         self._write("insert or replace into results_digests values (?, ?)", (job_id, digest(job["results_path"])))
 
-    def orphans_removed(self, invocation, by):
-        """The containers of ``invocation`` (whose launcher was killed) were removed by run ``by``."""
-        reason = f"{LAUNCHER_GONE}; its container was removed by invocation {by}"
+    def orphans_removed(self, invocation, by, kind="container"):
+        """The jobs (``kind``: container, process, ...) of ``invocation``, whose launcher
+        was killed, were stopped by run ``by``."""
+        reason = f"{LAUNCHER_GONE}; its {kind} was removed by invocation {by}"
         self._write("update jobs set status = 'failed', reason = ?, finished = coalesce(finished, ?) "
                     "where invocation = ? and status in ('pending', 'running', 'orphaned')",
                     (reason, time.time(), invocation))
         self.finish_invocation(invocation, "failed", reason="launcher exited before the run finished")
 
-    def refresh(self, invocation, container_running):
+    def refresh(self, invocation, job_running, kind="container"):
         """Crash repair: make the jobs of an invocation whose launcher is gone tell
-        the truth. ``container_running(job_id)`` says whether the job's container
-        still runs (None: Docker cannot tell)."""
+        the truth. ``job_running(job_id)`` says whether the job (a ``kind``)
+        still runs (None: its executor cannot tell)."""
         inv = self.invocation(invocation)
         jobs = [j for j in self.jobs(invocation) if j["status"] in ACTIVE]
         if not inv or not jobs or launcher_alive(inv):
@@ -154,10 +166,10 @@ class History:
         for job in jobs:
             if job["status"] == "pending":      # never started: finish_invocation says so
                 continue
-            if container_running(job["id"]):
+            if job_running(job["id"]):
                 if job["status"] != "orphaned":
                     self.update_job(job["id"], status="orphaned",
-                                    reason=f"launcher exited; its container still runs (the next run of "
+                                    reason=f"launcher exited; its {kind} still runs (the next run of "
                                            f"{inv['output_dir']} removes it, or `evaltasks kill {job['id']}`)")
             else:
                 self.update_job(job["id"], status="failed", reason=LAUNCHER_GONE, finished=time.time())

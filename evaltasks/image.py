@@ -11,6 +11,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .harness import benchmarks
+
 HARNESS = Path(__file__).parent / "harness"
 PACKAGE_INIT = Path(__file__).parent / "__init__.py"
 DEFAULT_BASE_IMAGE = "evaltasks-base:bookworm"
@@ -156,8 +158,14 @@ def _pip(cmd, wanted):
 @functools.lru_cache(maxsize=None)
 def task_code_digest(benchmark_module):
     """Digest of the harness code one task runs: the shared harness and the
-    image recipe, plus that benchmark's own module (not the other benchmarks')."""
-    own = f"{benchmark_module}.py"
+    image recipe, plus that benchmark's own files in ``benchmarks/`` (not the
+    other benchmarks'): its module and every helper named after it
+    (``ifeval_instructions.py`` belongs to ``ifeval``; see the catalog's rule).
+    A file task's code is ``harness/filetask/`` (which reads numbers as gsm8k.py does)."""
+    file_task = benchmark_module == "filetask"
     files = [p for p in harness_files()
-             if p.parent.name != "benchmarks" or p.name in (own, "__init__.py")]
+             if (p.parent.name != "benchmarks" or p.name == "__init__.py"
+                 or benchmarks.owns(benchmark_module, p.stem)
+                 or (file_task and p.name == "gsm8k.py"))
+             and (p.parent.name != "filetask" or file_task)]
     return file_digest(files)[:16]

@@ -1,8 +1,9 @@
 """Config → doit tasks: one ``eval:<id>`` task per configured evaluation, whose
 target is ``<output_dir>/<id>/results.json``, plus the hidden ``_prepare`` task
-they share (lock the output dir, reach Docker, preflight, build the harness image).
-The plan depends on the config alone: whether a task can run on this machine
-(data, key variables, endpoint) is checked when it is about to run.
+they share (lock the output dir, then the executor's own preparation: reach
+Docker or the cluster, build the harness image or venv, preflight). The plan
+depends on the config alone: whether a task can run on this machine (data, key
+variables, endpoint) is checked when it is about to run.
 
 ``_prepare`` is a doit *setup* task: it runs only when some evaluation is not
 up to date, so a run with nothing to do never touches Docker, and generating
@@ -11,16 +12,12 @@ tasks (``doit list``) stays instant. The tasks' actions are ``runner.Run``'s.
 
 import os
 import uuid
-from pathlib import Path
 
-from . import docker_args, image
-from .harness import benchmarks
+from . import datasets, image
+from .harness import benchmarks, layout
+from .spec import TaskSpec
 
-RESULTS = "results.json"
-# Written by a run; removed before a task reruns so no stale file outlives it.
-OUTPUTS = (RESULTS, "samples.jsonl", "progress.json")
 DB_FILE = ".doit.db"
-LATEST_LOG = "stdout.log"
 # Params that change how a task runs but not what it measures; editing them
 # does not make a task out of date.
 RUN_ONLY_PARAMS = ("parallelism", "request_timeout", "max_retries")
@@ -34,36 +31,30 @@ def new_invocation_id():
 
 
 def task_specs(cfg, invocation):
-    """Plain dicts, one per task: everything the runner and the harness need."""
-    execution = cfg.data["execution"]
-    network = docker_args.parse(execution.get("extra_docker_args")).get("network_mode")
-    specs = []
-    for number, task in enumerate(cfg.tasks):
-        docker_args.check_reachable(task["endpoint"]["url"], network, task["id"])
-        specs.append(dict(
-            task,
-            job_id=f"{invocation}.{number}",
-            output_dir=cfg.output_dir,
-            task_dir=os.path.join(cfg.output_dir, task["id"]),
-            extra_docker_args=execution.get("extra_docker_args") or "",
-            base_image=image.base_image(execution.get("base_image")),
-        ))
-    return specs
+    """One TaskSpec per configured task."""
+    return [TaskSpec.planned(task, invocation, number, cfg.output_dir) for number, task in enumerate(cfg.tasks)]
 
 
 def fingerprint(spec):
-    """What determines a task's result, keyed as in the config file: stored in
-    doit's DB when the task succeeds, and compared on the next run. Never holds
-    a secret value."""
-    bench = benchmarks.resolve(spec["benchmark"])
-    endpoint = {k: spec["endpoint"][k] for k in ("url", "model_id", "type")}
-    endpoint["adapter_config"] = {k: v for k, v in spec["endpoint"]["adapter_config"].items()
+    """What determines a task's result: the config keyed as in the config file,
+    the harness code, the benchmark's version and the digest of each data file.
+    Stored in doit's DB when the task succeeds, and compared on the next run.
+    Never holds a secret value."""
+    bench = benchmarks.resolve(spec.benchmark)
+    endpoint = {k: spec.endpoint[k] for k in ("url", "model_id", "type")}
+    endpoint["adapter_config"] = {k: v for k, v in spec.endpoint["adapter_config"].items()
                                   if k not in RUN_ONLY_ADAPTER}
-    params = {k: v for k, v in spec["params"].items() if k not in RUN_ONLY_PARAMS}
+    params = {k: v for k, v in spec.params.items() if k not in RUN_ONLY_PARAMS}
+    config = {"benchmark": spec.benchmark, "config": {"params": params},
+              "target": {"api_endpoint": endpoint}}
+    if spec.task_file:
+        # The file's text (judge settings included) and each data file's digest.
+        config["task_file"] = {"sha256": spec.task_file["sha256"], "data": spec.task_file["files"]}
     return {
-        "config": {"benchmark": spec["benchmark"], "config": {"params": params},
-                   "target": {"api_endpoint": endpoint}},
+        "config": config,
         "harness": image.task_code_digest(bench.module),
+        "benchmark_version": bench.version,
+        "data": datasets.identity(bench),
     }
 
 
@@ -72,30 +63,33 @@ class InputsUnchanged:
 
     KEY = "evaltasks:inputs"
 
-    def __init__(self, inputs):
+    def __init__(self, inputs, saved=None):
         self.inputs = inputs
+        self.saved = saved or (lambda: inputs)     # what to store once the task succeeded
 
     def configure_task(self, task):
-        task.value_savers.append(lambda: {self.KEY: self.inputs})
+        task.value_savers.append(lambda: {self.KEY: self.saved()})
 
     def __call__(self, task, values):
         return values.get(self.KEY) == self.inputs
 
     def __repr__(self):    # what `doit info` shows when the check fails
-        return "config or harness code changed since the last success (evaltasks run --dry-run shows which)"
+        return ("config, harness code, benchmark version or data changed since the last success "
+                "(evaltasks run --dry-run shows which)")
 
 
-def default_workers(cfg):
+def default_workers(cfg, executor=None):
     if cfg.data["execution"].get("mode") == "sequential":
         return 1
-    return max(1, min(len(cfg.tasks), MAX_DEFAULT_WORKERS))
+    wanted = executor and executor.default_workers(len(cfg.tasks))
+    return wanted or max(1, min(len(cfg.tasks), MAX_DEFAULT_WORKERS))
 
 
 def doit_tasks(run):
     """The task dicts doit runs, for ``run`` (a runner.Run)."""
     yield {
         "basename": "_prepare",
-        "doc": "lock the output dir, reach Docker, preflight the endpoints, build the harness image",
+        "doc": f"lock the output dir, prepare the {run.executor.name} executor ({run.executor.preparing})",
         "actions": [run.prepare],
         "uptodate": [False],
     }
@@ -104,45 +98,28 @@ def doit_tasks(run):
 
 
 def eval_task(run, spec):
-    bench = benchmarks.resolve(spec["benchmark"])
-    limit = spec["params"]["limit_samples"]
+    bench = benchmarks.resolve(spec.benchmark)
+    limit = spec.params["limit_samples"]
     size = f"{limit} of {bench.size}" if limit else f"all {bench.size}"
-    target = os.path.join(spec["task_dir"], RESULTS)
+    if spec.task_file:
+        size = f"{spec.task_file['task']} ({spec.task_file['path']}), {limit or 'all'}"
+    target = spec.results
+    inputs = fingerprint(spec)
+    # Data this run downloads is known only once it is there: saved with its digest.
+    saved = lambda: dict(inputs, data=datasets.identity(bench))
     return {
         "basename": "eval",
-        "name": spec["id"],
-        "doc": f"{bench.name}: {size} samples, {spec['endpoint']['model_id']} → {target}",
+        "name": spec.id,
+        "doc": f"{bench.name}: {size} samples, {spec.endpoint['model_id']} → {target}",
         "actions": [(run.execute, [spec])],
         "targets": [target],
-        "uptodate": [InputsUnchanged(fingerprint(spec))],
+        "uptodate": [InputsUnchanged(inputs, saved)],
         "setup": ["_prepare"],
         "clean": [(clean, [spec])],
         # No job id of this invocation: it is recorded only if the task runs, and
         # `doit info` would show an id `evaltasks status` cannot find.
-        "meta": {"results": target, "log": latest_log(spec), "last_job": LastJob(target)},
+        "meta": {"results": target, "log": layout.latest_log(spec.task_dir), "last_job": LastJob(target)},
     }
-
-
-def log_path(spec):
-    """The job's own log: a later run of the task writes another."""
-    return os.path.join(spec["task_dir"], "logs", f"{spec['job_id']}.log")
-
-
-def latest_log(spec):
-    """``logs/stdout.log``: a link to the newest job's log."""
-    return os.path.join(spec["task_dir"], "logs", LATEST_LOG)
-
-
-def start_log(spec):
-    """Create the job's log folder and point ``stdout.log`` at its log; the path."""
-    path = log_path(spec)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    link = latest_log(spec)
-    tmp = f"{link}.{spec['job_id']}.tmp"
-    Path(tmp).unlink(missing_ok=True)
-    os.symlink(os.path.basename(path), tmp)
-    os.replace(tmp, link)
-    return path
 
 
 class LastJob:
@@ -161,27 +138,18 @@ class LastJob:
 
 
 def clean(spec):
-    for name in OUTPUTS + ("task.json",):
-        Path(spec["task_dir"], name).unlink(missing_ok=True)
+    layout.clear_outputs(spec.task_dir, also_task=True)
 
 
 def doit_config(run):
-    from .reporter import EvalReporter
+    from .reporter import reporter_for
 
-    class RunReporter(EvalReporter):
-        def initialize(self, tasks, selected_tasks):
-            # The tasks doit was asked for: `_prepare` checks only those (see Run.select).
-            run.select(selected_tasks)
-            super().initialize(tasks, selected_tasks)
-
-    RunReporter.run = run
     return {
         "backend": "sqlite3",
         "dep_file": os.path.join(run.cfg.output_dir, DB_FILE),
         "par_type": "thread",
-        "num_process": default_workers(run.cfg),
-        # doit instantiates the reporter class itself: bind the class to this run.
-        "reporter": RunReporter,
+        "num_process": default_workers(run.cfg, run.executor),
+        "reporter": reporter_for(run),
         "default_tasks": ["eval"],
         "subtasks": True,   # `doit list` shows every eval:<id>, not just the group
     }

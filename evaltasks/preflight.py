@@ -22,11 +22,12 @@ class PreflightFailed(Exception):
 
 
 def endpoints(specs):
-    """Distinct (url, model, type, key name) among the tasks, in order."""
+    """Distinct (url, model, type, key name) among the tasks, in order: the
+    models under evaluation and the judges of file tasks."""
     seen = {}
     for spec in specs:
-        e = spec["endpoint"]
-        seen.setdefault((e["url"], e["model_id"], e["type"], e["api_key_name"]), spec)
+        for e in [spec.endpoint] + (spec.task_file or {}).get("judges", []):
+            seen.setdefault((e["url"], e["model_id"], e["type"], e["api_key_name"]), spec)
     return seen
 
 

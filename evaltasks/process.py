@@ -53,7 +53,7 @@ class Outcome:
     reason: str = None          # one line when it did not exit 0
 
 
-def environment(spec, invocation, data_folder, environ=None):
+def environment(spec, invocation, data_folder, environ=None, extra_docker_args=""):
     """What the harness process gets: PATH, LANG and HOME from here, and what its
     container would get (data and cache), with the host's folders in place of the
     container's mounts. Not the API key nor the task's env_vars: those go over its
@@ -61,7 +61,7 @@ def environment(spec, invocation, data_folder, environ=None):
     environ = os.environ if environ is None else environ
     env = {k: environ[k] for k in _KEPT if k in environ}
     env.setdefault("LANG", "C.UTF-8")
-    env.update(container.run_options(spec, invocation, data_folder, environ)["environment"])
+    env.update(container.run_options(spec, invocation, data_folder, environ, extra_docker_args)["environment"])
     # The harness reads <EVALTASKS_DATA_DIR>/<dataset>: datasets.folder() names it so.
     env["EVALTASKS_DATA_DIR"] = str(Path(data_folder).parent)
     cache = container.response_cache_dir(spec)
@@ -76,30 +76,31 @@ def command(python, task_dir):
     return [python, "-I", "-u", "-B", "-m", "evaltasks.harness", str(task_dir)]
 
 
-def command_line(python, spec, invocation, data_folder):
+def command_line(python, spec, invocation, data_folder, extra_docker_args=""):
     """The equivalent shell line. Only the data and cache folders are shown with
     their values: the key and env_vars by the variable they come from, the rest
     (``-e`` of extra_docker_args) by name, as the docker line shows them."""
-    env = environment(spec, invocation, data_folder, environ={})
+    env = environment(spec, invocation, data_folder, environ={}, extra_docker_args=extra_docker_args)
     words = [f"{k}={shlex.quote(v)}" if k in _SHOWN else f"{k}=${k}"
              for k, v in env.items() if k not in _KEPT]
-    line = f"cd {shlex.quote(spec['task_dir'])} && " + " ".join(words + [shlex.join(command(python, spec["task_dir"]))])
+    line = f"cd {shlex.quote(spec.task_dir)} && " + " ".join(words + [shlex.join(command(python, spec.task_dir))])
     sources = container.secret_sources(spec)
     if not sources:
         return line
     return f"{line}  # stdin: one JSON line with " + ", ".join(f"{k}=${v}" for k, v in sources.items())
 
 
-def launch(spec, invocation, python, data_folder, log_file, processes, on_start=None, environ=None):
-    """Run the harness in ``spec["task_dir"]`` with output to ``log_file`` (an
+def launch(spec, invocation, python, data_folder, log_file, processes, on_start=None, environ=None,
+           extra_docker_args=""):
+    """Run the harness in ``spec.task_dir`` with output to ``log_file`` (an
     open binary file) until it ends; return its Outcome."""
-    env = environment(spec, invocation, data_folder, environ)
+    env = environment(spec, invocation, data_folder, environ, extra_docker_args)
     if "EVALTASKS_RESPONSE_CACHE" in env:
         os.makedirs(env["EVALTASKS_RESPONSE_CACHE"], exist_ok=True)
     if processes.stopping.is_set():
         return Outcome(code=130, stopped=True, reason="interrupted")
     log_file.flush()
-    proc = subprocess.Popen(command(python, spec["task_dir"]), cwd=spec["task_dir"], env=env,
+    proc = subprocess.Popen(command(python, spec.task_dir), cwd=spec.task_dir, env=env,
                             stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:
@@ -107,9 +108,9 @@ def launch(spec, invocation, python, data_folder, log_file, processes, on_start=
         proc.stdin.close()
     except OSError:
         pass        # it already ended: its outcome says why
-    path = os.path.join(spec["task_dir"], RECORD)
+    path = os.path.join(spec.task_dir, RECORD)
     record = Record(pid=proc.pid, pgid=proc.pid, start=_stat(proc.pid)["start"], invocation=invocation,
-                    job=spec["job_id"], task=spec["id"], output_dir=spec["output_dir"],
+                    job=spec.job_id, task=spec.id, output_dir=spec.output_dir,
                     host=socket.gethostname(), path=path)
     try:
         write_json_atomic(path, asdict(record))
@@ -306,7 +307,7 @@ def _descendant_groups(pgid):
 def unsafe_code_refusal(specs, confirmed):
     """The one line refusing tasks that would run model-written code on this
     machine (runtime: process) without the user's explicit opt-in; None when fine."""
-    unsafe = sorted({s["id"] for s in specs if benchmarks.executes_model_code(s["benchmark"])})
+    unsafe = sorted({s.id for s in specs if benchmarks.executes_model_code(s.benchmark)})
     if not unsafe or confirmed:
         return None
     return (f"task(s) {', '.join(unsafe)} run model-written code, and under runtime: process it runs on this "

@@ -1,6 +1,7 @@
 """What a run prints and records: the invocation and job ids, a line when a task
 starts, finishes or fails, live progress, and at the end a table of the tasks
-that ran (headline metric, where results are) and how many were up to date —
+that ran (headline metric, where results are; a note under a task whose server
+answered as another model than ``model_id``) and how many were up to date —
 `evaltasks status <invocation>` lists every job. Job states go to the run history."""
 
 import json
@@ -9,7 +10,7 @@ import time
 
 from doit.reporter import ConsoleReporter
 
-from . import plan
+from .harness import layout
 from .live import LiveProgress
 
 # Up-to-date tasks named in a run's last line; beyond this, only their number.
@@ -19,10 +20,9 @@ NAMED_UP_TO_DATE = 5
 class EvalReporter(ConsoleReporter):
     desc = "evaltasks: one line per task, live progress, then a summary"
 
-    run = None    # the runner.Run being reported; set on a subclass by plan.doit_config
-
-    def __init__(self, outstream, options):
+    def __init__(self, outstream, options, run):
         super().__init__(outstream, options)
+        self.run = run      # the runner.Run being reported
         self.live = LiveProgress(outstream)
         self.rows = []
         self.up_to_date = []
@@ -38,13 +38,15 @@ class EvalReporter(ConsoleReporter):
         return self.run.by_task_name.get(task.name)
 
     def initialize(self, tasks, selected_tasks):
+        # The tasks doit was asked for: `_prepare` checks only those (see Run.select).
+        self.run.select(selected_tasks)
         selected = set(selected_tasks)
         specs = [s for name, s in self.run.by_task_name.items() if name in selected or "eval" in selected]
         self.run.history.start_invocation(
             self.run.invocation, os.path.abspath(self.run.cfg.path), self.run.cfg.output_dir,
             self.run.overrides,
-            [(s["job_id"], s["id"], _results(s), plan.log_path(s)) for s in specs])
-        jobs = ", ".join(f"{s['job_id']} ({s['id']})" for s in specs[:NAMED_UP_TO_DATE])
+            [(s.job_id, s.id, s.results, s.log) for s in specs], executor=self.run.executor.name)
+        jobs = ", ".join(f"{s.job_id} ({s.id})" for s in specs[:NAMED_UP_TO_DATE])
         if len(specs) > NAMED_UP_TO_DATE:
             jobs += f", … {len(specs)} jobs in all"
         self.write(f"invocation {self.run.invocation}: {jobs}\n")
@@ -53,18 +55,18 @@ class EvalReporter(ConsoleReporter):
     def execute_task(self, task):
         spec = self._spec(task)
         if task.name == "_prepare":
-            self.write("preparing: output dir lock, Docker, harness image\n")
+            self.write(f"preparing: {self.run.executor.preparing}\n")
         elif spec:
             self.started[task.name] = time.time()
-            self.run.history.update_job(spec["job_id"], status="running", started=time.time())
-            self.live.running[task.name] = os.path.join(spec["task_dir"], "progress.json")
-            self.write(f"running    {task.name}  job {spec['job_id']}  (log: {plan.log_path(spec)})\n")
+            self.run.history.update_job(spec.job_id, status="running", started=time.time())
+            self.live.running[task.name] = layout.progress(spec.task_dir)
+            self.write(f"running    {task.name}  job {spec.job_id}  (log: {spec.log})\n")
 
     def skip_uptodate(self, task):
         # No line now: complete_run counts them, and `status` lists each.
         spec = self._spec(task)
         if spec:
-            self.run.history.record_results(spec["job_id"], "up-to-date", headline=_headline(_results(spec)))
+            self.run.history.record_results(spec.job_id, "up-to-date", headline=_headline(spec.results))
             self.up_to_date.append(task.name)
 
     def add_success(self, task):
@@ -74,11 +76,12 @@ class EvalReporter(ConsoleReporter):
         spec = self._spec(task)
         if spec:
             took = time.time() - self.started.get(task.name, time.time())
-            headline = _headline(_results(spec))
+            headline = _headline(spec.results)
             self.live.running.pop(task.name, None)
-            self.run.history.record_results(spec["job_id"], "success", finished=time.time(),
+            self.run.history.record_results(spec.job_id, "success", finished=time.time(),
                                             duration=took, headline=headline)
-            self.rows.append((task.name, "done", headline, _results(spec)))
+            self.rows.append((task.name, "done", headline, spec.results,
+                              _server_note(spec.results, spec.endpoint["model_id"])))
             self.write(f"done       {task.name}  {headline}  in {took:.1f}s\n")
 
     def add_failure(self, task, fail):
@@ -89,7 +92,7 @@ class EvalReporter(ConsoleReporter):
             self.runtime_errors.append(f"error: {self.stop_reason}")
             return
         spec = self._spec(task)
-        killed = spec is not None and self.run.history.job(spec["job_id"])["status"] == "killed"
+        killed = spec is not None and self.run.history.job(spec.job_id)["status"] == "killed"
         state = "killed" if killed else "FAILED"
         self.killed |= killed
         self.failed |= not killed
@@ -97,9 +100,9 @@ class EvalReporter(ConsoleReporter):
             self.live.running.pop(task.name, None)
             if not killed:      # a killed job's history already says so, and why
                 took = time.time() - self.started.get(task.name, time.time())
-                self.run.history.update_job(spec["job_id"], status="failed", finished=time.time(),
+                self.run.history.update_job(spec.job_id, status="failed", finished=time.time(),
                                             duration=took, reason=message)
-            self.rows.append((task.name, state, "", plan.log_path(spec)))
+            self.rows.append((task.name, state, "", spec.log, None))
         self.failures.append({"task": task, "exception": fail})
         self.write(f"{state:<10} {task.name}  {message}\n")
 
@@ -111,8 +114,10 @@ class EvalReporter(ConsoleReporter):
         if self.rows:
             width = max(len(r[0]) for r in self.rows)
             self.write("\n")
-            for name, state, headline, where in self.rows:
+            for name, state, headline, where, note in self.rows:
                 self.write(f"  {name:<{width}}  {state:<10}  {headline:<22}  {where}\n")
+                if note:
+                    self.write(f"  {'':<{width}}  ! {note}\n")
         if self.up_to_date:
             named = ", ".join(self.up_to_date[:NAMED_UP_TO_DATE])
             more = ", …" if len(self.up_to_date) > NAMED_UP_TO_DATE else ""
@@ -122,8 +127,19 @@ class EvalReporter(ConsoleReporter):
             self.write(error + "\n")
 
 
-def _results(spec):
-    return os.path.join(spec["task_dir"], "results.json")
+def _server_note(results_path, model_id):
+    """A line when the server's replies named another model than ``model_id``
+    (an alias, or another model behind that name), else None."""
+    try:
+        with open(results_path, encoding="utf-8") as f:
+            models = json.load(f)["provenance"]["server"]["models"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    other = [m for m in models if m != model_id]
+    if not other:
+        return None
+    return (f"the server answered as model {', '.join(repr(m) for m in other)}, "
+            f"not {model_id!r} (results.json: provenance.server)")
 
 
 def _headline(results_path):
@@ -137,3 +153,15 @@ def _headline(results_path):
         return f"{name}={metric['value']:.4f} (n={metric['n']})" + (f", {failed} failed" if failed else "")
     except (OSError, ValueError, KeyError, StopIteration, TypeError):
         return ""
+
+
+def reporter_for(run):
+    """The reporter class for doit's ``reporter`` option. doit makes the reporter
+    itself, calling the class with (outstream, options) only: this subclass
+    passes ``run`` in, the one thing the reporter needs besides."""
+
+    class RunReporter(EvalReporter):
+        def __init__(self, outstream, options):
+            super().__init__(outstream, options, run)
+
+    return RunReporter

@@ -6,6 +6,8 @@ import re
 from cerberus import Validator
 
 TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# sbatch --time: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS
+WALLTIME = re.compile(r"^(\d+-)?\d+(:\d+){0,2}$")
 
 
 class ConfigValidator(Validator):
@@ -23,6 +25,10 @@ class ConfigValidator(Validator):
     def _check_with_unit_interval(self, field, value):
         if isinstance(value, (int, float)) and not 0 < value <= 1:
             self._error(field, "must be in (0, 1]")
+
+    def _check_with_walltime(self, field, value):
+        if isinstance(value, str) and not WALLTIME.match(value):
+            self._error(field, "must be a Slurm time limit, e.g. 30 (minutes), 02:00:00 or 1-00:00:00")
 
     def _check_with_task_id(self, field, value):
         if isinstance(value, str) and not TASK_ID.match(value):
@@ -86,18 +92,32 @@ TASK = {
     },
 }
 
+SLURM_ONLY = {"type": ["slurm"]}
+
 CONFIG = {
     "defaults": {"type": "list"},
     "execution": {
         "type": "dict",
         "required": True,
         "schema": {
-            "type": _str(allowed=["local"]),
+            "type": _str(allowed=["local", "slurm"]),      # the `defaults: - execution:` group
+            "runtime": _str(allowed=["docker", "process"]),
+            "confirm_run_unsafe_code": {"type": "boolean"},
             "output_dir": _str(required=True, empty=False),
             "mode": _str(allowed=["parallel", "sequential"]),
             "extra_docker_args": _str(nullable=True),
             "base_image": _str(nullable=True, empty=False),
             "preflight": {"type": "boolean"},
+            # execution: slurm (NeMo Evaluator's Slurm executor's keys where it has them)
+            **{key: dict(rule, dependencies=SLURM_ONLY) for key, rule in {
+                "account": _str(nullable=True, empty=False),
+                "partition": _str(nullable=True, empty=False),
+                "walltime": _str(nullable=True, check_with="walltime"),
+                "gres": _str(nullable=True, empty=False),
+                "gpus_per_node": {"type": "integer", "min": 0, "nullable": True},
+                "num_nodes": {"type": "integer", "min": 1},
+                "sbatch_extra_flags": {"type": "list", "schema": _str(empty=False)},
+            }.items()},
         },
     },
     "deployment": {"type": "dict", "schema": {"type": _str(allowed=["none"])}},
@@ -107,6 +127,8 @@ CONFIG = {
         "required": True,
         "schema": {
             "overrides": OVERRIDES,
+            # folders of task files (filetasks.py), relative to where the command runs
+            "task_dirs": {"type": "list", "schema": _str(empty=False)},
             "tasks": {
                 "type": "list",
                 "required": True,
@@ -149,5 +171,7 @@ def _flatten(tree, prefix):
 
 
 def _wording(message):
+    if message.startswith("depends on these values: {'type': ['slurm']}"):
+        return "only with execution: slurm (defaults: - execution: slurm)"
     return {"unknown field": "unknown key", "required field": "missing (required)",
             "null value not allowed": "must not be empty (null)"}.get(message, message)

@@ -123,14 +123,28 @@ def submit(script_path, *, job_name=None, output=None, partition=None, account=N
     """
     if not os.path.isfile(script_path):
         raise SlurmError(f"batch script {script_path} does not exist")
+    args = sbatch_command(script_path, job_name=job_name, output=output, partition=partition, account=account,
+                          walltime=walltime, gres=gres, nodes=nodes, extra_args=extra_args)
+    out = _run(args, env=dict(os.environ, **env) if env else None)
+    # "<id>" or, on a federation, "<id>;<cluster>".
+    return out.strip().split(";")[0]
+
+
+def sbatch_command(script_path, *, job_name=None, output=None, partition=None, account=None, walltime=None,
+                   gres=None, nodes=None, extra_args=()):
+    """The sbatch command line ``submit`` runs (it holds no secret: those go in its environment)."""
     options = {"--job-name": job_name, "--output": output, "--partition": partition,
                "--account": account, "--time": walltime, "--gres": gres, "--nodes": nodes}
     args = ["sbatch", "--parsable"]
     args += [f"{flag}={value}" for flag, value in options.items() if value is not None]
-    args += [*extra_args, str(script_path)]
-    out = _run(args, env=dict(os.environ, **env) if env else None)
-    # "<id>" or, on a federation, "<id>;<cluster>".
-    return out.strip().split(";")[0]
+    return args + [*extra_args, str(script_path)]
+
+
+def ping():
+    """Raise SlurmError with one line unless the cluster's controller answers."""
+    out = _run(["scontrol", "ping"])
+    if "UP" not in out:
+        raise SlurmError(f"the Slurm controller does not answer: {out.strip() or 'scontrol ping said nothing'}")
 
 
 def _field(text, key):

@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh) and run the whole test suite, Docker tests included.
+# Set up (scripts/setup.sh), start a single-node Slurm cluster for the Slurm tests
+# (scripts/slurm-cluster.sh; stopped again at exit, whatever happens), and run the
+# whole test suite, Docker and Slurm tests included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec python3 -m pytest -q tests
+# Where every user can enter (munge's socket is in it): not under a private folder.
+slurm_dir=$(mktemp -d /tmp/evaltasks-slurm-tests.XXXXXX)
+chmod 755 "$slurm_dir"
+trap 'bash scripts/slurm-cluster.sh stop "$slurm_dir" >/dev/null || true; rm -rf "$slurm_dir"' EXIT
+bash scripts/slurm-cluster.sh start "$slurm_dir"
+export SLURM_CONF="$slurm_dir/slurm.conf"
+python3 -m pytest -q tests

@@ -3,8 +3,10 @@ helpers that run the real pipeline (doit, Docker) in a subprocess."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -190,3 +192,35 @@ def containers_created(client, output_dir, since):
                            filters={"type": "container", "event": "create",
                                     "label": f"evaltasks.output_dir={output_dir}"})
     return [e["Actor"]["Attributes"].get("name") for e in events if e["timeNano"] / 1e9 >= since]
+
+
+SLURM_SCRIPT = REPO / "scripts" / "slurm-cluster.sh"
+
+
+def cluster_script(*args):
+    return subprocess.run(["bash", str(SLURM_SCRIPT), *args], capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    """SLURM_CONF for the session's cluster; a cluster this fixture started is
+    stopped at the end, with nothing left running."""
+    if os.environ.get("SLURM_CONF"):
+        yield os.environ["SLURM_CONF"]
+        return
+    # Not under pytest's tmp folders: every user must reach munge's socket.
+    folder = Path(tempfile.mkdtemp(prefix="evaltasks-slurm-test-"))
+    started = cluster_script("start", str(folder))
+    if started.returncode != 0:
+        pytest.fail(f"the Slurm cluster did not start:\n{started.stdout}{started.stderr}")
+    conf = str(folder / "slurm.conf")
+    assert f"export SLURM_CONF={conf}" in started.stdout
+    os.environ["SLURM_CONF"] = conf
+    try:
+        yield conf
+    finally:
+        del os.environ["SLURM_CONF"]
+        stopped = cluster_script("stop", str(folder))
+        assert stopped.returncode == 0, stopped.stderr
+        assert cluster_script("status", str(folder)).returncode == 3
+        shutil.rmtree(folder)

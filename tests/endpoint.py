@@ -244,7 +244,8 @@ class FakeEndpoint:
 
     def __init__(self, responder=None, *, latency=0.0, fault_rate=0.0,
                  fault_kinds=("500", "502", "503", "429", "reset"), retry_after=1,
-                 seed=0, model_id="test-model", api_key=None, host=HOST, port=0):
+                 seed=0, model_id="test-model", api_key=None, host=HOST, port=0,
+                 reply_model=None, system_fingerprint=None):
         unknown = set(fault_kinds) - {"500", "502", "503", "429", "reset"}
         if unknown:
             raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
@@ -256,6 +257,9 @@ class FakeEndpoint:
         self.fault_kinds = tuple(fault_kinds)
         self.retry_after = retry_after
         self.model_id = model_id
+        # A server serving model_id under another name says so in its replies' ``model``.
+        self.reply_model = reply_model or model_id
+        self.system_fingerprint = system_fingerprint
         self.api_key = api_key
         self.requests: list[RecordedRequest] = []
         self.host = host
@@ -381,9 +385,10 @@ class FakeEndpoint:
             "id": f"chatcmpl-{next(self._ids)}",
             "object": "chat.completion",
             "created": int(time.time()),
-            "model": self.model_id,
+            "model": self.reply_model,
             "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
             "usage": _usage(prompt_tokens, _words(message.get("content"))),
+            **({"system_fingerprint": self.system_fingerprint} if self.system_fingerprint else {}),
         }
 
     def _completion_body(self, payload, answer) -> dict:
@@ -392,7 +397,7 @@ class FakeEndpoint:
             "id": f"cmpl-{next(self._ids)}",
             "object": "text_completion",
             "created": int(time.time()),
-            "model": self.model_id,
+            "model": self.reply_model,
             "choices": [{"index": 0, "text": text, "finish_reason": "stop"}],
             "usage": _usage(_words(payload.get("prompt")), _words(text)),
         }

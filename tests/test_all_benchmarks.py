@@ -107,3 +107,30 @@ def test_six_benchmarks_score_exactly_what_the_answers_imply(tmp_path, docker_cl
         assert all({"value", "stderr", "n"} <= set(m) for m in r["metrics"].values()), name
         lines = (out / name / "samples.jsonl").read_text().splitlines()
         assert len(lines) == r["samples"], name
+        assert_provenance(r, name, out, rows=6 if name == "gpqa_diamond" else N)
+
+
+def assert_provenance(r, name, out, rows):
+    """results.json says what produced it: code, runtime, data as read, server."""
+    import hashlib
+
+    from evaltasks import __version__, image
+    from evaltasks.harness import benchmarks
+
+    bench = benchmarks.resolve(name)
+    p = r["provenance"]
+    assert p["evaltasks_version"] == __version__
+    assert p["harness_digest"] == image.task_code_digest(bench.module), name
+    assert p["benchmark_version"] == bench.version, name
+    assert p["runtime"]["executor"] == "docker" and p["runtime"]["image"].startswith("evaltasks-harness:")
+    assert p["runtime"]["image_id"].startswith("sha256:") and re.fullmatch(r"3\.\d+\.\d+", p["runtime"]["python"])
+    folder = (FIXTURES / "gpqa_diamond") if name == "gpqa_diamond" else DATA_DIR / name
+    assert [d["file"] for d in p["datasets"]] == [f"{name}/{f.name}" for f in bench.files]
+    for d, data_file in zip(p["datasets"], bench.files):
+        assert d["sha256"] == hashlib.sha256((folder / data_file.name).read_bytes()).hexdigest(), d
+        assert d["source"].endswith(f"/{name}/{data_file.name}"), d     # the local copy's path
+    assert p["datasets"][0]["rows"] == rows
+    assert p["server"] == {"models": ["test-model"], "system_fingerprint": [],
+                           "server_header": p["server"]["server_header"]}
+    assert p["server"]["server_header"].startswith("FakeEndpoint/1.0"), p["server"]
+    assert (out / name / "run_config.yml").is_file()

@@ -32,6 +32,13 @@ CASES = {
     "malformed yaml": ("execution: {output_dir: OUT\ntarget: [", "malformed YAML at line"),
     "missing key variable": (yaml.safe_dump(GOOD), "eval:gsm8k cannot run: target.api_endpoint.api_key_name: "
                              "environment variable EVAL_BAD_INPUT_KEY is not set"),
+    "slurm key with execution: local": (broken(lambda d: d["execution"].update({"partition": "gpu"})),
+                                        "execution.partition: only with execution: slurm"),
+    "unknown runtime": (broken(lambda d: d["execution"].update({"runtime": "podman"})),
+                        "execution.runtime: unallowed value podman"),
+    "bad walltime": (broken(lambda d: d.update({"defaults": [{"execution": "slurm"}, "_self_"]})
+                            or d["execution"].update({"walltime": "2h"})),
+                     "execution.walltime: must be a Slurm time limit"),
     "unsupported docker flag": (broken(lambda d: d["execution"].update({"extra_docker_args": "--privileged"})),
                                 "unsupported docker flag '--privileged'"),
     "loopback url off the host network": (

@@ -100,7 +100,7 @@ def test_run_records_history_and_status(tmp_path, state, gsm8k_endpoint):
     job, = status["jobs"]
     assert job["id"] == f"{invocation}.0" and job["status"] == "success"
     assert job["headline"] == "accuracy=0.6667 (n=6)" and job["results_path"] == str(out / "gsm8k" / "results.json")
-    assert job["duration"] > 0 and job["container_id"]
+    assert job["duration"] > 0 and job["executor"] == "docker" and job["handle"]
 
     text = cli("status", f"{invocation}.0").stdout
     assert "success" in text and "accuracy=0.6667" in text
@@ -152,7 +152,7 @@ def test_kill_a_running_invocation_then_rerun(tmp_path, state, docker_client, da
         while len(answered(slow)) < 3 and time.time() < deadline:
             time.sleep(0.1)
         live = json.loads(cli("status", invocation, "--json").stdout)["jobs"][0]
-        assert live["status"] == "running" and live["container"]["state"] == "running"
+        assert live["status"] == "running" and live["live"]["state"] == "running"
         assert live["progress"]["total"] == 30 and 1 <= live["progress"]["done"] < 30
 
         killed_at = time.time()

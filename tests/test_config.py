@@ -197,5 +197,5 @@ def test_bad_overrides(tmp_path, item, message):
 
 
 def test_unknown_defaults_group_option(tmp_path):
-    document = with_("defaults", [{"execution": "slurm"}, "_self_"])
-    assert "execution 'slurm' is not available here (available: local)" in error(tmp_path, document=document)
+    document = with_("defaults", [{"execution": "lepton"}, "_self_"])
+    assert "execution 'lepton' is not available here (available: local, slurm)" in error(tmp_path, document=document)

@@ -130,6 +130,7 @@ def test_api_key_reaches_the_endpoint_and_no_file(tmp_path, data_dir):
     assert secret not in run.stdout + run.stderr
     files = [p for p in out.rglob("*") if p.is_file()]
     assert any(p.name == ".doit.db" for p in files) and any(p.name == "stdout.log" for p in files)
+    assert "api_key_name: EVAL_TEST_KEY" in (out / "gsm8k" / "run_config.yml").read_text()    # by name
     for path in files:
         assert secret.encode() not in path.read_bytes(), path
 
@@ -309,10 +310,7 @@ def sibling_imports(path):
 BENCHMARK_MODULES = sorted({b.module for b in benchmarks.CATALOG.values()})
 
 
-@pytest.mark.parametrize("module", [
-    pytest.param(m, marks=pytest.mark.xfail(
-        strict=True, reason="image.task_code_digest leaves out ifeval_instructions.py: editing it reruns nothing"))
-    if m == "ifeval" else m for m in BENCHMARK_MODULES])
+@pytest.mark.parametrize("module", BENCHMARK_MODULES)
 def test_each_task_is_fingerprinted_on_exactly_the_benchmark_code_it_runs(module, tmp_path, monkeypatch):
     """Editing any file of harness/benchmarks/ changes a task's fingerprint iff
     the task runs that file: its own module, what it imports, the package's

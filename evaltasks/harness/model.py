@@ -7,6 +7,7 @@ its reply replaces the cached one (``evaltasks run --force``)."""
 
 from .adapters import Adapter, TrafficLog
 from .client import Client
+from .provenance import ServerSeen
 from .response_stats import ResponseStats
 
 
@@ -16,6 +17,7 @@ class Model:
         self.cache = cache
         self.refresh = refresh
         self.stats = ResponseStats()
+        self.server = ServerSeen()
         config = endpoint.get("adapter_config") or {}
         generation = {k: params.get(k) for k in ("temperature", "top_p", "max_new_tokens", "seed")}
         self.adapter = Adapter(self.model_id, endpoint.get("type", "chat"), generation, config)
@@ -26,6 +28,10 @@ class Model:
 
     def close(self):
         self.client.close()
+
+    def server_said(self):
+        """What the server said about itself (provenance.ServerSeen.summary)."""
+        return self.server.summary(self.client.server_headers)
 
     def __enter__(self):
         return self
@@ -47,6 +53,7 @@ class Model:
             self.traffic.request(payload)
             reply = self.client.post(payload)
             self.traffic.response(reply)
+        self.server.reply(reply)
         answer = self.adapter.read(reply)
         if key and not cached:
             self.cache.put(key, reply)

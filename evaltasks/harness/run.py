@@ -28,7 +28,8 @@ fields; or, for a failed sample, ``error`` in place of the reply's fields.
 results.json adds ``failed_samples`` and ``response_stats`` (``response_stats.py``)
 to the task's settings, metrics and timings; its ``endpoint`` says how the
 requests were made: url, type, the API key variable's name and the effective
-``adapter_config`` (as task.json has them: never a secret value).
+``adapter_config`` (as task.json has them: never a secret value), and its
+``provenance`` what produced it (``provenance.py``).
 
 SIGTERM (``docker stop``: the launcher's Ctrl-C, ``evaltasks kill``) stops the
 task: no new request starts, the requests in flight finish and their replies
@@ -47,7 +48,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
-from . import benchmarks, cache, secrets as secret_pipe, stats
+from . import benchmarks, cache, layout, provenance, secrets as secret_pipe, stats
 from .client import EndpointError
 from .datasets import DatasetError, data_dir
 from .files import write_json_atomic
@@ -97,39 +98,43 @@ def run(task_dir, stop=None, secrets=None):
     piped in (``secrets.py``), by variable name."""
     stop = stop or threading.Event()
     secrets = secrets or {}
-    with open(os.path.join(task_dir, "task.json"), encoding="utf-8") as f:
+    with open(layout.task_file(task_dir), encoding="utf-8") as f:
         task = json.load(f)
     key_name = task["endpoint"].get("api_key_name")
-    # The task's env_vars are the harness's environment, as documented; putenv
-    # does not change /proc/<pid>/environ, and programs get an environment of
-    # their own (sandbox.py). The key stays out of it.
-    os.environ.update({name: value for name, value in secrets.items() if name != key_name})
+    # The task's env_vars (a file task's judge keys among them) are the harness's
+    # environment, as documented. Only in this process's memory: putenv does not
+    # change /proc/<pid>/environ, and programs get an environment of their own
+    # (sandbox.py).
+    os.environ.update(secrets)
     bench = benchmarks.resolve(task["benchmark"])
     module = bench.load_module()
+    if hasattr(module, "for_task"):      # a task defined in a file: the module binds it
+        module = module.for_task(task, log)
     params = task["params"]
     endpoint = task["endpoint"]
     started = time.time()
 
-    items = _load_items(module, bench, params)
+    items, rows = _load_items(module, bench, params)
     log(f"{task['id']}: {bench.name}, {len(items)} samples, model {endpoint['model_id']} "
         f"at {endpoint['url']}, parallelism {params['parallelism']}")
     responses = cache.from_environment()
     refresh = bool(task.get("refresh_cache")) and responses is not None
     rate = params.get("allowed_failure_rate") or 0.0
     allowed = allowed_failures(rate, len(items))
-    progress = Progress(os.path.join(task_dir, "progress.json"), len(items), log=log)
+    progress = Progress(layout.progress(task_dir), len(items), log=log)
     with SampleSpool(task_dir) as samples:
         with Model(endpoint, params, (secrets.get(key_name) or os.environ.get(key_name)) if key_name else None,
                    cache=responses, refresh=refresh, log=log) as model:
             failures = _evaluate(items, module, params, model, progress, allowed, samples, stop)
         response_stats = model.stats.summary()
+        server = model.server_said()
         log(f"cache: off, {response_stats['requests']} requests" if not responses else
             f"cache: refreshed (--force), {response_stats['requests']} new requests" if refresh else
             f"cache: {response_stats['cache_hits']} hits, {response_stats['requests']} new requests")
         if stop.is_set():
             kept = "; the replies received are cached for a rerun" if responses else ""
             raise TaskFailed(f"stopped (SIGTERM) after {len(samples)} of {len(items)} samples{kept}")
-        samples.write(os.path.join(task_dir, "samples.jsonl"))
+        samples.write(layout.samples(task_dir))
         if len(failures) > allowed:
             raise TaskFailed(_failure_message(failures, len(items), len(samples), rate, allowed,
                                               responses is not None and model.stats.answers > 0))
@@ -151,8 +156,9 @@ def run(task_dir, stop=None, secrets=None):
         "started": _iso(started),
         "finished": _iso(finished),
         "duration_s": round(finished - started, 3),
+        "provenance": provenance.block(task, bench, rows, server),
     }
-    write_json_atomic(os.path.join(task_dir, "results.json"), results)
+    write_json_atomic(layout.results(task_dir), results)
     headline = ", ".join(f"{k}={v['value']:.4f}" for k, v in metrics.items() if isinstance(v, dict))
     failed = f" ({len(failures)} failed, scored 0)" if failures else ""
     cut = response_stats["cut_off"]
@@ -162,14 +168,13 @@ def run(task_dir, stop=None, secrets=None):
 
 def _load_items(module, bench, params):
     try:
-        items = limit(module.load(data_dir(bench.dataset)), params.get("limit_samples"))
-        if hasattr(module, "expand"):
-            items = module.expand(items, params)
+        rows = limit(module.load(data_dir(bench.dataset)), params.get("limit_samples"))
+        items = module.expand(rows, params) if hasattr(module, "expand") else rows
     except FileNotFoundError as e:
         raise TaskFailed(f"dataset file missing: {e.filename}")
     except DatasetError as e:
         raise TaskFailed(f"bad dataset: {e}")
-    return items
+    return items, len(rows)
 
 
 def _evaluate(items, module, params, model, progress, allowed, samples, stop):
@@ -217,7 +222,12 @@ def _sample(index, item, module, params, model):
     sample["finish_reason"] = answer.finish_reason
     sample["extracted"] = module.extract(answer.text)
     sample["gold"] = item["gold"]
-    sample.update(_scored(module, sample["extracted"], item))
+    try:
+        sample.update(_scored(module, sample["extracted"], item))
+    except EndpointError as e:      # a judging model (file tasks) that gave no reply
+        log(f"sample {index} failed: {e}")
+        sample.update(error=str(e), score=0.0)
+        return sample, e.kind
     return sample, None
 
 

@@ -21,6 +21,19 @@ the benchmark's own options, defaults from ``Benchmark.extra``.
 module imports and builds what they use (tokenizers, models, tables) when it is
 imported, which the harness does once, before any thread starts; nothing is
 imported or built lazily on first use.
+
+A benchmark's code is its module plus any helper module named after it
+(``<module>_*.py``, e.g. ``ifeval_instructions.py``): editing one of them reruns
+that benchmark's tasks only (``owns``). Code shared by several benchmarks lives
+outside this folder (``harness/``), where an edit reruns every task.
+
+``Benchmark.version`` names the prompt template, answer extraction and scoring
+of a benchmark, as lm-eval's ``metadata.version`` does. Bump it in the same
+change as any edit that can change a score: a new prompt wording, an extraction
+or scoring rule, a different default in ``defaults``/``extra``. It is part of
+each task's fingerprint (a bump reruns the task) and of results.json's
+``provenance``, so scores of two versions are never taken for one. Refactors
+that change no sample's prompt, extraction or score keep the version.
 """
 
 import difflib
@@ -51,6 +64,7 @@ class Benchmark:
     choices: dict = field(default_factory=dict)    # allowed values of string extra options
     ranges: dict = field(default_factory=dict)     # (min, max or None) of numeric extra options
     runs_model_code: bool = False                  # executes what the model wrote (sandbox.py)
+    version: int = 1               # of prompt + extraction + scoring; the bump rule is above
 
     @property
     def dataset(self):
@@ -176,6 +190,22 @@ CATALOG = {
 }
 
 
+def owns(module, name):
+    """Whether the module ``name`` of this folder is part of benchmark ``module``'s code."""
+    return name == module or name.startswith(f"{module}_")
+
+
+# Tasks defined in a file (benchmarks/filetask.py): one entry for all of them,
+# not in the catalog; config.resolve_task gives it to a task whose name is a file.
+FILE_TASK = Benchmark(
+    name="filetask",
+    module="filetask",
+    description="A task defined in a YAML file, in lm-evaluation-harness's format.",
+    size=0,
+    files=(),
+)
+
+
 class UnknownBenchmark(ValueError):
     pass
 
@@ -198,6 +228,8 @@ def executes_model_code(name):
 def resolve(name):
     """The benchmark a task name means: exact name or alias first, then a unique
     match on the unqualified part (``harness.name`` → ``name``)."""
+    if name == FILE_TASK.name:
+        return FILE_TASK
     names = _all_names()
     if name in names:
         return names[name]

@@ -1,0 +1,144 @@
+"""runtime: docker (the default) — each task's harness in a container of the
+harness image, through the docker SDK (container.py, docker_args.py, image.py).
+Containers carry evaltasks labels, so another process finds them by job,
+invocation or output dir."""
+
+import os
+
+from .. import container, datasets, docker_args, image
+from ..harness import benchmarks
+from . import Executor, Handle, Outcome, Unavailable
+
+
+class DockerExecutor(Executor):
+    name = "docker"
+    kind = "container"
+    backend = "Docker"
+    preparing = "output dir lock, Docker, harness image"
+
+    def __init__(self, execution):
+        super().__init__(execution)
+        self.extra_docker_args = execution.get("extra_docker_args") or ""
+        self.network = docker_args.parse(self.extra_docker_args).get("network_mode")
+        self.base_image = image.base_image(execution.get("base_image"))
+        self.containers = container.Containers()
+        self.client = None
+        self.image = None
+
+    def validate(self, specs):
+        for spec in specs:      # the model's endpoint, and a task file's judges
+            for endpoint in [spec.endpoint] + (spec.task_file or {}).get("judges", []):
+                docker_args.check_reachable(endpoint["url"], self.network, spec.id)
+
+    def _client(self):
+        if self.client is None:
+            try:
+                self.client = container.connect()
+            except container.DockerUnavailable as e:
+                raise Unavailable(str(e)) from None
+        return self.client
+
+    def prepare(self, run):
+        try:
+            self._client()
+        except Unavailable as e:
+            # The one other way to run here: say so where the user looks.
+            raise Unavailable(f"{e}; or run without Docker: execution.runtime: process") from None
+        container.check_network(self.client, self.network)
+        run.remove_leftovers()
+        run.preflight(run.todo, network=self.network)
+        self.ensure_image()
+        labels = {container.LABEL_INVOCATION: run.invocation, container.LABEL_OUTPUT_DIR: run.cfg.output_dir}
+        from .. import preflight
+        send = preflight.from_container(self.client, self.image, self.network,
+                                        f"evaltasks-preflight-{run.invocation[:8]}", labels)
+        run.preflight(run.todo, network=self.network, send=send)
+
+    def runtime(self):
+        return {"executor": self.name, "image": self.image, "image_id": self._image_id(), "base_image": self.base_image}
+
+    def _image_id(self):
+        try:
+            return self._client().images.get(self.image).id
+        except Exception:       # provenance only: never a reason to fail the task
+            return None
+
+    def ensure_image(self):
+        """The harness image's tag, built first when missing."""
+        self.image = image.ensure(self._client(), self.base_image, log=lambda m: None)
+        return self.image
+
+    def job_command(self, spec, invocation):
+        """The task's ``docker run`` line for a batch job (execution: slurm): with
+        --init, whose init passes the job's SIGTERM on to the harness; ``-e NAME``
+        takes each value from the job's environment (``job_environment``), and the
+        job script feeds the secrets line to its stdin (``-i``)."""
+        tag = self.image or image.image_tag(self.base_image)     # before prepare: for the dry run
+        line = container.command_line(tag, self._options(spec, invocation, environ={}))
+        return line.replace("docker run ", "docker run --init ", 1)
+
+    def job_environment(self, spec, invocation):
+        """The variables ``job_command``'s -e flags name, with their values (no
+        secret: the Slurm executor passes those on separately)."""
+        options = self._options(spec, invocation)
+        for host_path, mount in options["volumes"].items():
+            if mount["bind"] == container.CACHE_MOUNT:
+                os.makedirs(host_path, exist_ok=True)
+        return options["environment"]
+
+    def _options(self, spec, invocation, environ=None):
+        data = datasets.data_folder(spec)
+        return container.run_options(spec, invocation, data, environ, self.extra_docker_args)
+
+    def launch(self, spec, invocation, log, on_start):
+        options = self._options(spec, invocation)
+        log.write(f"[launcher] {container.command_line(self.image, options, container.secret_sources(spec))}\n"
+                  .encode())
+        log.flush()
+        # Secrets over the harness's stdin; model-written code in a sandbox container (issue 13).
+        code, oom_killed = container.run(self.client, self.image, options, log, self.containers,
+                                         on_create=lambda c: on_start(c.id), secrets=container.secret_values(spec),
+                                         sandboxed=benchmarks.resolve(spec.benchmark).runs_model_code)
+        if self.containers.stopping.is_set():
+            return Outcome(code, "interrupted", stopped=True)
+        if code == 0:
+            return Outcome(0)
+        if oom_killed:
+            return Outcome(code, f"the container ran out of memory (exit {code}); "
+                                 "raise --memory in execution.extra_docker_args or lower parallelism",
+                           out_of_memory=True)
+        if code is None:
+            return Outcome(None, "the container was removed while it ran (docker rm?)", stopped=True)
+        return Outcome(code, f"container exited with code {code}")
+
+    def ended_note(self, outcome):
+        return (f"container exited with code {outcome.exit_code}" if outcome.exit_code is not None
+                else "container was removed while it ran")
+
+    def stop_all(self):
+        return self.containers.stop_all()
+
+    def stopped_note(self, count):
+        return f"stopped and removed {count} container(s)"
+
+    def find(self, output_dir, invocation=None, job=None):
+        labels = {"output_dir": output_dir}
+        if invocation:
+            labels["invocation"] = invocation
+        if job:
+            labels["job"] = job
+        return [Handle("docker", c.id, c.name, c.status, c.labels.get(container.LABEL_JOB, ""),
+                       c.labels.get(container.LABEL_INVOCATION, ""))
+                for c in container.find(self._client(), **labels)]
+
+    def stop(self, handle):
+        import docker.errors
+
+        try:
+            container.remove(self._client().containers.get(handle.id))
+        except docker.errors.NotFound:
+            pass
+
+    def describe(self, spec, invocation):
+        return container.command_line(image.image_tag(self.base_image), self._options(spec, invocation, environ={}),
+                                      container.secret_sources(spec))
