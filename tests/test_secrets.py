@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA_DIR, REPO, Gsm8kModel
+from conftest import DATA_DIR, REPO, Gsm8kModel, write_config
 from endpoint import FakeEndpoint
 
-from evaltasks import container, image, preflight
+from evaltasks import config, container, image, plan, preflight
+from evaltasks.executors.slurm import SECRETS_VAR, SlurmExecutor
 from evaltasks.harness import secrets
 
 KEY = "sk-by-pipe-7d41"
@@ -115,3 +116,24 @@ def test_once_it_holds_secrets_other_processes_of_its_user_cannot_read_its_memor
 
     assert memory_readable(b"\n") is True       # the control: nothing held, nothing protected
     assert memory_readable(secrets.encode({"EVAL_KEY": KEY})) is False
+
+
+def test_a_slurm_job_script_hands_the_secrets_to_the_harness_stdin_and_keeps_them_out_of_its_environment(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("SLURM_KEY", KEY)
+    cfg = write_config(tmp_path / "s.yaml", "http://127.0.0.1:9/v1/chat/completions", tmp_path / "out",
+                       target={"api_endpoint": {"model_id": "m", "url": "http://127.0.0.1:9/v1/chat/completions",
+                                                "api_key_name": "SLURM_KEY"}})
+    cfg.write_text(cfg.read_text().replace("- execution: local", "- execution: slurm"))
+    loaded = config.load(str(cfg))
+    [spec] = plan.task_specs(loaded, "feedc0ffee00")
+    # A stand-in for the venv's python: what the harness would find on its stdin and in its environment.
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\nread line\necho \"stdin: $line\"\nenv\n")
+    fake.chmod(0o755)
+    body, env, line = SlurmExecutor(loaded.data["execution"])._job(spec, "feedc0ffee00", str(fake))
+    assert KEY not in body and KEY not in line
+    ran = subprocess.run(["bash", "-c", body], env=dict(env, PATH=os.environ["PATH"]), capture_output=True, text=True)
+    stdin, _, environment = ran.stdout.partition("\n")
+    assert json.loads(stdin.removeprefix("stdin: ")) == {"SLURM_KEY": KEY}
+    assert KEY not in environment and SECRETS_VAR not in environment
