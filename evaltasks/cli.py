@@ -5,7 +5,12 @@ Docker container (or a plain process, or a Slurm batch job), rerunning only what
 config's evaluations; it is the same doit pipeline as `doit config=FILE` in the
 clone (dodo.py), usable from any folder. `status`, `kill`, `logs` and `ls` read
 and act on the run history; `reproduce` turns a result back into a config;
-`check-task FILE` shows what a task file sends.
+`check-task FILE` shows what a task file sends. `report`, `compare` and
+`export` read finished runs (an output dir, or an invocation id from the history):
+
+  evaltasks report RUN [--format md|csv|json|html] [-o FILE]
+  evaltasks compare BASELINE OTHER [...] [--format md|json|html] [-o FILE] [--fail-on-regression]
+  evaltasks export RUN [...] --dest local|mlflow [--output-dir DIR | --tracking-uri URI ...]
 """
 
 import argparse
@@ -438,6 +443,119 @@ def cmd_check_task(args):
     return 0
 
 
+
+
+# -- report / compare / export ---------------------------------------------
+def _write_or_print(text, path):
+    if path:
+        from .harness.files import write_atomic
+
+        try:
+            write_atomic(path, text)
+        except OSError as e:
+            raise UsageError(f"-o {path}: cannot write it: {e.strerror}") from None
+        print(f"wrote {path}")
+    else:
+        sys.stdout.write(text)
+
+
+def cmd_report(args):
+    from .report import load, summary
+
+    try:
+        run = load.load_run(args.run)
+    except load.RunError as e:
+        raise UsageError(str(e)) from None
+    _write_or_print(summary.render(summary.build(run), run, args.format), args.output)
+    return 0
+
+
+def cmd_compare(args):
+    from .report import compare, load
+
+    if len(args.runs) < 2:
+        raise UsageError("compare needs at least two runs: the baseline, then the run(s) to compare with it")
+    try:
+        runs = [load.load_run(ref) for ref in args.runs]
+        result = compare.compare(runs, mde_threshold=args.mde_threshold)
+    except load.RunError as e:
+        raise UsageError(str(e)) from None
+    if args.format == "json":
+        from .report.summary import finite
+
+        text = json.dumps(finite(result), indent=2, ensure_ascii=False) + "\n"
+    elif args.format == "html":
+        from .report import html
+
+        text = html.compare_page(result, runs, here=os.path.dirname(os.path.abspath(args.output or ".")))
+    else:
+        text = compare.markdown(result)
+    _write_or_print(text, args.output)
+    worse = compare.regressions(result)
+    if args.fail_on_regression and worse:
+        sys.stderr.write("regression: " + ", ".join(f"{task} worse in {run}" for run, task in worse) + "\n")
+        return 1
+    return 0
+
+
+def cmd_export(args):
+    from .report import export
+
+    if args.dest == "local":
+        config = {"output_dir": args.output_dir}
+    else:
+        tags = {}
+        for tag in args.tag:
+            key, sep, value = tag.partition("=")
+            if not sep or not key:
+                raise UsageError(f"--tag {tag!r}: expected KEY=VALUE")
+            tags[key] = value
+        config = {"tracking_uri": args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"),
+                  "experiment_name": args.experiment_name, "run_name": args.run_name, "tags": tags,
+                  "description": args.description}
+    try:
+        for line in export.export(args.runs, args.dest, config):
+            print(f"exported: {line}")
+    except export.ExportError as e:
+        raise UsageError(str(e)) from None
+    return 0
+
+
+def add_report_commands(sub):
+    from .report.compare import MDE_THRESHOLD
+    from .report.summary import FORMATS
+
+    report = sub.add_parser("report", help="a finished run's summary: each metric with its 95%% interval")
+    report.add_argument("run", help="an output dir, or an invocation (or job) id")
+    report.add_argument("--format", choices=FORMATS, default="md")
+    report.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of printing")
+    report.set_defaults(func=cmd_report)
+
+    compare = sub.add_parser("compare", help="compare runs with the first (paired tests per task; flips)")
+    compare.add_argument("runs", nargs="+", metavar="RUN",
+                         help="output dirs or invocation ids; the first is the baseline (at least two)")
+    compare.add_argument("--format", choices=("md", "json", "html"), default="md")
+    compare.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of printing")
+    compare.add_argument("--fail-on-regression", action="store_true",
+                         help="exit 1 when some task is significantly worse than in the baseline")
+    compare.add_argument("--mde-threshold", type=float, default=MDE_THRESHOLD, metavar="D",
+                         help="call a task 'underpowered' when it could not detect a difference of D "
+                              f"with 80%% power (default {MDE_THRESHOLD})")
+    compare.set_defaults(func=cmd_compare)
+
+    export = sub.add_parser("export", help="export runs: local (NeMo Evaluator's processed_results.json "
+                                           "and CSV) or mlflow")
+    export.add_argument("runs", nargs="+", metavar="RUN", help="output dirs or invocation ids")
+    export.add_argument("--dest", required=True, choices=("local", "mlflow"))
+    export.add_argument("--output-dir", default="evaltasks-results", help="local: where to write")
+    export.add_argument("--tracking-uri", help="mlflow: the tracking server (else $MLFLOW_TRACKING_URI)")
+    export.add_argument("--experiment-name", default="evaltasks", help="mlflow: experiment (default evaltasks)")
+    export.add_argument("--run-name", help="mlflow: run name (default <model>-<output dir name>)")
+    export.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="mlflow: a tag (repeatable)")
+    export.add_argument("--description", help="mlflow: the run's description")
+    export.set_defaults(func=cmd_export)
+
+
 # -- parser ---------------------------------------------------------------
 def parser():
     # The whole module docstring is the help text, laid out as written.
@@ -513,6 +631,7 @@ def parser():
     check.add_argument("file", help="a task YAML in lm-evaluation-harness's format")
     check.add_argument("-n", type=int, default=3, metavar="N", help="rows to show (default 3)")
     check.set_defaults(func=cmd_check_task)
+    add_report_commands(sub)
     return p
 
 

@@ -95,6 +95,7 @@ def doit_tasks(run):
     }
     for spec in run.specs:
         yield eval_task(run, spec)
+    yield summary_task(run)
 
 
 def eval_task(run, spec):
@@ -120,6 +121,39 @@ def eval_task(run, spec):
         # `doit info` would show an id `evaltasks status` cannot find.
         "meta": {"results": target, "log": layout.latest_log(spec.task_dir), "last_job": LastJob(target)},
     }
+
+
+SUMMARY = "summary"
+SUMMARY_FILES = tuple(f"summary.{ext}" for ext in ("md", "csv", "json", "html"))
+
+
+def summary_task(run):
+    """``summary``: the report of every task's results, after the evaluations
+    (their results.json are its file dependencies, so doit orders it after them
+    and it is up to date while none changed)."""
+    out = run.cfg.output_dir
+    return {
+        "basename": SUMMARY,
+        "doc": f"summary.md/.csv/.json/.html of every task's results in {out}",
+        "actions": [(write_summary, [out, run.cfg.data["execution"].get("auto_export")])],
+        "file_dep": [spec.results for spec in run.specs],
+        "targets": [os.path.join(out, name) for name in SUMMARY_FILES],
+        "clean": True,
+    }
+
+
+def write_summary(output_dir, auto_export=None):
+    from doit.exceptions import TaskFailed
+
+    from .report import export, load, summary
+
+    try:
+        summary.write_all(output_dir)
+        if auto_export:
+            export.auto(output_dir, auto_export)
+    except (load.RunError, export.ExportError) as e:
+        return TaskFailed(str(e))
+    return None
 
 
 class LastJob:
@@ -150,6 +184,6 @@ def doit_config(run):
         "par_type": "thread",
         "num_process": default_workers(run.cfg, run.executor),
         "reporter": reporter_for(run),
-        "default_tasks": ["eval"],
+        "default_tasks": ["eval", SUMMARY],
         "subtasks": True,   # `doit list` shows every eval:<id>, not just the group
     }

@@ -8,8 +8,10 @@ import json
 import os
 import time
 
+from doit.exceptions import UnmetDependency
 from doit.reporter import ConsoleReporter
 
+from . import plan
 from .harness import layout
 from .live import LiveProgress
 
@@ -73,6 +75,9 @@ class EvalReporter(ConsoleReporter):
         if task.name == "_prepare":
             for note in self.run.notes:
                 self.write(f"{note}\n")
+        if task.name == plan.SUMMARY:
+            where = os.path.join(self.run.cfg.output_dir, "summary.html")
+            self.write(f"summary    {where} (and summary.md, .csv, .json)\n")
         spec = self._spec(task)
         if spec:
             took = time.time() - self.started.get(task.name, time.time())
@@ -80,13 +85,19 @@ class EvalReporter(ConsoleReporter):
             self.live.running.pop(task.name, None)
             self.run.history.record_results(spec.job_id, "success", finished=time.time(),
                                             duration=took, headline=headline)
-            self.rows.append((task.name, "done", headline, spec.results,
+            self.rows.append((task.name, "done", _with_interval(spec.results) or headline, spec.results,
                               _server_note(spec.results, spec.endpoint["model_id"])))
             self.write(f"done       {task.name}  {headline}  in {took:.1f}s\n")
 
     def add_failure(self, task, fail):
         message = (getattr(fail, "message", "") or fail.get_msg()).strip().splitlines()
         message = message[-1] if message else "failed"
+        if task.name == plan.SUMMARY and isinstance(fail, UnmetDependency):
+            # `--continue` after a failed task: no summary of a partial run, but say how to get one.
+            self.failures.append({"task": task, "exception": fail})
+            self.write(f"{'no summary':<10} a task failed; `evaltasks report {self.run.cfg.output_dir}` "
+                       "summarises the tasks that have results\n")
+            return
         if task.name == "_prepare":
             self.stop_reason = f"cannot start: {message}"
             self.runtime_errors.append(f"error: {self.stop_reason}")
@@ -165,3 +176,15 @@ def reporter_for(run):
             super().__init__(outstream, options, run)
 
     return RunReporter
+
+
+def _with_interval(results_path):
+    """The headline metric with its 95% interval from the task's samples, e.g.
+    ``accuracy=0.8450 [0.7944, 0.8946] (n=200)``; None when it cannot be made."""
+    from .report import load, summary
+
+    try:
+        metric = summary.metric_rows(load.read_task(os.path.dirname(results_path)))[0]
+    except Exception:   # the table must not fail a run that succeeded; the plain headline stays
+        return None
+    return f"{metric['name']}={summary.value_with_ci(metric)} (n={metric['n']})"

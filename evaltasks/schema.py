@@ -118,6 +118,11 @@ CONFIG = {
                 "num_nodes": {"type": "integer", "min": 1},
                 "sbatch_extra_flags": {"type": "list", "schema": _str(empty=False)},
             }.items()},
+            # NeMo Evaluator's shape: exports run by the `summary` task at the end of a run.
+            "auto_export": {"type": "dict", "schema": {
+                "destinations": {"type": "list", "schema": _str(allowed=["local", "mlflow"])},
+                "configs": {"type": "dict", "schema": {"local": {"type": "dict"}, "mlflow": {"type": "dict"}}},
+            }},
         },
     },
     "deployment": {"type": "dict", "schema": {"type": _str(allowed=["none"])}},

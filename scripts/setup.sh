@@ -95,6 +95,21 @@ main() {
         as_root env EVALTASKS_BASE_IMAGE="$base" bash scripts/make-base-image.sh "$base"
     fi
     log "base image $base is ready"
+    report_tools
+}
+
+# -- report/compare/export (issue 11) -------------------------------------
+# The HTML report's tests open it in Debian's chromium (driven by Playwright,
+# from the test extra); the MLflow export's test starts a real mlflow server.
+report_tools() {
+    if ! command -v chromium >/dev/null 2>&1; then
+        log "installing chromium (headless browser for the HTML report tests, about a minute)"
+        apt_install chromium
+    fi
+    if ! python3 -c 'import mlflow' >/dev/null 2>&1; then
+        log "installing the mlflow extra (pip install -e .[mlflow], about 850 MB)"
+        python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[mlflow]'
+    fi
 }
 
 # Sourced (the tests do), it only defines the functions above.
