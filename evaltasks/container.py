@@ -6,7 +6,8 @@ import os
 import re
 import threading
 
-from . import docker_args
+from . import docker_args, sandbox_container
+from .harness import secrets as secret_pipe
 
 LABEL_INVOCATION = "evaltasks.invocation"
 LABEL_JOB = "evaltasks.job"
@@ -114,18 +115,37 @@ def remove(container, grace=STOP_GRACE):
     except docker.errors.APIError as e:
         if "already in progress" not in str(e):
             raise
+    if container.labels.get(sandbox_container.LABEL_ROLE) == "sandbox":
+        sandbox_container.remove_volume(container)
+
+
+def secret_values(spec, environ=None):
+    """What the harness gets on its stdin (``harness/secrets.py``), by the name it
+    knows it by: the API key and the task's env_vars. Never an environment
+    variable of the container (``docker inspect`` shows those, and code running
+    beside the harness can read them from /proc)."""
+    environ = os.environ if environ is None else environ
+    values = {inner: environ.get(outer, "") for inner, outer in spec.env_vars.items()}
+    key_name = spec.endpoint["api_key_name"]
+    if key_name:
+        values[key_name] = environ.get(key_name, "")
+    return values
+
+
+def secret_sources(spec):
+    """{name the harness knows: host variable it comes from}, for printing."""
+    sources = dict(spec.env_vars)
+    key_name = spec.endpoint["api_key_name"]
+    if key_name:
+        sources[key_name] = key_name
+    return sources
 
 
 def run_options(spec, invocation, data_folder, environ=None, extra_docker_args=""):
-    """SDK keyword arguments for the task's container (secret values included:
-    they go to the daemon, never to a file)."""
-    environ = os.environ if environ is None else environ
+    """SDK keyword arguments for the task's container (no secret: those go over
+    its stdin, see ``run``; ``environ`` is kept for callers, unused)."""
     options = docker_args.parse(extra_docker_args)
     environment = options.pop("environment", {})
-    environment.update({inner: environ.get(outer, "") for inner, outer in spec.env_vars.items()})
-    key_name = spec.endpoint["api_key_name"]
-    if key_name:
-        environment[key_name] = environ.get(key_name, "")
     environment["EVALTASKS_DATA_DIR"] = DATA_MOUNT
     volumes = options.pop("volumes", {})
     volumes[spec.task_dir] = {"bind": TASK_MOUNT, "mode": "rw"}
@@ -135,7 +155,7 @@ def run_options(spec, invocation, data_folder, environ=None, extra_docker_args="
         volumes[cache] = {"bind": CACHE_MOUNT, "mode": "rw"}
         environment["EVALTASKS_RESPONSE_CACHE"] = CACHE_MOUNT
     return dict(
-        command=[TASK_MOUNT],
+        command=[TASK_MOUNT], stdin_open=True,
         name=name(spec.id, invocation),
         labels={LABEL_INVOCATION: invocation, LABEL_JOB: spec.job_id, LABEL_TASK: spec.id,
                 LABEL_OUTPUT_DIR: spec.output_dir},
@@ -161,14 +181,19 @@ def response_cache_dir(spec):
     return os.path.abspath(os.path.expanduser(folder))
 
 
-def command_line(image, options):
-    """The equivalent `docker run` line, secrets shown only by name."""
+def command_line(image, options, secrets=None):
+    """The equivalent `docker run` line; ``secrets``, the names the harness gets
+    on stdin, are shown only by name."""
     words = ["docker", "run", "--rm", "--name", options["name"], "--user", options["user"]]
     for key, value in options["labels"].items():
         words += ["--label", f"{key}={value}"]
-    rest = {k: v for k, v in options.items() if k not in ("name", "user", "labels", "command")}
+    words.append("-i")
+    rest = {k: v for k, v in options.items() if k not in ("name", "user", "labels", "command", "stdin_open")}
     words += docker_args.describe(rest)
-    return " ".join(words + [image] + options["command"])
+    line = " ".join(words + [image] + options["command"])
+    if not secrets:
+        return line
+    return f"{line}  # stdin: one JSON line with " + ", ".join(f"{k}=${v}" for k, v in secrets.items())
 
 
 def find(client, **labels):
@@ -187,15 +212,47 @@ def find(client, **labels):
     return found
 
 
-def run(client, image, options, log_file, containers, on_create=None):
-    """Start the container, copy its output to ``log_file`` until it exits, remove
-    it; return its exit code (None when it was removed from outside while it ran,
-    e.g. by ``evaltasks kill``) and whether the kernel killed it for lack of memory."""
-    import docker.errors
+def start_with_secrets(box, values):
+    """Start ``box`` (created with ``stdin_open``) and write ``values`` to its stdin
+    as the one line the harness reads first (``harness/secrets.py``)."""
+    # Attached before the start, so the harness's first read finds the line.
+    stdin = box.attach_socket(params={"stdin": 1, "stream": 1})
+    try:
+        box.start()
+        stdin._sock.sendall(secret_pipe.encode(values))
+    finally:
+        stdin.close()
 
+
+def run(client, image, options, log_file, containers, on_create=None, secrets=None, sandboxed=False):
+    """Start the container, hand it ``secrets`` over its stdin, copy its output to
+    ``log_file`` until it exits, remove it; return its exit code (None when it was
+    removed from outside while it ran, e.g. by ``evaltasks kill``) and whether the
+    kernel killed it for lack of memory. ``sandboxed``: the task runs model-written
+    code, in a sandbox container (``sandbox_container.py``) started first and
+    removed last."""
     for host_path, mount in options["volumes"].items():
         if mount["bind"] == CACHE_MOUNT:
             os.makedirs(host_path, exist_ok=True)
+    if not sandboxed:
+        return _run(client, image, options, log_file, containers, on_create, secrets or {})
+    box = sandbox_container.start(client, image, f"{options['name']}-sandbox", options["labels"])
+    containers.add(box.container)
+    try:
+        log_file.write(f"[launcher] {sandbox_container.describe(box)}\n".encode())
+        log_file.flush()
+        extra = sandbox_container.harness_options(box)
+        options = dict(options, volumes={**options["volumes"], **extra["volumes"]},
+                       environment={**options["environment"], **extra["environment"]})
+        return _run(client, image, options, log_file, containers, on_create, secrets or {})
+    finally:
+        containers.discard(box.container)
+        sandbox_container.remove(box)
+
+
+def _run(client, image, options, log_file, containers, on_create, secrets):
+    import docker.errors
+
     container = client.containers.create(image, detach=True, **options)
     containers.add(container)
     if on_create:
@@ -203,7 +260,7 @@ def run(client, image, options, log_file, containers, on_create=None):
     try:
         if containers.stopping.is_set():
             return 130, False
-        container.start()
+        start_with_secrets(container, secrets)
         for chunk in container.logs(stream=True, follow=True):
             log_file.write(chunk)
             log_file.flush()

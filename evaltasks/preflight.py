@@ -97,10 +97,12 @@ def only_inside(url, docker_network):
 
 # Runs in a harness container; prints the reply (or why there is none) as JSON.
 _PROBE = """
-import json, os, sys
+import json, sys
+from evaltasks.harness import secrets
 from evaltasks.harness.client import probe
-url, body, key_name, timeout = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], float(sys.argv[4])
-answer = probe(url, body, os.environ.get(key_name) if key_name else None, timeout)
+key = secrets.read().get(sys.argv[3])
+url, body, timeout = sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[4])
+answer = probe(url, body, key, timeout)
 print(json.dumps(dict(answer, text=answer.get("text", "")[:65536])))
 """
 
@@ -112,15 +114,15 @@ def from_container(client, image, docker_network, name, labels):
     probes = itertools.count(1)
 
     def send(url, body, api_key_name, environ):
-        environment = {api_key_name: environ.get(api_key_name, "")} if api_key_name else {}
+        secrets = {api_key_name: environ.get(api_key_name, "")} if api_key_name else {}
         probe = None
         try:
             probe = client.containers.create(
                 image, entrypoint=["python3", "-c", _PROBE],
                 command=[url, json.dumps(body), api_key_name or "", str(TIMEOUT)],
-                network=docker_network, environment=environment, user=f"{os.getuid()}:{os.getgid()}",
+                network=docker_network, stdin_open=True, user=f"{os.getuid()}:{os.getgid()}",
                 name=f"{name}-{next(probes)}", labels=labels)
-            probe.start()
+            container.start_with_secrets(probe, secrets)
             probe.wait(timeout=TIMEOUT + 30)
             out = probe.logs(stdout=True, stderr=False).decode(errors="replace").strip().splitlines()
         finally:

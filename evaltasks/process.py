@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import container
-from .harness import benchmarks
+from .harness import benchmarks, secrets as secret_pipe
 from .harness.files import write_json_atomic
 
 RECORD = "process.json"
@@ -55,8 +55,9 @@ class Outcome:
 
 def environment(spec, invocation, data_folder, environ=None, extra_docker_args=""):
     """What the harness process gets: PATH, LANG and HOME from here, and what its
-    container would get (the API key, the task's env_vars, data and cache), with
-    the host's folders in place of the container's mounts."""
+    container would get (data and cache), with the host's folders in place of the
+    container's mounts. Not the API key nor the task's env_vars: those go over its
+    stdin (``container.secret_values``), as to a container."""
     environ = os.environ if environ is None else environ
     env = {k: environ[k] for k in _KEPT if k in environ}
     env.setdefault("LANG", "C.UTF-8")
@@ -79,14 +80,14 @@ def command_line(python, spec, invocation, data_folder, extra_docker_args=""):
     """The equivalent shell line. Only the data and cache folders are shown with
     their values: the key and env_vars by the variable they come from, the rest
     (``-e`` of extra_docker_args) by name, as the docker line shows them."""
-    sources = dict(spec.env_vars)
-    key_name = spec.endpoint["api_key_name"]
-    if key_name:
-        sources[key_name] = key_name
     env = environment(spec, invocation, data_folder, environ={}, extra_docker_args=extra_docker_args)
-    words = [f"{k}={shlex.quote(v)}" if k in _SHOWN else f"{k}=${sources.get(k, k)}"
+    words = [f"{k}={shlex.quote(v)}" if k in _SHOWN else f"{k}=${k}"
              for k, v in env.items() if k not in _KEPT]
-    return f"cd {shlex.quote(spec.task_dir)} && " + " ".join(words + [shlex.join(command(python, spec.task_dir))])
+    line = f"cd {shlex.quote(spec.task_dir)} && " + " ".join(words + [shlex.join(command(python, spec.task_dir))])
+    sources = container.secret_sources(spec)
+    if not sources:
+        return line
+    return f"{line}  # stdin: one JSON line with " + ", ".join(f"{k}=${v}" for k, v in sources.items())
 
 
 def launch(spec, invocation, python, data_folder, log_file, processes, on_start=None, environ=None,
@@ -100,8 +101,13 @@ def launch(spec, invocation, python, data_folder, log_file, processes, on_start=
         return Outcome(code=130, stopped=True, reason="interrupted")
     log_file.flush()
     proc = subprocess.Popen(command(python, spec.task_dir), cwd=spec.task_dir, env=env,
-                            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                            stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT,
                             start_new_session=True)
+    try:
+        proc.stdin.write(secret_pipe.encode(container.secret_values(spec, environ)))
+        proc.stdin.close()
+    except OSError:
+        pass        # it already ended: its outcome says why
     path = os.path.join(spec.task_dir, RECORD)
     record = Record(pid=proc.pid, pgid=proc.pid, start=_stat(proc.pid)["start"], invocation=invocation,
                     job=spec.job_id, task=spec.id, output_dir=spec.output_dir,

@@ -80,7 +80,8 @@ def test_dry_run_shows_secrets_by_name_only(tmp_path, state):
                                   "extra_docker_args": "--network host -e EXTRA_TOKEN=abc123"})
     dry = cli("run", "--config", str(cfg), "--dry-run", env={"DRY_KEY": "s3cr3t-value"})
     assert dry.returncode == 0, dry.stderr
-    assert "-e DRY_KEY" in dry.stdout and "-e EXTRA_TOKEN" in dry.stdout
+    assert "stdin: one JSON line with DRY_KEY=$DRY_KEY" in dry.stdout and "-e EXTRA_TOKEN" in dry.stdout
+    assert "-e DRY_KEY" not in dry.stdout
     assert "s3cr3t-value" not in dry.stdout and "abc123" not in dry.stdout
 
 

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import FakeEndpoint, doit, write_config
-from evaltasks import config, datasets, image, plan, process, runner, venv
+from evaltasks import config, container, datasets, image, plan, process, runner, venv
 from evaltasks.harness import benchmarks
 
 
@@ -103,7 +103,7 @@ def scores(output_dir):
     return [(r["index"], r["extracted"], r["gold"], r["score"]) for r in rows]
 
 
-def test_the_harness_gets_the_key_and_env_vars_but_no_file_or_line_shows_them(tmp_path, monkeypatch):
+def test_the_harness_gets_the_key_and_env_vars_on_stdin_and_no_file_line_or_environment_shows_them(tmp_path, monkeypatch):
     monkeypatch.setenv("MY_KEY", "s3cret-key")
     monkeypatch.setenv("MY_TOKEN", "s3cret-token")
     write_config(tmp_path / "k.yaml", "http://127.0.0.1:9/v1/chat/completions", tmp_path / "out",
@@ -113,12 +113,33 @@ def test_the_harness_gets_the_key_and_env_vars_but_no_file_or_line_shows_them(tm
     [spec] = plan.task_specs(config.load(str(tmp_path / "k.yaml")), "feedc0ffee00")
     data = datasets.folder(benchmarks.resolve("gsm8k"))
     env = process.environment(spec, "feedc0ffee00", data)
-    assert (env["MY_KEY"], env["HF_TOKEN"]) == ("s3cret-key", "s3cret-token")
+    # Over its stdin, never in its environment (which code it runs could read).
+    assert "MY_KEY" not in env and "HF_TOKEN" not in env and "s3cret" not in json.dumps(env)
+    assert container.secret_values(spec) == {"MY_KEY": "s3cret-key", "HF_TOKEN": "s3cret-token"}
     assert Path(env["EVALTASKS_DATA_DIR"], "gsm8k") == Path(data)
     assert env["EVALTASKS_RESPONSE_CACHE"] == str(tmp_path / "out" / ".response_cache")
     line = process.command_line("/venv/bin/python", spec, "feedc0ffee00", data)
     assert "MY_KEY=$MY_KEY" in line and "HF_TOKEN=$MY_TOKEN" in line and "s3cret" not in line
-    assert line.endswith(f"-m evaltasks.harness {spec.task_dir}")
+    assert line.endswith(f"-m evaltasks.harness {spec.task_dir}  # stdin: one JSON line with "
+                         "HF_TOKEN=$MY_TOKEN, MY_KEY=$MY_KEY")
+
+
+def test_the_harness_process_gets_the_key_over_stdin_not_its_environment(tmp_path, harness_venv, monkeypatch):
+    monkeypatch.setenv("PROC_KEY", "sk-proc-4411")
+    with FakeEndpoint(api_key="sk-proc-4411", latency=0.5) as ep:
+        write_config(tmp_path / "k.yaml", ep.chat_url, tmp_path / "out",
+                     target={"api_endpoint": {"model_id": "test-model", "url": ep.chat_url, "api_key_name": "PROC_KEY"}},
+                     evaluation={"tasks": [{"name": "gsm8k", "overrides": {"config.params.limit_samples": 2}}]})
+        [spec] = plan.task_specs(config.load(str(tmp_path / "k.yaml")), "feedc0ffee00")
+        done = []
+        thread = start(spec, harness_venv, process.Processes(), done)
+        assert wait_for(lambda: ep.requests, 60), Path(spec.log).read_text()
+        [pid] = running(spec.task_dir)
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        thread.join(60)
+    assert done == [process.Outcome(code=0)], Path(spec.log).read_text()
+    assert {r.headers["authorization"] for r in ep.requests} == {"Bearer sk-proc-4411"}
+    assert b"sk-proc-4411" not in environ
 
 
 @pytest.mark.docker

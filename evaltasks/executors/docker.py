@@ -6,6 +6,7 @@ invocation or output dir."""
 import os
 
 from .. import container, datasets, docker_args, image
+from ..harness import benchmarks
 from . import Executor, Handle, Outcome, Unavailable
 
 
@@ -70,14 +71,15 @@ class DockerExecutor(Executor):
     def job_command(self, spec, invocation):
         """The task's ``docker run`` line for a batch job (execution: slurm): with
         --init, whose init passes the job's SIGTERM on to the harness; ``-e NAME``
-        takes each value from the job's environment (``job_environment``)."""
+        takes each value from the job's environment (``job_environment``), and the
+        job script feeds the secrets line to its stdin (``-i``)."""
         tag = self.image or image.image_tag(self.base_image)     # before prepare: for the dry run
         line = container.command_line(tag, self._options(spec, invocation, environ={}))
         return line.replace("docker run ", "docker run --init ", 1)
 
     def job_environment(self, spec, invocation):
-        """The variables ``job_command``'s -e flags name, with their values (secrets too:
-        for the job's environment, never a file)."""
+        """The variables ``job_command``'s -e flags name, with their values (no
+        secret: the Slurm executor passes those on separately)."""
         options = self._options(spec, invocation)
         for host_path, mount in options["volumes"].items():
             if mount["bind"] == container.CACHE_MOUNT:
@@ -90,10 +92,13 @@ class DockerExecutor(Executor):
 
     def launch(self, spec, invocation, log, on_start):
         options = self._options(spec, invocation)
-        log.write(f"[launcher] {container.command_line(self.image, options)}\n".encode())
+        log.write(f"[launcher] {container.command_line(self.image, options, container.secret_sources(spec))}\n"
+                  .encode())
         log.flush()
+        # Secrets over the harness's stdin; model-written code in a sandbox container (issue 13).
         code, oom_killed = container.run(self.client, self.image, options, log, self.containers,
-                                         on_create=lambda c: on_start(c.id))
+                                         on_create=lambda c: on_start(c.id), secrets=container.secret_values(spec),
+                                         sandboxed=benchmarks.resolve(spec.benchmark).runs_model_code)
         if self.containers.stopping.is_set():
             return Outcome(code, "interrupted", stopped=True)
         if code == 0:
@@ -135,4 +140,5 @@ class DockerExecutor(Executor):
             pass
 
     def describe(self, spec, invocation):
-        return container.command_line(image.image_tag(self.base_image), self._options(spec, invocation, environ={}))
+        return container.command_line(image.image_tag(self.base_image), self._options(spec, invocation, environ={}),
+                                      container.secret_sources(spec))

@@ -12,7 +12,8 @@ would not end it: ``docker run --init`` passes the job's SIGTERM on, and the
 job script removes its container when it ends, however it ends.
 
 The job's output file is the task's log. Secrets reach the job through sbatch's
-environment, never its script or command line. A record in the task directory
+environment (one variable, which the script unsets before it hands the line to
+the harness's stdin), never its script or command line. A record in the task directory
 (``slurm.json``: Slurm job id, invocation, job) lets ``status``, ``kill`` and
 the next run find the job from another process.
 
@@ -27,11 +28,13 @@ from pathlib import Path
 
 from .. import container, datasets, process, slurm, venv
 from ..config import ConfigError
+from ..harness import secrets as secret_pipe
 from ..harness.files import write_json_atomic
 from . import Executor, Handle, Outcome, Unavailable
 from .docker import DockerExecutor
 
 RECORD = "slurm.json"
+SECRETS_VAR = "EVALTASKS_SECRETS"
 SCRIPT = "slurm-job.sh"
 PLACEHOLDER_PYTHON = "<harness venv>/bin/python"
 POLL = 1.0      # seconds between looks at a job's state (sbatch --wait looks every 32 s)
@@ -94,20 +97,29 @@ class SlurmExecutor(Executor):
     def _job(self, spec, invocation, python=PLACEHOLDER_PYTHON, environ=True):
         """``(script body, environment, the line a user reads)`` for the task's job;
         the environment (secret values included) goes to sbatch, never to a file."""
+        # The harness reads its secrets as one line on stdin (harness/secrets.py):
+        # the job has the line in SECRETS_VAR, takes it out of its environment,
+        # and feeds it through a pipe (process substitution: no file).
+        feed = f'secrets=${{{SECRETS_VAR}-}}; unset {SECRETS_VAR}\n'
+        stdin = '< <(printf \'%s\\n\' "$secrets")'
+        secret_env = {SECRETS_VAR: secret_pipe.encode(container.secret_values(spec)).decode().strip()}
         if self.docker:
             line = self.docker.job_command(spec, invocation)
             name = container.name(spec.id, invocation)
             body = (f"# scancel signals this script, not the container (dockerd's): remove it at the end\n"
                     f"trap 'docker stop -t 4 {name} >/dev/null 2>&1; docker rm -f {name} >/dev/null 2>&1' EXIT\n"
                     "trap 'exit 143' TERM INT\n"
-                    f"{line} &\nwait $!\n")
-            return body, self.docker.job_environment(spec, invocation) if environ else {}, line
+                    f"{feed}{line} {stdin} &\nwait $!\n")
+            env = dict(self.docker.job_environment(spec, invocation), **secret_env) if environ else {}
+            return body, env, line
         data = datasets.data_folder(spec)
         env = process.environment(spec, invocation, data, extra_docker_args=self.extra_docker_args) if environ else {}
         if "EVALTASKS_RESPONSE_CACHE" in env:
             os.makedirs(env["EVALTASKS_RESPONSE_CACHE"], exist_ok=True)
+        if environ:
+            env.update(secret_env)
         line = process.command_line(python, spec, invocation, data, self.extra_docker_args)
-        return f"exec {shlex.join(process.command(python, spec.task_dir))}\n", env, line
+        return f"{feed}exec {shlex.join(process.command(python, spec.task_dir))} {stdin}\n", env, line
 
     def _script(self, spec, body):
         # No secrets here: the job gets them from sbatch's environment.

@@ -48,12 +48,13 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
-from . import benchmarks, cache, layout, provenance, stats
+from . import benchmarks, cache, layout, provenance, secrets as secret_pipe, stats
 from .client import EndpointError
 from .datasets import DatasetError, data_dir
 from .files import write_json_atomic
 from .model import Model
 from .progress import Progress
+from .sandbox_runner import SandboxError
 from .samples import SampleSpool
 
 
@@ -91,12 +92,20 @@ def _iso(ts):
     return datetime.fromtimestamp(ts, timezone.utc).isoformat()
 
 
-def run(task_dir, stop=None):
+def run(task_dir, stop=None, secrets=None):
     """Evaluate the task in ``task_dir``; ``stop``, a threading.Event, ends it
-    early once set (see SIGTERM above)."""
+    early once set (see SIGTERM above); ``secrets`` are the values the launcher
+    piped in (``secrets.py``), by variable name."""
     stop = stop or threading.Event()
+    secrets = secrets or {}
     with open(layout.task_file(task_dir), encoding="utf-8") as f:
         task = json.load(f)
+    key_name = task["endpoint"].get("api_key_name")
+    # The task's env_vars (a file task's judge keys among them) are the harness's
+    # environment, as documented. Only in this process's memory: putenv does not
+    # change /proc/<pid>/environ, and programs get an environment of their own
+    # (sandbox.py).
+    os.environ.update(secrets)
     bench = benchmarks.resolve(task["benchmark"])
     module = bench.load_module()
     if hasattr(module, "for_task"):      # a task defined in a file: the module binds it
@@ -110,12 +119,11 @@ def run(task_dir, stop=None):
         f"at {endpoint['url']}, parallelism {params['parallelism']}")
     responses = cache.from_environment()
     refresh = bool(task.get("refresh_cache")) and responses is not None
-    key_name = endpoint.get("api_key_name")
     rate = params.get("allowed_failure_rate") or 0.0
     allowed = allowed_failures(rate, len(items))
     progress = Progress(layout.progress(task_dir), len(items), log=log)
     with SampleSpool(task_dir) as samples:
-        with Model(endpoint, params, os.environ.get(key_name) if key_name else None,
+        with Model(endpoint, params, (secrets.get(key_name) or os.environ.get(key_name)) if key_name else None,
                    cache=responses, refresh=refresh, log=log) as model:
             failures = _evaluate(items, module, params, model, progress, allowed, samples, stop)
         response_stats = model.stats.summary()
@@ -241,13 +249,19 @@ def _failure_message(failures, total, tried, rate, allowed, cached):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    # First: nothing may start before the pipe is read and closed.
+    try:
+        secrets = secret_pipe.read()
+    except secret_pipe.SecretsError as e:
+        log(f"FAILED: {e}")
+        return 2
     task_dir = argv[0] if argv else "/out"
     stop = threading.Event()
     # Only sets the flag: the workers finish (and cache) the requests in flight.
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
-        run(task_dir, stop)
-    except TaskFailed as e:
+        run(task_dir, stop, secrets)
+    except (TaskFailed, SandboxError) as e:
         log(f"FAILED: {e}")
         return 1
     return 0

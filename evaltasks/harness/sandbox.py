@@ -8,8 +8,14 @@ it exits 0 *after* the bootstrap has run it to the end: the bootstrap then write
 a random token, read from stdin before the program starts, to stdout, so an early
 ``exit(0)`` in the program cannot count as a pass.
 
-This guards against accidents (infinite loops, memory bombs, stray files), not a
-determined attacker: the container is the security boundary.
+Where the programs run: with ``EVALTASKS_SANDBOX`` set (the launcher's Docker
+executor does), in a separate sandbox container with no network, no secrets and
+none of our mounts, fed through that scratch folder (``sandbox_runner.py``);
+otherwise here, as a child process (``run_local``). The limits above hold in
+both: the runner in the sandbox container runs each program with ``run_local``.
+Locally they guard against accidents (infinite loops, memory bombs, stray
+files) and, where the OS allows a network namespace, keep programs off the
+network; they do not keep a determined attacker from this user's files.
 """
 
 import math
@@ -22,19 +28,38 @@ import tempfile
 import threading
 import time
 
+from . import sandbox_runner
+
 MEMORY_BYTES = 1 << 30         # RLIMIT_AS: 1 GiB of address space
 FILE_BYTES = 16 << 20          # RLIMIT_FSIZE: largest file the program may write
 MAX_PROCESSES = 64             # RLIMIT_NPROC (per uid; no effect when running as root)
 
 # More programs at once than CPUs only makes slow-but-correct ones time out.
 _CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-_SLOTS = threading.BoundedSemaphore(max(1, _CPUS or 1))
+SLOTS = max(1, _CPUS or 1)
+_SLOTS = threading.BoundedSemaphore(SLOTS)
 
 _BOOTSTRAP = r"""
-import os, resource, runpy, sys
+import ctypes, os, resource, runpy, sys
 token = sys.stdin.readline().strip()
 null = os.open(os.devnull, os.O_RDONLY)
 os.dup2(null, 0)
+def no_network():
+    # A network namespace of its own (nothing but a loopback that is down): as
+    # root directly, else inside a user namespace mapping only this user. Where
+    # the OS allows neither (e.g. the sandbox container's seccomp profile, which
+    # has --network none anyway), the program keeps this process's network.
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(0x40000000) == 0:                    # CLONE_NEWNET
+        return
+    uid, gid = os.getuid(), os.getgid()
+    if libc.unshare(0x10000000 | 0x40000000) != 0:       # CLONE_NEWUSER | CLONE_NEWNET
+        return
+    for path, text in (("/proc/self/setgroups", "deny"), ("/proc/self/uid_map", f"{uid} {uid} 1"),
+                       ("/proc/self/gid_map", f"{gid} {gid} 1")):
+        with open(path, "w") as f:
+            f.write(text)
+no_network()
 def limit(which, soft, hard=None):
     hard = soft if hard is None else hard
     _, old = resource.getrlimit(which)
@@ -61,9 +86,26 @@ os.write(1, ("\n" + token + "\n").encode())
 """
 
 
+SANDBOX_ENV = "EVALTASKS_SANDBOX"
+# Session ids of the programs running now: the sandbox runner ends every other
+# process a program left behind (see sandbox_runner.sweep). The lock spans a
+# program's start and its entry here, so a sweep never sees it unlisted.
+LIVE_SESSIONS = set()
+SESSIONS_LOCK = threading.Lock()
+
+
 def run_python(source, timeout):
     """Run ``source``; return ``{"passed": bool, "result": str}`` where ``result`` is
-    "passed", "timed out" or "failed: <last line of stderr>"."""
+    "passed", "timed out" or "failed: <reason>"."""
+    scratch = os.environ.get(SANDBOX_ENV)
+    if scratch:
+        with _SLOTS:
+            return sandbox_runner.client(scratch).run(source, timeout)
+    return run_local(source, timeout)
+
+
+def run_local(source, timeout):
+    """``run_python`` in a child process of this one."""
     with _SLOTS, tempfile.TemporaryDirectory(prefix="evaltasks-run-", ignore_cleanup_errors=True) as tmp:
         work = os.path.join(tmp, "work")
         os.mkdir(work)
@@ -75,13 +117,15 @@ def run_python(source, timeout):
         # Output goes to files, not pipes: a stray grandchild holding a pipe open
         # could otherwise block us after the program itself is gone.
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-I", "-B", "-c", _BOOTSTRAP, program, str(math.ceil(timeout) + 1),
-                 str(MEMORY_BYTES), str(FILE_BYTES), str(MAX_PROCESSES)],
-                cwd=work, stdin=subprocess.PIPE, stdout=out, stderr=err, start_new_session=True,
-                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": work,
-                     "TMPDIR": work, "LANG": "C.UTF-8"},
-            )
+            with SESSIONS_LOCK:
+                proc = subprocess.Popen(
+                    [sys.executable, "-I", "-B", "-c", _BOOTSTRAP, program, str(math.ceil(timeout) + 1),
+                     str(MEMORY_BYTES), str(FILE_BYTES), str(MAX_PROCESSES)],
+                    cwd=work, stdin=subprocess.PIPE, stdout=out, stderr=err, start_new_session=True,
+                    env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": work,
+                         "TMPDIR": work, "LANG": "C.UTF-8"},
+                )
+                LIVE_SESSIONS.add(proc.pid)
             try:
                 proc.stdin.write((token + "\n").encode())
                 proc.stdin.close()
@@ -96,6 +140,7 @@ def run_python(source, timeout):
             except (ProcessLookupError, PermissionError):
                 pass
             proc.wait()
+            LIVE_SESSIONS.discard(proc.pid)
         if timed_out:
             return {"passed": False, "result": "timed out"}
         stdout = _tail(out_path)
