@@ -17,7 +17,7 @@ from importlib import resources
 
 import yaml
 
-from . import filetasks, schema
+from . import schema
 from .harness import benchmarks
 
 DEFAULT_DEFAULTS = [{"execution": "local"}, {"deployment": "none"}, "_self_"]
@@ -330,6 +330,15 @@ def resolve_task(data, index, checked=None, cwd=None):
 def _benchmark(name, task_dirs, where, cwd):
     """``(benchmark, task_file or None)`` for a task name: a task file's path, a
     built-in benchmark, or a task defined in a task folder."""
+    if not name.endswith((".yaml", ".yml")) and name != benchmarks.FILE_TASK.name:
+        try:
+            return benchmarks.resolve(name), None
+        except benchmarks.UnknownBenchmark:
+            pass
+    # Task files only from here: their machinery (templates, the judge's HTTP client)
+    # costs a quarter of a second to import, which every `doit list` would pay.
+    from . import filetasks
+
     try:
         if filetasks.is_path(name):
             return benchmarks.FILE_TASK, filetasks.load(os.path.join(cwd or os.getcwd(), name))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from . import config, datasets, executors, filetasks, image, plan
+from . import config, datasets, executors, image, plan
 from .harness import benchmarks, layout
 from .harness.files import write_atomic, write_json_atomic
 
@@ -181,6 +181,7 @@ class Run:
                 # A task's env_vars may name where its HF_TOKEN comes from (gated data).
                 token = os.environ.get(spec.env_vars.get("HF_TOKEN", "HF_TOKEN"))
                 if spec.task_file:
+                    from . import filetasks
                     filetasks.stage(spec.task_file, log=note)
                 else:
                     datasets.ensure(benchmarks.resolve(spec.benchmark), log=note, hf_token=token)
