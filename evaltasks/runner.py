@@ -93,6 +93,9 @@ class Run:
     def refused(self):
         """One line when a task about to run cannot and --continue was not given, or
         when the executor refuses one (model-written code outside a container), else None."""
+        selected = [spec for spec in self.specs if spec.id in self.selected]
+        if not self.blocked(selected) and not self.executor.refuses(selected, self.confirm_unsafe_code):
+            return None     # the usual case, decided without asking which tasks are out of date
         todo = self.to_run()
         blocked = self.blocked(todo)
         return (self.executor.refuses(todo, self.confirm_unsafe_code)
