@@ -184,8 +184,18 @@ def _from_jobcomp(job_id):
         if jid == str(job_id):
             exit_code, signal = _exit(code)
             # "CANCELLED by 0": the state is the first word.
-            return JobState(st.split()[0], "", exit_code, _node(node), signal, limit)
+            return JobState(st.split()[0], "", exit_code, _node(node), signal, _walltime(limit))
     raise SlurmError(f"Slurm knows no job {job_id}")
+
+
+def _walltime(limit):
+    """The job-completion file keeps a walltime in minutes ("5"); scontrol shows
+    it as [D-]HH:MM:SS ("00:05:00"): one spelling whichever Slurm answered."""
+    if not limit.isdigit():
+        return limit          # UNLIMITED, Partition_Limit, or already formatted
+    days, minutes = divmod(int(limit), 24 * 60)
+    clock = f"{minutes // 60:02d}:{minutes % 60:02d}:00"
+    return f"{days}-{clock}" if days else clock
 
 
 def cancel(job_ids):

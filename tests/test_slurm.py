@@ -62,13 +62,17 @@ def test_a_job_that_succeeds_reports_exit_0_and_writes_its_output(cluster, overt
 
 @pytest.mark.slurm
 def test_a_failing_job_reports_its_exit_code(cluster, overtime_job, tmp_path):
-    job = slurm.submit(batch_script(tmp_path, "echo failing; exit 3"), output=str(tmp_path / "out.log"))
+    # A walltime of its own: without one, the job's limit is the partition's
+    # (UNLIMITED) or, as a CI run once saw, a year (525600 minutes).
+    job = slurm.submit(batch_script(tmp_path, "echo failing; exit 3"), output=str(tmp_path / "out.log"),
+                       walltime="1-00:05")
     final = slurm.wait(job, poll=0.2, timeout=60)
-    assert (final.state, final.exit_code) == ("FAILED", 3)
+    assert (final.state, final.exit_code, final.time_limit) == ("FAILED", 3, "1-00:05:00")
     assert final.describe() == "failed with exit code 3"
     # Once slurmctld forgets the job (MinJobAge, 5 min here, longer than these
-    # tests), its state comes from the job-completion file, exit code intact.
-    assert slurm._from_jobcomp(job) == slurm.JobState("FAILED", "", 3, final.node, 0, "UNLIMITED")
+    # tests), its state comes from the job-completion file: exit code intact,
+    # walltime spelled as scontrol spells it.
+    assert slurm._from_jobcomp(job) == slurm.JobState("FAILED", "", 3, final.node, 0, "1-00:05:00")
 
 
 @pytest.mark.slurm
