@@ -224,3 +224,19 @@ def cluster(tmp_path_factory):
         assert stopped.returncode == 0, stopped.stderr
         assert cluster_script("status", str(folder)).returncode == 3
         shutil.rmtree(folder)
+
+
+@pytest.fixture(scope="module")
+def own_cache(tmp_path_factory):
+    """A cache of the module's own (the harness venv is built there), filled offline
+    from the wheels this machine already fetched, as an air-gapped user would."""
+    from evaltasks import image, venv
+    wheels = image.wheelhouse(*venv._probe(sys.executable))
+    saved = {k: os.environ.get(k) for k in ("EVALTASKS_CACHE_DIR", "EVALTASKS_WHEELHOUSE")}
+    os.environ.update(EVALTASKS_CACHE_DIR=str(tmp_path_factory.mktemp("cache")), EVALTASKS_WHEELHOUSE=str(wheels))
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -10,22 +10,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, FakeEndpoint, Gsm8kModel, evaltasks_cli, write_config
-from evaltasks import image, venv
 
 
-@pytest.fixture(scope="module", autouse=True)
-def cache(tmp_path_factory):
-    """A cache of the tests' own (the harness venv is built there), filled offline
-    from the wheels this machine already fetched, as an air-gapped user would."""
-    wheels = image.wheelhouse(*venv._probe(sys.executable))
-    saved = {k: os.environ.get(k) for k in ("EVALTASKS_CACHE_DIR", "EVALTASKS_WHEELHOUSE")}
-    os.environ.update(EVALTASKS_CACHE_DIR=str(tmp_path_factory.mktemp("cache")), EVALTASKS_WHEELHOUSE=str(wheels))
-    yield
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+pytestmark = pytest.mark.usefixtures("own_cache")
 
 
 def process_config(path, url, out, tasks=None, **execution):

@@ -12,23 +12,8 @@ import time
 import pytest
 
 from conftest import REPO, FakeEndpoint, Gsm8kModel, evaltasks_cli, write_config
-from evaltasks import image, venv
 
-pytestmark = pytest.mark.slurm
-
-
-@pytest.fixture(scope="module", autouse=True)
-def cache(tmp_path_factory):
-    """The harness venv in a cache of the tests' own, built offline (as in test_executors)."""
-    wheels = image.wheelhouse(*venv._probe(sys.executable))
-    saved = {k: os.environ.get(k) for k in ("EVALTASKS_CACHE_DIR", "EVALTASKS_WHEELHOUSE")}
-    os.environ.update(EVALTASKS_CACHE_DIR=str(tmp_path_factory.mktemp("cache")), EVALTASKS_WHEELHOUSE=str(wheels))
-    yield
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("own_cache")]
 
 
 def slurm_config(path, url, out, tasks=None, **execution):
