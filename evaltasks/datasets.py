@@ -8,6 +8,7 @@ A task's data is identified by the sha256 of each file (``identity``): part of
 its fingerprint, so a changed row reruns it. Digests are cached per process by
 (path, size, mtime), so listing 200 up-to-date tasks hashes each file once."""
 
+import functools
 import os
 import shutil
 import tempfile
@@ -27,7 +28,13 @@ class DownloadError(Exception):
 
 def local_root():
     root = os.environ.get("EVALTASKS_DATA_DIR")
-    return Path(root).expanduser().resolve() if root else None
+    return _resolved(root) if root else None
+
+
+@functools.lru_cache(maxsize=16)
+def _resolved(root):
+    # Asked once per task while planning: resolving is a stat per path component.
+    return Path(root).expanduser().resolve()
 
 
 def folder(bench):

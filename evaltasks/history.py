@@ -142,9 +142,20 @@ class History:
     def record_results(self, job_id, status, **fields):
         """A job that stands for a results.json (success, up-to-date): keep its
         headline and the file's digest, so a later run replacing the file shows."""
-        job = self.job(job_id)
-        self.update_job(job_id, status=status, **fields)
-        self._write("insert or replace into results_digests values (?, ?)", (job_id, digest(job["results_path"])))
+        self.record_many_results(status, [(job_id, fields)])
+
+    def record_many_results(self, status, jobs):
+        """``record_results`` for ``[(job_id, fields)]`` in one transaction (an
+        up-to-date run records 200 such jobs; a transaction each cost ~40 ms)."""
+        with self._connect() as conn:
+            for job_id, fields in jobs:
+                fields = dict(fields, status=status)
+                names = ", ".join(f"{k} = ?" for k in fields)
+                conn.execute(f"update jobs set {names} where id = ? and status != 'killed'",
+                             (*fields.values(), job_id))
+                row = conn.execute("select results_path from jobs where id = ?", (job_id,)).fetchone()
+                conn.execute("insert or replace into results_digests values (?, ?)",
+                             (job_id, digest(row["results_path"]) if row else None))
 
     def orphans_removed(self, invocation, by, kind="container"):
         """The jobs (``kind``: container, process, ...) of ``invocation``, whose launcher

@@ -28,6 +28,7 @@ class EvalReporter(ConsoleReporter):
         self.live = LiveProgress(outstream)
         self.rows = []
         self.up_to_date = []
+        self.unrecorded = []    # up-to-date tasks the history has not heard of yet
         self.stop_reason = None
         self.started = {}
         self.failed = False
@@ -56,6 +57,7 @@ class EvalReporter(ConsoleReporter):
         self.live.start()
 
     def execute_task(self, task):
+        self._record_up_to_date()
         spec = self._spec(task)
         if task.name == "_prepare":
             self.write(f"preparing: {self.run.executor.preparing}\n")
@@ -66,11 +68,19 @@ class EvalReporter(ConsoleReporter):
             self.write(f"running    {task.name}  job {spec.job_id}  (log: {spec.log})\n")
 
     def skip_uptodate(self, task):
-        # No line now: complete_run counts them, and `status` lists each.
+        # No line now: complete_run counts them, and `status` lists each. The
+        # history hears of them together, before the next task starts or fails
+        # and at the end (one transaction, not one per task).
         spec = self._spec(task)
         if spec:
-            self.run.history.record_results(spec.job_id, "up-to-date", headline=_headline(spec.results))
+            self.unrecorded.append(spec)
             self.up_to_date.append(task.name)
+
+    def _record_up_to_date(self):
+        if self.unrecorded:
+            self.run.history.record_many_results(
+                "up-to-date", [(spec.job_id, {"headline": _headline(spec.results)}) for spec in self.unrecorded])
+            self.unrecorded = []
 
     def add_success(self, task):
         if task.name == "_prepare":
@@ -123,6 +133,7 @@ class EvalReporter(ConsoleReporter):
         self.write(f"{state:<10} {task.name}  {message}\n")
 
     def complete_run(self):
+        self._record_up_to_date()
         self.live.stop()
         status = ("failed" if self.failed or self.runtime_errors
                   else "killed" if self.killed else "success")
