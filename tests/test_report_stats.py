@@ -38,6 +38,14 @@ def test_wilson_matches_the_closed_form():
         assert high == pytest.approx(min(1.0, centre + half), abs=1e-12)
 
 
+def test_wilson_is_scipys_wilson():
+    # Ours is a closed form (importing scipy costs every run ~1 s); scipy's is the reference.
+    for n in (1, 2, 7, 20, 541, 12032):
+        for successes in sorted({0, 1, n // 3, n // 2, n - 1, n} - {-1}):
+            ci = sps.binomtest(successes, n).proportion_ci(0.95, method="wilson")
+            assert stats.wilson(successes, n) == pytest.approx((ci.low, ci.high), abs=1e-12), (successes, n)
+
+
 def reference_bootstrap(values, resamples, seed):
     """Percentile bootstrap of the mean, written out: draw n indices with
     replacement, ``resamples`` times, from numpy's default_rng(seed)."""

@@ -12,14 +12,16 @@ repeats of one question are never counted as independent evidence).
 - Holm's step-down correction across the tests of one comparison;
 - the minimum detectable effect at 80% power and α = 0.05 (two-sided).
 
-scipy does the tests and the bootstrap; seeds are fixed so a report is the same
-every time it is made from the same files.
+scipy does the tests and the bootstrap, imported only when one is needed: its
+import takes ~1 s, which every run would pay for the interval in its last table
+(Wilson, the usual case, is a closed form). Seeds are fixed so a report is the
+same every time it is made from the same files.
 """
 
 import math
+from statistics import NormalDist
 
 import numpy as np
-from scipy import stats
 
 CONFIDENCE = 0.95
 ALPHA = 0.05
@@ -33,11 +35,24 @@ def is_binary(values):
     return bool(np.all((values == 0) | (values == 1)))
 
 
+def _scipy_stats():
+    from scipy import stats
+    return stats
+
+
+def _z(quantile):
+    return NormalDist().inv_cdf(quantile)
+
+
 def wilson(successes, n):
+    """The Wilson score interval (no continuity correction), as scipy's
+    binomtest(...).proportion_ci(method="wilson") computes it."""
     if n == 0:
         return (math.nan, math.nan)
-    ci = stats.binomtest(int(successes), int(n)).proportion_ci(CONFIDENCE, method="wilson")
-    return (float(ci.low), float(ci.high))
+    z, p = _z(0.5 + CONFIDENCE / 2), successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def bootstrap_mean(values):
@@ -47,8 +62,8 @@ def bootstrap_mean(values):
         return (math.nan, math.nan)
     if np.ptp(values) == 0:       # every resample has the same mean
         return (float(values[0]), float(values[0]))
-    ci = stats.bootstrap((values,), np.mean, confidence_level=CONFIDENCE, n_resamples=RESAMPLES,
-                         method="percentile", batch=200, random_state=np.random.default_rng(SEED))
+    ci = _scipy_stats().bootstrap((values,), np.mean, confidence_level=CONFIDENCE, n_resamples=RESAMPLES,
+                                  method="percentile", batch=200, random_state=np.random.default_rng(SEED))
     return (float(ci.confidence_interval.low), float(ci.confidence_interval.high))
 
 
@@ -68,9 +83,10 @@ def ratio_interval(right, total):
     rates = right / total
     if len(total) < 2 or np.ptp(rates) == 0:
         return (*wilson(right.sum(), total.sum()), "Wilson (counts)")
-    ci = stats.bootstrap((right, total), lambda r, t, axis=-1: r.sum(axis=axis) / t.sum(axis=axis),
-                         paired=True, confidence_level=CONFIDENCE, n_resamples=RESAMPLES, method="percentile",
-                         vectorized=True, random_state=np.random.default_rng(SEED))
+    ratio = lambda r, t, axis=-1: r.sum(axis=axis) / t.sum(axis=axis)
+    ci = _scipy_stats().bootstrap((right, total), ratio, paired=True, confidence_level=CONFIDENCE,
+                                  n_resamples=RESAMPLES, method="percentile", vectorized=True,
+                                  random_state=np.random.default_rng(SEED))
     return (float(ci.confidence_interval.low), float(ci.confidence_interval.high), "bootstrap over items (ratio)")
 
 
@@ -80,7 +96,7 @@ def mcnemar_exact(a_only, b_only):
     discordant = a_only + b_only
     if discordant == 0:
         return 1.0
-    return float(stats.binomtest(b_only, discordant, 0.5).pvalue)
+    return float(_scipy_stats().binomtest(b_only, discordant, 0.5).pvalue)
 
 
 def sign_flip_test(differences):
@@ -90,9 +106,9 @@ def sign_flip_test(differences):
     d = np.asarray(differences, dtype=float)
     if len(d) == 0 or not np.any(d):
         return 1.0
-    result = stats.permutation_test((d,), np.mean, permutation_type="samples", n_resamples=9999,
-                                    vectorized=True, alternative="two-sided",
-                                    random_state=np.random.default_rng(SEED))
+    result = _scipy_stats().permutation_test((d,), np.mean, permutation_type="samples", n_resamples=9999,
+                                             vectorized=True, alternative="two-sided",
+                                             random_state=np.random.default_rng(SEED))
     return float(result.pvalue)
 
 
@@ -120,6 +136,6 @@ def minimum_detectable_effect(differences):
     n = len(d)
     if n == 0:
         return math.nan
-    z = stats.norm.ppf(1 - ALPHA / 2) + stats.norm.ppf(POWER)
+    z = _z(1 - ALPHA / 2) + _z(POWER)
     spread = float(np.std(d, ddof=1)) if n > 1 else 0.0
     return float(min(1.0, max(z * spread / math.sqrt(n), z * z / n)))
