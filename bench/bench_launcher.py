@@ -2,7 +2,9 @@
 
   (a) ``doit`` over 20 and 200 configured tasks that are all up to date (what a
       user pays to confirm nothing needs doing; it should not grow much with the
-      config), and ``doit list`` over the same configs;
+      config), and ``doit list`` over the same configs; beside each, interleaved
+      with it, a bare dodo.py of as many up-to-date ``config_changed`` tasks:
+      doit's own cost on this machine at that moment, the yardstick for ours;
   (b) the fixed cost of one task — container start → results.json — against an
       endpoint that answers instantly, with limit_samples 1.
 
@@ -28,30 +30,51 @@ from conftest import DATA_DIR, write_config  # noqa: E402
 from endpoint import FakeEndpoint  # noqa: E402
 
 
-CPU = []   # CPU seconds (user + sys) of each doit call, beside its wall time: on a shared machine
-           # the wall time moves with the load, the CPU time much less.
-
-
-def doit(*args):
+def doit(*args, cwd=REPO):
+    """``(wall seconds, CPU seconds)`` of one ``python -m doit`` run. The CPU time
+    (user + sys) is beside the wall time because on a shared machine the wall time
+    moves with the load, the CPU time much less."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     # As on a user's machine: Python may write and reuse its bytecode cache (some
     # shells, coding sandboxes among them, set PYTHONDONTWRITEBYTECODE, which makes
     # every run compile the launcher and its libraries again).
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    done = subprocess.run([sys.executable, "-m", "doit", *args], cwd=REPO, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "doit", *args], cwd=cwd, capture_output=True, text=True,
                           env=env)
     if done.returncode != 0:
         sys.exit(f"doit {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
-def figures(samples):
-    cpu = CPU[-len(samples):]
-    return (f"median {statistics.median(samples):.3f}s, min {min(samples):.3f}s, max {max(samples):.3f}s "
+def figures(runs):
+    wall, cpu = [w for w, _ in runs], [c for _, c in runs]
+    return (f"median {statistics.median(wall):.3f}s, min {min(wall):.3f}s, max {max(wall):.3f}s "
             f"(CPU median {statistics.median(cpu):.3f}s)")
+
+
+BARE_DODO = """\
+from doit.tools import config_changed
+
+DOIT_CONFIG = {{"backend": "sqlite3", "dep_file": ".doit.db", "verbosity": 0}}
+
+
+def task_eval():
+    for i in range({count}):
+        yield {{"name": f"t{{i:03d}}", "actions": [f"echo {{i}} > out{{i}}.txt"], "targets": [f"out{{i}}.txt"],
+               "uptodate": [config_changed({{"limit_samples": 1, "model_id": "m", "task": i}})]}}
+"""
+
+
+def bare_doit_folder(tmp, count):
+    """doit's own cost for ``count`` up-to-date tasks, the yardstick issue 8 measured
+    ours against: a dodo.py of ``count`` tasks with a config_changed check each."""
+    folder = Path(tmp) / f"bare-{count}"
+    folder.mkdir()
+    (folder / "dodo.py").write_text(BARE_DODO.format(count=count))
+    doit("-n", "4", cwd=folder)
+    return folder
 
 
 def main():
@@ -69,21 +92,24 @@ def main():
                      for i in range(count)]
             cfg = write_config(Path(tmp) / f"tasks-{count}.yaml", ep.chat_url, out, tasks=tasks)
             print(f"(a) {count} tasks: first run (builds nothing if the image exists): "
-                  f"{doit('-n', '4', f'config={cfg}'):.1f}s")
-            up_to_date = [doit("-n", "4", f"config={cfg}") for _ in range(args.repeat)]
+                  f"{doit('-n', '4', f'config={cfg}')[0]:.1f}s")
+            bare = bare_doit_folder(tmp, count)
+            up_to_date, baseline = [], []
+            for _ in range(args.repeat):     # interleaved: both see the machine as it is then
+                up_to_date.append(doit("-n", "4", f"config={cfg}"))
+                baseline.append(doit("-n", "4", cwd=bare))
             print(f"(a) doit, {count} tasks all up to date: {figures(up_to_date)}")
+            print(f"(a) bare doit, {count} config_changed tasks: {figures(baseline)}")
             listing = [doit("list", f"config={cfg}") for _ in range(args.repeat)]
             print(f"(a) doit list, {count} tasks:           {figures(listing)}")
 
         one = write_config(Path(tmp) / "one.yaml", ep.chat_url, Path(tmp) / "one", tasks=[
             {"name": "gsm8k", "overrides": {"config.params.limit_samples": 1}}])
         doit(f"config={one}")
-        costs, cpu = [], []
+        costs = []
         for _ in range(args.repeat):
             doit("forget", f"config={one}")
             costs.append(doit(f"config={one}"))
-            cpu.append(CPU[-1])
-        CPU.extend(cpu)
         print(f"(b) one task, container start → results.json (whole doit run): {figures(costs)}")
 
 
