@@ -63,7 +63,8 @@ def test_a_job_that_succeeds_reports_exit_0_and_writes_its_output(cluster, overt
 @pytest.mark.slurm
 def test_a_failing_job_reports_its_exit_code(cluster, overtime_job, tmp_path):
     # A walltime of its own: without one, the job's limit is the partition's
-    # (UNLIMITED) or, as a CI run once saw, a year (525600 minutes).
+    # (UNLIMITED), or a year (525600 minutes) when the backfill scheduler started it,
+    # as on a busy CI machine.
     job = slurm.submit(batch_script(tmp_path, "echo failing; exit 3"), output=str(tmp_path / "out.log"),
                        walltime="1-00:05")
     final = slurm.wait(job, poll=0.2, timeout=60)
