@@ -4,9 +4,9 @@ and stop them."""
 
 import os
 import re
-import threading
 
 from . import docker_args, sandbox_container
+from .running import Running
 from .harness import secrets as secret_pipe
 
 LABEL_INVOCATION = "evaltasks.invocation"
@@ -64,34 +64,11 @@ def name(task_id, invocation):
     return f"evaltasks-{re.sub(r'[^A-Za-z0-9_.-]', '-', task_id)}-{invocation[:8]}"
 
 
-class Containers:
+class Containers(Running):
     """The containers this process started and has not yet removed."""
 
     def __init__(self):
-        self._running = {}
-        self._lock = threading.Lock()
-        self.stopping = threading.Event()
-
-    def add(self, container):
-        with self._lock:
-            self._running[container.id] = container
-
-    def discard(self, container):
-        with self._lock:
-            self._running.pop(container.id, None)
-
-    def stop_all(self):
-        """Stop and remove every container still running (on Ctrl-C / SIGTERM),
-        all at once, so that N tasks take one grace period, not N."""
-        self.stopping.set()
-        with self._lock:
-            containers = list(self._running.values())
-        threads = [threading.Thread(target=remove, args=(c,)) for c in containers]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        return len(containers)
+        super().__init__(remove, key=lambda c: c.id, grace=STOP_GRACE)
 
 
 def remove(container, grace=STOP_GRACE):

@@ -16,7 +16,6 @@ import shlex
 import signal
 import socket
 import subprocess
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 from . import container
 from .harness import benchmarks, secrets as secret_pipe
 from .harness.files import write_json_atomic
+from .running import Running
 
 RECORD = "process.json"
 GRACE = 10.0        # seconds between SIGTERM and SIGKILL
@@ -160,33 +160,11 @@ def _oom_killed(pid):
     return re.search(rf"(Killed process|oom-kill:.*pid=){pid}\b", done.stdout) is not None
 
 
-class Processes:
+class Processes(Running):
     """The harness processes this launcher started and that have not ended."""
 
     def __init__(self):
-        self._running = {}
-        self._lock = threading.Lock()
-        self.stopping = threading.Event()
-
-    def add(self, record):
-        with self._lock:
-            self._running[record.pid] = record
-
-    def discard(self, record):
-        with self._lock:
-            self._running.pop(record.pid, None)
-
-    def stop_all(self, grace=GRACE):
-        """Stop every one still running (on Ctrl-C / SIGTERM), all at once."""
-        self.stopping.set()
-        with self._lock:
-            records = list(self._running.values())
-        threads = [threading.Thread(target=stop, args=(r, grace)) for r in records]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        return len(records)
+        super().__init__(stop, key=lambda record: record.pid, grace=GRACE)
 
 
 def find(output_dir, invocation=None, job=None):

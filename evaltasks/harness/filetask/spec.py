@@ -220,13 +220,7 @@ def _filters(filter_list, fail):
             fail(where, "must be {name: ..., filter: [{function: ...}, ...]}")
         for j, step in enumerate(entry["filter"]):
             key = f"{where}.filter[{j}]"
-            if not isinstance(step, dict) or "function" not in step:
-                fail(key, "must be {function: ..., ...}")
-            function = step["function"]
-            if function not in FILTERS:
-                fail(f"{key}.function", f"unknown filter {function!r} (supported: {', '.join(FILTERS)})")
-            for option in sorted(set(step) - {"function"} - FILTERS[function]):
-                fail(f"{key}.{option}", f"unknown option of {function}")
+            function = _known(step, "function", "filter", FILTERS, key, fail)
             if function == "regex":
                 _regex(step.get("regex_pattern", filters.DEFAULT_REGEX), f"{key}.regex_pattern", fail)
                 group = step.get("group_select", 0)
@@ -239,6 +233,19 @@ def _filters(filter_list, fail):
     if len(set(names)) != len(names):
         fail("filter_list", "two filters have the same name")
     return pipelines
+
+
+def _known(entry, field, kind, table, where, fail, common=()):
+    """``entry[field]``, a name ``table`` knows, once ``entry`` is checked to be a
+    mapping that holds it and only options ``table`` allows that name (or ``common``)."""
+    if not isinstance(entry, dict) or field not in entry:
+        fail(where, f"must be {{{field}: ..., ...}}")
+    name = entry[field]
+    if name not in table:
+        fail(f"{where}.{field}", f"unknown {kind} {name!r} (supported: {', '.join(table)})")
+    for option in sorted(set(entry) - {field} - set(common) - table[name]):
+        fail(f"{where}.{option}", f"unknown option of {name}")
+    return name
 
 
 def _regex(pattern, key, fail):
@@ -256,13 +263,7 @@ def _metrics(metric_list, task, fail):
     metrics = []
     for i, entry in enumerate(metric_list):
         where = f"metric_list[{i}]"
-        if not isinstance(entry, dict) or "metric" not in entry:
-            fail(where, "must be {metric: ..., ...}")
-        name = entry["metric"]
-        if name not in METRICS:
-            fail(f"{where}.metric", f"unknown metric {name!r} (supported: {', '.join(METRICS)})")
-        for option in sorted(set(entry) - METRIC_COMMON - METRICS[name]):
-            fail(f"{where}.{option}", f"unknown option of {name}")
+        name = _known(entry, "metric", "metric", METRICS, where, fail, common=METRIC_COMMON)
         if entry.get("aggregation", "mean") != "mean":
             fail(f"{where}.aggregation", "only mean is supported")
         for j, pattern in enumerate(entry.get("regexes_to_ignore") or []):
