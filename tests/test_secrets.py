@@ -3,8 +3,10 @@ never from its environment: model-written code can read /proc/<pid>/environ."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -98,10 +100,16 @@ def test_once_it_holds_secrets_other_processes_of_its_user_cannot_read_its_memor
     user; the harness, once it has read the line, is not dumpable, so they cannot
     read /proc/<pid>/mem. Both sides as an unprivileged user (root could anyway)."""
     as_user = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"] if os.getuid() == 0 else []
-    holder = "from evaltasks.harness import secrets; secrets.read(); print('ready', flush=True); import time; time.sleep(60)"
+    # The module alone, where that user can read it: the clone may sit in a folder
+    # only its owner can enter (CI clones into `mktemp -d`, mode 0700).
+    readable = Path(tempfile.mkdtemp(dir="/tmp"))
+    readable.chmod(0o755)
+    shutil.copy(secrets.__file__, readable / "harness_secrets.py")
+    (readable / "harness_secrets.py").chmod(0o644)
+    holder = "import harness_secrets; harness_secrets.read(); print('ready', flush=True); import time; time.sleep(60)"
 
     def memory_readable(line):
-        proc = subprocess.Popen([*as_user, "/usr/bin/python3", "-c", holder], env={"PYTHONPATH": str(REPO)},
+        proc = subprocess.Popen([*as_user, "/usr/bin/python3", "-c", holder], env={"PYTHONPATH": str(readable)},
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd="/")
         try:
             proc.stdin.write(line)
@@ -114,8 +122,11 @@ def test_once_it_holds_secrets_other_processes_of_its_user_cannot_read_its_memor
             proc.kill()
             proc.wait()
 
-    assert memory_readable(b"\n") is True       # the control: nothing held, nothing protected
-    assert memory_readable(secrets.encode({"EVAL_KEY": KEY})) is False
+    try:
+        assert memory_readable(b"\n") is True       # the control: nothing held, nothing protected
+        assert memory_readable(secrets.encode({"EVAL_KEY": KEY})) is False
+    finally:
+        shutil.rmtree(readable)
 
 
 def test_a_slurm_job_script_hands_the_secrets_to_the_harness_stdin_and_keeps_them_out_of_its_environment(
