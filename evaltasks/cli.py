@@ -11,7 +11,7 @@ and act on the run history; `reproduce` turns a result back into a config;
 `export` read finished runs (an output dir, or an invocation id from the history):
 
   evaltasks report RUN [--format md|csv|json|html] [-o FILE]
-  evaltasks compare BASELINE OTHER [...] [--format md|json|html] [-o FILE] [--fail-on-regression]
+  evaltasks compare BASELINE OTHER [...] [--format md|json|html] [-o FILE] [--label NAME ...] [--fail-on-regression]
   evaltasks export RUN [...] --dest local|mlflow [--output-dir DIR | --tracking-uri URI ...]
 """
 
@@ -494,13 +494,25 @@ def cmd_report(args):
     return 0
 
 
+def labelled(runs, labels):
+    """--label NAME, once per run in order: what pages and tables call each run
+    (default: its model)."""
+    if labels and len(labels) != len(runs):
+        raise UsageError(f"--label given {len(labels)} time(s) for {len(runs)} runs: give one per run, in order")
+    if len(set(labels)) != len(labels):
+        raise UsageError("--label: each run needs its own label")
+    for run, label in zip(runs, labels):
+        run.label = run.given_label = label
+    return runs
+
+
 def cmd_compare(args):
     from .report import compare, load
 
     if len(args.runs) < 2:
         raise UsageError("compare needs at least two runs: the baseline, then the run(s) to compare with it")
     try:
-        runs = [load.load_run(ref) for ref in args.runs]
+        runs = labelled([load.load_run(ref) for ref in args.runs], args.label)
         result = compare.compare(runs, mde_threshold=args.mde_threshold)
     except load.RunError as e:
         raise UsageError(str(e)) from None
@@ -560,6 +572,8 @@ def add_report_commands(sub):
                          help="output dirs or invocation ids; the first is the baseline (at least two)")
     compare.add_argument("--format", choices=("md", "json", "html"), default="md")
     compare.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of printing")
+    compare.add_argument("--label", action="append", default=[], metavar="NAME",
+                         help="what to call each run, once per run in order (default: its model)")
     compare.add_argument("--fail-on-regression", action="store_true",
                          help="exit 1 when some task is significantly worse than in the baseline")
     compare.add_argument("--mde-threshold", type=float, default=MDE_THRESHOLD, metavar="D",

@@ -16,12 +16,15 @@ import os
 
 import jinja2
 
+from . import compare, load
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("evaltasks.report", "templates"),
                           autoescape=True, trim_blocks=True, lstrip_blocks=True)
 _env.filters["num"] = lambda v, d=4: "–" if v is None or (isinstance(v, float) and math.isnan(v)) else (
     f"{v:.{d}f}" if isinstance(v, float) else str(v))
 _env.filters["signed"] = lambda v, d=4: "–" if v is None else f"{v:+.{d}f}"
+# p-values: the markdown's rule (7.2e-11 stays 7.2e-11, not 0.0000).
+_env.filters["p"] = compare.fmt
 
 
 def _prompt_text(prompt):
@@ -49,26 +52,82 @@ def packed(rows):
     return base64.b64encode(gzip.compress(raw, 6, mtime=0)).decode("ascii")
 
 
-def chart(bars, centre=None):
-    """An inline SVG of horizontal intervals: ``bars`` = [(label, value, low, high)];
-    ``centre`` draws a reference line (0 for differences)."""
-    width, left, row = 640, 180, 26
+def ticks(lo, hi, most=6):
+    """Round tick positions covering [lo, hi]: steps of 1, 2, 2.5 or 5 × 10^k."""
+    span = hi - lo
+    for step in (m * 10 ** e for e in range(-4, 6) for m in (1, 2, 2.5, 5)):
+        if span / step <= most:
+            break
+    first = math.ceil(lo / step - 1e-9)
+    return [round(k * step, 10) for k in range(first, math.floor(hi / step + 1e-9) + 1)]
+
+
+CHART_FONT_PX = 12
+CHAR_PX = 7.2           # a generous average width of a 12 px system-ui character
+
+
+def chart(bars, centre=None, axis="score", centre_label="no difference"):
+    """An inline SVG of horizontal intervals: ``bars`` = [(label, value, low,
+    high)], each with its label on the left and its numbers on the right; an
+    x axis with ticks and ``axis`` as its title; ``centre`` draws a labelled
+    reference line (0 for differences). The margins are sized from the
+    longest label and value text, and the SVG scales to its container (its
+    viewBox), so on a narrow window it shrinks rather than being cut."""
+    signed = centre is not None
+    shown = lambda v: "–" if v is None or math.isnan(v) else (f"{v:+.4f}" if signed else f"{v:.4f}")
+    texts = [f"{shown(v)} [{shown(lo)}, {shown(hi)}]" for _, v, lo, hi in bars]
+    row, plot = 26, 320
+    left = 12 + CHAR_PX * max([len(b[0]) for b in bars] + [4])
+    right = 16 + CHAR_PX * max([len(t) for t in texts] + [4])
+    width = left + plot + right
     values = [x for _, v, lo, hi in bars for x in (v, lo, hi) if x is not None and not math.isnan(x)]
-    lo = min(values + [0.0] + ([centre] if centre is not None else []))
-    hi = max(values + [1.0 if centre is None else 0.0])
+    lo = min(values + [0.0] + ([centre] if signed else []))
+    hi = max(values + [1.0 if not signed else 0.0])
     if hi - lo < 1e-9:
         hi = lo + 1
-    x = lambda v: left + (width - left - 20) * (v - lo) / (hi - lo)
-    height = row * len(bars) + 30
-    return _env.get_template("chart.svg.j2").render(bars=bars, x=x, row=row, width=width, left=left,
-                                                      height=height, lo=lo, hi=hi, centre=centre)
+    marks = ticks(lo, hi)
+    lo, hi = min(lo, marks[0]), max(hi, marks[-1])
+    x = lambda v: left + plot * (v - lo) / (hi - lo)
+    top = 24 if signed else 8
+    base = top + row * len(bars)
+    height = base + 44
+    return _env.get_template("chart.svg.j2").render(
+        bars=[(*b, t) for b, t in zip(bars, texts)], x=x, row=row, top=top, base=base, width=round(width),
+        left=left, plot=plot, height=height, lo=lo, hi=hi, centre=centre, marks=marks, axis=axis,
+        centre_label=centre_label,
+        tick=lambda v: f"{v:+g}" if signed and v else f"{v:g}")
+
+
+def flat(params, prefix=""):
+    """``[(key, value)]`` with nested dicts spelled ``extra.n_samples``, None and {} left out."""
+    out = []
+    for k, v in params.items():
+        if isinstance(v, dict) and v:
+            out += flat(v, f"{prefix}{k}.")
+        elif v is not None and v != {}:
+            out.append((f"{prefix}{k}", json.dumps(v) if isinstance(v, (list, bool)) else v))
+    return out
+
+
+def short(value):
+    """A sha256 digest shortened to 12 hex digits (the full one in results.json)."""
+    text = str(value)
+    for prefix in ("sha256:", ""):
+        digest = text[len(prefix):]
+        if text.startswith(prefix) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest):
+            return prefix + digest[:12]
+    return text
+
+
+_env.globals.update(flat=flat, short=short)
 
 
 def summary_page(summary, run):
     bars = [(t["task"] + " " + t["metrics"][0]["name"], t["metrics"][0]["value"], t["metrics"][0]["ci_low"],
              t["metrics"][0]["ci_high"]) for t in summary["tasks"] if t["metrics"]]
     blocks = {t["task"]: packed(sample_rows(run.tasks[t["task"]])) for t in summary["tasks"]}
-    return _env.get_template("summary.html.j2").render(s=summary, chart=chart(bars), blocks=blocks)
+    return _env.get_template("summary.html.j2").render(s=summary, chart=chart(bars, axis="score (95% interval)"),
+                                                        blocks=blocks)
 
 
 def compare_page(result, runs, here=None):
@@ -78,6 +137,10 @@ def compare_page(result, runs, here=None):
         target = os.path.abspath(os.path.join(run.output_dir, "summary.html"))
         return os.path.relpath(target, here) if here else "file://" + target
     links = {r.label: link(r) for r in runs}
-    bars = [(f"{c['run']}: {e['task']}", e["diff"], e["ci_low"], e["ci_high"])
+    names = dict(zip((r.label for r in runs), load.display_names(runs)))
+    bars = [(f"{names[c['run']]}: {e['task']}", e["diff"], e["ci_low"], e["ci_high"])
             for c in result["comparisons"] for e in c["tasks"] if e.get("p") is not None]
-    return _env.get_template("compare.html.j2").render(r=result, links=links, chart=chart(bars, centre=0.0))
+    axis = f"B − A, {names[result['baseline']]} = A (95% interval)"
+    return _env.get_template("compare.html.j2").render(
+        r=result, links=links, names=names, folders={r.label: os.path.abspath(r.output_dir) for r in runs},
+        chart=chart(bars, centre=0.0, axis=axis))

@@ -55,6 +55,22 @@ class Run:
     output_dir: str
     tasks: dict         # id → Task, in name order
     notes: list = field(default_factory=list)
+    given_label: str | None = None     # compare --label / leaderboard --label
+
+    @property
+    def model(self):
+        """The model the run evaluated, as its results.json name it (several,
+        comma-separated, when its tasks named different ones)."""
+        names = dict.fromkeys(t.results.get("model_id") for t in self.tasks.values())
+        return ", ".join(n for n in names if n) or os.path.basename(os.path.abspath(self.output_dir))
+
+
+def display_names(runs):
+    """What a page calls each run: its --label, else its model; runs that
+    would share a name get their folder's name after it."""
+    names = [r.given_label or r.model for r in runs]
+    return [f"{name} [{os.path.basename(os.path.abspath(r.output_dir))}]"
+            if not r.given_label and names.count(name) > 1 else name for name, r in zip(names, runs)]
 
 
 def item_key(row):

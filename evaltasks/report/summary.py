@@ -61,8 +61,32 @@ def _interval(task, name, metric):
     return low, high, NORMAL, metric.get("n")
 
 
+def one_category(task, metrics):
+    """When every item of a task falls in one category, its per-category
+    metric (``accuracy/business``) and the macro average over that one
+    category (``macro_accuracy``) only repeat the headline: ``(names,
+    category)`` of those metrics then, else None. Pages hide them and say why."""
+    head = task.headline
+    per_group = [m["name"] for m in metrics if m["name"].startswith(f"{head}/")]
+    if len(per_group) != 1:
+        return None
+    rows = load.group_rows(task, per_group[0])
+    if not rows or len(rows) != len(task.rows):
+        return None
+    return per_group + [m["name"] for m in metrics if m["name"] == f"macro_{head}"], per_group[0].split("/", 1)[1]
+
+
 def task_summary(task):
     r = task.results
+    metrics = metric_rows(task)
+    notes = []
+    single = one_category(task, metrics)
+    if single:
+        names, category = single
+        for m in metrics:
+            m["one_category"] = m["name"] in names
+        notes.append(f"{', '.join(names)} not shown: every item is in one category ({category}), "
+                     f"so {'they repeat' if len(names) > 1 else 'it repeats'} {task.headline}")
     tokens = (r.get("response_stats") or {}).get("tokens") or {}
     return {
         "task": task.id,
@@ -78,7 +102,8 @@ def task_summary(task):
         "finished": r.get("finished"),
         "provenance": task.provenance,
         "headline": task.headline,
-        "metrics": metric_rows(task),
+        "metrics": metrics,
+        "notes": notes,
     }
 
 
@@ -96,6 +121,7 @@ def overall(tasks):
 def build(run):
     tasks = [task_summary(t) for t in run.tasks.values()]
     return {
+        "model": run.model,
         "output_dir": os.path.abspath(run.output_dir),
         "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "notes": run.notes,
@@ -139,9 +165,10 @@ def markdown(summary):
                 + ", ".join(f"`{k}={v}`" for k, v in t["params"].items() if v not in (None, {})), ""]
         if t["provenance"]:
             out += [f"Provenance: `{t['provenance']}`", ""]
+        out += [f"> {note}" for note in t["notes"]]
         out += ["| metric | value | 95% CI | n | interval |", "|---|---|---|---|---|"]
         out += [f"| {m['name']} | {fmt(m['value'])} | {fmt(m['ci_low'])} – {fmt(m['ci_high'])} | {m['n']} | "
-                f"{m['method']} |" for m in t["metrics"]]
+                f"{m['method']} |" for m in t["metrics"] if not m.get("one_category")]
     return "\n".join(out) + "\n"
 
 

@@ -1,0 +1,220 @@
+"""The HTML pages as a reader sees them: summary.html and compare.html of real
+runs (gsm8k, humaneval, mmlu_pro against scripted endpoints) opened in Debian's
+headless Chromium at 1280 and 600 px, with assertions on the DOM — nothing
+wider than the window, no label cut, the numbers there."""
+
+import gzip
+import json
+import re
+import shutil
+
+import pytest
+import yaml
+
+from conftest import DATA_DIR, Gsm8kModel, doit, evaltasks_cli, write_config
+from endpoint import FakeEndpoint
+from evaltasks.report import compare, stats
+
+pytestmark = pytest.mark.docker
+
+GSM8K_N, HUMANEVAL_N, MMLU_N = 60, 6, 20
+WIDTHS = (1280, 600)
+# Far apart on gsm8k, so the paired test's p-value is tiny (a few e-12).
+A_RIGHT = set(range(0, GSM8K_N, 6))
+B_RIGHT = set(range(GSM8K_N)) - {7}
+CODE_RIGHT = {0, 2, 4}
+
+
+def humaneval_rows():
+    with gzip.open(DATA_DIR / "humaneval" / "HumanEval.jsonl.gz", "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f][:HUMANEVAL_N]
+
+
+class Model:
+    """gsm8k right on ``right``; humaneval the canonical solution on CODE_RIGHT
+    else a stub; mmlu_pro always (A)."""
+
+    def __init__(self, right):
+        self.gsm8k = Gsm8kModel(right)
+        self.code = [(row["prompt"].strip(), row["prompt"] + (row["canonical_solution"] if i in CODE_RIGHT
+                                                               else "    return None\n"))
+                     for i, row in enumerate(humaneval_rows())]
+
+    def __call__(self, payload):
+        text = payload["messages"][-1]["content"]
+        for prompt, program in self.code:
+            if prompt in text:
+                return f"```python\n{program}```"
+        answer = self.gsm8k(payload)
+        return "Answer: A" if answer == "I do not know." else answer
+
+
+def run_pipeline(folder, model_id, right, gsm8k_n=GSM8K_N, api_endpoint=None):
+    tasks = [{"name": "gsm8k", "overrides": {"config.params.limit_samples": gsm8k_n}},
+             {"name": "humaneval", "overrides": {"config.params.limit_samples": HUMANEVAL_N}},
+             {"name": "mmlu_pro", "overrides": {"config.params.limit_samples": MMLU_N}}]
+    with FakeEndpoint(Model(right), model_id=model_id) as ep:
+        cfg = write_config(folder.parent / f"{folder.name}.yaml", ep.chat_url, folder, tasks=tasks)
+        data = yaml.safe_load(cfg.read_text())
+        data["target"]["api_endpoint"].update(model_id=model_id, **(api_endpoint or {}))
+        cfg.write_text(yaml.safe_dump(data, sort_keys=False))
+        done = doit("-n", "3", f"config={cfg}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return folder
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, data_dir, docker_client):
+    # Deep folders: a page must call a run by its model, not by this path.
+    deep = tmp_path_factory.mktemp("pages") / "nightly" / "2026-12-04" / "a-rather-long-folder-name-for-runs"
+    deep.mkdir(parents=True)
+    return {"A": run_pipeline(deep / "llama-run", "llama-3.1-8b-instruct", A_RIGHT),
+            "B": run_pipeline(deep / "qwen-run", "qwen2.5-7b-instruct", B_RIGHT)}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                                     args=["--no-sandbox", "--disable-gpu", "--no-first-run",
+                                           "--disable-background-networking", "--disable-component-update",
+                                           "--disable-sync"])
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser, url, width):
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    errors, requests = [], []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: r.url.startswith("file://") or requests.append(r.url))
+    page.goto(url)
+    return page, errors, requests
+
+
+# Every element that sticks out of the window, unless it sits in something that
+# scrolls on its own (a wide table in its .scroll box, a long line of code in its <pre>).
+OVERFLOWING = """() => {
+  const width = document.documentElement.clientWidth;
+  const scrolls = n => { const o = getComputedStyle(n).overflowX; return o === "auto" || o === "scroll"; };
+  const out = [];
+  for (const node of document.body.querySelectorAll("*")) {
+    let inside = false;
+    for (let p = node.parentElement; p && p !== document.body; p = p.parentElement) if (scrolls(p)) inside = true;
+    const r = node.getBoundingClientRect();
+    if (!inside && r.width > 0 && (r.right > width + 0.5 || r.left < -0.5))
+      out.push(`${node.tagName}.${node.className.baseVal ?? node.className} ${Math.round(r.left)}..${Math.round(r.right)}`);
+  }
+  if (document.documentElement.scrollWidth > width) out.push(`page scrolls sideways: ${document.documentElement.scrollWidth} > ${width}`);
+  return out;
+}"""
+
+# Every text of every chart that is not wholly inside its chart.
+CLIPPED_CHART_TEXT = """() => {
+  const out = [];
+  for (const svg of document.querySelectorAll("svg.chart")) {
+    const box = svg.getBoundingClientRect();
+    for (const t of svg.querySelectorAll("text")) {
+      const r = t.getBoundingClientRect();
+      if (r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5)
+        out.push(t.textContent);
+    }
+  }
+  return out;
+}"""
+
+
+def assert_fits(page):
+    assert page.evaluate(OVERFLOWING) == []
+    assert page.evaluate(CLIPPED_CHART_TEXT) == []
+
+
+def chart_texts(page, cls):
+    return page.locator(f"svg.chart text.{cls}").all_text_contents()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_summary_page_reads_at_a_glance(runs, browser, width):
+    a = runs["A"]
+    summary = json.loads((a / "summary.json").read_text())
+    page, errors, requests = open_page(browser, (a / "summary.html").as_uri(), width)
+    assert page.locator("h1").text_content() == "llama-3.1-8b-instruct"
+    assert page.locator(".subtitle").text_content() == str(a)
+    assert page.title().startswith("llama-3.1-8b-instruct")
+
+    # The chart: a labelled axis with ticks, and each task's value and interval printed beside its bar.
+    assert chart_texts(page, "label") == ["gsm8k accuracy", "humaneval pass@1", "mmlu_pro accuracy"]
+    assert chart_texts(page, "tick") == ["0", "0.2", "0.4", "0.6", "0.8", "1"]
+    assert chart_texts(page, "axis-title") == ["score (95% interval)"]
+    low, high = stats.wilson(len(A_RIGHT), GSM8K_N)
+    assert chart_texts(page, "value")[0] == f"{len(A_RIGHT) / GSM8K_N:.4f} [{low:.4f}, {high:.4f}]"
+    assert f"{low:.4f} – {high:.4f}" in page.locator("#overview").text_content()
+
+    # Provenance as a table; params as key: value.
+    gsm8k = page.locator("#task-gsm8k")
+    prov = next(t for t in summary["tasks"] if t["task"] == "gsm8k")["provenance"]
+    table = gsm8k.locator("table.provenance")
+    assert table.locator("tr", has_text="harness digest").locator("td").text_content() == prov["harness_digest"]
+    assert table.locator("tr", has_text="benchmark version").locator("td").text_content() == str(prov["benchmark_version"])
+    data = table.locator("table.datasets tr").nth(1).locator("td").all_text_contents()
+    assert data == ["gsm8k/test.jsonl", str(GSM8K_N), prov["datasets"][0]["sha256"][:12]]
+    assert "FakeEndpoint" in table.locator("tr", has_text="server").text_content()
+    assert "{" not in gsm8k.text_content()                      # no JSON or Python dict anywhere
+    params = gsm8k.locator("ul.params li").all_text_contents()
+    assert f"limit_samples: {GSM8K_N}" in params and "extra.prompt_style: answer" in params
+
+    # mmlu_pro's first 20 items are all one category: its per-category metrics would only repeat accuracy.
+    mmlu = page.locator("#task-mmlu_pro")
+    assert mmlu.locator("table.metrics tr").count() == 2
+    assert "every item is in one category (business)" in mmlu.locator(".note").text_content()
+
+    # humaneval's extracted program and gold in <pre> blocks, not in the one-line header.
+    code = page.locator("#task-humaneval")
+    code.locator("details.samples > summary").click()
+    code.locator("details.sample").first.wait_for()
+    first = code.locator("details.sample").first
+    assert "lines, below" in first.locator("summary").text_content()
+    first.locator("summary").click()
+    extracted = first.locator("pre.code.extracted").text_content()
+    assert extracted.startswith("from typing import List") and "def has_close_elements" in extracted
+    assert "for idx, elem in enumerate(numbers)" in first.locator("pre.code.gold").text_content()
+    assert_fits(page)
+    assert errors == [] and requests == []
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_compare_page_names_models_and_prints_small_p_values(runs, browser, tmp_path, width):
+    a, b = runs["A"], runs["B"]
+    page_file = tmp_path / "compare.html"
+    done = evaltasks_cli("compare", str(a), str(b), "--format", "html", "-o", str(page_file))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(evaltasks_cli("compare", str(a), str(b), "--format", "json").stdout)
+    gsm8k = next(e for e in result["comparisons"][0]["tasks"] if e["task"] == "gsm8k")
+    assert gsm8k["p_holm"] < 1e-9
+    page, errors, requests = open_page(browser, page_file.as_uri(), width)
+    labels = chart_texts(page, "label")
+    assert labels == ["qwen2.5-7b-instruct: gsm8k", "qwen2.5-7b-instruct: humaneval", "qwen2.5-7b-instruct: mmlu_pro"]
+    assert chart_texts(page, "centre-label") == ["no difference"]
+    assert chart_texts(page, "axis-title") == ["B − A, llama-3.1-8b-instruct = A (95% interval)"]
+    assert "0" in chart_texts(page, "tick")
+    # The p-value as the markdown prints it (one rule), never 0.0000.
+    p_cell = page.locator("tr[data-task=gsm8k] td.p").text_content()
+    assert p_cell == compare.fmt(gsm8k["p_holm"]) and re.fullmatch(r"\d(\.\d+)?e-\d+", p_cell)
+    markdown = evaltasks_cli("compare", str(a), str(b)).stdout
+    assert f"| {p_cell} |" in markdown
+    assert f"{gsm8k['diff']:+.4f} [{gsm8k['ci_low']:+.4f}, {gsm8k['ci_high']:+.4f}]" in chart_texts(page, "value")
+    assert page.locator("h1").text_content() == "Compare with baseline llama-3.1-8b-instruct"
+    assert_fits(page)
+    assert errors == [] and requests == []
+
+    named = evaltasks_cli("compare", str(a), str(b), "--label", "base", "--label", "candidate",
+                          "--format", "html", "-o", str(page_file))
+    assert named.returncode == 0, named.stderr
+    page.reload()
+    assert chart_texts(page, "label")[0] == "candidate: gsm8k"
+    one = evaltasks_cli("compare", str(a), str(b), "--label", "base")
+    assert one.returncode == 2 and one.stderr.count("\n") == 1 and "--label" in one.stderr
