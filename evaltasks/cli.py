@@ -12,6 +12,7 @@ and act on the run history; `reproduce` turns a result back into a config;
 
   evaltasks report RUN [--format md|csv|json|html] [-o FILE]
   evaltasks compare BASELINE OTHER [...] [--format md|json|html] [-o FILE] [--label NAME ...] [--fail-on-regression]
+  evaltasks leaderboard RUN|GLOB [...] [--format md|csv|json|html] [-o FILE] [--label NAME ...]
   evaltasks export RUN [...] --dest local|mlflow [--output-dir DIR | --tracking-uri URI ...]
 """
 
@@ -534,6 +535,18 @@ def cmd_compare(args):
     return 0
 
 
+def cmd_leaderboard(args):
+    from .report import leaderboard, load
+
+    here = os.path.dirname(os.path.abspath(args.output)) if args.output else os.getcwd()
+    try:
+        runs = labelled([load.load_run(ref) for ref in leaderboard.expand(args.runs)], args.label)
+    except load.RunError as e:
+        raise UsageError(str(e)) from None
+    _write_or_print(leaderboard.render(leaderboard.build(runs, here), args.format), args.output)
+    return 0
+
+
 def cmd_export(args):
     from .report import export
 
@@ -580,6 +593,16 @@ def add_report_commands(sub):
                          help="call a task 'underpowered' when it could not detect a difference of D "
                               f"with 80%% power (default {MDE_THRESHOLD})")
     compare.set_defaults(func=cmd_compare)
+
+    board = sub.add_parser("leaderboard", help="one table of models × tasks across runs, each score with its "
+                                               "95%% interval; runs that measured something else are marked")
+    board.add_argument("runs", nargs="+", metavar="RUN",
+                       help="output dirs, invocation ids, or glob patterns such as 'results/*'")
+    board.add_argument("--format", choices=FORMATS, default="md")
+    board.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of printing")
+    board.add_argument("--label", action="append", default=[], metavar="NAME",
+                       help="what to call each run, once per run in order (default: its model)")
+    board.set_defaults(func=cmd_leaderboard)
 
     export = sub.add_parser("export", help="export runs: local (NeMo Evaluator's processed_results.json "
                                            "and CSV) or mlflow")

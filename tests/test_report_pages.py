@@ -218,3 +218,93 @@ def test_compare_page_names_models_and_prints_small_p_values(runs, browser, tmp_
     assert chart_texts(page, "label")[0] == "candidate: gsm8k"
     one = evaltasks_cli("compare", str(a), str(b), "--label", "base")
     assert one.returncode == 2 and one.stderr.count("\n") == 1 and "--label" in one.stderr
+
+
+# -- leaderboard ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def five(runs):
+    """A and B, two more models, and a second llama run on only 30 gsm8k items."""
+    root = runs["A"].parent
+    return [runs["A"], runs["B"],
+            run_pipeline(root / "mistral-run", "mistral-7b-instruct", set(range(0, GSM8K_N, 2))),
+            run_pipeline(root / "gemma-run", "gemma-2-9b-it", set(range(0, GSM8K_N, 3))),
+            run_pipeline(root / "llama-small", "llama-3.1-8b-instruct", A_RIGHT, gsm8k_n=30)]
+
+
+def gsm8k_value(run):
+    return json.loads((run / "gsm8k" / "results.json").read_text())["metrics"]["accuracy"]["value"]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_leaderboard_page_sorts_and_links_to_each_summary(five, browser, tmp_path, width):
+    page_file = tmp_path / "board" / "leaderboard.html"
+    page_file.parent.mkdir()
+    # A glob the shell did not expand, as from a script or quoted on the command line.
+    done = evaltasks_cli("leaderboard", str(five[0].parent / "*-run"), str(five[4]),
+                         "--format", "html", "-o", str(page_file))
+    assert done.returncode == 0, done.stderr
+    page, errors, requests = open_page(browser, page_file.as_uri(), width)
+    models = lambda: page.locator("#leaderboard tbody td.model").all_text_contents()
+    assert sorted(models()) == sorted(["llama-3.1-8b-instruct [llama-run]", "qwen2.5-7b-instruct",
+                                       "mistral-7b-instruct", "gemma-2-9b-it", "llama-3.1-8b-instruct [llama-small]"])
+    # Every cell: the value and its interval, as the run's own summary has them.
+    for run in five:
+        summary = json.loads((run / "summary.json").read_text())
+        for t in summary["tasks"]:
+            head = t["metrics"][0]
+            cell = page.locator(f"#leaderboard tbody tr:has(td.model[title='{summary['output_dir']}']) "
+                                f"td[data-task={t['task']}]")
+            assert cell.locator("a").text_content() == f"{head['value']:.4f}"
+            assert cell.locator(".ci").text_content() == f"[{head['ci_low']:.4f}, {head['ci_high']:.4f}]"
+    # The 30-item gsm8k run is marked, and says why.
+    small = page.locator("#leaderboard tbody tr", has_text="llama-small").locator("td[data-task=gsm8k]")
+    assert "30 items (the others 60)" in small.locator(".mark").get_attribute("title")
+    assert page.locator("#leaderboard tbody td.marked").count() == 1
+    assert "gsm8k, llama-3.1-8b-instruct [llama-small]: 30 items (the others 60)" in page.locator("ul.notes").text_content()
+
+    # Sort by gsm8k: high to low, a second click low to high.
+    by_score = sorted(five, key=gsm8k_value)
+    page.locator("button.sort[data-task=gsm8k]").click()
+    values = [float(v) for v in page.locator("#leaderboard tbody td[data-task=gsm8k] a").all_text_contents()]
+    assert values == sorted(values, reverse=True) and values[0] == float(f"{gsm8k_value(by_score[-1]):.4f}")
+    assert models()[0] == "qwen2.5-7b-instruct"
+    page.locator("button.sort[data-task=gsm8k]").click()
+    assert models()[-1] == "qwen2.5-7b-instruct"
+    assert [float(v) for v in page.locator("#leaderboard tbody td[data-task=gsm8k] a").all_text_contents()] == \
+        sorted(values)
+    assert_fits(page)
+
+    # A cell's link opens that task in the run's own summary.
+    page.locator("#leaderboard tbody tr", has_text="mistral").locator("td[data-task=humaneval] a").click()
+    page.wait_for_url(re.compile(r".*/mistral-run/summary\.html#task=humaneval$"))
+    page.locator("#task-humaneval details.sample").first.wait_for()
+    assert page.locator("h1").text_content() == "mistral-7b-instruct"
+    assert errors == [] and requests == []
+
+
+def test_leaderboard_text_formats_mark_other_benchmark_versions(five, tmp_path):
+    # A copy of the gemma run as if made with an older mmlu_pro: marked, not mixed in silently.
+    old = tmp_path / "gemma-old"
+    shutil.copytree(five[3], old)
+    results = json.loads((old / "mmlu_pro" / "results.json").read_text())
+    results["provenance"]["benchmark_version"] = 0
+    (old / "mmlu_pro" / "results.json").write_text(json.dumps(results))
+    refs = [str(r) for r in five[:4]] + [str(old)]
+    board = json.loads(evaltasks_cli("leaderboard", *refs, "--format", "json").stdout)
+    row = next(r for r in board["rows"] if r["output_dir"] == str(old))
+    assert row["model"] == "gemma-2-9b-it [gemma-old]"
+    current = json.loads((five[3] / "mmlu_pro" / "results.json").read_text())["provenance"]["benchmark_version"]
+    assert row["cells"]["mmlu_pro"]["marks"] == [f"benchmark version 0 (the others {current})"]
+    assert row["cells"]["gsm8k"]["marks"] == [] and row["mean_marked"]
+    md = evaltasks_cli("leaderboard", *refs, "--label", "a", "--label", "b", "--label", "c", "--label", "d",
+                       "--label", "old").stdout
+    assert "| old | " in md and f"- † mmlu_pro, old: benchmark version 0 (the others {current})" in md
+    low, high = stats.wilson(len(A_RIGHT), GSM8K_N)
+    assert f"| a | {len(A_RIGHT) / GSM8K_N:.4f} [{low:.4f}, {high:.4f}] |" in md
+    rows = evaltasks_cli("leaderboard", *refs, "--format", "csv").stdout.splitlines()
+    assert rows[0] == "model,output_dir,task,benchmark,metric,value,ci_low,ci_high,n,marks" and len(rows) == 1 + 5 * 3
+
+    for bad in (["leaderboard", str(tmp_path / "nothing-*")], ["leaderboard", str(tmp_path / "absent")],
+                ["leaderboard", *refs, "--label", "x"]):
+        done = evaltasks_cli(*bad)
+        assert done.returncode == 2 and done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, bad

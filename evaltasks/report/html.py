@@ -144,3 +144,9 @@ def compare_page(result, runs, here=None):
     return _env.get_template("compare.html.j2").render(
         r=result, links=links, names=names, folders={r.label: os.path.abspath(r.output_dir) for r in runs},
         chart=chart(bars, centre=0.0, axis=axis))
+
+
+def leaderboard_page(board):
+    from .leaderboard import MARK
+
+    return _env.get_template("leaderboard.html.j2").render(b=board, mark=MARK)
