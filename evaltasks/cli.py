@@ -517,16 +517,19 @@ def cmd_compare(args):
         result = compare.compare(runs, mde_threshold=args.mde_threshold)
     except load.RunError as e:
         raise UsageError(str(e)) from None
+    from .report import cost
+
+    usage = cost.runs_usage(runs, load.display_names(runs))
     if args.format == "json":
         from .report.summary import finite
 
-        text = json.dumps(finite(result), indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps(finite(dict(result, usage=usage)), indent=2, ensure_ascii=False) + "\n"
     elif args.format == "html":
         from .report import html
 
         text = html.compare_page(result, runs, here=os.path.dirname(os.path.abspath(args.output or ".")))
     else:
-        text = compare.markdown(result)
+        text = compare.markdown(result) + "\n" + cost.markdown(usage)
     _write_or_print(text, args.output)
     worse = compare.regressions(result)
     if args.fail_on_regression and worse:

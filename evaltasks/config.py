@@ -322,6 +322,8 @@ def resolve_task(data, index, checked=None, cwd=None):
             "type": endpoint.get("type", bench.endpoint_type),
             "api_key_name": endpoint.get("api_key_name"),
             "adapter_config": endpoint.get("adapter_config") or {},
+            # Into task.json for the reports' cost; not part of the fingerprint (plan.fingerprint).
+            **({"pricing": endpoint["pricing"]} if endpoint.get("pricing") else {}),
         },
         "env_vars": env_vars,
     }, **extra)

@@ -80,12 +80,20 @@ ADAPTER = {
     "caching_dir": _str(nullable=True, empty=False),
 }
 
+# Price per million tokens (report/cost.py): what a run cost, never what it measures.
+PRICING = {
+    "prompt": {"type": "number", "min": 0, "required": True},
+    "completion": {"type": "number", "min": 0, "required": True},
+    "currency": _str(empty=False, regex=r"^[A-Za-z$€£¥]{1,8}$"),
+}
+
 API_ENDPOINT = {
     "model_id": _str(required=True, empty=False),
     "url": _str(required=True, empty=False, regex=r"^https?://.+"),
     "api_key_name": _str(nullable=True, empty=False, regex=r"^[A-Za-z_][A-Za-z0-9_]*$"),
     "type": _str(allowed=["chat", "completions"]),
     "adapter_config": {"type": "dict", "schema": ADAPTER},
+    "pricing": {"type": "dict", "nullable": True, "schema": PRICING},
 }
 
 TARGET = {"api_endpoint": {"type": "dict", "required": True, "schema": API_ENDPOINT}}

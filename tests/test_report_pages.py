@@ -23,6 +23,18 @@ WIDTHS = (1280, 600)
 A_RIGHT = set(range(0, GSM8K_N, 6))
 B_RIGHT = set(range(GSM8K_N)) - {7}
 CODE_RIGHT = {0, 2, 4}
+A_PRICE = {"prompt": 0.15, "completion": 0.6}                     # per million tokens
+B_PRICE = {"prompt": 2.5, "completion": 10, "currency": "EUR"}
+
+
+def spent(run, price):
+    """Each task's (prompt tokens, completion tokens, cost) as its results.json counted them."""
+    out = {}
+    for task in ("gsm8k", "humaneval", "mmlu_pro"):
+        tokens = json.loads((run / task / "results.json").read_text())["response_stats"]["tokens"]
+        prompt, completion = tokens["prompt"]["total"], tokens["completion"]["total"]
+        out[task] = (prompt, completion, (prompt * price["prompt"] + completion * price["completion"]) / 1e6)
+    return out
 
 
 def humaneval_rows():
@@ -68,8 +80,8 @@ def runs(tmp_path_factory, data_dir, docker_client):
     # Deep folders: a page must call a run by its model, not by this path.
     deep = tmp_path_factory.mktemp("pages") / "nightly" / "2026-12-04" / "a-rather-long-folder-name-for-runs"
     deep.mkdir(parents=True)
-    return {"A": run_pipeline(deep / "llama-run", "llama-3.1-8b-instruct", A_RIGHT),
-            "B": run_pipeline(deep / "qwen-run", "qwen2.5-7b-instruct", B_RIGHT)}
+    return {"A": run_pipeline(deep / "llama-run", "llama-3.1-8b-instruct", A_RIGHT, api_endpoint={"pricing": A_PRICE}),
+            "B": run_pipeline(deep / "qwen-run", "qwen2.5-7b-instruct", B_RIGHT, api_endpoint={"pricing": B_PRICE})}
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +166,17 @@ def test_summary_page_reads_at_a_glance(runs, browser, width):
     assert chart_texts(page, "value")[0] == f"{len(A_RIGHT) / GSM8K_N:.4f} [{low:.4f}, {high:.4f}]"
     assert f"{low:.4f} – {high:.4f}" in page.locator("#overview").text_content()
 
+    # Tokens and cost per task, and in total, at the config's price.
+    usage = spent(a, A_PRICE)
+    for task, (prompt, completion, cost) in usage.items():
+        row = page.locator("#overview tr", has=page.locator(f"a[href='#task-{task}']"))
+        assert row.locator("td.tokens").text_content() == f"{prompt:,} / {completion:,}"
+        assert row.locator("td.cost").text_content() == f"{cost:.4f} USD"
+    total = page.locator("#overview tr.total")
+    assert total.locator("td.cost").text_content() == f"{sum(c for _, _, c in usage.values()):.4f} USD"
+    assert total.locator("td.tokens").text_content() == \
+        f"{sum(p for p, _, _ in usage.values()):,} / {sum(c for _, c, _ in usage.values()):,}"
+
     # Provenance as a table; params as key: value.
     gsm8k = page.locator("#task-gsm8k")
     prov = next(t for t in summary["tasks"] if t["task"] == "gsm8k")["provenance"]
@@ -208,6 +231,14 @@ def test_compare_page_names_models_and_prints_small_p_values(runs, browser, tmp_
     assert f"| {p_cell} |" in markdown
     assert f"{gsm8k['diff']:+.4f} [{gsm8k['ci_low']:+.4f}, {gsm8k['ci_high']:+.4f}]" in chart_texts(page, "value")
     assert page.locator("h1").text_content() == "Compare with baseline llama-3.1-8b-instruct"
+    for run, price, name in ((a, A_PRICE, "llama-3.1-8b-instruct"), (b, B_PRICE, "qwen2.5-7b-instruct")):
+        usage, currency = spent(run, price), price.get("currency", "USD")
+        for task, (prompt, completion, cost) in usage.items():
+            row = page.locator(f"table.usage tr[data-run='{name}'][data-task={task}]")
+            assert row.locator("td.num").all_text_contents() == [f"{prompt:,}", f"{completion:,}", f"{cost:.4f} {currency}"]
+        total = page.locator(f"table.usage tr[data-run='{name}'][data-task=total] td.cost").text_content()
+        assert total == f"{sum(c for _, _, c in usage.values()):.4f} {currency}"
+        assert f"| {name} | total |" in markdown
     assert_fits(page)
     assert errors == [] and requests == []
 
@@ -256,6 +287,14 @@ def test_leaderboard_page_sorts_and_links_to_each_summary(five, browser, tmp_pat
                                 f"td[data-task={t['task']}]")
             assert cell.locator("a").text_content() == f"{head['value']:.4f}"
             assert cell.locator(".ci").text_content() == f"[{head['ci_low']:.4f}, {head['ci_high']:.4f}]"
+    # Tokens and cost: per cell and per run; runs made without a price show tokens only.
+    a_cost = spent(five[0], A_PRICE)
+    llama = page.locator("#leaderboard tbody tr", has_text="llama-run")
+    assert llama.locator("td[data-task=gsm8k] .usage").text_content() == \
+        f"{a_cost['gsm8k'][0]:,} / {a_cost['gsm8k'][1]:,} tokens · {a_cost['gsm8k'][2]:.4f} USD"
+    assert llama.locator("td.cost").text_content() == f"{sum(c for _, _, c in a_cost.values()):.4f} USD"
+    assert page.locator("#leaderboard tbody tr", has_text="mistral").locator("td.cost").text_content() == "–"
+
     # The 30-item gsm8k run is marked, and says why.
     small = page.locator("#leaderboard tbody tr", has_text="llama-small").locator("td[data-task=gsm8k]")
     assert "30 items (the others 60)" in small.locator(".mark").get_attribute("title")
@@ -302,7 +341,8 @@ def test_leaderboard_text_formats_mark_other_benchmark_versions(five, tmp_path):
     low, high = stats.wilson(len(A_RIGHT), GSM8K_N)
     assert f"| a | {len(A_RIGHT) / GSM8K_N:.4f} [{low:.4f}, {high:.4f}] |" in md
     rows = evaltasks_cli("leaderboard", *refs, "--format", "csv").stdout.splitlines()
-    assert rows[0] == "model,output_dir,task,benchmark,metric,value,ci_low,ci_high,n,marks" and len(rows) == 1 + 5 * 3
+    assert rows[0] == ("model,output_dir,task,benchmark,metric,value,ci_low,ci_high,n,marks,"
+                       "prompt_tokens,completion_tokens,cost,currency") and len(rows) == 1 + 5 * 3
 
     for bad in (["leaderboard", str(tmp_path / "nothing-*")], ["leaderboard", str(tmp_path / "absent")],
                 ["leaderboard", *refs, "--label", "x"]):

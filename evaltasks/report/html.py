@@ -16,7 +16,7 @@ import os
 
 import jinja2
 
-from . import compare, load
+from . import compare, cost, load
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("evaltasks.report", "templates"),
                           autoescape=True, trim_blocks=True, lstrip_blocks=True)
@@ -119,7 +119,8 @@ def short(value):
     return text
 
 
-_env.globals.update(flat=flat, short=short)
+_env.globals.update(flat=flat, short=short, money=cost.money)
+_env.filters["tokens"] = cost.tokens
 
 
 def summary_page(summary, run):
@@ -142,7 +143,7 @@ def compare_page(result, runs, here=None):
             for c in result["comparisons"] for e in c["tasks"] if e.get("p") is not None]
     axis = f"B − A, {names[result['baseline']]} = A (95% interval)"
     return _env.get_template("compare.html.j2").render(
-        r=result, links=links, names=names, folders={r.label: os.path.abspath(r.output_dir) for r in runs},
+        r=result, links=links, names=names, usage=cost.runs_usage(runs, load.display_names(runs)), folders={r.label: os.path.abspath(r.output_dir) for r in runs},
         chart=chart(bars, centre=0.0, axis=axis))
 
 

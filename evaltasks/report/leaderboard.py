@@ -20,7 +20,7 @@ import json
 import os
 from collections import Counter
 
-from . import load, summary
+from . import cost, load, summary
 
 FORMATS = ("md", "csv", "json", "html")
 MARK = "†"
@@ -89,8 +89,9 @@ def build(runs, here="."):
                 "benchmark": t["benchmark"], "metric": head and head["name"],
                 "value": head and head["value"], "ci_low": head and head["ci_low"],
                 "ci_high": head and head["ci_high"], "n": head and head["n"],
-                "link": _link(run, t["task"], here), "setting": _setting(t), "marks": []}
-        rows.append({"model": name, "output_dir": s["output_dir"], "cells": cells})
+                "link": _link(run, t["task"], here), "setting": _setting(t), "marks": [],
+                **{k: t[k] for k in ("prompt_tokens", "completion_tokens", "cost", "currency")}}
+        rows.append({"model": name, "output_dir": s["output_dir"], "cells": cells, "total": s["total"]})
     columns, notes = [], []
     for task in tasks:
         cells = [(r, r["cells"][task]) for r in rows if task in r["cells"]]
@@ -123,12 +124,15 @@ def _cell_text(cell, digits=4):
 def markdown(board):
     cols = board["columns"]
     out = ["# Leaderboard", "",
-           "| model | " + " | ".join(f"{c['task']} ({c['metric']}, n={c['n']})" for c in cols) + " | mean |",
-           "|---|" + "---|" * (len(cols) + 1)]
+           "| model | " + " | ".join(f"{c['task']} ({c['metric']}, n={c['n']})" for c in cols)
+           + " | mean | tokens (prompt/completion) | cost |",
+           "|---|" + "---|" * (len(cols) + 3)]
     for row in board["rows"]:
         cells = [_cell_text(row["cells"].get(c["task"])) for c in cols]
         mean = summary.fmt(row["mean"]) + (f" {MARK}" if row["mean_marked"] else "")
-        out.append(f"| {row['model']} | " + " | ".join(cells) + f" | {mean} |")
+        total = row["total"]
+        out.append(f"| {row['model']} | " + " | ".join(cells) + f" | {mean} | {cost.tokens(total['prompt_tokens'])}/"
+                   f"{cost.tokens(total['completion_tokens'])} | {cost.money(total['cost'], total['currency'])} |")
     if board["notes"]:
         out += [""] + [f"- {n}" for n in board["notes"]]
     out += ["", "Runs: " + "; ".join(f"{r['model']} = {r['output_dir']}" for r in board["rows"]) + ".",
@@ -136,7 +140,8 @@ def markdown(board):
     return "\n".join(out) + "\n"
 
 
-CSV_FIELDS = ("model", "output_dir", "task", "benchmark", "metric", "value", "ci_low", "ci_high", "n", "marks")
+CSV_FIELDS = ("model", "output_dir", "task", "benchmark", "metric", "value", "ci_low", "ci_high", "n", "marks",
+              "prompt_tokens", "completion_tokens", "cost", "currency")
 
 
 def csv_text(board):
@@ -148,7 +153,8 @@ def csv_text(board):
             cell = row["cells"].get(c["task"])
             if cell:
                 writer.writerow([row["model"], row["output_dir"], c["task"], cell["benchmark"], cell["metric"],
-                                 cell["value"], cell["ci_low"], cell["ci_high"], cell["n"], "; ".join(cell["marks"])])
+                                 cell["value"], cell["ci_low"], cell["ci_high"], cell["n"], "; ".join(cell["marks"]),
+                                 cell["prompt_tokens"], cell["completion_tokens"], cell["cost"], cell["currency"]])
     return buffer.getvalue()
 
 

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 
 from ..harness.files import write_atomic
 from ..plan import RUN_ONLY_PARAMS
-from . import load, stats
+from . import cost, load, stats
 
 FORMATS = ("md", "csv", "json", "html")
 NORMAL = "normal (harness stderr)"
@@ -87,7 +87,7 @@ def task_summary(task):
             m["one_category"] = m["name"] in names
         notes.append(f"{', '.join(names)} not shown: every item is in one category ({category}), "
                      f"so {'they repeat' if len(names) > 1 else 'it repeats'} {task.headline}")
-    tokens = (r.get("response_stats") or {}).get("tokens") or {}
+    spent = cost.usage(task)
     return {
         "task": task.id,
         "benchmark": task.benchmark,
@@ -96,8 +96,10 @@ def task_summary(task):
         "params": {k: v for k, v in (r.get("params") or {}).items() if k not in RUN_ONLY_PARAMS},
         "samples": r.get("samples"),
         "failed_samples": r.get("failed_samples", 0),
-        "prompt_tokens": (tokens.get("prompt") or {}).get("total"),
-        "completion_tokens": (tokens.get("completion") or {}).get("total"),
+        "prompt_tokens": spent["prompt_tokens"],
+        "completion_tokens": spent["completion_tokens"],
+        "cost": spent["cost"],
+        "currency": spent["currency"],
         "duration_s": r.get("duration_s"),
         "finished": r.get("finished"),
         "provenance": task.provenance,
@@ -130,6 +132,7 @@ def build(run):
                      f"are not 0/1 (pass@k, repeats); '{NORMAL}' where samples cannot rebuild the metric",
         "tasks": tasks,
         "overall": overall(tasks),
+        "total": cost.total(tasks),
     }
 
 
@@ -147,18 +150,22 @@ def value_with_ci(metric):
 def markdown(summary):
     out = [f"# Summary of {summary['output_dir']}", "", f"Intervals: {summary['intervals']}.", ""]
     out += [f"> {note}" for note in summary["notes"]]
-    out += ["| task | benchmark | metric | value [95% CI] | n | failed | tokens (prompt/completion) | wall time |",
-            "|---|---|---|---|---|---|---|---|"]
+    out += ["| task | benchmark | metric | value [95% CI] | n | failed | tokens (prompt/completion) | cost | wall time |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for t in summary["tasks"]:
         head = t["metrics"][0] if t["metrics"] else None
         out.append(f"| {t['task']} | {t['benchmark']} | {head['name'] if head else '–'} | "
                    f"{value_with_ci(head) if head else '–'} | {head['n'] if head else '–'} | "
                    f"{t['failed_samples']} | {fmt(t['prompt_tokens'])}/{fmt(t['completion_tokens'])} | "
-                   f"{fmt(t['duration_s'], 1)} s |")
+                   f"{cost.money(t['cost'], t['currency'])} | {fmt(t['duration_s'], 1)} s |")
     if summary["overall"]:
         o = summary["overall"]
-        out.append(f"| overall | | | {fmt(o['value'])} | {o['tasks']} tasks | | | |")
+        out.append(f"| overall | | | {fmt(o['value'])} | {o['tasks']} tasks | | | | |")
         out += ["", f"Overall: {o['how']}."]
+    total = summary["total"]
+    out += ["", f"Total: {fmt(total['prompt_tokens'])} prompt and {fmt(total['completion_tokens'])} completion "
+            f"tokens; cost {cost.money(total['cost'], total['currency'])}"
+            + ("" if total["cost"] is not None else " (target.api_endpoint.pricing not set for every task)") + "."]
     for t in summary["tasks"]:
         out += ["", f"## {t['task']} ({t['benchmark']})", "",
                 f"Model `{t['model_id']}` at {t['endpoint']}; params: "
@@ -173,7 +180,7 @@ def markdown(summary):
 
 
 CSV_FIELDS = ("task", "benchmark", "model_id", "metric", "value", "ci_low", "ci_high", "interval", "n",
-              "samples", "failed_samples", "prompt_tokens", "completion_tokens", "duration_s")
+              "samples", "failed_samples", "prompt_tokens", "completion_tokens", "cost", "currency", "duration_s")
 
 
 def csv_text(summary):
@@ -184,7 +191,7 @@ def csv_text(summary):
         for m in t["metrics"]:
             writer.writerow([t["task"], t["benchmark"], t["model_id"], m["name"], m["value"], m["ci_low"],
                              m["ci_high"], m["method"], m["n"], t["samples"], t["failed_samples"],
-                             t["prompt_tokens"], t["completion_tokens"], t["duration_s"]])
+                             t["prompt_tokens"], t["completion_tokens"], t["cost"], t["currency"], t["duration_s"]])
     return buffer.getvalue()
 
 
