@@ -13,7 +13,7 @@ and act on the run history; `reproduce` turns a result back into a config;
   evaltasks report RUN [--format md|csv|json|html] [-o FILE]
   evaltasks compare BASELINE OTHER [...] [--format md|json|html] [-o FILE] [--label NAME ...] [--fail-on-regression]
   evaltasks leaderboard RUN|GLOB [...] [--format md|csv|json|html] [-o FILE] [--label NAME ...]
-  evaltasks export RUN [...] --dest local|mlflow [--output-dir DIR | --tracking-uri URI ...]
+  evaltasks export RUN [...] --dest local|mlflow|wandb [--output-dir DIR | --tracking-uri URI ...]
 """
 
 import argparse
@@ -555,6 +555,9 @@ def cmd_export(args):
 
     if args.dest == "local":
         config = {"output_dir": args.output_dir}
+    elif args.dest == "wandb":
+        config = {"project": args.project, "entity": args.entity, "group": args.group, "name": args.run_name,
+                  "tags": args.tag, "description": args.description}
     else:
         tags = {}
         for tag in args.tag:
@@ -610,13 +613,18 @@ def add_report_commands(sub):
     export = sub.add_parser("export", help="export runs: local (NeMo Evaluator's processed_results.json "
                                            "and CSV) or mlflow")
     export.add_argument("runs", nargs="+", metavar="RUN", help="output dirs or invocation ids")
-    export.add_argument("--dest", required=True, choices=("local", "mlflow"))
+    export.add_argument("--dest", required=True, choices=("local", "mlflow", "wandb"))
     export.add_argument("--output-dir", default="evaltasks-results", help="local: where to write")
     export.add_argument("--tracking-uri", help="mlflow: the tracking server (else $MLFLOW_TRACKING_URI)")
     export.add_argument("--experiment-name", default="evaltasks", help="mlflow: experiment (default evaltasks)")
-    export.add_argument("--run-name", help="mlflow: run name (default <model>-<output dir name>)")
-    export.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="mlflow: a tag (repeatable)")
-    export.add_argument("--description", help="mlflow: the run's description")
+    export.add_argument("--run-name", help="mlflow: run name (default <model>-<output dir name>); "
+                                           "wandb: every run's name (default eval-<invocation>-<task>)")
+    export.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
+                        help="mlflow: a tag KEY=VALUE; wandb: a tag (repeatable)")
+    export.add_argument("--description", help="mlflow, wandb: the run's description")
+    export.add_argument("--project", help="wandb: the project (default evaltasks)")
+    export.add_argument("--entity", help="wandb: the team or user (default: the key's own)")
+    export.add_argument("--group", help="wandb: the runs' group (default: the invocation id)")
     export.set_defaults(func=cmd_export)
 
 

@@ -159,8 +159,9 @@ CONFIG = {
             }.items()},
             # NeMo Evaluator's shape: exports run by the `summary` task at the end of a run.
             "auto_export": {"type": "dict", "schema": {
-                "destinations": {"type": "list", "schema": _str(allowed=["local", "mlflow"])},
-                "configs": {"type": "dict", "schema": {"local": {"type": "dict"}, "mlflow": {"type": "dict"}}},
+                "destinations": {"type": "list", "schema": _str(allowed=["local", "mlflow", "wandb"])},
+                "configs": {"type": "dict", "schema": {"local": {"type": "dict"}, "mlflow": {"type": "dict"},
+                                                       "wandb": {"type": "dict"}}},
             }},
             "endpoint_readiness_timeout": {"type": "number", "min": 1},
         },

@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The W&B export's test (tests/test_report_pages.py) reads an offline run back; setup.sh leaves wandb out.
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[wandb]'
 # Where every user can enter (munge's socket is in it): not under a private folder.
 slurm_dir=$(mktemp -d /tmp/evaltasks-slurm-tests.XXXXXX)
 chmod 755 "$slurm_dir"

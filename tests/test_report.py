@@ -343,7 +343,7 @@ def test_auto_export_runs_at_the_end_of_a_run(tmp_path, data_dir):
     assert entry["scores"]["accuracy"] == pytest.approx(2 / 3)
 
     bad = write_config(tmp_path / "bad.yaml", "http://127.0.0.1:9/v1/chat/completions", tmp_path / "other",
-                       execution={"auto_export": {"destinations": ["wandb"]}})
+                       execution={"auto_export": {"destinations": ["gsheets"]}})
     refused = doit(f"config={bad}")
     assert refused.returncode == 2 and "execution.auto_export.destinations" in refused.stderr
     assert not (tmp_path / "other").exists()

@@ -348,3 +348,75 @@ def test_leaderboard_text_formats_mark_other_benchmark_versions(five, tmp_path):
                 ["leaderboard", *refs, "--label", "x"]):
         done = evaltasks_cli(*bad)
         assert done.returncode == 2 and done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, bad
+
+
+# -- W&B export -----------------------------------------------------------------
+def wandb_records(path):
+    """Every record of an offline run's .wandb file, parsed with wandb's own protobuf
+    (wandb.proto). The file is LevelDB's log format behind a 7-byte ':W&B' header:
+    32 KiB blocks of chunks, each with a 7-byte header (crc, length, type: 1 full,
+    2 first, 3 middle, 4 last); a block's tail shorter than a header is padding."""
+    import struct
+
+    from wandb.proto import wandb_internal_pb2
+
+    data = path.read_bytes()
+    assert data[:4] == b":W&B"
+    records, pos, pending, block = [], 7, b"", 32768
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:
+            pos += block - pos % block
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        if kind == 0:
+            break
+        chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        pending = chunk if kind in (1, 2) else pending + chunk
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(pending)
+            records.append(record)
+    return records
+
+
+def test_wandb_export_offline_reads_back_from_the_run_file(runs, tmp_path):
+    a = runs["A"]
+    env = {"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), "WANDB_API_KEY": "", "HOME": str(tmp_path)}
+    done = evaltasks_cli("export", str(a), "--dest", "wandb", "--project", "evals", "--tag", "nightly", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    folders = sorted((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(folders) == 3                                  # one run per task
+    assert done.stdout.count("upload with `wandb sync ") == 3
+    summary = json.loads((a / "summary.json").read_text())
+    by_task = {}
+    for folder in folders:
+        (file,) = folder.glob("run-*.wandb")
+        records = wandb_records(file)
+        run = next(r.run for r in records if r.WhichOneof("record_type") == "run")
+        key = lambda item: item.key or "/".join(item.nested_key)
+        config = {key(item): json.loads(item.value_json) for item in run.config.update}
+        final = {key(item): json.loads(item.value_json) for r in records if r.WhichOneof("record_type") == "summary"
+                 for item in r.summary.update}
+        artifacts = [r.artifact for r in records if r.WhichOneof("record_type") == "artifact"]
+        by_task[config["task"]] = (run, config, final, artifacts)
+    assert set(by_task) == {"gsm8k", "humaneval", "mmlu_pro"}
+    run, config, final, artifacts = by_task["gsm8k"]
+    assert run.project == "evals" and list(run.tags) == ["nightly"] and run.display_name.endswith("-gsm8k")
+    gsm8k = next(t for t in summary["tasks"] if t["task"] == "gsm8k")
+    assert config["model_id"] == "llama-3.1-8b-instruct" and config["params"]["limit_samples"] == GSM8K_N
+    assert config["provenance"]["harness_digest"] == gsm8k["provenance"]["harness_digest"]
+    assert config["cost"] == pytest.approx(spent(a, A_PRICE)["gsm8k"][2])
+    low, high = stats.wilson(len(A_RIGHT), GSM8K_N)
+    assert final["gsm8k/accuracy"] == len(A_RIGHT) / GSM8K_N
+    assert (final["gsm8k/accuracy/ci_low"], final["gsm8k/accuracy/ci_high"]) == pytest.approx((low, high))
+    (artifact,) = artifacts
+    assert artifact.type == "evaluation-samples"
+    assert {e.path for e in artifact.manifest.contents} >= {"samples.table.json", "results.json", "samples.jsonl"}
+    # The samples table as staged for upload: one row per sample, as samples.jsonl has them.
+    entry = next(e for e in artifact.manifest.contents if e.path == "samples.table.json")
+    table = json.loads(open(entry.local_path).read())
+    assert table["columns"][:3] == ["index", "prompt", "response"] and len(table["data"]) == GSM8K_N
+
+    refused = evaltasks_cli("export", str(a), "--dest", "wandb", env={"WANDB_MODE": "", "WANDB_API_KEY": "",
+                                                                      "HOME": str(tmp_path), "NETRC": ""})
+    assert refused.returncode == 2 and "WANDB_MODE=offline" in refused.stderr and refused.stderr.count("\n") == 1

@@ -12,6 +12,16 @@
   and the summary and task files as artifacts. Config keys as NeMo Evaluator
   names them: ``tracking_uri``, ``experiment_name``, ``run_name``, ``tags``,
   ``description``, ``log_artifacts``.
+- ``wandb`` (``pip install evaltasks[wandb]``): one W&B run per task (NeMo
+  Evaluator's ``per_task`` mode): its metrics with ``…/ci_low`` and
+  ``…/ci_high`` in the run's summary, a config with model, endpoint, params,
+  provenance, tokens and cost, and the samples as a ``wandb.Table`` in an
+  artifact (with results.json and samples.jsonl when ``log_artifacts``). Keys as
+  NeMo Evaluator names them: ``entity``, ``project``, ``name``, ``group``,
+  ``job_type``, ``tags``, ``description``, ``log_metrics``, ``log_artifacts``,
+  ``extra_metadata``, ``log_mode`` (``per_task`` only). With
+  ``WANDB_MODE=offline`` nothing leaves the machine: each run is a folder
+  under ``$WANDB_DIR/wandb/`` that ``wandb sync`` uploads later.
 """
 
 import csv
@@ -24,7 +34,7 @@ from datetime import datetime, timezone
 from ..harness.files import write_atomic
 from . import load, summary
 
-DESTINATIONS = ("local", "mlflow")
+DESTINATIONS = ("local", "mlflow", "wandb")
 HARNESS = "evaltasks"
 CSV_BASE = ("Model Name", "Harness", "Task Name", "Executor", "Container", "Invocation ID", "Job ID")
 DEFAULT_LOCAL_DIR = "evaltasks-results"
@@ -188,6 +198,103 @@ def _metric_key(name):
     return "".join(c if c.isalnum() or c in "_-. /" else "_" for c in name)
 
 
+# -- wandb ------------------------------------------------------------------
+WANDB_KEYS = ("entity", "project", "name", "group", "job_type", "tags", "description", "log_metrics",
+              "log_artifacts", "extra_metadata", "log_mode", "log_logs", "only_required")
+
+
+def _wandb_config(config):
+    unknown = sorted(set(k for k, v in config.items() if v is not None) - set(WANDB_KEYS))
+    if unknown:
+        raise ExportError(f"wandb export: unknown key {unknown[0]} (one of {', '.join(WANDB_KEYS)})")
+    if (config.get("log_mode") or "per_task") != "per_task":
+        raise ExportError(f"wandb export: log_mode {config['log_mode']!r}: only per_task (one W&B run per task)")
+    tags = config.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ExportError("wandb export: tags must be a list of strings")
+    wanted = config.get("log_metrics") or []
+    if not isinstance(wanted, list):
+        raise ExportError("wandb export: log_metrics must be a list of metric name parts")
+    return tags, wanted
+
+
+def _samples_table(wandb, task):
+    from .html import sample_rows
+
+    columns = ["index", "prompt", "response", "extracted", "gold", "score", "error"]
+    rows = [[r["i"], r["p"], r["r"], r["x"], r["g"], r["s"], r["e"]] for r in sample_rows(task)]
+    return wandb.Table(columns=columns, data=[[None if v is None else (v if isinstance(v, (int, float)) else str(v))
+                                               for v in row] for row in rows])
+
+
+def export_wandb(runs, config):
+    try:
+        import wandb
+    except ImportError:
+        raise ExportError("the wandb exporter needs W&B: pip install 'evaltasks[wandb]'") from None
+    tags, wanted = _wandb_config(config)
+    offline = os.environ.get("WANDB_MODE") in ("offline", "dryrun")
+    if not offline and not os.environ.get("WANDB_API_KEY") and not _wandb_logged_in():
+        raise ExportError("wandb export: no W&B credentials (set WANDB_API_KEY, or `wandb login`), "
+                          "or export offline with WANDB_MODE=offline and `wandb sync` later")
+    done = []
+    for run in runs:
+        s = summary.build(run)
+        for t in s["tasks"]:
+            task = run.tasks[t["task"]]
+            job = _job_id(task)
+            invocation = job.split(".", 1)[0] if job else _run_name(run)
+            metrics = {}
+            for m in t["metrics"]:
+                if wanted and not any(w in m["name"] for w in wanted):
+                    continue
+                for suffix, value in (("", m["value"]), ("/ci_low", m["ci_low"]), ("/ci_high", m["ci_high"])):
+                    if summary.finite(value) is not None:
+                        metrics[f"{t['task']}/{m['name']}{suffix}"] = float(value)
+            run_config = summary.finite({
+                "model_id": t["model_id"], "endpoint": t["endpoint"], "task": t["task"], "benchmark": t["benchmark"],
+                "params": t["params"], "provenance": t["provenance"], "samples": t["samples"],
+                "failed_samples": t["failed_samples"], "prompt_tokens": t["prompt_tokens"],
+                "completion_tokens": t["completion_tokens"], "cost": t["cost"], "currency": t["currency"],
+                "output_dir": s["output_dir"], "invocation_id": invocation, "job_id": job, "harness": HARNESS,
+                **(config.get("extra_metadata") or {})})
+            try:
+                wrun = wandb.init(project=config.get("project") or "evaltasks", entity=config.get("entity"),
+                                  name=config.get("name") or f"eval-{invocation}-{t['task']}",
+                                  group=config.get("group") or invocation, job_type=config.get("job_type") or "evaluation",
+                                  tags=tags, notes=config.get("description"), config=run_config,
+                                  reinit="create_new", settings=wandb.Settings(console="off", silent=True))
+            except Exception as e:          # wandb raises its own errors for auth and network; one line either way
+                raise ExportError(f"wandb export: {str(e).splitlines()[0][:300]}") from None
+            try:
+                wrun.log(metrics)
+                wrun.summary.update(metrics)
+                artifact = wandb.Artifact(f"{invocation}-{t['task']}-samples", type="evaluation-samples")
+                artifact.add(_samples_table(wandb, task), "samples")
+                if config.get("log_artifacts", True):
+                    for name in (load.RESULTS, load.SAMPLES):
+                        if os.path.exists(os.path.join(task.folder, name)):
+                            artifact.add_file(os.path.join(task.folder, name), name=name)
+                wrun.log_artifact(artifact)
+                where = wrun.settings.sync_dir if offline else wrun.url
+            finally:
+                wrun.finish()
+            done.append(f"wandb run {wrun.id} ({t['task']}): {where}"
+                        + (f" (offline: upload with `wandb sync {where}`)" if offline else ""))
+    return done
+
+
+def _wandb_logged_in():
+    """Whether ~/.netrc (or $NETRC) holds a W&B key, as `wandb login` leaves it."""
+    import netrc
+
+    try:
+        hosts = netrc.netrc(os.environ.get("NETRC")).hosts
+    except (OSError, netrc.NetrcParseError):
+        return False
+    return any("wandb" in host for host in hosts)
+
+
 # -- entry points -----------------------------------------------------------
 def export(refs, dest, config):
     if dest not in DESTINATIONS:
@@ -196,7 +303,7 @@ def export(refs, dest, config):
         runs = [load.load_run(ref) for ref in refs]
     except load.RunError as e:
         raise ExportError(str(e)) from None
-    return export_local(runs, config) if dest == "local" else export_mlflow(runs, config)
+    return {"local": export_local, "mlflow": export_mlflow, "wandb": export_wandb}[dest](runs, config)
 
 
 def auto(output_dir, auto_export):
