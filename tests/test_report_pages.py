@@ -208,6 +208,12 @@ def test_summary_page_reads_at_a_glance(runs, browser, width):
     assert_fits(page)
     assert errors == [] and requests == []
 
+    # The markdown says the same: the model on top, provenance as a list, tokens and cost in total.
+    md = evaltasks_cli("report", str(a)).stdout
+    assert md.startswith("# llama-3.1-8b-instruct\n") and "{'" not in md
+    assert f"- data `gsm8k/test.jsonl`: {GSM8K_N} rows, sha256 `{prov['datasets'][0]['sha256'][:12]}`" in md
+    assert f"cost {sum(c for _, _, c in usage.values()):.4f} USD." in md
+
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_compare_page_names_models_and_prints_small_p_values(runs, browser, tmp_path, width):
@@ -340,6 +346,9 @@ def test_leaderboard_text_formats_mark_other_benchmark_versions(five, tmp_path):
     assert "| old | " in md and f"- † mmlu_pro, old: benchmark version 0 (the others {current})" in md
     low, high = stats.wilson(len(A_RIGHT), GSM8K_N)
     assert f"| a | {len(A_RIGHT) / GSM8K_N:.4f} [{low:.4f}, {high:.4f}] |" in md
+    a_cost = spent(five[0], A_PRICE)
+    assert f"| a | gsm8k | {a_cost['gsm8k'][0]:,} | {a_cost['gsm8k'][1]:,} | {a_cost['gsm8k'][2]:.4f} USD |" in md
+    assert f"| a | total | {sum(p for p, _, _ in a_cost.values()):,} |" in md
     rows = evaltasks_cli("leaderboard", *refs, "--format", "csv").stdout.splitlines()
     assert rows[0] == ("model,output_dir,task,benchmark,metric,value,ci_low,ci_high,n,marks,"
                        "prompt_tokens,completion_tokens,cost,currency") and len(rows) == 1 + 5 * 3

@@ -17,6 +17,7 @@ import os
 import jinja2
 
 from . import compare, cost, load
+from .summary import flat, short
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("evaltasks.report", "templates"),
                           autoescape=True, trim_blocks=True, lstrip_blocks=True)
@@ -96,27 +97,6 @@ def chart(bars, centre=None, axis="score", centre_label="no difference"):
         left=left, plot=plot, height=height, lo=lo, hi=hi, centre=centre, marks=marks, axis=axis,
         centre_label=centre_label,
         tick=lambda v: f"{v:+g}" if signed and v else f"{v:g}")
-
-
-def flat(params, prefix=""):
-    """``[(key, value)]`` with nested dicts spelled ``extra.n_samples``, None and {} left out."""
-    out = []
-    for k, v in params.items():
-        if isinstance(v, dict) and v:
-            out += flat(v, f"{prefix}{k}.")
-        elif v is not None and v != {}:
-            out.append((f"{prefix}{k}", json.dumps(v) if isinstance(v, (list, bool)) else v))
-    return out
-
-
-def short(value):
-    """A sha256 digest shortened to 12 hex digits (the full one in results.json)."""
-    text = str(value)
-    for prefix in ("sha256:", ""):
-        digest = text[len(prefix):]
-        if text.startswith(prefix) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest):
-            return prefix + digest[:12]
-    return text
 
 
 _env.globals.update(flat=flat, short=short, money=cost.money)

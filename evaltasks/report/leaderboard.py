@@ -136,8 +136,10 @@ def markdown(board):
     if board["notes"]:
         out += [""] + [f"- {n}" for n in board["notes"]]
     out += ["", "Runs: " + "; ".join(f"{r['model']} = {r['output_dir']}" for r in board["rows"]) + ".",
-            "", board["how"] + "."]
-    return "\n".join(out) + "\n"
+            "", board["how"] + ".", ""]
+    usage = [{"run": r["model"], "tasks": {c["task"]: r["cells"][c["task"]] for c in cols if c["task"] in r["cells"]},
+              "total": r["total"]} for r in board["rows"]]
+    return "\n".join(out) + "\n" + cost.markdown(usage)
 
 
 CSV_FIELDS = ("model", "output_dir", "task", "benchmark", "metric", "value", "ci_low", "ci_high", "n", "marks",

@@ -148,7 +148,8 @@ def value_with_ci(metric):
 
 
 def markdown(summary):
-    out = [f"# Summary of {summary['output_dir']}", "", f"Intervals: {summary['intervals']}.", ""]
+    out = [f"# {summary['model']}", "", f"Summary of `{summary['output_dir']}`.", "",
+           f"Intervals: {summary['intervals']}.", ""]
     out += [f"> {note}" for note in summary["notes"]]
     out += ["| task | benchmark | metric | value [95% CI] | n | failed | tokens (prompt/completion) | cost | wall time |",
             "|---|---|---|---|---|---|---|---|---|"]
@@ -169,14 +170,55 @@ def markdown(summary):
     for t in summary["tasks"]:
         out += ["", f"## {t['task']} ({t['benchmark']})", "",
                 f"Model `{t['model_id']}` at {t['endpoint']}; params: "
-                + ", ".join(f"`{k}={v}`" for k, v in t["params"].items() if v not in (None, {})), ""]
+                + ", ".join(f"`{k}: {v}`" for k, v in flat(t["params"])), ""]
         if t["provenance"]:
-            out += [f"Provenance: `{t['provenance']}`", ""]
+            out += provenance_lines(t["provenance"]) + [""]
         out += [f"> {note}" for note in t["notes"]]
         out += ["| metric | value | 95% CI | n | interval |", "|---|---|---|---|---|"]
         out += [f"| {m['name']} | {fmt(m['value'])} | {fmt(m['ci_low'])} – {fmt(m['ci_high'])} | {m['n']} | "
                 f"{m['method']} |" for m in t["metrics"] if not m.get("one_category")]
     return "\n".join(out) + "\n"
+
+
+def flat(params, prefix=""):
+    """``[(key, value)]`` with nested dicts spelled ``extra.n_samples``, None and {} left out."""
+    out = []
+    for k, v in params.items():
+        if isinstance(v, dict) and v:
+            out += flat(v, f"{prefix}{k}.")
+        elif v is not None and v != {}:
+            out.append((f"{prefix}{k}", json.dumps(v) if isinstance(v, (list, bool)) else v))
+    return out
+
+
+def short(value):
+    """A sha256 digest shortened to 12 hex digits (the full one in results.json)."""
+    text = str(value)
+    for prefix in ("sha256:", ""):
+        digest = text[len(prefix):]
+        if text.startswith(prefix) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest):
+            return prefix + digest[:12]
+    return text
+
+
+def provenance_lines(prov):
+    """The provenance block as a short Markdown list (results.json holds it whole)."""
+    out = ["Provenance:", ""]
+    for key, label in (("benchmark_version", "benchmark version"), ("evaltasks_version", "evaltasks"),
+                       ("harness_digest", "harness digest")):
+        if key in prov:
+            out.append(f"- {label}: `{prov[key]}`")
+    if isinstance(prov.get("runtime"), dict):
+        out.append("- runtime: " + ", ".join(f"{k} `{short(v)}`" for k, v in flat(prov["runtime"])))
+    for d in prov.get("datasets") or []:
+        if isinstance(d, dict):
+            out.append(f"- data `{d.get('file')}`: {d.get('rows') if d.get('rows') is not None else '–'} rows, "
+                       f"sha256 `{short(d.get('sha256') or '–')}`")
+    server = prov.get("server") if isinstance(prov.get("server"), dict) else {}
+    if server:
+        out.append("- server: " + "; ".join(f"{k} {', '.join(map(str, v)) if isinstance(v, list) else v}"
+                                            for k, v in server.items() if v))
+    return out
 
 
 CSV_FIELDS = ("task", "benchmark", "model_id", "metric", "value", "ci_low", "ci_high", "interval", "n",
