@@ -240,3 +240,29 @@ def own_cache(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                                     args=["--no-sandbox", "--disable-gpu", "--no-first-run",
+                                           "--disable-background-networking", "--disable-component-update",
+                                           "--disable-sync"])
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser, url, width=1280):
+    """A page of ``url`` in a window ``width`` px wide, with the console errors
+    and any request that leaves file:// (a self-contained page makes none)."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    errors, requests = [], []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: r.url.startswith("file://") or requests.append(r.url))
+    page.goto(url)
+    return page, errors, requests

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from conftest import REPO, Gsm8kModel, doit, evaltasks_cli, write_config
+from conftest import REPO, Gsm8kModel, doit, evaltasks_cli, open_page, write_config
 from endpoint import FakeEndpoint
 from evaltasks.report import stats
 
@@ -154,30 +154,6 @@ def test_summary_is_up_to_date_after_a_noop_run_and_rebuilt_when_a_task_reran(tm
     assert (out / "summary.html").stat().st_mtime_ns > built
     summary = json.loads((out / "summary.json").read_text())
     assert {t["task"]: t["metrics"][0]["n"] for t in summary["tasks"]} == {"a": 3, "b": 5}
-
-
-@pytest.fixture
-def browser():
-    """Debian's Chromium, headless, driven by Playwright (no browser download)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
-                                     args=["--no-sandbox", "--disable-gpu", "--no-first-run",
-                                           "--disable-background-networking", "--disable-component-update",
-                                           "--disable-sync"])
-        yield chromium
-        chromium.close()
-
-
-def open_page(browser, url):
-    page = browser.new_page()
-    errors, requests = [], []
-    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("request", lambda r: r.url.startswith("file://") or requests.append(r.url))
-    page.goto(url)
-    return page, errors, requests
 
 
 def test_summary_html_in_a_browser(runs, browser):

@@ -11,7 +11,7 @@ import shutil
 import pytest
 import yaml
 
-from conftest import DATA_DIR, Gsm8kModel, doit, evaltasks_cli, write_config
+from conftest import DATA_DIR, Gsm8kModel, doit, evaltasks_cli, open_page, write_config
 from endpoint import FakeEndpoint
 from evaltasks.report import compare, stats
 
@@ -82,30 +82,6 @@ def runs(tmp_path_factory, data_dir, docker_client):
     deep.mkdir(parents=True)
     return {"A": run_pipeline(deep / "llama-run", "llama-3.1-8b-instruct", A_RIGHT, api_endpoint={"pricing": A_PRICE}),
             "B": run_pipeline(deep / "qwen-run", "qwen2.5-7b-instruct", B_RIGHT, api_endpoint={"pricing": B_PRICE})}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's Chromium, headless, driven by Playwright (no browser download)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
-                                     args=["--no-sandbox", "--disable-gpu", "--no-first-run",
-                                           "--disable-background-networking", "--disable-component-update",
-                                           "--disable-sync"])
-        yield chromium
-        chromium.close()
-
-
-def open_page(browser, url, width):
-    page = browser.new_page(viewport={"width": width, "height": 900})
-    errors, requests = [], []
-    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("request", lambda r: r.url.startswith("file://") or requests.append(r.url))
-    page.goto(url)
-    return page, errors, requests
 
 
 # Every element that sticks out of the window, unless it sits in something that

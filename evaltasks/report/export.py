@@ -28,6 +28,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 from datetime import datetime, timezone
 
@@ -221,10 +222,11 @@ def _wandb_config(config):
 def _samples_table(wandb, task):
     from .html import sample_rows
 
-    columns = ["index", "prompt", "response", "extracted", "gold", "score", "error"]
-    rows = [[r["i"], r["p"], r["r"], r["x"], r["g"], r["s"], r["e"]] for r in sample_rows(task)]
-    return wandb.Table(columns=columns, data=[[None if v is None else (v if isinstance(v, (int, float)) else str(v))
-                                               for v in row] for row in rows])
+    # A table column holds one type: ids and errors as text, scores as numbers.
+    text = lambda v: None if v is None else str(v)
+    return wandb.Table(columns=["index", "prompt", "response", "extracted", "gold", "score", "error"],
+                       data=[[text(r["i"]), r["p"], r["r"], r["x"], r["g"], r["s"], text(r["e"])]
+                             for r in sample_rows(task)])
 
 
 def export_wandb(runs, config):
@@ -269,7 +271,9 @@ def export_wandb(runs, config):
             try:
                 wrun.log(metrics)
                 wrun.summary.update(metrics)
-                artifact = wandb.Artifact(f"{invocation}-{t['task']}-samples", type="evaluation-samples")
+                # Artifact names allow letters, digits, '-', '_' and '.'.
+                artifact = wandb.Artifact(re.sub(r"[^A-Za-z0-9_.-]", "_", f"{invocation}-{t['task']}-samples"),
+                                          type="evaluation-samples")
                 artifact.add(_samples_table(wandb, task), "samples")
                 if config.get("log_artifacts", True):
                     for name in (load.RESULTS, load.SAMPLES):

@@ -63,7 +63,6 @@ def ticks(lo, hi, most=6):
     return [round(k * step, 10) for k in range(first, math.floor(hi / step + 1e-9) + 1)]
 
 
-CHART_FONT_PX = 12
 CHAR_PX = 7.2           # a generous average width of a 12 px system-ui character
 
 
@@ -118,13 +117,14 @@ def compare_page(result, runs, here=None):
         target = os.path.abspath(os.path.join(run.output_dir, "summary.html"))
         return os.path.relpath(target, here) if here else "file://" + target
     links = {r.label: link(r) for r in runs}
-    names = dict(zip((r.label for r in runs), load.display_names(runs)))
+    display = load.display_names(runs)
+    names = dict(zip((r.label for r in runs), display))
     bars = [(f"{names[c['run']]}: {e['task']}", e["diff"], e["ci_low"], e["ci_high"])
             for c in result["comparisons"] for e in c["tasks"] if e.get("p") is not None]
     axis = f"B − A, {names[result['baseline']]} = A (95% interval)"
     return _env.get_template("compare.html.j2").render(
-        r=result, links=links, names=names, usage=cost.runs_usage(runs, load.display_names(runs)), folders={r.label: os.path.abspath(r.output_dir) for r in runs},
-        chart=chart(bars, centre=0.0, axis=axis))
+        r=result, links=links, names=names, usage=cost.runs_usage(runs, display),
+        folders={r.label: os.path.abspath(r.output_dir) for r in runs}, chart=chart(bars, centre=0.0, axis=axis))
 
 
 def leaderboard_page(board):
