@@ -87,6 +87,20 @@ PRICING = {
     "currency": _str(empty=False, regex=r"^[A-Za-z$€£¥]{1,8}$"),
 }
 
+# execution.auto_export.configs.wandb, with NeMo Evaluator's keys (report/export.py uses them).
+WANDB_EXPORT = {
+    **{key: _str(nullable=True, empty=False) for key in ("entity", "project", "name", "group", "job_type",
+                                                          "description")},
+    "tags": {"type": "list", "schema": _str(empty=False)},
+    "log_metrics": {"type": "list", "schema": _str(empty=False)},
+    "log_artifacts": {"type": "boolean"},
+    "log_logs": {"type": "boolean"},
+    "only_required": {"type": "boolean"},
+    "extra_metadata": {"type": "dict", "keysrules": _str(empty=False)},
+    # One W&B run per task; NeMo Evaluator's multi_task (one run for all) is not offered.
+    "log_mode": _str(allowed=["per_task"]),
+}
+
 API_ENDPOINT = {
     "model_id": _str(required=True, empty=False),
     "url": _str(required=True, empty=False, regex=r"^https?://.+"),
@@ -161,7 +175,7 @@ CONFIG = {
             "auto_export": {"type": "dict", "schema": {
                 "destinations": {"type": "list", "schema": _str(allowed=["local", "mlflow", "wandb"])},
                 "configs": {"type": "dict", "schema": {"local": {"type": "dict"}, "mlflow": {"type": "dict"},
-                                                       "wandb": {"type": "dict"}}},
+                                                       "wandb": {"type": "dict", "schema": WANDB_EXPORT}}},
             }},
             "endpoint_readiness_timeout": {"type": "number", "min": 1},
         },

@@ -405,3 +405,36 @@ def test_wandb_export_offline_reads_back_from_the_run_file(runs, tmp_path):
     refused = evaltasks_cli("export", str(a), "--dest", "wandb", env={"WANDB_MODE": "", "WANDB_API_KEY": "",
                                                                       "HOME": str(tmp_path), "NETRC": ""})
     assert refused.returncode == 2 and "WANDB_MODE=offline" in refused.stderr and refused.stderr.count("\n") == 1
+
+
+def test_auto_export_to_wandb_at_the_end_of_a_run(tmp_path, data_dir, docker_client):
+    out = tmp_path / "results"
+    auto = {"auto_export": {"destinations": ["wandb"],
+                            "configs": {"wandb": {"project": "nightly", "tags": ["auto"], "log_metrics": ["accuracy"],
+                                                  "extra_metadata": {"hardware": "laptop"}}}}}
+    env = {"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), "WANDB_API_KEY": "", "HOME": str(tmp_path)}
+    with FakeEndpoint(Gsm8kModel(right=range(3))) as ep:
+        cfg = write_config(tmp_path / "c.yaml", ep.chat_url, out, execution=auto,
+                           tasks=[{"name": "gsm8k", "overrides": {"config.params.limit_samples": 4}}])
+        done = doit(f"config={cfg}", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (folder,) = (tmp_path / "wandb").glob("offline-run-*")
+    records = wandb_records(next(folder.glob("run-*.wandb")))
+    run = next(r.run for r in records if r.WhichOneof("record_type") == "run")
+    assert run.project == "nightly" and list(run.tags) == ["auto"]
+    config = {item.key: json.loads(item.value_json) for item in run.config.update}
+    assert config["hardware"] == "laptop" and config["task"] == "gsm8k"
+    final = {item.key or "/".join(item.nested_key): json.loads(item.value_json)
+             for r in records if r.WhichOneof("record_type") == "summary" for item in r.summary.update}
+    assert final["gsm8k/accuracy"] == 0.75
+
+    # A bad W&B setting is a config error: one line before anything runs.
+    for wandb_config, problem in (({"log_mode": "multi_task"}, "log_mode: unallowed value multi_task"),
+                                  ({"tags": "nightly"}, "tags: must be of list type"),
+                                  ({"projekt": "x"}, "projekt: unknown key")):
+        bad = write_config(tmp_path / "bad.yaml", "http://127.0.0.1:9/v1/chat/completions", tmp_path / "other",
+                           execution={"auto_export": {"destinations": ["wandb"], "configs": {"wandb": wandb_config}}})
+        refused = doit(f"config={bad}", env=env)
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stdout + refused.stderr
+        assert f"execution.auto_export.configs.wandb.{problem}" in refused.stderr
+        assert not (tmp_path / "other").exists()

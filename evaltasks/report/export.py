@@ -19,7 +19,7 @@
   artifact (with results.json and samples.jsonl when ``log_artifacts``). Keys as
   NeMo Evaluator names them: ``entity``, ``project``, ``name``, ``group``,
   ``job_type``, ``tags``, ``description``, ``log_metrics``, ``log_artifacts``,
-  ``extra_metadata``, ``log_mode`` (``per_task`` only). With
+  ``extra_metadata``, ``log_mode`` (``per_task`` only; schema.WANDB_EXPORT). With
   ``WANDB_MODE=offline`` nothing leaves the machine: each run is a folder
   under ``$WANDB_DIR/wandb/`` that ``wandb sync`` uploads later.
 """
@@ -200,25 +200,6 @@ def _metric_key(name):
 
 
 # -- wandb ------------------------------------------------------------------
-WANDB_KEYS = ("entity", "project", "name", "group", "job_type", "tags", "description", "log_metrics",
-              "log_artifacts", "extra_metadata", "log_mode", "log_logs", "only_required")
-
-
-def _wandb_config(config):
-    unknown = sorted(set(k for k, v in config.items() if v is not None) - set(WANDB_KEYS))
-    if unknown:
-        raise ExportError(f"wandb export: unknown key {unknown[0]} (one of {', '.join(WANDB_KEYS)})")
-    if (config.get("log_mode") or "per_task") != "per_task":
-        raise ExportError(f"wandb export: log_mode {config['log_mode']!r}: only per_task (one W&B run per task)")
-    tags = config.get("tags") or []
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise ExportError("wandb export: tags must be a list of strings")
-    wanted = config.get("log_metrics") or []
-    if not isinstance(wanted, list):
-        raise ExportError("wandb export: log_metrics must be a list of metric name parts")
-    return tags, wanted
-
-
 def _samples_table(wandb, task):
     from .html import sample_rows
 
@@ -234,7 +215,8 @@ def export_wandb(runs, config):
         import wandb
     except ImportError:
         raise ExportError("the wandb exporter needs W&B: pip install 'evaltasks[wandb]'") from None
-    tags, wanted = _wandb_config(config)
+    # Keys and types as schema.WANDB_EXPORT checks them in a config (the CLI builds its own).
+    tags, wanted = config.get("tags") or [], config.get("log_metrics") or []
     offline = os.environ.get("WANDB_MODE") in ("offline", "dryrun")
     if not offline and not os.environ.get("WANDB_API_KEY") and not _wandb_logged_in():
         raise ExportError("wandb export: no W&B credentials (set WANDB_API_KEY, or `wandb login`), "
