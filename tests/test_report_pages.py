@@ -1,7 +1,9 @@
-"""The HTML pages as a reader sees them: summary.html and compare.html of real
-runs (gsm8k, humaneval, mmlu_pro against scripted endpoints) opened in Debian's
-headless Chromium at 1280 and 600 px, with assertions on the DOM — nothing
-wider than the window, no label cut, the numbers there."""
+"""The reports as a reader sees them: summary.html, compare.html and the
+leaderboard of real runs (gsm8k, humaneval, mmlu_pro against scripted
+endpoints, five models) opened in Debian's headless Chromium at 1280 and 600 px,
+with assertions on the DOM — nothing wider than the window, no label cut, the
+numbers there — plus tokens and cost at the configured price, and the W&B
+export read back from its offline run file."""
 
 import gzip
 import json
@@ -438,3 +440,17 @@ def test_auto_export_to_wandb_at_the_end_of_a_run(tmp_path, data_dir, docker_cli
         assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stdout + refused.stderr
         assert f"execution.auto_export.configs.wandb.{problem}" in refused.stderr
         assert not (tmp_path / "other").exists()
+
+
+def test_per_category_metrics_stay_when_there_are_several_categories(tmp_path, browser, docker_client, data_dir):
+    # mmlu_pro's first 789 items are business, the next ones law: 800 items make two categories.
+    out = tmp_path / "results"
+    with FakeEndpoint(lambda payload: "Answer: A") as ep:
+        cfg = write_config(tmp_path / "c.yaml", ep.chat_url, out, tasks=[
+            {"name": "mmlu_pro", "overrides": {"config.params.limit_samples": 800, "config.params.parallelism": 16}}])
+        done = doit(f"config={cfg}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    page, errors, _ = open_page(browser, (out / "summary.html").as_uri())
+    shown = page.locator("#task-mmlu_pro table.metrics tr td:first-child").all_text_contents()
+    assert shown == ["accuracy", "macro_accuracy", "accuracy/business", "accuracy/law"]
+    assert page.locator("#task-mmlu_pro .note").count() == 0 and errors == []
