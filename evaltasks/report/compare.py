@@ -19,7 +19,10 @@ MDE_THRESHOLD = 0.05
 
 
 def provenance_notes(a, b):
-    """What differs between two tasks' provenance blocks, when both have one."""
+    """What differs between two tasks' provenance blocks, when both have one:
+    the benchmark version and the digests of the data files. ``datasets`` is a
+    list of ``{file, sha256, rows, …}``; ``rows`` differs whenever the limits do,
+    which the count of items compared already says, so only the digests count."""
     pa, pb = a.provenance, b.provenance
     if not pa or not pb:
         return []
@@ -29,11 +32,19 @@ def provenance_notes(a, b):
             if pa.get(key) != pb.get(key):
                 notes.append(f"benchmark version differs: {pa.get(key)} vs {pb.get(key)}")
             break
-    da, db = pa.get("datasets") or {}, pb.get("datasets") or {}
-    if da != db:
-        changed = sorted(k for k in set(da) | set(db) if da.get(k) != db.get(k))
-        notes.append(f"dataset files differ: {', '.join(map(str, changed))}")
+    da, db = _digests(pa.get("datasets")), _digests(pb.get("datasets"))
+    changed = sorted(k for k in set(da) | set(db) if da.get(k) != db.get(k))
+    if changed:
+        notes.append(f"dataset files differ: {', '.join(changed)}")
     return notes
+
+
+def _digests(datasets):
+    """``{file: sha256}`` of a provenance ``datasets`` list; entries that are
+    not objects (a hand-edited or foreign results.json) are skipped."""
+    if not isinstance(datasets, list):
+        return {}
+    return {str(d.get("file")): d.get("sha256") for d in datasets if isinstance(d, dict)}
 
 
 def _rows_by_key(task):
