@@ -494,6 +494,15 @@ def cmd_report(args):
     return 0
 
 
+def _flips_shown(value):
+    """``--flips``: ``all`` (None) or a count ≥ 0."""
+    if value == "all":
+        return None
+    if value.isdigit():
+        return int(value)
+    raise argparse.ArgumentTypeError(f"{value!r}: give 'all' or a number of flips per task")
+
+
 def cmd_compare(args):
     from .report import compare, load
 
@@ -513,7 +522,7 @@ def cmd_compare(args):
 
         text = html.compare_page(result, runs, here=os.path.dirname(os.path.abspath(args.output or ".")))
     else:
-        text = compare.markdown(result)
+        text = compare.markdown(result, flips=args.flips)
     _write_or_print(text, args.output)
     worse = compare.regressions(result)
     if args.fail_on_regression and worse:
@@ -546,7 +555,7 @@ def cmd_export(args):
 
 
 def add_report_commands(sub):
-    from .report.compare import MDE_THRESHOLD
+    from .report.compare import FLIPS_SHOWN, MDE_THRESHOLD
     from .report.summary import FORMATS
 
     report = sub.add_parser("report", help="a finished run's summary: each metric with its 95%% interval")
@@ -565,6 +574,9 @@ def add_report_commands(sub):
     compare.add_argument("--mde-threshold", type=float, default=MDE_THRESHOLD, metavar="D",
                          help="call a task 'underpowered' when it could not detect a difference of D "
                               f"with 80%% power (default {MDE_THRESHOLD})")
+    compare.add_argument("--flips", type=_flips_shown, default=FLIPS_SHOWN, metavar="all|N",
+                         help=f"flips listed per task in markdown (default {FLIPS_SHOWN}; "
+                              "the counts are always given; json and html have every flip)")
     compare.set_defaults(func=cmd_compare)
 
     export = sub.add_parser("export", help="export runs: local (NeMo Evaluator's processed_results.json "

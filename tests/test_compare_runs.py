@@ -102,3 +102,70 @@ def test_other_data_digests_are_noted(sizes, tmp_path):
     # by another tool) is compared without the data note, never a traceback.
     edit_results(other / "gsm8k", lambda r: r["provenance"].update(datasets={"x": 1}))
     assert compare(big, other).returncode == 0
+
+
+class HumanevalModel:
+    """Answers a humaneval problem with its canonical solution when its index is
+    in ``right``, else with a program that fails its tests."""
+
+    def __init__(self, right):
+        from conftest import DATA_DIR
+        from evaltasks.harness.benchmarks import humaneval
+
+        self.right = set(right)
+        self.items = humaneval.load(str(DATA_DIR / "humaneval"))
+
+    def __call__(self, payload):
+        text = payload["messages"][-1]["content"]
+        index, item = next((i, it) for i, it in enumerate(self.items) if it["prompt"] in text)
+        body = item["gold"] if index in self.right else "    raise NotImplementedError('wrong')\n"
+        return f"Here it is:\n```python\n{item['prompt']}{body}```\n"
+
+
+@pytest.fixture(scope="module")
+def many_flips(tmp_path_factory):
+    """Two runs that differ on 30 gsm8k items and on 4 humaneval programs."""
+    tmp = tmp_path_factory.mktemp("flips")
+    runs = []
+    for name, gsm8k_right, humaneval_right in (("A", range(0, 60, 2), range(0, 8, 2)),
+                                                ("B", range(1, 60, 2), range(0, 8))):
+        run_task(tmp / name, "gsm8k", Gsm8kModel(gsm8k_right), 60)
+        run_task(tmp / name, "humaneval", HumanevalModel(humaneval_right), 8, n_samples=1, timeout=5.0)
+        runs.append(tmp / name)
+    return runs
+
+
+def flip_lines(stdout):
+    return [line for line in stdout.splitlines() if line.startswith("- `")]
+
+
+def test_terminal_compare_shows_counts_and_a_few_flips(many_flips):
+    """Failed before the fix: all 64 flips were listed as table rows, programs in the cells."""
+    done = compare(*many_flips)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "### gsm8k: 60 flips (30 right only in B, 30 right only in A)" in out
+    assert "### humaneval: 4 flips (4 right only in B, 0 right only in A)" in out
+    assert out.count("3 of them shown, those right only in A first (`--flips all` or `--flips N` for more).") == 2
+    assert len(flip_lines(out)) == 6
+    # Losses first: gsm8k's first shown flips are items right only in A.
+    gsm8k = out.split("### gsm8k")[1].split("###")[0]
+    assert all(line.endswith("right in A:") for line in flip_lines(gsm8k))
+    # Code is fenced, never in a table: every table row has the table's column count.
+    humaneval = out.split("### humaneval")[1]
+    assert "    ```" in humaneval and "raise NotImplementedError('wrong')" in humaneval
+    rows = [line for line in out.splitlines() if line.startswith("|")]
+    assert rows and all(line.count("|") == rows[0].count("|") for line in rows)
+
+
+def test_flips_all_or_n(many_flips):
+    every = compare(*many_flips, extra=("--flips", "all"))
+    assert every.returncode == 0 and len(flip_lines(every.stdout)) == 64
+    assert "of them shown" not in every.stdout
+    ten = compare(*many_flips, extra=("--flips", "10"))
+    assert len(flip_lines(ten.stdout)) == 10 + 4
+    assert "10 of them shown" in ten.stdout and "humaneval: 4 flips" in ten.stdout
+    bad = compare(*many_flips, extra=("--flips", "some"))
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.strip() == ("error: argument --flips: 'some': give 'all' or a number of flips per task "
+                                  "(see `evaltasks compare --help`)")
