@@ -51,6 +51,10 @@ class Config:
     data: dict       # composed, overridden and validated
     tasks: list      # one dict per configured evaluation (see resolve_task)
     deployment: object = None   # deploy.Deployment when the config deploys the model
+    # The file read, absolute: ``path`` is relative to the caller's folder, which
+    # is not the process's own under ``doit -f <clone>/dodo.py`` (doit changes
+    # into dodo.py's folder), so the history records this one.
+    file: str = None
 
     @property
     def output_dir(self):
@@ -78,7 +82,8 @@ def load(path, overrides=(), cwd=None):
     tasks = [_served_by(resolve_task(data, i, checked, cwd), dep, deployed)
              for i in range(len(data["evaluation"]["tasks"]))]
     _check_unique_ids(tasks)
-    return Config(path=path, data=data, tasks=tasks, deployment=dep)
+    return Config(path=path, data=data, tasks=tasks, deployment=dep,
+                  file=os.path.normpath(os.path.join(cwd, path)))
 
 
 # Stands for "the deployment's url" until the task's endpoint type picks chat or completions.

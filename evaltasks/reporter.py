@@ -46,7 +46,7 @@ class EvalReporter(ConsoleReporter):
         selected = set(selected_tasks)
         specs = [s for name, s in self.run.by_task_name.items() if name in selected or "eval" in selected]
         self.run.history.start_invocation(
-            self.run.invocation, os.path.abspath(self.run.cfg.path), self.run.cfg.output_dir,
+            self.run.invocation, self.run.cfg.file, self.run.cfg.output_dir,
             self.run.overrides,
             [(s.job_id, s.id, s.results, s.log) for s in specs], executor=self.run.executor.name)
         jobs = ", ".join(f"{s.job_id} ({s.id})" for s in specs[:NAMED_UP_TO_DATE])
