@@ -8,6 +8,7 @@ variables set) is checked only for the tasks that will run: see ``blocker``.
 """
 
 import copy
+import difflib
 import json
 import os
 import re
@@ -61,15 +62,52 @@ class Config:
         return self.data["execution"]["output_dir"]
 
 
+class OverrideError(ConfigError):
+    """A problem an override (``-o`` or doit's ``key=value``) made, not the file:
+    ``override`` is that override when the message does not already name it."""
+
+    def __init__(self, message, override=None):
+        super().__init__(message)
+        self.override = override
+
+    def where(self):
+        """The message with where it came from, for the user."""
+        return f"override '{self.override}': {self}" if self.override else str(self)
+
+
 def load(path, overrides=(), cwd=None):
     """Load, compose and validate ``path``; ``overrides`` are ``"a.b.c=value"`` strings,
     applied before interpolations are resolved. Relative paths (the file,
-    ``output_dir``) are taken from ``cwd``."""
+    ``output_dir``) are taken from ``cwd``. A problem that an override made
+    raises OverrideError naming that override, so the file is not blamed."""
     cwd = cwd or os.getcwd()
+    try:
+        return _load(path, overrides, cwd)
+    except OverrideError:
+        raise
+    except ConfigError as e:
+        if not overrides:
+            raise
+        problem = e
+    # Only on the way to an error: the first override whose addition breaks the config.
+    for n, item in enumerate(overrides):
+        try:
+            _load(path, overrides[:n], cwd)
+        except ConfigError as e:
+            if n == 0:
+                raise           # the file alone is wrong
+            raise OverrideError(str(e), overrides[n - 1]) from None
+    raise OverrideError(str(problem), overrides[-1]) from None
+
+
+def _load(path, overrides, cwd):
     data = compose(read_yaml(os.path.join(cwd, path)))
     for item in overrides:
         key, value = parse_override(item)
-        set_path(data, key, value, origin=f"override {item!r}")
+        try:
+            set_path(data, key, value, origin=f"override '{item}'")
+        except ConfigError as e:
+            raise OverrideError(str(e)) from None
     data = interpolate(data)
     deployed = _default_target(data)
     found = schema.problems(data, schema.CONFIG)
@@ -228,7 +266,7 @@ def parse_override(item):
     """``"a.b=3"`` → ``("a.b", 3)``; the value is read as a YAML scalar."""
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"bad override {item!r}: expected KEY.PATH=VALUE")
+        raise OverrideError(f"bad override {item!r}: expected KEY.PATH=VALUE")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
@@ -381,7 +419,8 @@ def _view(label, overrides, task_name, base):
         return view
     found = schema.problems(document, schema.TASK_VIEW, update=update)
     if found:
-        raise ConfigError(_one_line(found, prefix=f"{label}.", suffix=f" (task {task_name})"))
+        raise ConfigError(_one_line(found, prefix=f"{label}.", suffix=f" (task {task_name})",
+                                     rules=schema.TASK_VIEW))
     _VALID.add(key)
     return view
 
@@ -467,9 +506,21 @@ def _no_key_hint(key):
     return ", or set api_key_name: null for no key" if key.endswith("api_key_name") else ""
 
 
-def _one_line(found, prefix="", suffix=""):
-    """The first problem, its path as ``-o`` accepts it, and how many more."""
+def _one_line(found, prefix="", suffix="", rules=schema.CONFIG):
+    """The first problem, its path as ``-o`` accepts it, the nearest valid key
+    for an unknown one (``rules``: the schema ``found`` came from), and how many more."""
     (path, message), rest = found[0], found[1:]
     listed = ", ".join(prefix + p for p, _ in rest[:3]) + (", …" if len(rest) > 3 else "")
     more = f" (and {len(rest)} more: {listed})" if rest else ""
-    return f"{prefix}{path}: {message}{suffix}{more}"
+    return f"{prefix}{path}: {message}{_unknown_key_hint(path, message, rules)}{suffix}{more}"
+
+
+def _unknown_key_hint(path, message, rules):
+    if message != "unknown key":
+        return ""
+    if path == "config":
+        return ("; per-task settings (config.params.*) go under evaluation.overrides (every task) "
+                "or evaluation.tasks.<name>.overrides (one task)")
+    name = re.split(r"[.\]]", path)[-1]
+    near = difflib.get_close_matches(name, schema.keys_beside(rules, path), n=1, cutoff=0.6)
+    return f" (did you mean {near[0]}?)" if near else ""

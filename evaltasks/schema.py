@@ -220,3 +220,20 @@ def _wording(message):
         return "only with execution: slurm (defaults: - execution: slurm)"
     return {"unknown field": "unknown key", "required field": "missing (required)",
             "null value not allowed": "must not be empty (null)"}.get(message, message)
+
+
+def keys_beside(schema, path):
+    """The keys ``schema`` allows next to the last part of ``path``
+    (``a.b[0].c`` → the keys of ``b``'s entries), for a "did you mean"; []
+    where the schema does not say (free-form mappings)."""
+    parts = re.findall(r"[^.\[\]]+", path)[:-1]
+    mapping, rule = schema, None
+    for part in parts:
+        if part.isdigit():          # an entry of a list: its rule is the list's "schema"
+            rule = rule.get("schema") if isinstance(rule, dict) and rule.get("type") == "list" else None
+        else:
+            rule = mapping.get(part) if isinstance(mapping, dict) else None
+        if not isinstance(rule, dict):
+            return []
+        mapping = rule.get("schema") if rule.get("type") == "dict" else None
+    return sorted(mapping) if isinstance(mapping, dict) else []

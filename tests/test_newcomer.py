@@ -31,3 +31,45 @@ def test_doit_f_from_another_folder_records_the_config_it_read(tmp_path, state):
     assert json.loads(status.stdout)["invocation"]["config"] == str(tmp_path / "cfg" / "a.yaml")
     assert f"  config {tmp_path / 'cfg' / 'a.yaml'}" in evaltasks_cli("status", ident).stdout.splitlines()
     assert f"{tmp_path / 'cfg' / 'a.yaml'} → {out}" in evaltasks_cli("ls", "runs").stdout
+
+
+def one_line_exit_2(done):
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    return done.stderr.strip()
+
+
+OVERRIDE_MISTAKES = [
+    # Before: "error: <file>: config: unknown key", no hint where config.params go.
+    ("config.params.limit_samples=10",
+     "error: override 'config.params.limit_samples=10': config: unknown key; per-task settings (config.params.*) "
+     "go under evaluation.overrides (every task) or evaluation.tasks.<name>.overrides (one task)"),
+    # Before: the file was blamed, and no "did you mean".
+    ("evaluation.tasks.gsm8k.overrides.config.params.limit_sample=10",
+     "error: override 'evaluation.tasks.gsm8k.overrides.config.params.limit_sample=10': "
+     "evaluation.tasks[0].overrides.config.params.limit_sample: unknown key (did you mean limit_samples?) "
+     "(task gsm8k)"),
+    ("evaluation.overrides.config.params.paralelism=8",
+     "error: override 'evaluation.overrides.config.params.paralelism=8': "
+     "evaluation.overrides.config.params.paralelism: unknown key (did you mean parallelism?) (task gsm8k)"),
+    ("execution.output_dri=x",
+     "error: override 'execution.output_dri=x': execution.output_dri: unknown key (did you mean output_dir?)"),
+]
+
+
+def test_override_mistakes_name_the_override_and_the_nearest_key(tmp_path, state):
+    cfg = write_config(tmp_path / "a.yaml", "http://127.0.0.1:9/v1/chat/completions", tmp_path / "out")
+    for override, expected in OVERRIDE_MISTAKES:
+        assert one_line_exit_2(evaltasks_cli("run", "--config", str(cfg), "--dry-run", "-o", override)) == expected
+        # doit's key=value overrides are the same overrides.
+        assert one_line_exit_2(doit("-f", str(REPO / "dodo.py"), f"config={cfg}", override, "list")) == expected
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_mistake_in_the_file_blames_the_file_even_with_overrides(tmp_path, state):
+    cfg = write_config(tmp_path / "a.yaml", "http://127.0.0.1:9/v1/chat/completions", tmp_path / "out",
+                       tasks=[{"name": "gsm8k", "overrides": {"config.params.limit_sample": 6}}])
+    done = evaltasks_cli("run", "--config", str(cfg), "--dry-run", "-o", "config.params.x=1")
+    assert one_line_exit_2(done) == (
+        f"error: {cfg}: evaluation.tasks[0].overrides.config.params.limit_sample: unknown key "
+        "(did you mean limit_samples?) (task gsm8k)")
