@@ -71,8 +71,11 @@ class OverrideError(ConfigError):
         self.override = override
 
     def where(self):
-        """The message with where it came from, for the user."""
-        return f"override '{self.override}': {self}" if self.override else str(self)
+        """The message with where it came from, for the user: the override's key,
+        not its value, which may be a key pasted where a name belongs."""
+        if not self.override:
+            return str(self)
+        return f"override '{self.override.partition('=')[0].strip()}=…': {self}"
 
 
 def load(path, overrides=(), cwd=None):
@@ -105,7 +108,7 @@ def _load(path, overrides, cwd):
     for item in overrides:
         key, value = parse_override(item)
         try:
-            set_path(data, key, value, origin=f"override '{item}'")
+            set_path(data, key, value, origin=f"override '{key}=…'")
         except ConfigError as e:
             raise OverrideError(str(e)) from None
     data = interpolate(data)
@@ -495,11 +498,22 @@ def blocker(task, environ):
     for key, name in needed:
         if not name:
             continue
+        if name not in environ and _looks_like_a_key(name):
+            return (f"{key}: no environment variable of that name is set; {key.split('.')[-1]} takes the "
+                    f"NAME of an environment variable, not the key itself")
         if name not in environ:
             return f"{key}: environment variable {name} is not set (export it{_no_key_hint(key)})"
         if not environ[name]:
             return f"{key}: environment variable {name} is empty"
     return None
+
+
+def _looks_like_a_key(name):
+    """A value pasted where a variable's name belongs (``sktrialA123``), so never
+    to be printed: mixed case with a digit, or long with no ``_``. Names are
+    OPENAI_API_KEY, hf_token; a name this misjudges is only not echoed."""
+    mixed = not (name.isupper() or name.islower())
+    return (mixed and any(c.isdigit() for c in name)) or (len(name) >= 24 and "_" not in name)
 
 
 def _no_key_hint(key):

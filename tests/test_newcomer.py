@@ -42,18 +42,18 @@ def one_line_exit_2(done):
 OVERRIDE_MISTAKES = [
     # Before: "error: <file>: config: unknown key", no hint where config.params go.
     ("config.params.limit_samples=10",
-     "error: override 'config.params.limit_samples=10': config: unknown key; per-task settings (config.params.*) "
+     "error: override 'config.params.limit_samples=…': config: unknown key; per-task settings (config.params.*) "
      "go under evaluation.overrides (every task) or evaluation.tasks.<name>.overrides (one task)"),
     # Before: the file was blamed, and no "did you mean".
     ("evaluation.tasks.gsm8k.overrides.config.params.limit_sample=10",
-     "error: override 'evaluation.tasks.gsm8k.overrides.config.params.limit_sample=10': "
+     "error: override 'evaluation.tasks.gsm8k.overrides.config.params.limit_sample=…': "
      "evaluation.tasks[0].overrides.config.params.limit_sample: unknown key (did you mean limit_samples?) "
      "(task gsm8k)"),
     ("evaluation.overrides.config.params.paralelism=8",
-     "error: override 'evaluation.overrides.config.params.paralelism=8': "
+     "error: override 'evaluation.overrides.config.params.paralelism=…': "
      "evaluation.overrides.config.params.paralelism: unknown key (did you mean parallelism?) (task gsm8k)"),
     ("execution.output_dri=x",
-     "error: override 'execution.output_dri=x': execution.output_dri: unknown key (did you mean output_dir?)"),
+     "error: override 'execution.output_dri=…': execution.output_dri: unknown key (did you mean output_dir?)"),
 ]
 
 
@@ -73,3 +73,42 @@ def test_a_mistake_in_the_file_blames_the_file_even_with_overrides(tmp_path, sta
     assert one_line_exit_2(done) == (
         f"error: {cfg}: evaluation.tasks[0].overrides.config.params.limit_sample: unknown key "
         "(did you mean limit_samples?) (task gsm8k)")
+
+
+PASTED = "sktrialA123xYz9"      # a key where the variable's name belongs
+
+
+def test_a_key_pasted_as_api_key_name_is_never_printed(tmp_path, state, monkeypatch):
+    """Failed before the fix: 'environment variable sktrialA123xYz9 is not set', and
+    for a key with '-', cerberus's regex message."""
+    monkeypatch.delenv(PASTED, raising=False)
+    cfg = write_config(tmp_path / "a.yaml", "http://127.0.0.1:9/v1/chat/completions", tmp_path / "out")
+    expected = {
+        PASTED: "target.api_endpoint.api_key_name: no environment variable of that name is set; api_key_name "
+                "takes the NAME of an environment variable, not the key itself",
+        f"sk-{PASTED}": "target.api_endpoint.api_key_name: takes the NAME of an environment variable "
+                        "(letters, digits, _), not the key itself",
+    }
+    for key, message in expected.items():
+        for command in (("run", "--config", str(cfg)), ("run", "--config", str(cfg), "--dry-run")):
+            done = evaltasks_cli(*command, "-o", f"target.api_endpoint.api_key_name={key}")
+            assert PASTED not in done.stdout + done.stderr
+            assert message in done.stdout + done.stderr
+            if "--dry-run" not in command or "-" in key:
+                assert done.returncode == 2 and "Traceback" not in done.stderr
+        # In the file, the same.
+        cfg_key = write_config(tmp_path / "k.yaml", "http://127.0.0.1:9/v1/chat/completions", tmp_path / "out",
+                               target={"api_endpoint": {"model_id": "m", "url": "http://127.0.0.1:9/v1",
+                                                        "api_key_name": key}})
+        done = evaltasks_cli("run", "--config", str(cfg_key))
+        assert done.returncode == 2 and PASTED not in done.stdout + done.stderr
+        assert message in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_url_without_a_scheme_is_a_sentence(tmp_path, state):
+    """Failed before the fix: "value does not match regex '^https?://.+'"."""
+    cfg = write_config(tmp_path / "a.yaml", "localhost:8000/v1/chat/completions", tmp_path / "out")
+    assert one_line_exit_2(evaltasks_cli("run", "--config", str(cfg))) == (
+        f"error: {cfg}: target.api_endpoint.url: must be a full URL with its scheme, "
+        "e.g. http://localhost:8000/v1/chat/completions")
