@@ -4,6 +4,8 @@ things of the CLI."""
 
 import json
 
+import pytest
+
 from conftest import REPO, doit, evaltasks_cli, write_config
 from evaltasks.lock import OutputDirLock
 
@@ -112,3 +114,20 @@ def test_a_url_without_a_scheme_is_a_sentence(tmp_path, state):
     assert one_line_exit_2(evaltasks_cli("run", "--config", str(cfg))) == (
         f"error: {cfg}: target.api_endpoint.url: must be a full URL with its scheme, "
         "e.g. http://localhost:8000/v1/chat/completions")
+
+
+def test_a_reply_from_the_wrong_path_asks_about_the_path():
+    """Failed before the fix: the line ended at 'choices[0].message is null'."""
+    from endpoint import FakeEndpoint
+    from evaltasks import preflight
+
+    with FakeEndpoint() as ep:
+        # A chat model pointed at the text-completions route: a 200, but no message.
+        wrong = f"http://127.0.0.1:{ep.port}/v1/completions"
+        with pytest.raises(preflight.PreflightFailed) as e:
+            preflight.check(wrong, "test-model", "chat", None)
+        assert str(e.value) == (f"preflight: {wrong} (model test-model): HTTP 200 but not a completion: "
+                                "malformed reply: choices[0].message is null; is the path /v1/chat/completions?")
+        # The right path passes; a completions endpoint at its own path gets no hint.
+        assert preflight.check(ep.chat_url, "test-model", "chat", None) is None
+        assert preflight.check(ep.completions_url, "test-model", "completions", None) is None
