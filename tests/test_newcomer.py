@@ -131,3 +131,66 @@ def test_a_reply_from_the_wrong_path_asks_about_the_path():
         # The right path passes; a completions endpoint at its own path gets no hint.
         assert preflight.check(ep.chat_url, "test-model", "chat", None) is None
         assert preflight.check(ep.completions_url, "test-model", "completions", None) is None
+
+
+def harness_run(folder, answer, limit=60):
+    """A real harness run of gsm8k on ``folder`` against a server replying ``answer(index)``."""
+    from conftest import Gsm8kModel
+    from test_compare_runs import run_task
+
+    right = Gsm8kModel(range(1319))
+    index = {q: i for q, (i, _) in right.by_question.items()}
+
+    def reply(payload):
+        text = payload["messages"][-1]["content"]
+        i = next(i for q, i in index.items() if q in text)
+        return answer(i) if answer(i) is not None else right(payload)
+
+    return run_task(folder, "gsm8k", reply, limit)
+
+
+def test_empty_replies_are_counted_and_warned_about(tmp_path):
+    """Failed before the fix: no count, no warning, a task of "" replies scored 0.0 in silence."""
+    out = harness_run(tmp_path / "empty", lambda i: "" if i % 4 == 0 else None)     # 15 of 60
+    results = json.loads((out / "gsm8k" / "results.json").read_text())
+    assert results["response_stats"]["empty_replies"] == 15
+    assert results["warnings"] == [{"code": "empty_replies", "message": "15 of 60 replies were empty (25%), "
+                                    "each scored as wrong: look at `response` in samples.jsonl"}]
+    rows = [json.loads(line) for line in (out / "gsm8k" / "samples.jsonl").read_text().splitlines()]
+    # Built-in benchmarks record "found no answer" as null (task files' filters as "[invalid]").
+    assert {r["extracted"] for r in rows if r["response"] == ""} == {None}
+    report = evaltasks_cli("report", str(out))
+    assert report.returncode == 0
+    assert ("> warning: gsm8k: 15 of 60 replies were empty (25%), each scored as wrong: look at `response` "
+            "in samples.jsonl") in report.stdout.splitlines()
+
+    # One in sixty is the model's business: counted, not warned about.
+    few = harness_run(tmp_path / "few", lambda i: "   " if i == 7 else None)
+    results = json.loads((few / "gsm8k" / "results.json").read_text())
+    assert results["response_stats"]["empty_replies"] == 1 and results["warnings"] == []
+    assert "warning" not in evaltasks_cli("report", str(few)).stdout
+
+
+@pytest.mark.docker
+def test_the_end_table_has_a_header_the_model_and_every_warning(tmp_path, state, docker_client):
+    """Failed before the fix: no header row, no model, no warning under an all-empty task."""
+    from endpoint import FakeEndpoint
+
+    out = tmp_path / "results"
+    with FakeEndpoint(lambda payload: "") as ep:
+        cfg = write_config(tmp_path / "c.yaml", ep.chat_url, out)
+        done = evaltasks_cli("run", "--config", str(cfg))
+    assert done.returncode == 0, done.stdout + done.stderr
+    table = done.stdout.split("\n\n")[-1].splitlines()
+    assert table[0].split() == ["task", "state", "model", "headline", "metric", "[95%", "CI]", "(n)",
+                                "results", "/", "log"]
+    assert table[1].split()[:4] == ["eval:gsm8k", "done", "test-model", "accuracy=0.0000"]
+    assert table[1].endswith(str(out / "gsm8k" / "results.json"))
+    assert table[2].strip() == ("! warning: 6 of 6 replies were empty (100%), each scored as wrong: "
+                                "look at `response` in samples.jsonl")
+    summary = (out / "summary.md").read_text().splitlines()
+    assert ("> warning: gsm8k: 6 of 6 replies were empty (100%), each scored as wrong: look at `response` "
+            "in samples.jsonl") in summary
+    html = (out / "summary.html").read_text()
+    assert ('<div class="note warning" data-code="empty_replies">warning: gsm8k: 6 of 6 replies were empty '
+            '(100%), each scored as wrong: look at `response` in samples.jsonl</div>') in html

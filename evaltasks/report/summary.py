@@ -79,7 +79,14 @@ def task_summary(task):
         "provenance": task.provenance,
         "headline": task.headline,
         "metrics": metric_rows(task),
+        "warnings": _warnings(r),
     }
+
+
+def _warnings(results):
+    """results.json's ``warnings`` (harness/warnings.py): every entry is shown."""
+    found = results.get("warnings")
+    return [w for w in found if isinstance(w, dict) and w.get("message")] if isinstance(found, list) else []
 
 
 def overall(tasks):
@@ -121,6 +128,8 @@ def value_with_ci(metric):
 def markdown(summary):
     out = [f"# Summary of {summary['output_dir']}", "", f"Intervals: {summary['intervals']}.", ""]
     out += [f"> {note}" for note in summary["notes"]]
+    out += [f"> warning: {t['task']}: {w['message']}" for t in summary["tasks"] for w in t["warnings"]]
+    out += [""] if out[-1] != "" else []        # a table right under a quote would join it
     out += ["| task | benchmark | metric | value [95% CI] | n | failed | tokens (prompt/completion) | wall time |",
             "|---|---|---|---|---|---|---|---|"]
     for t in summary["tasks"]:
