@@ -194,3 +194,28 @@ def test_the_end_table_has_a_header_the_model_and_every_warning(tmp_path, state,
     html = (out / "summary.html").read_text()
     assert ('<div class="note warning" data-code="empty_replies">warning: gsm8k: 6 of 6 replies were empty '
             '(100%), each scored as wrong: look at `response` in samples.jsonl</div>') in html
+
+
+@pytest.mark.docker
+def test_the_runs_own_terminal_says_evaltasks_kill_stopped_it(tmp_path, state, docker_client):
+    """Failed before the fix: the launcher said only 'interrupted: …'."""
+    import subprocess
+    import sys
+
+    from conftest import Gsm8kModel, wait_for_container
+    from endpoint import FakeEndpoint
+
+    out = tmp_path / "results"
+    tasks = [{"name": "gsm8k", "id": "slow", "overrides": {"config.params.limit_samples": 30,
+                                                           "config.params.parallelism": 1}}]
+    with FakeEndpoint(Gsm8kModel(range(30)), latency=0.3) as ep:
+        cfg = write_config(tmp_path / "c.yaml", ep.chat_url, out, tasks=tasks)
+        launcher = subprocess.Popen([sys.executable, "-m", "evaltasks", "run", "--config", str(cfg)], cwd=REPO,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        box = wait_for_container(docker_client, f"evaltasks.output_dir={out}")
+        invocation = box.labels["evaltasks.job"].split(".")[0]
+        assert evaltasks_cli("kill", invocation).returncode == 0
+        stdout, stderr = launcher.communicate(timeout=120)
+    assert launcher.returncode == 130 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith("killed by `evaltasks kill`: stopped")
+    assert "interrupted" not in stderr
