@@ -49,7 +49,8 @@ class EvalReporter(ConsoleReporter):
         self.run.history.start_invocation(
             self.run.invocation, self.run.cfg.file, self.run.cfg.output_dir,
             self.run.overrides,
-            [(s.job_id, s.id, s.results, s.log) for s in specs], executor=self.run.executor.name)
+            [(s.job_id, s.id, s.results, s.log) for s in specs], executor=self.run.executor.name,
+            models={s.job_id: s.endpoint["model_id"] for s in specs})
         jobs = ", ".join(f"{s.job_id} ({s.id})" for s in specs[:NAMED_UP_TO_DATE])
         if len(specs) > NAMED_UP_TO_DATE:
             jobs += f", … {len(specs)} jobs in all"

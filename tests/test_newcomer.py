@@ -219,3 +219,45 @@ def test_the_runs_own_terminal_says_evaltasks_kill_stopped_it(tmp_path, state, d
     assert launcher.returncode == 130 and "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1].startswith("killed by `evaltasks kill`: stopped")
     assert "interrupted" not in stderr
+
+
+def test_ls_alone_lists_what_can_be_listed(state):
+    """Failed before the fix: argparse's 'the following arguments are required: what', exit 2."""
+    done = evaltasks_cli("ls")
+    assert done.returncode == 0 and done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert lines[0] == "tasks (`evaltasks ls tasks`):"
+    assert any(line.startswith("gsm8k ") for line in lines)
+    assert lines[-2:] == ["runs (`evaltasks ls runs`):", "no runs recorded yet"]
+    data = json.loads(evaltasks_cli("ls", "--json").stdout)
+    assert sorted(data) == ["runs", "tasks"] and data["runs"] == []
+    assert "gsm8k" in [t["name"] for t in data["tasks"]]
+
+
+@pytest.mark.docker
+def test_ls_runs_shows_model_and_scores_and_folds_up_to_date_reruns(tmp_path, state, gsm8k_endpoint,
+                                                                     docker_client):
+    """Failed before the fix: no model, no scores, and one line per up-to-date re-run."""
+    cfg = write_config(tmp_path / "c.yaml", gsm8k_endpoint.chat_url, tmp_path / "out")
+    ids = []
+    for _ in range(3):
+        done = evaltasks_cli("run", "--config", str(cfg))
+        assert done.returncode == 0, done.stdout + done.stderr
+        ids.append(invocation_of(done.stdout))
+    from conftest import Gsm8kModel
+    from endpoint import FakeEndpoint
+
+    with FakeEndpoint(Gsm8kModel(range(6)), model_id="model-b") as b:
+        other = write_config(tmp_path / "d.yaml", b.chat_url, tmp_path / "other",
+                             target={"api_endpoint": {"model_id": "model-b", "url": b.chat_url}})
+        done = evaltasks_cli("run", "--config", str(other))
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = evaltasks_cli("ls", "runs").stdout.splitlines()
+    assert [line.split()[0] for line in lines] == [invocation_of(done.stdout), ids[0]]
+    assert "  model-b  gsm8k accuracy=1.0000  " in lines[0]
+    assert "  test-model  gsm8k accuracy=0.6667  " in lines[1]
+    assert f"(+2 up-to-date re-runs, last {ids[2]} at " in lines[1]
+    # --json keeps every invocation, each job with its model.
+    data = json.loads(evaltasks_cli("ls", "runs", "--json").stdout)
+    assert [i["id"] for i in data][1:] == ids[::-1]
+    assert {j["model"] for i in data[1:] for j in i["jobs"]} == {"test-model"}
