@@ -13,7 +13,7 @@ from doit.exceptions import UnmetDependency
 from doit.reporter import ConsoleReporter
 
 from . import plan
-from .harness import layout
+from .harness import layout, warnings
 from .live import LiveProgress
 
 # Up-to-date tasks named in a run's last line; beyond this, only their number.
@@ -174,10 +174,8 @@ def _notes(results_path, model_id):
             results = json.load(f)
     except (OSError, ValueError):
         return []
-    found = results.get("warnings") if isinstance(results, dict) else None
-    warnings = [f"warning: {w['message']}" for w in found or [] if isinstance(w, dict) and w.get("message")]
     server = _server_note(results, model_id)
-    return ([server] if server else []) + warnings
+    return ([server] if server else []) + [f"warning: {w['message']}" for w in warnings.of(results)]
 
 
 def _server_note(results, model_id):

@@ -5,7 +5,7 @@ entry, so a check added here reaches the user with no other change.
 
 ``CHECKS`` is the registry: each check takes the task's ``response_stats``
 (``response_stats.py``) and its samples.jsonl rows and returns zero or more
-``Warning``.
+``TaskWarning``.
 """
 
 from dataclasses import asdict, dataclass
@@ -17,7 +17,7 @@ EMPTY_REPLIES_SHARE = 0.02
 
 
 @dataclass(frozen=True)
-class Warning:      # noqa: A001 (results.json's word; the builtin is not used here)
+class TaskWarning:
     code: str
     message: str
 
@@ -27,7 +27,7 @@ def empty_replies(stats, samples):
     empty = stats.get("empty_replies") or 0
     if not answers or empty / answers <= EMPTY_REPLIES_SHARE:
         return []
-    return [Warning("empty_replies", f"{empty} of {answers} replies were empty ({empty / answers:.0%}), "
+    return [TaskWarning("empty_replies", f"{empty} of {answers} replies were empty ({empty / answers:.0%}), "
                                      f"each scored as wrong: look at `response` in samples.jsonl")]
 
 
@@ -37,3 +37,10 @@ CHECKS = [empty_replies]
 def collect(stats, samples):
     """Every check's warnings, as results.json holds them."""
     return [asdict(w) for check in CHECKS for w in check(stats, samples)]
+
+
+def of(results):
+    """The warnings of a results.json (a dict), as its readers show them: every
+    entry that has a message; none from a results.json made before warnings."""
+    found = results.get("warnings") if isinstance(results, dict) else None
+    return [w for w in found if isinstance(w, dict) and w.get("message")] if isinstance(found, list) else []

@@ -18,6 +18,7 @@ import math
 import os
 from datetime import datetime, timezone
 
+from ..harness import warnings
 from ..harness.files import write_atomic
 from ..plan import RUN_ONLY_PARAMS
 from . import load, stats
@@ -79,14 +80,8 @@ def task_summary(task):
         "provenance": task.provenance,
         "headline": task.headline,
         "metrics": metric_rows(task),
-        "warnings": _warnings(r),
+        "warnings": warnings.of(r),
     }
-
-
-def _warnings(results):
-    """results.json's ``warnings`` (harness/warnings.py): every entry is shown."""
-    found = results.get("warnings")
-    return [w for w in found if isinstance(w, dict) and w.get("message")] if isinstance(found, list) else []
 
 
 def overall(tasks):
