@@ -516,6 +516,14 @@ def _looks_like_a_key(name):
     return (mixed and any(c.isdigit() for c in name)) or (len(name) >= 24 and "_" not in name)
 
 
+def recorded_override(item):
+    """``item`` as the run history keeps it: a key pasted as a variable's name
+    (``api_key_name``, ``env_vars``) becomes ``…``, as no secret reaches a file."""
+    key, sep, value = item.partition("=")
+    named = key.strip().endswith("api_key_name") or ".env_vars." in f".{key.strip()}"
+    return f"{key}=…" if sep and named and _looks_like_a_key(value.strip()) else item
+
+
 def _no_key_hint(key):
     return ", or set api_key_name: null for no key" if key.endswith("api_key_name") else ""
 

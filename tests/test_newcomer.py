@@ -261,3 +261,24 @@ def test_ls_runs_shows_model_and_scores_and_folds_up_to_date_reruns(tmp_path, st
     data = json.loads(evaltasks_cli("ls", "runs", "--json").stdout)
     assert [i["id"] for i in data][1:] == ids[::-1]
     assert {j["model"] for i in data[1:] for j in i["jobs"]} == {"test-model"}
+
+
+def test_a_key_pasted_in_an_override_is_not_recorded_in_the_history(tmp_path, state, monkeypatch):
+    """Failed before the fix: `status --json` listed the override with the key in it."""
+    monkeypatch.delenv(PASTED, raising=False)
+    out = tmp_path / "out"
+    cfg = write_config(tmp_path / "a.yaml", "http://127.0.0.1:9/v1/chat/completions", out)
+    out.mkdir()
+    holder = OutputDirLock(str(out))
+    holder.acquire("a test holding the lock")
+    try:        # --continue: the refused task does not stop the run, which is recorded
+        done = evaltasks_cli("run", "--config", str(cfg), "--continue",
+                             "-o", f"target.api_endpoint.api_key_name={PASTED}", "-o", "execution.mode=sequential")
+    finally:
+        holder.release()
+    assert PASTED not in done.stdout + done.stderr
+    status = evaltasks_cli("status", invocation_of(done.stdout), "--json")
+    assert status.returncode == 0, status.stderr
+    overrides = json.loads(status.stdout)["invocation"]["overrides"]
+    assert PASTED not in status.stdout
+    assert json.loads(overrides) == ["target.api_endpoint.api_key_name=…", "execution.mode=sequential"]
