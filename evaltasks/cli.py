@@ -11,7 +11,7 @@ and act on the run history; `reproduce` turns a result back into a config;
 `export` read finished runs (an output dir, or an invocation id from the history):
 
   evaltasks report RUN [--format md|csv|json|html] [-o FILE]
-  evaltasks compare BASELINE OTHER [...] [--format md|json|html] [-o FILE] [--fail-on-regression]
+  evaltasks compare BASELINE OTHER [...] [--format md|json|html] [-o FILE] [--fail-on-regression] [--flips all|N]
   evaltasks export RUN [...] --dest local|mlflow [--output-dir DIR | --tracking-uri URI ...]
 """
 
