@@ -11,7 +11,7 @@ and act on the run history; `reproduce` turns a result back into a config;
 `export` read finished runs (an output dir, or an invocation id from the history):
 
   evaltasks report RUN [--format md|csv|json|html] [-o FILE]
-  evaltasks compare BASELINE OTHER [...] [--format md|json|html] [-o FILE] [--label NAME ...] [--fail-on-regression]
+  evaltasks compare BASELINE OTHER [...] [--format md|json|html] [-o FILE] [--label NAME ...] [--fail-on-regression] [--flips all|N]
   evaltasks leaderboard RUN|GLOB [...] [--format md|csv|json|html] [-o FILE] [--label NAME ...]
   evaltasks export RUN [...] --dest local|mlflow|wandb [--output-dir DIR | --tracking-uri URI ...]
 """
@@ -398,19 +398,37 @@ def file_task_rows(config_file=None):
 
 
 def cmd_ls(args):
-    if args.what == "tasks":
-        rows, files = catalog_rows(), file_task_rows(args.config)
-        if args.json:
-            print(json.dumps(rows + [dict(f, name=f["task"]) for f in files], indent=2))
-            return 0
-        for r in rows:
-            aliases = f" (also {', '.join(r['aliases'])})" if r["aliases"] else ""
-            print(f"{r['name']:<14} {r['endpoint_type']:<5} {r['dataset_size']:>6}  {r['description']}{aliases}")
-        for f in files:
-            what = f"cannot be used: {f['problem']}" if f.get("problem") else f"from {f['origin']}"
-            print(f"{f['task'] or '?':<14} file  {'':>6}  {f['path']} {what}")
+    """``ls tasks``, ``ls runs``, or with neither both, one after the other."""
+    if args.what:
+        return LISTINGS[args.what](args)
+    if args.json:
+        print(json.dumps({what: listing(args, as_data=True) for what, listing in LISTINGS.items()},
+                         indent=2, default=str))
         return 0
+    for n, (what, listing) in enumerate(LISTINGS.items()):
+        print(f"{'' if n == 0 else chr(10)}{what} (`evaltasks ls {what}`):")
+        listing(args)
+    return 0
 
+
+def ls_tasks(args, as_data=False):
+    rows, files = catalog_rows(), file_task_rows(args.config)
+    if as_data or args.json:
+        data = rows + [dict(f, name=f["task"]) for f in files]
+        if as_data:
+            return data
+        print(json.dumps(data, indent=2))
+        return 0
+    for r in rows:
+        aliases = f" (also {', '.join(r['aliases'])})" if r["aliases"] else ""
+        print(f"{r['name']:<14} {r['endpoint_type']:<5} {r['dataset_size']:>6}  {r['description']}{aliases}")
+    for f in files:
+        what = f"cannot be used: {f['problem']}" if f.get("problem") else f"from {f['origin']}"
+        print(f"{f['task'] or '?':<14} file  {'':>6}  {f['path']} {what}")
+    return 0
+
+
+def ls_runs(args, as_data=False):
     from .history import History
 
     history = History()
@@ -419,17 +437,53 @@ def cmd_ls(args):
     for inv in invocations:
         if inv["status"] == "running":
             refresh(history, inv["id"])
-    invocations = history.invocations(limit=args.limit, since=since)
+    invocations = [dict(i, jobs=history.jobs(i["id"])) for i in history.invocations(limit=args.limit, since=since)]
+    if as_data:
+        return invocations
     if args.json:
-        print(json.dumps([dict(i, jobs=history.jobs(i["id"])) for i in invocations], indent=2, default=str))
+        print(json.dumps(invocations, indent=2, default=str))
         return 0
     if not invocations:
         print("no runs recorded yet")
-    for inv in invocations:
-        summary = _counts(history.jobs(inv["id"]))
-        print(f"{inv['id']}  {_when(inv['started'])}  {inv['status']:<8}  {summary:<28}  "
-              f"{inv['config']} → {inv['output_dir']}")
+    for inv, reruns in _fold_reruns(invocations):
+        folded = (f"  (+{len(reruns)} up-to-date re-run{'s' if len(reruns) > 1 else ''}, last "
+                  f"{reruns[0]['id']} at {_when(reruns[0]['started'])})" if reruns else "")
+        print(f"{inv['id']}  {_when(inv['started'])}  {inv['status']:<8}  {_counts(inv['jobs']):<20}  "
+              f"{_models(inv['jobs'])}  {_scores(inv['jobs'])}  {inv['config']} → {inv['output_dir']}{folded}")
     return 0
+
+
+LISTINGS = {"tasks": ls_tasks, "runs": ls_runs}
+# Headline scores named in an `ls runs` line; beyond this, how many more.
+NAMED_SCORES = 3
+
+
+def _fold_reruns(invocations):
+    """``[(invocation, [its up-to-date re-runs, newest first])]``: a run that
+    ran nothing (every job up to date) is folded into the older listed run of
+    the same output dir whose results it found, else listed on its own."""
+    noop = lambda inv: inv["status"] == "success" and inv["jobs"] and all(
+        j["status"] == "up-to-date" for j in inv["jobs"])
+    listed, pending = [], {}
+    for inv in invocations:                 # newest first
+        if noop(inv):
+            pending.setdefault(inv["output_dir"], []).append(inv)
+            continue
+        listed.append((inv, pending.pop(inv["output_dir"], [])))
+    leftover = [(inv, []) for group in pending.values() for inv in group]
+    return sorted(listed + leftover, key=lambda pair: pair[0]["started"] or 0, reverse=True)
+
+
+def _models(jobs):
+    models = sorted({j["model"] for j in jobs if j.get("model")})
+    return ", ".join(models) if models else "-"
+
+
+def _scores(jobs):
+    """``gsm8k accuracy=0.8450, …``: each job's headline without its n."""
+    scores = [f"{j['task']} {j['headline'].split(' (')[0]}" for j in jobs if j.get("headline")]
+    more = f", +{len(scores) - NAMED_SCORES} more" if len(scores) > NAMED_SCORES else ""
+    return (", ".join(scores[:NAMED_SCORES]) + more) if scores else "-"
 
 
 def parse_age(text):
@@ -507,6 +561,15 @@ def labelled(runs, labels):
     return runs
 
 
+def _flips_shown(value):
+    """``--flips``: ``all`` (None) or a count ≥ 0."""
+    if value == "all":
+        return None
+    if value.isdigit():
+        return int(value)
+    raise argparse.ArgumentTypeError(f"{value!r}: give 'all' or a number of flips per task")
+
+
 def cmd_compare(args):
     from .report import compare, load
 
@@ -529,7 +592,7 @@ def cmd_compare(args):
 
         text = html.compare_page(result, runs, here=os.path.dirname(os.path.abspath(args.output or ".")))
     else:
-        text = compare.markdown(result) + "\n" + cost.markdown(usage)
+        text = compare.markdown(result, flips=args.flips) + "\n" + cost.markdown(usage)
     _write_or_print(text, args.output)
     worse = compare.regressions(result)
     if args.fail_on_regression and worse:
@@ -577,7 +640,7 @@ def cmd_export(args):
 
 
 def add_report_commands(sub):
-    from .report.compare import MDE_THRESHOLD
+    from .report.compare import FLIPS_SHOWN, MDE_THRESHOLD
     from .report.summary import FORMATS
 
     report = sub.add_parser("report", help="a finished run's summary: each metric with its 95%% interval")
@@ -598,6 +661,9 @@ def add_report_commands(sub):
     compare.add_argument("--mde-threshold", type=float, default=MDE_THRESHOLD, metavar="D",
                          help="call a task 'underpowered' when it could not detect a difference of D "
                               f"with 80%% power (default {MDE_THRESHOLD})")
+    compare.add_argument("--flips", type=_flips_shown, default=FLIPS_SHOWN, metavar="all|N",
+                         help=f"flips listed per task in markdown (default {FLIPS_SHOWN}; "
+                              "the counts are always given; json and html have every flip)")
     compare.set_defaults(func=cmd_compare)
 
     board = sub.add_parser("leaderboard", help="one table of models × tasks across runs, each score with its "
@@ -693,7 +759,8 @@ def parser():
     rep.set_defaults(func=cmd_reproduce)
 
     ls = sub.add_parser("ls", help="list the benchmark catalog (tasks) or past runs (runs)")
-    ls.add_argument("what", choices=["tasks", "runs"])
+    ls.add_argument("what", nargs="?", choices=["tasks", "runs"],
+                    help="tasks (the catalog) or runs (the history); without it, both")
     ls.add_argument("--json", action="store_true")
     ls.add_argument("--config", help="tasks: also list the task files in this config's evaluation.task_dirs")
     ls.add_argument("--limit", type=int, default=20, help="runs: at most N (default 20)")

@@ -8,6 +8,7 @@ variables set) is checked only for the tasks that will run: see ``blocker``.
 """
 
 import copy
+import difflib
 import json
 import os
 import re
@@ -51,21 +52,65 @@ class Config:
     data: dict       # composed, overridden and validated
     tasks: list      # one dict per configured evaluation (see resolve_task)
     deployment: object = None   # deploy.Deployment when the config deploys the model
+    # The file read, absolute: ``path`` is relative to the caller's folder, which
+    # is not the process's own under ``doit -f <clone>/dodo.py`` (doit changes
+    # into dodo.py's folder), so the history records this one.
+    file: str = None
 
     @property
     def output_dir(self):
         return self.data["execution"]["output_dir"]
 
 
+class OverrideError(ConfigError):
+    """A problem an override (``-o`` or doit's ``key=value``) made, not the file:
+    ``override`` is that override when the message does not already name it."""
+
+    def __init__(self, message, override=None):
+        super().__init__(message)
+        self.override = override
+
+    def where(self):
+        """The message with where it came from, for the user: the override's key,
+        not its value, which may be a key pasted where a name belongs."""
+        if not self.override:
+            return str(self)
+        return f"override '{self.override.partition('=')[0].strip()}=…': {self}"
+
+
 def load(path, overrides=(), cwd=None):
     """Load, compose and validate ``path``; ``overrides`` are ``"a.b.c=value"`` strings,
     applied before interpolations are resolved. Relative paths (the file,
-    ``output_dir``) are taken from ``cwd``."""
+    ``output_dir``) are taken from ``cwd``. A problem that an override made
+    raises OverrideError naming that override, so the file is not blamed."""
     cwd = cwd or os.getcwd()
+    try:
+        return _load(path, overrides, cwd)
+    except OverrideError:
+        raise
+    except ConfigError as e:
+        if not overrides:
+            raise
+        problem = e
+    # Only on the way to an error: the first override whose addition breaks the config.
+    for n, item in enumerate(overrides):
+        try:
+            _load(path, overrides[:n], cwd)
+        except ConfigError as e:
+            if n == 0:
+                raise           # the file alone is wrong
+            raise OverrideError(str(e), overrides[n - 1]) from None
+    raise OverrideError(str(problem), overrides[-1]) from None
+
+
+def _load(path, overrides, cwd):
     data = compose(read_yaml(os.path.join(cwd, path)))
     for item in overrides:
         key, value = parse_override(item)
-        set_path(data, key, value, origin=f"override {item!r}")
+        try:
+            set_path(data, key, value, origin=f"override '{key}=…'")
+        except ConfigError as e:
+            raise OverrideError(str(e)) from None
     data = interpolate(data)
     deployed = _default_target(data)
     found = schema.problems(data, schema.CONFIG)
@@ -78,7 +123,8 @@ def load(path, overrides=(), cwd=None):
     tasks = [_served_by(resolve_task(data, i, checked, cwd), dep, deployed)
              for i in range(len(data["evaluation"]["tasks"]))]
     _check_unique_ids(tasks)
-    return Config(path=path, data=data, tasks=tasks, deployment=dep)
+    return Config(path=path, data=data, tasks=tasks, deployment=dep,
+                  file=os.path.normpath(os.path.join(cwd, path)))
 
 
 # Stands for "the deployment's url" until the task's endpoint type picks chat or completions.
@@ -223,7 +269,7 @@ def parse_override(item):
     """``"a.b=3"`` → ``("a.b", 3)``; the value is read as a YAML scalar."""
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"bad override {item!r}: expected KEY.PATH=VALUE")
+        raise OverrideError(f"bad override {item!r}: expected KEY.PATH=VALUE")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
@@ -378,7 +424,8 @@ def _view(label, overrides, task_name, base):
         return view
     found = schema.problems(document, schema.TASK_VIEW, update=update)
     if found:
-        raise ConfigError(_one_line(found, prefix=f"{label}.", suffix=f" (task {task_name})"))
+        raise ConfigError(_one_line(found, prefix=f"{label}.", suffix=f" (task {task_name})",
+                                     rules=schema.TASK_VIEW))
     _VALID.add(key)
     return view
 
@@ -453,6 +500,9 @@ def blocker(task, environ):
     for key, name in needed:
         if not name:
             continue
+        if name not in environ and _looks_like_a_key(name):
+            return (f"{key}: no environment variable of that name is set; {key.split('.')[-1]} takes the "
+                    f"NAME of an environment variable, not the key itself")
         if name not in environ:
             return f"{key}: environment variable {name} is not set (export it{_no_key_hint(key)})"
         if not environ[name]:
@@ -460,13 +510,41 @@ def blocker(task, environ):
     return None
 
 
+def _looks_like_a_key(name):
+    """A value pasted where a variable's name belongs (``sktrialA123``), so never
+    to be printed: mixed case with a digit, or long with no ``_``. Names are
+    OPENAI_API_KEY, hf_token; a name this misjudges is only not echoed."""
+    mixed = not (name.isupper() or name.islower())
+    return (mixed and any(c.isdigit() for c in name)) or (len(name) >= 24 and "_" not in name)
+
+
+def recorded_override(item):
+    """``item`` as the run history keeps it: a key pasted as a variable's name
+    (``api_key_name``, ``env_vars``) becomes ``…``, as no secret reaches a file."""
+    key, sep, value = item.partition("=")
+    named = key.strip().endswith("api_key_name") or ".env_vars." in f".{key.strip()}"
+    return f"{key}=…" if sep and named and _looks_like_a_key(value.strip()) else item
+
+
 def _no_key_hint(key):
     return ", or set api_key_name: null for no key" if key.endswith("api_key_name") else ""
 
 
-def _one_line(found, prefix="", suffix=""):
-    """The first problem, its path as ``-o`` accepts it, and how many more."""
+def _one_line(found, prefix="", suffix="", rules=schema.CONFIG):
+    """The first problem, its path as ``-o`` accepts it, the nearest valid key
+    for an unknown one (``rules``: the schema ``found`` came from), and how many more."""
     (path, message), rest = found[0], found[1:]
     listed = ", ".join(prefix + p for p, _ in rest[:3]) + (", …" if len(rest) > 3 else "")
     more = f" (and {len(rest)} more: {listed})" if rest else ""
-    return f"{prefix}{path}: {message}{suffix}{more}"
+    return f"{prefix}{path}: {message}{_unknown_key_hint(path, message, rules)}{suffix}{more}"
+
+
+def _unknown_key_hint(path, message, rules):
+    if message != "unknown key":
+        return ""
+    if path == "config":
+        return ("; per-task settings (config.params.*) go under evaluation.overrides (every task) "
+                "or evaluation.tasks.<name>.overrides (one task)")
+    name = re.split(r"[.\]]", path)[-1]
+    near = difflib.get_close_matches(name, schema.keys_beside(rules, path), n=1, cutoff=0.6)
+    return f" (did you mean {near[0]}?)" if near else ""

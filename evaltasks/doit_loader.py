@@ -23,6 +23,8 @@ def prepare(config_path, overrides, invocation=None, cwd=None, create=True, **op
     try:
         cfg = config.load(config_path, overrides, cwd=cwd)
         run = runner.Run(cfg, invocation, overrides, **options)
+    except config.OverrideError as e:       # the file is fine: do not point at it
+        fail(e.where())
     except config.ConfigError as e:
         fail(f"{config_path}: {e}")
     if create:

@@ -33,6 +33,7 @@ create index if not exists jobs_by_invocation on jobs (invocation);
 create table if not exists invocation_reasons (invocation text primary key, reason text);
 create table if not exists results_digests (job text primary key, digest text);
 create table if not exists job_handles (job text primary key, executor text, handle text);
+create table if not exists job_models (job text primary key, model text);
 """
 # Facts added since the first release live in tables of their own: an older
 # launcher inserts rows by position, and would fail on a table with more columns.
@@ -40,8 +41,10 @@ INVOCATIONS = ("select i.*, r.reason from invocations i "
                "left join invocation_reasons r on r.invocation = i.id")
 # ``container_id`` is the column of launchers before executors; ``executor`` and
 # ``handle`` (container id, pid record, Slurm job id) say where any job ran.
-JOBS = ("select j.*, d.digest as results_digest, h.executor, h.handle from jobs j "
-        "left join results_digests d on d.job = j.id left join job_handles h on h.job = j.id")
+# ``model``: the model_id the job asked (null for jobs of launchers before it was kept).
+JOBS = ("select j.*, d.digest as results_digest, h.executor, h.handle, m.model from jobs j "
+        "left join results_digests d on d.job = j.id left join job_handles h on h.job = j.id "
+        "left join job_models m on m.job = j.id")
 
 
 class UnknownId(Exception):
@@ -92,9 +95,10 @@ class History:
         return [dict(row) for row in self._connect().execute(sql, args)]
 
     # -- writing --------------------------------------------------------
-    def start_invocation(self, invocation, config, output_dir, overrides, jobs, executor="docker"):
+    def start_invocation(self, invocation, config, output_dir, overrides, jobs, executor="docker", models=None):
         """Record an invocation and its jobs (``[(job_id, task, results, log)]``) as
-        pending, to be run by ``executor`` (its name)."""
+        pending, to be run by ``executor`` (its name); ``models``: job id → the
+        model_id it asks."""
         with self._connect() as conn:
             conn.execute("insert into invocations (id, started, finished, config, output_dir, overrides, "
                          "pid, host, status) values (?,?,?,?,?,?,?,?,?)",
@@ -105,6 +109,7 @@ class History:
                              [(j, invocation, t, "pending", r, l) for j, t, r, l in jobs])
             conn.executemany("insert or replace into job_handles values (?, ?, ?)",
                              [(j, executor, None) for j, *_ in jobs])
+            conn.executemany("insert or replace into job_models values (?, ?)", (models or {}).items())
 
     def update_job(self, job_id, **fields):
         """Set fields of a job; a job already killed keeps that status."""

@@ -56,8 +56,23 @@ def check(url, model_id, endpoint_type, api_key_name, environ=os.environ, send=N
     if status == 200:
         problem = _not_a_completion(text, model_id, endpoint_type)
         if problem:
-            raise PreflightFailed(f"preflight: {where}: HTTP 200 but not a completion: {problem}")
+            raise PreflightFailed(f"preflight: {where}: HTTP 200 but not a completion: {problem}"
+                                  f"{_path_hint(url, endpoint_type)}")
     # or a busy/erroring server: the run's retries deal with those
+
+
+# The path each endpoint type is served at by OpenAI-compatible servers.
+PATHS = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
+
+
+def _path_hint(url, endpoint_type):
+    """A reply that is not a completion most often comes from another route of the
+    same server (``/v1/completion``, ``/v1/completions`` for a chat model, ``/``):
+    ask about the path when the URL's does not end as its type's does."""
+    path = urlparse(url).path.rstrip("/")
+    chat = path.endswith("/chat/completions")
+    fits = chat if endpoint_type == "chat" else path.endswith("/completions") and not chat
+    return "" if fits else f"; is the path {PATHS.get(endpoint_type, PATHS['chat'])}?"
 
 
 def _not_a_completion(text, model_id, endpoint_type):

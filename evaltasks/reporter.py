@@ -1,7 +1,8 @@
 """What a run prints and records: the invocation and job ids, a line when a task
 starts, finishes or fails, live progress, and at the end a table of the tasks
-that ran (headline metric, where results are; a note under a task whose server
-answered as another model than ``model_id``) and how many were up to date —
+that ran (a header row; per task its model, headline metric, where results are;
+under a task, a note when its server answered as another model than
+``model_id`` and each of results.json's ``warnings``) and how many were up to date —
 `evaltasks status <invocation>` lists every job. Job states go to the run history."""
 
 import json
@@ -11,8 +12,8 @@ import time
 from doit.exceptions import UnmetDependency
 from doit.reporter import ConsoleReporter
 
-from . import plan
-from .harness import layout
+from . import config, plan
+from .harness import layout, warnings
 from .live import LiveProgress
 
 # Up-to-date tasks named in a run's last line; beyond this, only their number.
@@ -46,9 +47,10 @@ class EvalReporter(ConsoleReporter):
         selected = set(selected_tasks)
         specs = [s for name, s in self.run.by_task_name.items() if name in selected or "eval" in selected]
         self.run.history.start_invocation(
-            self.run.invocation, os.path.abspath(self.run.cfg.path), self.run.cfg.output_dir,
-            self.run.overrides,
-            [(s.job_id, s.id, s.results, s.log) for s in specs], executor=self.run.executor.name)
+            self.run.invocation, self.run.cfg.file, self.run.cfg.output_dir,
+            [config.recorded_override(o) for o in self.run.overrides],
+            [(s.job_id, s.id, s.results, s.log) for s in specs], executor=self.run.executor.name,
+            models={s.job_id: s.endpoint["model_id"] for s in specs})
         jobs = ", ".join(f"{s.job_id} ({s.id})" for s in specs[:NAMED_UP_TO_DATE])
         if len(specs) > NAMED_UP_TO_DATE:
             jobs += f", … {len(specs)} jobs in all"
@@ -96,8 +98,8 @@ class EvalReporter(ConsoleReporter):
             self.live.running.pop(task.name, None)
             self.run.history.record_results(spec.job_id, "success", finished=time.time(),
                                             duration=took, headline=headline)
-            self.rows.append((task.name, "done", _with_interval(spec.results) or headline, spec.results,
-                              _server_note(spec.results, spec.endpoint["model_id"])))
+            self.rows.append((task.name, "done", spec.endpoint["model_id"], _with_interval(spec.results) or headline,
+                              spec.results, _notes(spec.results, spec.endpoint["model_id"])))
             self.write(f"done       {task.name}  {headline}  in {took:.1f}s\n")
 
     def add_failure(self, task, fail):
@@ -128,7 +130,7 @@ class EvalReporter(ConsoleReporter):
                 took = time.time() - self.started.get(task.name, time.time())
                 self.run.history.update_job(spec.job_id, status="failed", finished=time.time(),
                                             duration=took, reason=message)
-            self.rows.append((task.name, state, "", spec.log, None))
+            self.rows.append((task.name, state, spec.endpoint["model_id"], "", spec.log, []))
         self.failures.append({"task": task, "exception": fail})
         self.write(f"{state:<10} {task.name}  {message}\n")
 
@@ -139,12 +141,7 @@ class EvalReporter(ConsoleReporter):
                   else "killed" if self.killed else "success")
         self.run.history.finish_invocation(self.run.invocation, status, reason=self.stop_reason)
         if self.rows:
-            width = max(len(r[0]) for r in self.rows)
-            self.write("\n")
-            for name, state, headline, where, note in self.rows:
-                self.write(f"  {name:<{width}}  {state:<10}  {headline:<22}  {where}\n")
-                if note:
-                    self.write(f"  {'':<{width}}  ! {note}\n")
+            self.write("\n" + _table(self.rows))
         if self.up_to_date:
             named = ", ".join(self.up_to_date[:NAMED_UP_TO_DATE])
             more = ", …" if len(self.up_to_date) > NAMED_UP_TO_DATE else ""
@@ -154,13 +151,39 @@ class EvalReporter(ConsoleReporter):
             self.write(error + "\n")
 
 
-def _server_note(results_path, model_id):
+TABLE_HEADER = ("task", "state", "model", "headline metric [95% CI] (n)", "results / log")
+
+
+def _table(rows):
+    """The end-of-run table: a header row, then a row per task that ran, each
+    note (``_notes``) on a line of its own under its task."""
+    widths = [max(len(str(r[i])) for r in [TABLE_HEADER, *rows]) for i in range(4)]
+    line = lambda cells: "  " + "  ".join(f"{c:<{w}}" for c, w in zip(cells, widths)) + f"  {cells[4]}\n"
+    out = line(TABLE_HEADER)
+    for name, state, model, headline, where, notes in rows:
+        out += line((name, state, model, headline, where))
+        out += "".join(f"  {'':<{widths[0]}}  ! {note}\n" for note in notes)
+    return out
+
+
+def _notes(results_path, model_id):
+    """What the table says under a task: that the server answered as another
+    model, and results.json's ``warnings`` (harness/warnings.py), every one."""
+    try:
+        with open(results_path, encoding="utf-8") as f:
+            results = json.load(f)
+    except (OSError, ValueError):
+        return []
+    server = _server_note(results, model_id)
+    return ([server] if server else []) + [f"warning: {w['message']}" for w in warnings.of(results)]
+
+
+def _server_note(results, model_id):
     """A line when the server's replies named another model than ``model_id``
     (an alias, or another model behind that name), else None."""
     try:
-        with open(results_path, encoding="utf-8") as f:
-            models = json.load(f)["provenance"]["server"]["models"]
-    except (OSError, ValueError, KeyError, TypeError):
+        models = results["provenance"]["server"]["models"]
+    except (KeyError, TypeError):
         return None
     other = [m for m in models if m != model_id]
     if not other:

@@ -252,12 +252,16 @@ class Run:
 
         def handler(signum, frame):
             self.stopping.set()
+            # `evaltasks kill <invocation>` marks the run killed, then sends SIGTERM:
+            # say so here, where the user is looking, not just "interrupted".
+            by_kill = (self.history.invocation(self.invocation) or {}).get("status") == "killed"
             self.history.mark_killed(self.invocation, [s.job_id for s in self.specs],
                                      reason=f"interrupted ({signal.Signals(signum).name})")
             stopped = self.executor.stop_all()
             if self.server:
                 self.server.stop()
-            sys.stderr.write(f"\ninterrupted: {self.executor.stopped_note(stopped)}\n")
+            why = "killed by `evaltasks kill`" if by_kill else "interrupted"
+            sys.stderr.write(f"\n{why}: {self.executor.stopped_note(stopped)}\n")
             # SystemExit still runs doit's cleanup (reporter, database) but, unlike
             # KeyboardInterrupt, ends the process without a traceback.
             raise SystemExit(130)

@@ -238,8 +238,37 @@ def _flatten(tree, prefix):
                 yield path, _wording(entry)
 
 
+# Cerberus's "value does not match regex '…'", said as a sentence for the patterns
+# a newcomer meets (the value itself is never repeated: it may be a pasted key).
+_REGEX_WORDING = {
+    r"^https?://.+": "must be a full URL with its scheme, e.g. http://localhost:8000/v1/chat/completions",
+    r"^[A-Za-z_][A-Za-z0-9_]*$": ("takes the NAME of an environment variable (letters, digits, _), "
+                                  "not the key itself"),
+}
+
+
 def _wording(message):
     if message.startswith("depends on these values: {'type': ['slurm']}"):
         return "only with execution: slurm (defaults: - execution: slurm)"
+    for pattern, wording in _REGEX_WORDING.items():
+        if message == f"value does not match regex '{pattern}'":
+            return wording
     return {"unknown field": "unknown key", "required field": "missing (required)",
             "null value not allowed": "must not be empty (null)"}.get(message, message)
+
+
+def keys_beside(schema, path):
+    """The keys ``schema`` allows next to the last part of ``path``
+    (``a.b[0].c`` → the keys of ``b``'s entries), for a "did you mean"; []
+    where the schema does not say (free-form mappings)."""
+    parts = re.findall(r"[^.\[\]]+", path)[:-1]
+    mapping, rule = schema, None
+    for part in parts:
+        if part.isdigit():          # an entry of a list: its rule is the list's "schema"
+            rule = rule.get("schema") if isinstance(rule, dict) and rule.get("type") == "list" else None
+        else:
+            rule = mapping.get(part) if isinstance(mapping, dict) else None
+        if not isinstance(rule, dict):
+            return []
+        mapping = rule.get("schema") if rule.get("type") == "dict" else None
+    return sorted(mapping) if isinstance(mapping, dict) else []

@@ -108,8 +108,10 @@ def test_run_records_history_and_status(tmp_path, state, gsm8k_endpoint):
     again = cli("run", "--config", str(cfg))
     second = again.stdout.split()[1].rstrip(":")
     assert json.loads(cli("status", second, "--json").stdout)["jobs"][0]["status"] == "up-to-date"
+    # The up-to-date re-run is folded into the run whose results it found (issue 21).
     runs = cli("ls", "runs").stdout.splitlines()
-    assert runs[0].startswith(second) and runs[1].startswith(invocation)
+    assert len(runs) == 1 and runs[0].startswith(invocation)
+    assert f"(+1 up-to-date re-run, last {second} at " in runs[0]
 
     log = cli("logs", f"{invocation}.0")
     assert log.returncode == 0 and "progress 6/6" in log.stdout

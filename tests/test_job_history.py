@@ -181,7 +181,8 @@ def test_a_mostly_up_to_date_run_lists_only_what_ran(tmp_path, state, gsm8k_endp
     assert len(ran) == 3            # running, done, and its row in the table
     assert "6 up to date: eval:t0, eval:t1, eval:t2, eval:t4, eval:t5, …" in again.stdout
     assert f"summary    {out / 'summary.html'}" in again.stdout    # t3 changed: the summary is rebuilt
-    assert len(lines) == 7, again.stdout   # ids, preparing, running, done, summary, table row, up to date
+    # ids, preparing, running, done, summary, the table's header row and t3's row, up to date
+    assert len(lines) == 8, again.stdout
     listed = _status(_invocation(again.stdout))["jobs"]
     assert [j["status"] for j in listed].count("up-to-date") == 6 and all(j["headline"] for j in listed)
 

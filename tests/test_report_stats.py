@@ -106,7 +106,9 @@ def test_compare_says_when_benchmark_version_or_data_differ():
     def task(version, digest, scores):
         rows = [{"index": i, "question_id": i, "score": s} for i, s in enumerate(scores)]
         results = {"task": "t", "benchmark": "mmlu_pro", "metrics": {"accuracy": {"value": 0, "n": len(rows)}},
-                   "provenance": {"version": version, "datasets": {"test.json": digest}}}
+                   # results.json's shape (harness/provenance.py): a list of files (issue 21: a dict here hid a crash)
+                   "provenance": {"version": version,
+                                  "datasets": [{"file": "test.json", "sha256": digest, "rows": len(rows)}]}}
         return load.Task("t", "/nowhere", results, rows)
 
     a, b = task("1", "aaa", [1, 0, 1, 0]), task("2", "bbb", [1, 1, 1, 0])

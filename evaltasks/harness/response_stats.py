@@ -8,7 +8,9 @@ cover every answer the task scored, cache hits included, so that a resumed run
 reports what a clean run would. A token count that is not a whole number >= 0
 (or a ``usage`` that is not an object) is left out of the totals and counted in
 ``invalid_token_counts``; ``cut_off`` counts the answers that stopped at the token
-limit (finish_reason "length"), a usual reason for low scores.
+limit (finish_reason "length"), a usual reason for low scores, and
+``empty_replies`` the answers with no text but whitespace (``""``), which score
+as wrong without failing the sample (``warnings.py`` flags a task with many).
 """
 
 import math
@@ -25,6 +27,7 @@ class ResponseStats:
         self.attempts = 0
         self.cache_hits = 0
         self.answers = 0
+        self.empty = 0
         self.invalid_token_counts = 0
         self.status_codes = Counter()
         self.finish_reasons = Counter()
@@ -46,6 +49,7 @@ class ResponseStats:
         with self._lock:
             self.answers += 1
             self.cache_hits += int(cached)
+            self.empty += int(not answer.text.strip())
             self.finish_reasons[str(answer.finish_reason)] += 1
             self.invalid_token_counts += int(answer.invalid_usage)
             for name in TOKENS:
@@ -66,6 +70,7 @@ class ResponseStats:
                 "status_codes": dict(sorted(self.status_codes.items())),
                 "finish_reasons": dict(sorted(self.finish_reasons.items())),
                 "cut_off": self.finish_reasons["length"],
+                "empty_replies": self.empty,
                 "tokens": {name: {"total": total, "mean": round(total / n, 2) if n else None}
                            for name, (total, n) in self.tokens.items()},
                 "invalid_token_counts": self.invalid_token_counts,

@@ -25,8 +25,8 @@ when reading the reply took a repair (see ``adapters``);
 ``finish_reason``; ``extracted``, ``gold``, ``score`` and the benchmark's own
 fields; or, for a failed sample, ``error`` in place of the reply's fields.
 
-results.json adds ``failed_samples`` and ``response_stats`` (``response_stats.py``)
-to the task's settings, metrics and timings; its ``endpoint`` says how the
+results.json adds ``failed_samples``, ``response_stats`` (``response_stats.py``)
+and ``warnings`` (``warnings.py``) to the task's settings, metrics and timings; its ``endpoint`` says how the
 requests were made: url, type, the API key variable's name and the effective
 ``adapter_config`` (as task.json has them: never a secret value), and its
 ``provenance`` what produced it (``provenance.py``).
@@ -48,7 +48,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
-from . import benchmarks, cache, layout, provenance, secrets as secret_pipe, stats
+from . import benchmarks, cache, layout, provenance, secrets as secret_pipe, stats, warnings
 from .client import EndpointError
 from .datasets import DatasetError, data_dir
 from .files import write_json_atomic
@@ -139,6 +139,7 @@ def run(task_dir, stop=None, secrets=None):
             raise TaskFailed(_failure_message(failures, len(items), len(samples), rate, allowed,
                                               responses is not None and model.stats.answers > 0))
         metrics = module.metrics(samples, params) if hasattr(module, "metrics") else stats.accuracy(samples)
+        found = warnings.collect(response_stats, samples)
 
     finished = time.time()
     results = {
@@ -157,6 +158,7 @@ def run(task_dir, stop=None, secrets=None):
         "finished": _iso(finished),
         "duration_s": round(finished - started, 3),
         "provenance": provenance.block(task, bench, rows, server),
+        "warnings": found,
     }
     write_json_atomic(layout.results(task_dir), results)
     headline = ", ".join(f"{k}={v['value']:.4f}" for k, v in metrics.items() if isinstance(v, dict))
@@ -164,6 +166,8 @@ def run(task_dir, stop=None, secrets=None):
     cut = response_stats["cut_off"]
     cut = f"; {cut} answers cut off at the token limit (finish_reason length)" if cut else ""
     log(f"done: {headline} over {len(items)} samples{failed} in {finished - started:.1f}s{cut}")
+    for warning in results["warnings"]:
+        log(f"warning: {warning['message']}")
 
 
 def _load_items(module, bench, params):

@@ -10,16 +10,25 @@ p < 0.05), else underpowered (the detectable effect exceeds ``mde_threshold``)
 or no detectable difference.
 """
 
+import json
+import re
+
 import numpy as np
 
 from . import load, stats
 
 VERDICTS = ("better", "worse", "no detectable difference", "underpowered")
 MDE_THRESHOLD = 0.05
+# Flips a terminal shows per task by default: enough to see what changed; a
+# task with hundreds of flips would bury the table (--flips all shows them).
+FLIPS_SHOWN = 3
 
 
 def provenance_notes(a, b):
-    """What differs between two tasks' provenance blocks, when both have one."""
+    """What differs between two tasks' provenance blocks, when both have one:
+    the benchmark version and the digests of the data files. ``datasets`` is a
+    list of ``{file, sha256, rows, …}``; ``rows`` differs whenever the limits do,
+    which the count of items compared already says, so only the digests count."""
     pa, pb = a.provenance, b.provenance
     if not pa or not pb:
         return []
@@ -29,11 +38,19 @@ def provenance_notes(a, b):
             if pa.get(key) != pb.get(key):
                 notes.append(f"benchmark version differs: {pa.get(key)} vs {pb.get(key)}")
             break
-    da, db = pa.get("datasets") or {}, pb.get("datasets") or {}
-    if da != db:
-        changed = sorted(k for k in set(da) | set(db) if da.get(k) != db.get(k))
-        notes.append(f"dataset files differ: {', '.join(map(str, changed))}")
+    da, db = _digests(pa.get("datasets")), _digests(pb.get("datasets"))
+    changed = sorted(k for k in set(da) | set(db) if da.get(k) != db.get(k))
+    if changed:
+        notes.append(f"dataset files differ: {', '.join(changed)}")
     return notes
+
+
+def _digests(datasets):
+    """``{file: sha256}`` of a provenance ``datasets`` list; entries that are
+    not objects (a hand-edited or foreign results.json) are skipped."""
+    if not isinstance(datasets, list):
+        return {}
+    return {str(d.get("file")): d.get("sha256") for d in datasets if isinstance(d, dict)}
 
 
 def _rows_by_key(task):
@@ -126,7 +143,9 @@ def fmt(value, digits=4, signed=False):
     return f"{value:+.{digits}f}" if signed else f"{value:.{digits}g}" if value < 1e-3 else f"{value:.{digits}f}"
 
 
-def markdown(result):
+def markdown(result, flips=FLIPS_SHOWN):
+    """The comparison as markdown; per task the count of flips and ``flips`` of
+    them (None: every one)."""
     out = [f"# Compare with baseline {result['baseline']}", ""]
     out += [f"> {n}" for n in result["notes"]]
     for c in result["comparisons"]:
@@ -146,14 +165,44 @@ def markdown(result):
         out += [""] + [f"- {e['task']}: {n}" for e in c["tasks"] for n in e["notes"] if e.get("p") is not None]
         for e in c["tasks"]:
             if e.get("flips"):
-                out += ["", f"### {e['task']}: {len(e['flips'])} flips "
-                        f"({e['right_only_b']} right only in B, {e['right_only_a']} right only in A)", "",
-                        "| item | A index | B index | gold | A answer | B answer | right in |", "|---|---|---|---|---|---|---|"]
-                out += [f"| {f['key']} | {f['a']['index']} | {f['b']['index']} | {f['gold']} | "
-                        f"{f['a']['extracted']} | {f['b']['extracted']} | {'B' if f['b']['score'] else 'A'} |"
-                        for f in e["flips"]]
+                out += [""] + flips_markdown(e, flips)
     out += ["", "Tests: exact McNemar on discordant items for 0/1 scores, else a paired sign-flip permutation "
             "test; p-values Holm-adjusted across all tasks compared; B − A interval: percentile bootstrap over "
             "items; MDE: the smallest difference detected with 80% power at α = 0.05; a verdict is "
             f"'underpowered' when that exceeds {result['mde_threshold']}."]
     return "\n".join(out) + "\n"
+
+
+def flips_markdown(entry, shown=FLIPS_SHOWN):
+    """A task's flips: the counts, then ``shown`` of them (None: all), those
+    right only in A (the losses) first. Each flip is a list item, never a table
+    row: answers and golds that span lines (humaneval's programs) are fenced
+    code blocks, which a table cell cannot hold."""
+    flips = sorted(entry["flips"], key=lambda f: bool(f["b"]["score"]))
+    picked = flips if shown is None else flips[:shown]
+    head = (f"### {entry['task']}: {len(flips)} flips ({entry['right_only_b']} right only in B, "
+            f"{entry['right_only_a']} right only in A)")
+    out = [head, ""]
+    if len(picked) < len(flips):
+        out += [f"{len(picked)} of them shown, those right only in A first (`--flips all` or "
+                f"`--flips N` for more).", ""]
+    for f in picked:
+        right = "B" if f["b"]["score"] else "A"
+        out.append(f"- `{f['key']}` (A #{f['a']['index']}, B #{f['b']['index']}), right in {right}:")
+        for label, value in (("gold", f["gold"]), ("A", _answer(f["a"])), ("B", _answer(f["b"]))):
+            out += _shown(label, value)
+    return out
+
+
+def _answer(side):
+    return side["extracted"] if side.get("error") is None else f"failed: {side['error']}"
+
+
+def _shown(label, value):
+    """``label: value`` inline when the value is one short line, else a fenced
+    block whose fence is longer than any backtick run inside it."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    if "\n" not in text and "`" not in text and len(text) <= 80:
+        return [f"  - {label}: `{text}`"]
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    return [f"  - {label}:", "", f"    {fence}"] + [f"    {line}" for line in text.splitlines()] + [f"    {fence}", ""]

@@ -18,6 +18,7 @@ import math
 import os
 from datetime import datetime, timezone
 
+from ..harness import warnings
 from ..harness.files import write_atomic
 from ..plan import RUN_ONLY_PARAMS
 from . import cost, load, stats
@@ -106,6 +107,7 @@ def task_summary(task):
         "headline": task.headline,
         "metrics": metrics,
         "notes": notes,
+        "warnings": warnings.of(r),
     }
 
 
@@ -151,6 +153,8 @@ def markdown(summary):
     out = [f"# {summary['model']}", "", f"Summary of `{summary['output_dir']}`.", "",
            f"Intervals: {summary['intervals']}.", ""]
     out += [f"> {note}" for note in summary["notes"]]
+    out += [f"> warning: {t['task']}: {w['message']}" for t in summary["tasks"] for w in t["warnings"]]
+    out += [""] if out[-1] != "" else []        # a table right under a quote would join it
     out += ["| task | benchmark | metric | value [95% CI] | n | failed | tokens (prompt/completion) | cost | wall time |",
             "|---|---|---|---|---|---|---|---|---|"]
     for t in summary["tasks"]:
