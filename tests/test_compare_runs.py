@@ -3,6 +3,7 @@ sizes, of another benchmark version or of other data, and the terminal output
 of many flips, code among them. The runs are real harness runs (``run.run`` on
 task folders, as the launcher writes them) against scripted endpoints."""
 
+import itertools
 import json
 import shutil
 
@@ -154,8 +155,10 @@ def test_terminal_compare_shows_counts_and_a_few_flips(many_flips):
     # Code is fenced, never in a table: every table row has the table's column count.
     humaneval = out.split("### humaneval")[1]
     assert "    ```" in humaneval and "raise NotImplementedError('wrong')" in humaneval
-    rows = [line for line in out.splitlines() if line.startswith("|")]
-    assert rows and all(line.count("|") == rows[0].count("|") for line in rows)
+    # Each table (a run of consecutive '|' lines) keeps its header's column count.
+    tables = [list(lines) for is_table, lines in
+              itertools.groupby(out.splitlines(), key=lambda line: line.startswith("|")) if is_table]
+    assert tables and all(line.count("|") == table[0].count("|") for table in tables for line in table)
 
 
 def test_flips_all_or_n(many_flips):
