@@ -1,6 +1,7 @@
 """Shared fixtures: the real datasets, a scripted gsm8k endpoint, configs, and
 helpers that run the real pipeline (doit, Docker) in a subprocess."""
 
+import csv
 import json
 import os
 import shutil
@@ -36,6 +37,9 @@ def data_dir(tmp_path_factory):
         pytest.exit(f"datasets not found at {DATA_DIR} (set EVALTASKS_DATA_DIR)", returncode=2)
     root = tmp_path_factory.mktemp("datasets")
     (root / "gpqa_diamond").symlink_to(FIXTURES / "gpqa_diamond")
+    if (DATA_DIR / "mmlu" / "test").is_dir() and not (DATA_DIR / "mmlu" / "mmlu.csv").is_file():
+        (root / "mmlu").mkdir()
+        mmlu_csv(DATA_DIR / "mmlu" / "test", root / "mmlu" / "mmlu.csv")
     for folder in DATA_DIR.iterdir():
         if folder.is_dir() and not (root / folder.name).exists():
             (root / folder.name).symlink_to(folder)
@@ -43,6 +47,24 @@ def data_dir(tmp_path_factory):
     # Runs are recorded in a history of the tests' own, not the user's.
     os.environ["EVALTASKS_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
     return root
+
+
+def mmlu_csv(per_subject, out):
+    """simple-evals' ``mmlu.csv`` (``,Question,A,B,C,D,Answer,Subject``) from the
+    Hendrycks per-subject test CSVs in ``per_subject`` (``<subject>_test.csv``, with
+    or without a header row), subjects in name order, rows in file order."""
+    header = ["Question", "A", "B", "C", "D", "Answer"]
+    with open(out, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([""] + header + ["Subject"])
+        index = 0
+        for path in sorted(per_subject.glob("*_test.csv")):
+            with open(path, encoding="utf-8", newline="") as rows:
+                for row in csv.reader(rows):
+                    if row == header:
+                        continue
+                    writer.writerow([index] + row + [path.name[:-len("_test.csv")]])
+                    index += 1
 
 
 @pytest.fixture(autouse=True)

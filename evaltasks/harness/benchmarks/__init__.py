@@ -65,10 +65,12 @@ class Benchmark:
     ranges: dict = field(default_factory=dict)     # (min, max or None) of numeric extra options
     runs_model_code: bool = False                  # executes what the model wrote (sandbox.py)
     version: int = 1               # of prompt + extraction + scoring; the bump rule is above
+    reference: str = None          # the implementation whose prompt, extraction and scoring it follows
+    folder: str = None             # its data folder, when several benchmarks share one (aime)
 
     @property
     def dataset(self):
-        return self.name
+        return self.folder or self.name
 
     def load_module(self):
         return importlib.import_module(f"{__name__}.{self.module}")
@@ -184,6 +186,16 @@ CATALOG = {
                     "https://huggingface.co/datasets/HuggingFaceH4/MATH-500/resolve/main/test.jsonl",
                 ),
             ),
+            defaults={"max_new_tokens": 4096},
+        ),
+        Benchmark(
+            name="mmlu",
+            module="mmlu",
+            description="MMLU: 14,042 four-option questions in 57 subjects; zero-shot chain of thought.",
+            size=14042,
+            aliases=("simple_evals.mmlu",),
+            reference="simple-evals mmlu_eval.py (nvidia-simple-evals 26.3)",
+            files=(DataFile("mmlu.csv", "https://openaipublic.blob.core.windows.net/simple-evals/mmlu.csv"),),
             defaults={"max_new_tokens": 4096},
         ),
     ]
