@@ -38,14 +38,14 @@ def load(module, *names):
     with zipfile.ZipFile(wheel_path()) as wheel:
         source = wheel.read(f"simple_evals/{module}.py").decode("utf-8")
     wanted = set(names)
-    body = [node for node in ast.parse(source).body if _defines(node) & wanted]
-    missing = wanted - set().union(*(_defines(node) for node in body))
-    if missing:
-        raise AssertionError(f"simple_evals/{module}.py has no {', '.join(sorted(missing))}")
-    namespace = {"re": re}
     with warnings.catch_warnings():      # its regexes are written as "\s" in plain strings
-        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", (DeprecationWarning, SyntaxWarning))
+        body = [node for node in ast.parse(source).body if _defines(node) & wanted]
+        missing = wanted - set().union(*(_defines(node) for node in body))
+        if missing:
+            raise AssertionError(f"simple_evals/{module}.py has no {', '.join(sorted(missing))}")
         code = compile(ast.Module(body=body, type_ignores=[]), f"simple_evals/{module}.py", "exec")
+    namespace = {"re": re}
     exec(code, namespace)
     return {name: namespace[name] for name in names}
 

@@ -40,7 +40,16 @@ def mmlu_case(data_dir):
     return "mmlu", replies, expected, len(raw)
 
 
-CASES = {"mmlu": mmlu_case}
+def math_case(data_dir):
+    import test_math
+
+    ref, raw = test_math.reference(), test_math.rows(data_dir)
+    replies, right = script([ref["QUERY_TEMPLATE"].format(**r) for r in raw], [r["Answer"] for r in raw],
+                            draw(len(raw), "math"), test_math.reply)
+    return "math", replies, {"accuracy": sum(right) / len(raw)}, len(raw)
+
+
+CASES = {"mmlu": mmlu_case, "math": math_case}
 
 
 def run_full(case, data_dir, tmp_path):

@@ -198,6 +198,18 @@ CATALOG = {
             files=(DataFile("mmlu.csv", "https://openaipublic.blob.core.windows.net/simple-evals/mmlu.csv"),),
             defaults={"max_new_tokens": 4096},
         ),
+        Benchmark(
+            name="math",
+            module="math_test",
+            description="MATH: all 5,000 competition problems of the test set; final answer on an Answer: line.",
+            size=5000,
+            aliases=("simple_evals.math",),
+            reference="simple-evals math_eval.py (split math_test), rule-based equivalence unless scoring: judge",
+            files=(DataFile("math_test.csv", "https://openaipublic.blob.core.windows.net/simple-evals/math_test.csv"),),
+            defaults={"max_new_tokens": 4096},
+            extra={"scoring": "rule", "judge_url": "", "judge_model_id": "", "judge_api_key_name": ""},
+            choices={"scoring": ("rule", "judge")},
+        ),
     ]
 }
 
