@@ -49,7 +49,22 @@ def math_case(data_dir):
     return "math", replies, {"accuracy": sum(right) / len(raw)}, len(raw)
 
 
-CASES = {"mmlu": mmlu_case, "math": math_case}
+def mgsm_case(data_dir):
+    import test_mgsm
+
+    ref, raw = test_mgsm.reference(), test_mgsm.rows(data_dir)
+    prompts = [ref["LANG_TO_INSTRUCTIONS"][lang].format(input=q) for lang, q, _ in raw]
+    replies, right = script(prompts, [g for _, _, g in raw], draw(len(raw), "mgsm"),
+                            lambda kind, gold, i: test_mgsm.reply_for(ref, raw[i][0])(kind, gold, i))
+    per_language = {lang: sum(r for r, (l, _, _) in zip(right, raw) if l == lang) / 250
+                    for lang in ref["ALL_LANGUAGES"]}
+    expected = {f"accuracy/{lang}": v for lang, v in per_language.items()}
+    expected["accuracy"] = sum(per_language.values()) / len(per_language)
+    expected["accuracy/non_en"] = sum(v for k, v in per_language.items() if k != "en") / (len(per_language) - 1)
+    return "mgsm", replies, expected, len(raw)
+
+
+CASES = {"mmlu": mmlu_case, "math": math_case, "mgsm": mgsm_case}
 
 
 def run_full(case, data_dir, tmp_path):

@@ -80,6 +80,12 @@ def test_every_prompt_is_the_reference_prompt(data_dir, ref):
         assert message == {"role": "user", "content": ref["format_multichoice_question"](row)}
 
 
+def test_answer_words_and_marks_are_the_reference_ones_in_its_order(ref):
+    words = list(dict.fromkeys(ref["MULTILINGUAL_ANSWER_REGEXES"]))      # it lists one word twice
+    assert list(mmlu._ANSWER_WORDS) == words
+    assert [p.pattern for p in mmlu._PATTERNS] == [ref["MULTILINGUAL_ANSWER_PATTERN_TEMPLATE"].format(w) for w in words]
+
+
 TRICKY = [
     "Answer: B", "answer: b", "ANSWER: C", "Answer:\nD", "Answer:   A", "Answer: (A)", "**Answer: C**",
     "Answer: $\\boxed{D}$", "Answer: \\text{B}", "Answer: Because of this", "The answer is B.",

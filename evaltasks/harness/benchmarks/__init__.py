@@ -210,6 +210,17 @@ CATALOG = {
             extra={"scoring": "rule", "judge_url": "", "judge_model_id": "", "judge_api_key_name": ""},
             choices={"scoring": ("rule", "judge")},
         ),
+        Benchmark(
+            name="mgsm",
+            module="mgsm",
+            description="MGSM: 250 grade-school math problems in 11 languages (2,750); native-language prompts.",
+            size=2750,
+            aliases=("simple_evals.mgsm",),
+            reference="simple-evals mgsm_eval.py (nvidia-simple-evals 26.3), all 11 languages",
+            files=tuple(DataFile(f"mgsm_{lang}.tsv", f"https://openaipublic.blob.core.windows.net/simple-evals/mgsm_{lang}.tsv")
+                        for lang in ("bn", "de", "en", "es", "fr", "ja", "ru", "sw", "te", "th", "zh")),
+            defaults={"max_new_tokens": 2048},
+        ),
     ]
 }
 
