@@ -40,6 +40,12 @@ def data_dir(tmp_path_factory):
     if (DATA_DIR / "mmlu" / "test").is_dir() and not (DATA_DIR / "mmlu" / "mmlu.csv").is_file():
         (root / "mmlu").mkdir()
         mmlu_csv(DATA_DIR / "mmlu" / "test", root / "mmlu" / "mmlu.csv")
+    for name, copy in (("aime_2024", "aime24_test.jsonl"), ("aime_2025", "aime25_test.jsonl")):
+        if (DATA_DIR / "aime" / copy).is_file() and not (DATA_DIR / name).exists():
+            # NeMo-Skills' test.txt, as the catalog names it; a copy, not a link, since
+            # a container sees the folder but not what a link inside it points to.
+            (root / name).mkdir()
+            shutil.copyfile(DATA_DIR / "aime" / copy, root / name / "test.jsonl")
     for folder in DATA_DIR.iterdir():
         if folder.is_dir() and not (root / folder.name).exists():
             (root / folder.name).symlink_to(folder)

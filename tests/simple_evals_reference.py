@@ -32,11 +32,16 @@ def wheel_path():
     return path
 
 
+def read(path):
+    """The text of ``simple_evals/<path>`` in the wheel (a prompt template, say)."""
+    with zipfile.ZipFile(wheel_path()) as wheel:
+        return wheel.read(f"simple_evals/{path}").decode("utf-8")
+
+
 def load(module, *names):
     """``{name: object}`` for the top-level constants and functions ``names`` of
     ``simple_evals/<module>.py`` in the wheel (e.g. ``evals/mgsm_eval``)."""
-    with zipfile.ZipFile(wheel_path()) as wheel:
-        source = wheel.read(f"simple_evals/{module}.py").decode("utf-8")
+    source = read(f"{module}.py")
     wanted = set(names)
     with warnings.catch_warnings():      # its regexes are written as "\s" in plain strings
         warnings.simplefilter("ignore", (DeprecationWarning, SyntaxWarning))

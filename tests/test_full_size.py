@@ -23,7 +23,8 @@ PARALLELISM = 32
 
 
 def mmlu_case(data_dir):
-    """(task name, replies by prompt, {metric: expected value}) for all 14,042."""
+    """(task name, replies by prompt or a responder, {metric: expected value},
+    samples[, task overrides]) for all 14,042."""
     import test_mmlu
 
     ref = test_mmlu.reference()
@@ -64,17 +65,32 @@ def mgsm_case(data_dir):
     return "mgsm", replies, expected, len(raw)
 
 
-CASES = {"mmlu": mmlu_case, "math": math_case, "mgsm": mgsm_case}
+def aime_case(name):
+    """All 30 problems, each asked 8 times at temperature 0.7 (seeded repeats)."""
+    def case(data_dir):
+        import test_aime
+
+        ref, raw = test_aime.reference(), test_aime.rows(data_dir, name)
+        kinds = test_aime.plan(name, len(raw), 8, "aime-full")
+        overrides = {"config.params.extra.n_samples": 8, "config.params.temperature": 0.7,
+                     "config.params.seed": test_aime.SEED}
+        return (name, test_aime.responder(ref, raw, kinds), test_aime.expected(kinds, [r["expected_answer"] for r in raw]),
+                len(raw) * 8, overrides)
+    return case
+
+
+CASES = {"mmlu": mmlu_case, "math": math_case, "mgsm": mgsm_case,
+         "aime_2024": aime_case("aime_2024"), "aime_2025": aime_case("aime_2025")}
 
 
 def run_full(case, data_dir, tmp_path):
     """Run one whole benchmark through doit; (results.json, samples, wall seconds,
     the launcher's peak resident memory in MiB)."""
-    task, replies, expected, size = CASES[case](data_dir)
+    task, replies, expected, size, *overrides = CASES[case](data_dir)
     out = tmp_path / "out"
-    with FakeEndpoint(Replies(replies)) as ep:
+    with FakeEndpoint(replies if callable(replies) else Replies(replies)) as ep:
         cfg = write_config(tmp_path / f"{case}.yaml", ep.chat_url, out, tasks=[
-            {"name": task, "overrides": {"config.params.parallelism": PARALLELISM}}])
+            {"name": task, "overrides": {"config.params.parallelism": PARALLELISM, **(overrides or [{}])[0]}}])
         # A child that runs doit and reports the peak RSS of what it waited for.
         probe = ("import resource, subprocess, sys\n"
                  "rc = subprocess.run(sys.argv[1:], cwd=%r).returncode\n"
