@@ -37,6 +37,17 @@ def data_dir(tmp_path_factory):
         pytest.exit(f"datasets not found at {DATA_DIR} (set EVALTASKS_DATA_DIR)", returncode=2)
     root = tmp_path_factory.mktemp("datasets")
     (root / "gpqa_diamond").symlink_to(FIXTURES / "gpqa_diamond")
+    catalog_layout(root)
+    os.environ["EVALTASKS_DATA_DIR"] = str(root)
+    # Runs are recorded in a history of the tests' own, not the user's.
+    os.environ["EVALTASKS_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
+    return root
+
+
+def catalog_layout(root):
+    """Fill ``root`` with DATA_DIR's datasets as the catalog lays them out
+    (``<benchmark>/<file>``): mmlu's single CSV built from the per-subject files,
+    aime's files under each benchmark's name; every other folder linked."""
     if (DATA_DIR / "mmlu" / "test").is_dir() and not (DATA_DIR / "mmlu" / "mmlu.csv").is_file():
         (root / "mmlu").mkdir()
         mmlu_csv(DATA_DIR / "mmlu" / "test", root / "mmlu" / "mmlu.csv")
@@ -49,10 +60,6 @@ def data_dir(tmp_path_factory):
     for folder in DATA_DIR.iterdir():
         if folder.is_dir() and not (root / folder.name).exists():
             (root / folder.name).symlink_to(folder)
-    os.environ["EVALTASKS_DATA_DIR"] = str(root)
-    # Runs are recorded in a history of the tests' own, not the user's.
-    os.environ["EVALTASKS_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
-    return root
 
 
 def mmlu_csv(per_subject, out):
