@@ -19,7 +19,7 @@ import simple_evals_reference
 from endpoint import FakeEndpoint
 from scripted import Replies, draw, run_task, script
 
-from evaltasks.harness.benchmarks import mmlu
+from evaltasks.harness.benchmarks import mmlu_test as mmlu
 from evaltasks.harness.datasets import DatasetError
 
 

@@ -189,7 +189,7 @@ CATALOG = {
         ),
         Benchmark(
             name="mmlu",
-            module="mmlu",
+            module="mmlu_test",      # not "mmlu": that would own mmlu_pro.py (``owns``)
             description="MMLU: 14,042 four-option questions in 57 subjects; zero-shot chain of thought.",
             size=14042,
             aliases=("simple_evals.mmlu",),

@@ -1,4 +1,5 @@
-"""MMLU: 14,042 four-option questions in 57 subjects (Hendrycks et al., test split),
+"""MMLU (benchmark ``mmlu``; the module is not named so, as ``mmlu`` would own
+mmlu_pro.py): 14,042 four-option questions in 57 subjects (Hendrycks et al., test split),
 scored as simple-evals' ``mmlu_eval.py`` does (NeMo Evaluator's ``simple_evals.mmlu``,
 package nvidia-simple-evals 26.3).
 
