@@ -24,14 +24,14 @@ Scoring (``extra.scoring``):
   extracted answer is not sent to it and scores 0, like any reply not "yes".
 """
 
-import csv
+import itertools
 import os
 import re
 
-from ..datasets import DatasetError
+from .. import cache
+from ..datasets import read_csv
 from ..filetask.judge import Judge
 from ..math_equiv import is_equiv
-from .. import cache
 
 PROMPT = (
     "Solve the following math problem step by step. The last line of your response should be of "
@@ -106,23 +106,14 @@ JUDGE_VERDICT = r"\A\s*(\S.*?)\s*\Z"
 
 
 def load(data_dir):
-    path = os.path.join(data_dir, "math_test.csv")
-    items = []
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
-            missing = [c for c in ("Question", "Answer") if c not in (reader.fieldnames or ())]
-            if missing:
-                raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}")
-            for row in reader:
-                if not (row["Question"] or "").strip() or not (row["Answer"] or "").strip():
-                    raise DatasetError(f"{path}:{reader.line_num}: empty Question or Answer")
-                items.append({"row": len(items), "question": row["Question"], "gold": row["Answer"]})
-    except (csv.Error, UnicodeDecodeError) as e:
-        raise DatasetError(f"{path}: not a readable CSV file ({e})") from None
-    if not items:
-        raise DatasetError(f"{path}: no problems in the file")
-    return items
+    rows = itertools.count()
+
+    def item(row):
+        if not row["Question"].strip() or not row["Answer"].strip():
+            raise ValueError("empty Question or Answer")
+        return {"row": next(rows), "question": row["Question"], "gold": row["Answer"]}
+
+    return read_csv(os.path.join(data_dir, "math_test.csv"), ("Question", "Answer"), item, "problems")
 
 
 def expand(items, params):

@@ -29,13 +29,12 @@ four category accuracies, as the reference's ``add_macro``) and
 ``accuracy/<subject>`` for each subject.
 """
 
-import csv
 import os
 import re
 
 from .. import stats
 from ..choices import group_metrics, macro_metric, scores_by, zero_shot_prompt
-from ..datasets import DatasetError
+from ..datasets import read_csv
 
 COLUMNS = ("Question", "A", "B", "C", "D", "Answer", "Subject")
 
@@ -85,30 +84,16 @@ _AS_LETTER = str.maketrans({"أ": " A", "ب": " B", "ج": " C", "د": " D", "অ
 
 
 def load(data_dir):
-    path = os.path.join(data_dir, "mmlu.csv")
-    items = []
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
-            missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
-            if missing:
-                raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}")
-            subjects = {}
-            for row in reader:
-                where = f"{path}:{reader.line_num}"
-                if None in row or any(row[c] is None for c in COLUMNS):
-                    raise DatasetError(f"{where}: the row does not have the file's columns")
-                if row["Answer"] not in ("A", "B", "C", "D"):
-                    raise DatasetError(f"{where}: Answer {row['Answer']!r} is not one of A, B, C, D")
-                subject = subjects.setdefault(row["Subject"], row["Subject"])   # one string per subject
-                items.append({"question": row["Question"], "options": tuple(row[c] for c in "ABCD"),
-                              "gold": row["Answer"], "subject": subject,
-                              "category": CATEGORY.get(subject, "other")})
-    except (csv.Error, UnicodeDecodeError) as e:
-        raise DatasetError(f"{path}: not a readable CSV file ({e})") from None
-    if not items:
-        raise DatasetError(f"{path}: no questions in the file")
-    return items
+    subjects = {}      # one string object per subject, not one per question
+
+    def item(row):
+        if row["Answer"] not in ("A", "B", "C", "D"):
+            raise ValueError(f"Answer {row['Answer']!r} is not one of A, B, C, D")
+        subject = subjects.setdefault(row["Subject"], row["Subject"])
+        return {"question": row["Question"], "options": tuple(row[c] for c in "ABCD"), "gold": row["Answer"],
+                "subject": subject, "category": CATEGORY.get(subject, "other")}
+
+    return read_csv(os.path.join(data_dir, "mmlu.csv"), COLUMNS, item, "questions")
 
 
 def prompt(item, params):
