@@ -17,6 +17,7 @@ import re
 import pytest
 
 import simple_evals_reference
+from conftest import evaltasks_cli, write_config
 from endpoint import FakeEndpoint
 from scripted import Replies, draw, run_task, script
 
@@ -105,9 +106,37 @@ def test_judge_scoring_asks_the_reference_question_and_counts_only_yes(tmp_path,
     assert samples[2]["judge_verdict"] == "No"
 
 
-def test_judge_scoring_without_a_judge_is_one_clear_error(tmp_path):
+def test_judge_scoring_without_a_judge_is_one_line_at_dry_run(tmp_path):
+    cfg = write_config(tmp_path / "math.yaml", "http://127.0.0.1:9/v1/chat/completions", tmp_path / "out",
+                       tasks=[{"name": "math", "overrides": {"config.params.extra.scoring": "judge",
+                                                             "config.params.extra.judge_model_id": "judge"}}])
+    run = evaltasks_cli("run", "--config", str(cfg), "--dry-run")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines() == [
+        "error: " + str(cfg) + ": evaluation.tasks[0].overrides.config.params.extra.judge_url: "
+        "needed with scoring: judge (task math)"]
     with pytest.raises(ValueError, match="scoring: judge needs extra.judge_url and extra.judge_model_id"):
         math_test.expand([{"row": 0, "question": "q", "gold": "1"}], {"extra": {"scoring": "judge"}})
+
+
+def test_the_judge_is_checked_before_the_run_and_its_key_reaches_the_harness(tmp_path):
+    """Like a task file's judge: preflighted with the model, its key variable
+    passed by name (its value never written)."""
+    from evaltasks import config
+
+    cfg = write_config(tmp_path / "math.yaml", "http://127.0.0.1:9/v1/chat/completions", tmp_path / "out",
+                       tasks=[{"name": "math", "overrides": {
+                           "config.params.extra.scoring": "judge", "config.params.extra.judge_url": "http://j/v1/chat/completions",
+                           "config.params.extra.judge_model_id": "judge", "config.params.extra.judge_api_key_name": "JUDGE_KEY"}}])
+    [task] = config.load(str(cfg)).tasks
+    assert task["env_vars"] == {"JUDGE_KEY": "JUDGE_KEY"}
+    from evaltasks.preflight import endpoints
+    from evaltasks.spec import TaskSpec
+
+    spec = TaskSpec.planned(task, "inv", 0, str(tmp_path / "out"))
+    assert list(endpoints([spec])) == [
+        ("http://127.0.0.1:9/v1/chat/completions", "test-model", "chat", None),
+        ("http://j/v1/chat/completions", "judge", "chat", "JUDGE_KEY")]
 
 
 @pytest.mark.parametrize("content, problem", [

@@ -252,6 +252,16 @@ CATALOG = {
 }
 
 
+def judge_endpoint(extra):
+    """The judge model a built-in benchmark asks with ``scoring: judge`` (math),
+    from its ``judge_url``, ``judge_model_id`` and ``judge_api_key_name`` options
+    (the NAME of the key's variable), as an endpoint; None when it asks none."""
+    if (extra or {}).get("scoring") != "judge":
+        return None
+    return {"url": extra.get("judge_url") or "", "model_id": extra.get("judge_model_id") or "",
+            "type": "chat", "api_key_name": extra.get("judge_api_key_name") or None}
+
+
 def owns(module, name):
     """Whether the module ``name`` of this folder is part of benchmark ``module``'s code."""
     return name == module or name.startswith(f"{module}_")

@@ -17,7 +17,7 @@ Scoring (``extra.scoring``):
   (no algebra: ``\frac{1}{\sqrt3}`` is not ``\frac{\sqrt3}{3}``).
 - ``judge``: what simple-evals does. Another chat model (``extra.judge_url``,
   ``judge_model_id``, and the NAME of the variable holding its key,
-  ``judge_api_key_name``, passed to the task with ``env_vars``) gets the
+  ``judge_api_key_name``, which the launcher passes on like the model's) gets the
   reference's equality prompt for (gold, extracted) and the sample scores 1 when
   its whole reply, stripped and lower-cased, is "yes". The judge is asked at
   temperature 0 and its replies are cached like the model's; a sample with no
