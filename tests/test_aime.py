@@ -19,6 +19,7 @@ from endpoint import FakeEndpoint
 from scripted import KINDS, run_task
 
 from evaltasks.harness.benchmarks import aime
+from evaltasks.harness.datasets import DatasetError
 
 SEED = 1000        # repeat r of a problem is sent with seed SEED + r: the scripted model tells them apart
 OFFICIAL_2025 = [70, 588, 16, 117, 279, 504, 821, 77, 62, 81, 259, 510, 204, 60, 735,
@@ -134,6 +135,19 @@ def test_scripted_repeats_score_exactly(tmp_path, data_dir, ref, name):
         assert s["extracted"] == ref["extract_answer"](s["response"])
         if s["extracted"] == raw[i]["expected_answer"] or kinds[i][s["sample"]] != "right":
             assert s["score"] == float(ref["extract_answer"](s["response"]) == raw[i]["expected_answer"])
+
+
+@pytest.mark.parametrize("row, problem", [
+    ({"id": "x", "problem": "p", "expected_answer": "1000"}, "test.jsonl:2: not an AIME row (expected_answer '1000'"),
+    ({"id": "x", "problem": "p", "expected_answer": 7}, "test.jsonl:2: not an AIME row (expected_answer 7"),
+    ({"id": "x", "expected_answer": "7"}, "test.jsonl:2: not an AIME row ('problem')"),
+])
+def test_a_bad_row_names_the_file_and_line(tmp_path, row, problem):
+    good = {"id": "y", "problem": "p", "expected_answer": "7"}
+    (tmp_path / "test.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(row) + "\n")
+    with pytest.raises(DatasetError) as e:
+        aime.load(str(tmp_path))
+    assert problem in str(e.value)
 
 
 @pytest.mark.parametrize("value, problem", [

@@ -7,9 +7,9 @@ Prompt and extraction as NeMo Evaluator's ``simple_evals.aime_2024_nemo`` /
 the final answer in ``\boxed{}``; the template's doubled backslash reaches the
 model as it does there), and its boxed-answer extraction (NeMo's
 ``extract_answer``): the content of every ``\boxed{...}`` (nested braces allowed),
-joined by ", " when there are several
-(a reply that boxes two candidates has no single answer); an unclosed box ends
-the search; ``\fbox`` or ``\boxed 5`` give no answer.
+joined by ", " when there are several (a reply that boxes two candidates has no
+single answer); an unclosed box ends the search; ``\fbox`` or ``\boxed 5`` give
+no answer.
 
 Score: 1 when the extracted answer has the gold's integer value under the
 rule-based equivalence shared with math and math500 (``harness/math_equiv.py``):
@@ -19,7 +19,7 @@ compare values.)
 
 ``extra.n_samples`` asks each problem k times (set ``temperature`` > 0, or the
 repeats are the same reply): repeat r of a problem is sample r in the response
-cache. Metrics, all over problems (stderr and n too): ``pass@1``, the mean over
+cache and is sent with ``seed`` + r when a seed is set. Metrics, all over problems (stderr and n too): ``pass@1``, the mean over
 repeats of each problem's score, averaged over problems (avg@k); ``maj@k``, 1 for
 a problem when its most frequent extracted value (ties: the one reached first)
 is right; ``pass@k``, 1 when any repeat is right.
