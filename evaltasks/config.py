@@ -352,7 +352,15 @@ def resolve_task(data, index, checked=None, cwd=None):
                  f" (task {task['name']})")
 
     env_vars = dict(task.get("env_vars") or {})
-    for judge in task_file["judges"] if task_file else ():
+    judges = list(task_file["judges"]) if task_file else []
+    judge = benchmarks.judge_endpoint(view["config"]["params"]["extra"])
+    if judge:
+        for key in ("url", "model_id"):
+            if not judge[key]:
+                raise ConfigError(f"{where}.overrides.config.params.extra.judge_{key}: needed with "
+                                  f"scoring: judge (task {task['name']})")
+        judges.append(judge)
+    for judge in judges:
         if judge["api_key_name"]:       # the judge's key reaches the harness as the model's does
             env_vars.setdefault(judge["api_key_name"], judge["api_key_name"])
     endpoint = view["target"]["api_endpoint"]

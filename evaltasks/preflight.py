@@ -23,10 +23,10 @@ class PreflightFailed(Exception):
 
 def endpoints(specs):
     """Distinct (url, model, type, key name) among the tasks, in order: the
-    models under evaluation and the judges of file tasks."""
+    models under evaluation and the judges (of file tasks, or ``scoring: judge``)."""
     seen = {}
     for spec in specs:
-        for e in [spec.endpoint] + (spec.task_file or {}).get("judges", []):
+        for e in [spec.endpoint] + spec.judges:
             seen.setdefault((e["url"], e["model_id"], e["type"], e["api_key_name"]), spec)
     return seen
 

@@ -33,6 +33,16 @@ class TaskSpec:
                    deployed=task.get("deployed", False))
 
     @property
+    def judges(self):
+        """The judge endpoints the task asks besides its model: a task file's, or
+        a built-in benchmark's with ``scoring: judge``."""
+        if self.task_file:
+            return self.task_file.get("judges", [])
+        from .harness.benchmarks import judge_endpoint
+        judge = judge_endpoint(self.params.get("extra"))
+        return [judge] if judge else []
+
+    @property
     def results(self):
         return layout.results(self.task_dir)
 

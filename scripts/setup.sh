@@ -105,6 +105,7 @@ main() {
         bash scripts/setup-llama.sh
     fi
     report_tools
+    reference_wheels
 }
 
 # -- report/compare/export (issue 11) -------------------------------------
@@ -118,6 +119,19 @@ report_tools() {
     if ! python3 -c 'import mlflow' >/dev/null 2>&1; then
         log "installing the mlflow extra (pip install -e .[mlflow], about 850 MB)"
         python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[mlflow]'
+    fi
+}
+
+# -- benchmark fidelity (issue 19) ------------------------------------------
+# The fidelity tests run NeMo Evaluator's simple-evals scoring functions
+# (tests/simple_evals_reference.py) from its wheel, read without installing it:
+# its dependencies (datasets, nemo-evaluator, ...) are not needed for them.
+reference_wheels() {
+    local dir="${EVALTASKS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/evaltasks}/reference"
+    if ! ls "$dir"/nvidia_simple_evals-26.3-*.whl >/dev/null 2>&1; then
+        log "downloading the nvidia-simple-evals 26.3 wheel (reference scorers for the tests) into $dir"
+        python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+            --dest "$dir" nvidia-simple-evals==26.3
     fi
 }
 

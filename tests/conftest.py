@@ -1,6 +1,7 @@
 """Shared fixtures: the real datasets, a scripted gsm8k endpoint, configs, and
 helpers that run the real pipeline (doit, Docker) in a subprocess."""
 
+import csv
 import json
 import os
 import shutil
@@ -36,13 +37,47 @@ def data_dir(tmp_path_factory):
         pytest.exit(f"datasets not found at {DATA_DIR} (set EVALTASKS_DATA_DIR)", returncode=2)
     root = tmp_path_factory.mktemp("datasets")
     (root / "gpqa_diamond").symlink_to(FIXTURES / "gpqa_diamond")
-    for folder in DATA_DIR.iterdir():
-        if folder.is_dir() and not (root / folder.name).exists():
-            (root / folder.name).symlink_to(folder)
+    catalog_layout(root)
     os.environ["EVALTASKS_DATA_DIR"] = str(root)
     # Runs are recorded in a history of the tests' own, not the user's.
     os.environ["EVALTASKS_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
     return root
+
+
+def catalog_layout(root):
+    """Fill ``root`` with DATA_DIR's datasets as the catalog lays them out
+    (``<benchmark>/<file>``): mmlu's single CSV built from the per-subject files,
+    aime's files under each benchmark's name; every other folder linked."""
+    if (DATA_DIR / "mmlu" / "test").is_dir() and not (DATA_DIR / "mmlu" / "mmlu.csv").is_file():
+        (root / "mmlu").mkdir()
+        mmlu_csv(DATA_DIR / "mmlu" / "test", root / "mmlu" / "mmlu.csv")
+    for name, copy in (("aime_2024", "aime24_test.jsonl"), ("aime_2025", "aime25_test.jsonl")):
+        if (DATA_DIR / "aime" / copy).is_file() and not (DATA_DIR / name).exists():
+            # NeMo-Skills' test.txt, as the catalog names it; a copy, not a link, since
+            # a container sees the folder but not what a link inside it points to.
+            (root / name).mkdir()
+            shutil.copyfile(DATA_DIR / "aime" / copy, root / name / "test.jsonl")
+    for folder in DATA_DIR.iterdir():
+        if folder.is_dir() and not (root / folder.name).exists():
+            (root / folder.name).symlink_to(folder)
+
+
+def mmlu_csv(per_subject, out):
+    """simple-evals' ``mmlu.csv`` (``,Question,A,B,C,D,Answer,Subject``) from the
+    Hendrycks per-subject test CSVs in ``per_subject`` (``<subject>_test.csv``, with
+    or without a header row), subjects in name order, rows in file order."""
+    header = ["Question", "A", "B", "C", "D", "Answer"]
+    with open(out, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([""] + header + ["Subject"])
+        index = 0
+        for path in sorted(per_subject.glob("*_test.csv")):
+            with open(path, encoding="utf-8", newline="") as rows:
+                for row in csv.reader(rows):
+                    if row == header:
+                        continue
+                    writer.writerow([index] + row + [path.name[:-len("_test.csv")]])
+                    index += 1
 
 
 @pytest.fixture(autouse=True)

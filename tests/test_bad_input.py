@@ -27,8 +27,9 @@ CASES = {
     "wrong type": (broken(lambda d: d["evaluation"]["tasks"][0]["overrides"].update(
         {"config.params.parallelism": "lots"})), "config.params.parallelism: must be of integer type"),
     "unknown key": (broken(lambda d: d["execution"].update({"ouput_dir": "x"})), "execution.ouput_dir: unknown key"),
+    # The closest name is suggested first (mgsm is close too).
     "unknown task": (broken(lambda d: d["evaluation"]["tasks"][0].update({"name": "gsm8kk"})),
-                     "unknown task 'gsm8kk'; did you mean 'gsm8k'?"),
+                     "unknown task 'gsm8kk'; did you mean 'gsm8k'"),
     "malformed yaml": ("execution: {output_dir: OUT\ntarget: [", "malformed YAML at line"),
     "missing key variable": (yaml.safe_dump(GOOD), "eval:gsm8k cannot run: target.api_endpoint.api_key_name: "
                              "environment variable EVAL_BAD_INPUT_KEY is not set"),

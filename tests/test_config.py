@@ -100,7 +100,7 @@ def test_qualified_task_name_resolves(tmp_path):
     ("execution.mode", "fast", "execution.mode: unallowed value fast"),
     ("execution.outptu_dir", "x", "execution.outptu_dir: unknown key"),
     ("target.api_endpoint.url", "localhost:8000", "target.api_endpoint.url: must be a full URL with its scheme"),
-    ("evaluation.tasks.0.name", "gsm8", "evaluation.tasks[0].name: unknown task 'gsm8'; did you mean 'gsm8k'?"),
+    ("evaluation.tasks.0.name", "gsm8", "evaluation.tasks[0].name: unknown task 'gsm8'; did you mean 'gsm8k'"),
     ("evaluation.tasks.0.nmae", "x", "evaluation.tasks[0].nmae: unknown key"),
 ])
 def test_bad_values_name_the_key(tmp_path, path, value, expected):

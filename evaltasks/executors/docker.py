@@ -26,8 +26,8 @@ class DockerExecutor(Executor):
         self.image = None
 
     def validate(self, specs):
-        for spec in specs:      # the model's endpoint, and a task file's judges
-            for endpoint in [spec.endpoint] + (spec.task_file or {}).get("judges", []):
+        for spec in specs:      # the model's endpoint, and any judge's
+            for endpoint in [spec.endpoint] + spec.judges:
                 docker_args.check_reachable(endpoint["url"], self.network, spec.id)
 
     def _client(self):

@@ -1,5 +1,6 @@
 """Where a benchmark's data lives inside the container, and reading it."""
 
+import csv
 import gzip
 import json
 import os
@@ -38,4 +39,33 @@ def read_jsonl(path, parse, what):
         raise DatasetError(f"{path}:{line_no + 1}: not UTF-8 text ({e})") from None
     if not items:
         raise DatasetError(f"{path}: no rows in the file")
+    return items
+
+
+def read_csv(path, columns, parse, what):
+    """``parse(row)`` for every row of a CSV file whose header names at least
+    ``columns`` (a row is a dict by column name). A missing column, a row with
+    more or fewer fields than the header, a row ``parse`` rejects (ValueError),
+    bad CSV, bad encoding or no rows is a DatasetError naming the file and line;
+    ``what`` says what the rows are ("questions")."""
+    items = []
+    try:
+        # utf-8-sig: a CSV saved by a spreadsheet may start with a byte-order mark.
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in columns if c not in (reader.fieldnames or ())]
+            if missing:
+                raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}")
+            for row in reader:
+                where = f"{path}:{reader.line_num}"       # the row's last line: fields may span lines
+                if None in row or None in row.values():
+                    raise DatasetError(f"{where}: the row does not have the header's columns")
+                try:
+                    items.append(parse(row))
+                except ValueError as e:
+                    raise DatasetError(f"{where}: {e}") from None
+    except (csv.Error, UnicodeDecodeError) as e:
+        raise DatasetError(f"{path}: not a readable CSV file ({e})") from None
+    if not items:
+        raise DatasetError(f"{path}: no {what} in the file")
     return items

@@ -65,6 +65,7 @@ class Benchmark:
     ranges: dict = field(default_factory=dict)     # (min, max or None) of numeric extra options
     runs_model_code: bool = False                  # executes what the model wrote (sandbox.py)
     version: int = 1               # of prompt + extraction + scoring; the bump rule is above
+    reference: str = None          # the implementation whose prompt, extraction and scoring it follows
 
     @property
     def dataset(self):
@@ -186,8 +187,79 @@ CATALOG = {
             ),
             defaults={"max_new_tokens": 4096},
         ),
+        Benchmark(
+            name="mmlu",
+            module="mmlu_test",      # not "mmlu": that would own mmlu_pro.py (``owns``)
+            description="MMLU: 14,042 four-option questions in 57 subjects; zero-shot chain of thought.",
+            size=14042,
+            aliases=("simple_evals.mmlu",),
+            reference="simple-evals mmlu_eval.py (nvidia-simple-evals 26.3)",
+            files=(DataFile("mmlu.csv", "https://openaipublic.blob.core.windows.net/simple-evals/mmlu.csv"),),
+            defaults={"max_new_tokens": 4096},
+        ),
+        Benchmark(
+            name="math",
+            module="math_test",
+            description="MATH: all 5,000 competition problems of the test set; final answer on an Answer: line.",
+            size=5000,
+            aliases=("simple_evals.math",),
+            reference="simple-evals math_eval.py (split math_test), rule-based equivalence unless scoring: judge",
+            files=(DataFile("math_test.csv", "https://openaipublic.blob.core.windows.net/simple-evals/math_test.csv"),),
+            defaults={"max_new_tokens": 4096},
+            extra={"scoring": "rule", "judge_url": "", "judge_model_id": "", "judge_api_key_name": ""},
+            choices={"scoring": ("rule", "judge")},
+        ),
+        Benchmark(
+            name="mgsm",
+            module="mgsm",
+            description="MGSM: 250 grade-school math problems in 11 languages (2,750); native-language prompts.",
+            size=2750,
+            aliases=("simple_evals.mgsm",),
+            reference="simple-evals mgsm_eval.py (nvidia-simple-evals 26.3), all 11 languages",
+            files=tuple(DataFile(f"mgsm_{lang}.tsv", f"https://openaipublic.blob.core.windows.net/simple-evals/mgsm_{lang}.tsv")
+                        for lang in ("bn", "de", "en", "es", "fr", "ja", "ru", "sw", "te", "th", "zh")),
+            defaults={"max_new_tokens": 2048},
+        ),
+        Benchmark(
+            name="aime_2024",
+            module="aime",
+            description="AIME 2024 I and II: 30 problems, integer answers 0-999 in \\boxed{}; n_samples repeats.",
+            size=30,
+            aliases=("simple_evals.aime_2024_nemo", "simple_evals.AIME_2024"),
+            reference="simple-evals aime_2024_nemo (nvidia-simple-evals 26.3) prompt and boxed extraction",
+            files=(DataFile("test.jsonl", "https://raw.githubusercontent.com/NVIDIA-NeMo/Skills/"
+                            "8b18f3992854bcb668095228a146e214c567b370/nemo_skills/dataset/aime24/test.txt",
+                            "e428f83ec735201c9db2a232727f4c20dbce87079ed386b6e3fb7f756d078756"),),
+            defaults={"max_new_tokens": 16384},
+            extra={"n_samples": 1},
+            ranges={"n_samples": (1, None)},
+        ),
+        Benchmark(
+            name="aime_2025",
+            module="aime",
+            description="AIME 2025 I and II: 30 problems, integer answers 0-999 in \\boxed{}; n_samples repeats.",
+            size=30,
+            aliases=("simple_evals.aime_2025_nemo", "simple_evals.AIME_2025"),
+            reference="simple-evals aime_2025_nemo (nvidia-simple-evals 26.3) prompt and boxed extraction",
+            files=(DataFile("test.jsonl", "https://raw.githubusercontent.com/NVIDIA-NeMo/Skills/"
+                            "8b18f3992854bcb668095228a146e214c567b370/nemo_skills/dataset/aime25/test.txt",
+                            "b672f9c6660b68dd42f5fc705b17405f24eaa9991c98991d63463c6b683468a8"),),
+            defaults={"max_new_tokens": 16384},
+            extra={"n_samples": 1},
+            ranges={"n_samples": (1, None)},
+        ),
     ]
 }
+
+
+def judge_endpoint(extra):
+    """The judge model a built-in benchmark asks with ``scoring: judge`` (math),
+    from its ``judge_url``, ``judge_model_id`` and ``judge_api_key_name`` options
+    (the NAME of the key's variable), as an endpoint; None when it asks none."""
+    if (extra or {}).get("scoring") != "judge":
+        return None
+    return {"url": extra.get("judge_url") or "", "model_id": extra.get("judge_model_id") or "",
+            "type": "chat", "api_key_name": extra.get("judge_api_key_name") or None}
 
 
 def owns(module, name):
