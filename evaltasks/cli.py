@@ -375,7 +375,7 @@ def catalog_rows():
             "name": bench.name, "aliases": list(bench.aliases), "endpoint_type": bench.endpoint_type,
             "dataset_size": bench.size,
             "default_params": {k: v for k, v in params.items() if v is not None},
-            "extra": bench.extra, "description": bench.description,
+            "extra": bench.extra, "description": bench.description, "reference": bench.reference,
         })
     return rows
 
@@ -404,7 +404,9 @@ def cmd_ls(args):
             return 0
         for r in rows:
             aliases = f" (also {', '.join(r['aliases'])})" if r["aliases"] else ""
-            print(f"{r['name']:<14} {r['endpoint_type']:<5} {r['dataset_size']:>6}  {r['description']}{aliases}")
+            reference = f" [as {r['reference']}]" if r["reference"] else ""
+            print(f"{r['name']:<14} {r['endpoint_type']:<5} {r['dataset_size']:>6}  {r['description']}{aliases}"
+                  f"{reference}")
         for f in files:
             what = f"cannot be used: {f['problem']}" if f.get("problem") else f"from {f['origin']}"
             print(f"{f['task'] or '?':<14} file  {'':>6}  {f['path']} {what}")

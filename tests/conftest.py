@@ -29,13 +29,11 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 @pytest.fixture(scope="session", autouse=True)
 def data_dir(tmp_path_factory):
-    """Tests read the real datasets from DATA_DIR, never the network; gated data
-    (gpqa_diamond) comes from a synthetic fixture in the real schema, which the
-    tests' expected scores are computed from, even where DATA_DIR has the real file."""
+    """Tests read the real datasets from DATA_DIR, never the network (gpqa from
+    the authors' locked archive, which the harness reads in memory)."""
     if not DATA_DIR.is_dir():
         pytest.exit(f"datasets not found at {DATA_DIR} (set EVALTASKS_DATA_DIR)", returncode=2)
     root = tmp_path_factory.mktemp("datasets")
-    (root / "gpqa_diamond").symlink_to(FIXTURES / "gpqa_diamond")
     for folder in DATA_DIR.iterdir():
         if folder.is_dir() and not (root / folder.name).exists():
             (root / folder.name).symlink_to(folder)

@@ -168,7 +168,8 @@ def run(task_dir, stop=None, secrets=None):
 
 def _load_items(module, bench, params):
     try:
-        rows = limit(module.load(data_dir(bench.dataset)), params.get("limit_samples"))
+        subset = (bench.subset,) if bench.subset else ()
+        rows = limit(module.load(data_dir(bench.dataset), *subset), params.get("limit_samples"))
         items = module.expand(rows, params) if hasattr(module, "expand") else rows
     except FileNotFoundError as e:
         raise TaskFailed(f"dataset file missing: {e.filename}")

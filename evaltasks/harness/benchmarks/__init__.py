@@ -4,7 +4,8 @@ Plain data, so the launcher can validate task names and list the catalog without
 importing any benchmark's code. Each benchmark's behaviour lives in its own
 module with the same small protocol (see ``gsm8k.py``):
 
-    load(data_dir) -> list[dict]           items, each with a ``gold`` answer
+    load(data_dir) -> list[dict]           items, each with a ``gold`` answer;
+                                           load(data_dir, subset) for a Benchmark with a subset
     prompt(item, params) -> list[dict]     chat messages
     extract(text) -> str | None            the model's final answer
     score(extracted, item) -> float | dict 1.0 right, 0.0 wrong; a dict holds ``score``
@@ -65,10 +66,13 @@ class Benchmark:
     ranges: dict = field(default_factory=dict)     # (min, max or None) of numeric extra options
     runs_model_code: bool = False                  # executes what the model wrote (sandbox.py)
     version: int = 1               # of prompt + extraction + scoring; the bump rule is above
+    reference: str = None          # the implementation whose prompt, extraction and scoring it follows
+    folder: str = None             # its data folder, when several benchmarks share one (aime)
+    subset: str = None             # the part of a shared folder it reads, handed to ``load``
 
     @property
     def dataset(self):
-        return self.name
+        return self.folder or self.name
 
     def load_module(self):
         return importlib.import_module(f"{__name__}.{self.module}")
@@ -120,22 +124,31 @@ CATALOG = {
             extra={"num_fewshot": 0},
             ranges={"num_fewshot": (0, 5)},
         ),
-        Benchmark(
-            name="gpqa_diamond",
-            module="gpqa_diamond",
-            description="GPQA Diamond: 198 graduate-level science questions, four shuffled choices.",
-            size=198,
-            aliases=("simple_evals.gpqa_diamond",),
-            files=(
-                DataFile(
-                    "gpqa_diamond.csv",
-                    "https://huggingface.co/datasets/Idavidrein/gpqa/resolve/main/gpqa_diamond.csv",
-                    gated="accept the terms at huggingface.co/datasets/Idavidrein/gpqa, then set HF_TOKEN",
+        *(
+            Benchmark(
+                name=f"gpqa_{subset}",
+                module="gpqa",
+                description=f"GPQA {subset.capitalize()}: {size} graduate-level science questions, "
+                            "four shuffled choices.",
+                size=size,
+                aliases=(f"simple_evals.gpqa_{subset}",),
+                reference="openai/simple-evals gpqa_eval.py",
+                folder="gpqa",
+                subset=subset,
+                files=(
+                    DataFile(
+                        "dataset.zip",
+                        "https://github.com/idavidrein/gpqa/raw/"
+                        "56686c06f5e19865c153de0fdb11be3890014df7/dataset.zip",
+                        "461ae7329f15a3e35f8184d2dac24b990f34fdf12f366ca4062d8e6638cd08dc",
+                    ),
                 ),
-            ),
-            defaults={"max_new_tokens": 4096},
-            extra={"n_repeats": 1},
-            ranges={"n_repeats": (1, None)},
+                defaults={"max_new_tokens": 4096},
+                extra={"n_repeats": 1},
+                ranges={"n_repeats": (1, None)},
+                version=2,
+            )
+            for subset, size in (("main", 448), ("extended", 546), ("diamond", 198))
         ),
         Benchmark(
             name="ifeval",
