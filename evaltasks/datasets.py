@@ -152,6 +152,7 @@ def _install(data_file, downloaded, path):
     if data_file.sha256 and digest != data_file.sha256:
         raise DownloadError(f"{data_file.url}{'!' + data_file.member if data_file.member else ''}: "
                             f"sha256 {digest} is not the expected {data_file.sha256}")
+    path.parent.mkdir(parents=True, exist_ok=True)     # a name may hold a folder (bbh/<task>.json)
     os.replace(part, path)
 
 

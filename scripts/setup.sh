@@ -104,7 +104,20 @@ main() {
     else
         bash scripts/setup-llama.sh
     fi
+    lm_eval_wheel
     report_tools
+}
+
+# -- benchmark fidelity: lm-eval (issue 19) ---------------------------------
+# tests/lm_eval_reference.py imports lm-eval's own filters and reads its bbh task
+# files from the released wheel, without installing it (its dependencies are
+# not needed for them).
+lm_eval_wheel() {
+    local dir="${EVALTASKS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/evaltasks}/reference"
+    if ! ls "$dir"/lm_eval-0.4.13-*.whl >/dev/null 2>&1; then
+        log "downloading the lm_eval 0.4.13 wheel (reference filters for the tests) into $dir"
+        python3 -m pip download --quiet --disable-pip-version-check --no-deps --dest "$dir" lm_eval==0.4.13
+    fi
 }
 
 # -- report/compare/export (issue 11) -------------------------------------

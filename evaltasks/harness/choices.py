@@ -1,5 +1,7 @@
-"""Helpers shared by the multiple-choice benchmarks (mmlu_pro, gpqa_diamond):
-option lettering, the zero-shot ``Answer: $LETTER`` prompt, grouped accuracy."""
+"""Helpers shared by the multiple-choice benchmarks (mmlu, mmlu_pro, gpqa_diamond):
+option lettering, the zero-shot ``Answer: $LETTER`` prompt, grouped and macro accuracy."""
+
+import math
 
 from . import stats
 
@@ -41,3 +43,15 @@ def scores_by(samples, *keys):
 def group_metrics(groups, prefix="accuracy/"):
     """``{prefix + value: {value, stderr, n}}`` for each group, in sorted order."""
     return {f"{prefix}{name}": stats.mean_metric(groups[name]) for name in sorted(groups)}
+
+
+def macro_metric(group_metrics_):
+    """The unweighted mean of the groups' ``{value, stderr, n}``: n is the number
+    of groups and stderr is propagated from theirs, sqrt(sum of squared stderrs)
+    / groups (the groups are independent samples)."""
+    if not group_metrics_:
+        return stats.mean_metric([])
+    c = len(group_metrics_)
+    return {"value": sum(m["value"] for m in group_metrics_) / c,
+            "stderr": math.sqrt(sum(m["stderr"] ** 2 for m in group_metrics_)) / c,
+            "n": c}
