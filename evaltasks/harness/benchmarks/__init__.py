@@ -267,6 +267,27 @@ CATALOG = {
             runs_model_code=True,
         ),
         Benchmark(
+            name="mbpp",
+            module="mbpp",
+            description="MBPP: 257 sanitized test problems (or all 500), scored by running their asserts.",
+            size=257,
+            aliases=("bigcode-evaluation-harness.mbpp",),
+            reference="bigcode-evaluation-harness mbpp",
+            files=tuple(
+                DataFile(name, "https://raw.githubusercontent.com/google-research/google-research/"
+                               f"f82046ba5aabbbb427dbfd38a254d26bff08b533/mbpp/{name}", sha)
+                for name, sha in (
+                    ("sanitized-mbpp.json", "ca95deaa9a01ef0a6f439f88bcf0dd3db3563d22f22aad6cae04ebb9a8d8c8e9"),
+                    ("mbpp.jsonl", "ccf64ceae9c5403bf50a044cb6d505bfd2a2963ee58338ba268fd65beab92a9f"),
+                )
+            ),
+            defaults={"max_new_tokens": 2048},
+            extra={"split": "sanitized", "n_samples": 1, "timeout": 3.0},
+            choices={"split": ("sanitized", "full")},
+            ranges={"n_samples": (1, None), "timeout": (0.1, None)},
+            runs_model_code=True,
+        ),
+        Benchmark(
             name="math500",
             module="math500",
             description="MATH-500: 500 competition math problems, LaTeX answers checked for equivalence.",
