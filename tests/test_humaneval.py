@@ -188,7 +188,7 @@ def test_expand_numbers_samples_and_carries_the_timeout(toy):
     assert [(e["task_id"], e["sample"]) for e in expanded] == [
         ("toy/0", 0), ("toy/0", 1), ("toy/0", 2), ("toy/1", 0), ("toy/1", 1), ("toy/1", 2)]
     assert {e["timeout"] for e in expanded} == {2.5}
-    assert humaneval.expand([toy], {"extra": {}})[0]["timeout"] == humaneval.DEFAULT_TIMEOUT
+    assert humaneval.expand([toy], {"extra": {}})[0]["timeout"] == codegen.DEFAULT_TIMEOUT
 
 
 def test_prompt_asks_for_the_full_function(toy):

@@ -1,5 +1,6 @@
 """What the code-writing benchmarks (humaneval, mbpp) share: reading the code out
-of a chat reply, ``n_samples`` answers per problem, and the unbiased pass@k.
+of a chat reply, ``n_samples`` answers per problem, running a program in the
+sandbox (``sandbox.py``), and the unbiased pass@k.
 
 Extraction: the first fenced block tagged python/py/python3, else the first
 untagged block, else the first block of any tag, else the whole reply.
@@ -13,6 +14,7 @@ import math
 import re
 
 from . import stats
+from .sandbox import run_python
 
 DEFAULT_TIMEOUT = 3.0
 
@@ -41,6 +43,16 @@ def expand_samples(items, params, benchmark):
         raise ValueError(f"{benchmark}: n_samples must be at least 1, not {n}")
     timeout = float(extra.get("timeout", DEFAULT_TIMEOUT))
     return [dict(item, sample=i, timeout=timeout) for item in items for i in range(n)]
+
+
+def score_program(extracted, item, program):
+    """The sample's row fields: ``program(extracted, item)`` run in the sandbox with
+    the item's timeout; no code at all fails without running anything."""
+    fields = {"task_id": item["task_id"], "sample": item.get("sample", 0)}
+    if not (extracted or "").strip():
+        return {"score": 0.0, "passed": False, "result": "failed: no code", **fields}
+    outcome = run_python(program(extracted, item), item.get("timeout", DEFAULT_TIMEOUT))
+    return {"score": float(outcome["passed"]), **outcome, **fields}
 
 
 def pass_at_k(n, c, k):

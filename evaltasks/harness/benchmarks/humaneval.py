@@ -17,9 +17,8 @@ import os
 import re
 import textwrap
 
-from ..codegen import DEFAULT_TIMEOUT, expand_samples, extract_code, pass_at_k_metrics
+from ..codegen import expand_samples, extract_code, pass_at_k_metrics, score_program
 from ..datasets import read_jsonl
-from ..sandbox import run_python
 
 FIELDS = ("task_id", "prompt", "entry_point", "canonical_solution", "test")
 
@@ -73,11 +72,7 @@ def _as_body(code):
 
 
 def score(extracted, item):
-    fields = {"task_id": item["task_id"], "sample": item.get("sample", 0)}
-    if not (extracted or "").strip():
-        return {"score": 0.0, "passed": False, "result": "failed: no code", **fields}
-    outcome = run_python(program(extracted, item), item.get("timeout", DEFAULT_TIMEOUT))
-    return {"score": float(outcome["passed"]), **outcome, **fields}
+    return score_program(extracted, item, program)
 
 
 def metrics(samples, params):

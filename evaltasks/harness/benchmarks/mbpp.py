@@ -27,9 +27,8 @@ first, as the asserts need them (bigcode's full split has none; it ignores
 import json
 import os
 
-from ..codegen import DEFAULT_TIMEOUT, expand_samples, extract_code, pass_at_k_metrics
+from ..codegen import expand_samples, extract_code, pass_at_k_metrics, score_program
 from ..datasets import DatasetError, read_jsonl
-from ..sandbox import run_python
 
 SPLITS = ("sanitized", "full")
 TEST_IDS = range(11, 511)
@@ -98,11 +97,7 @@ def program(code, item):
 
 
 def score(extracted, item):
-    fields = {"task_id": item["task_id"], "sample": item.get("sample", 0)}
-    if not (extracted or "").strip():
-        return {"score": 0.0, "passed": False, "result": "failed: no code", **fields}
-    outcome = run_python(program(extracted, item), item.get("timeout", DEFAULT_TIMEOUT))
-    return {"score": float(outcome["passed"]), **outcome, **fields}
+    return score_program(extracted, item, program)
 
 
 def metrics(samples, params):

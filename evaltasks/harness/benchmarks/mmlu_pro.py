@@ -26,12 +26,11 @@ from theirs, sqrt(sum of squared stderrs) / categories) and ``accuracy/<category
 """
 
 import json
-import math
 import os
 import re
 
 from .. import stats
-from ..choices import LETTERS, group_metrics, letters, scores_by, zero_shot_prompt
+from ..choices import LETTERS, group_metrics, letters, macro_metric, scores_by, zero_shot_prompt
 from ..datasets import DatasetError
 
 FEWSHOT_INSTRUCTION = (
@@ -162,14 +161,6 @@ def metrics(samples, params):
     scores, groups = scores_by(samples, "category")
     per_category = group_metrics(groups["category"])
     return {"accuracy": stats.mean_metric(scores),
-            "macro_accuracy": _macro(list(per_category.values())),
+            "macro_accuracy": macro_metric(list(per_category.values())),
             **per_category}
 
-
-def _macro(category_metrics):
-    if not category_metrics:
-        return stats.mean_metric([])
-    c = len(category_metrics)
-    return {"value": sum(m["value"] for m in category_metrics) / c,
-            "stderr": math.sqrt(sum(m["stderr"] ** 2 for m in category_metrics)) / c,
-            "n": c}
