@@ -163,6 +163,18 @@ def test_unreadable_archives_are_named(tmp_path):
         gpqa.load(str(tmp_path), "diamond")
 
 
+def test_a_folder_with_the_hugging_face_csv_is_read_from_it(tmp_path):
+    """The gated hub's gpqa_<subset>.csv (fetched with a token) holds the same rows;
+    here a copy of the official one, in a test's temporary folder."""
+    with zipfile.ZipFile(ARCHIVE) as z:
+        (tmp_path / "gpqa_diamond.csv").write_bytes(z.read("dataset/gpqa_diamond.csv", pwd=b"deserted-untie-orchid"))
+    from_hub = gpqa.load(str(tmp_path), "diamond")
+    assert from_hub[0]["record_id"] == "rec06pnAkLOr2t2mp"
+    assert [dict(i) for i in from_hub] == gpqa.load(str(DATA_DIR / "gpqa"), "diamond")
+    with pytest.raises(FileNotFoundError):
+        gpqa.load(str(tmp_path), "main")
+
+
 def test_loading_writes_nothing(tmp_path, monkeypatch):
     """The questions stay in memory: no file appears in the temp folder or the working folder."""
     import tempfile

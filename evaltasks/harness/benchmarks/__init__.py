@@ -51,6 +51,8 @@ class DataFile:
     sha256: str = None   # of the file as stored; None when no fixed copy is known
     member: str = None   # the file's path inside ``url`` when that is a zip archive
     gated: str = None    # how to get access, when the source needs a login
+    hub: "DataFile" = None   # the same rows as a gated Hugging Face file: fetched instead
+                             # when the user has a token, and read when it is the one there
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,11 @@ CATALOG = {
                         "https://github.com/idavidrein/gpqa/raw/"
                         "56686c06f5e19865c153de0fdb11be3890014df7/dataset.zip",
                         "461ae7329f15a3e35f8184d2dac24b990f34fdf12f366ca4062d8e6638cd08dc",
+                        hub=DataFile(
+                            f"gpqa_{subset}.csv",
+                            f"https://huggingface.co/datasets/Idavidrein/gpqa/resolve/main/gpqa_{subset}.csv",
+                            gated="accept the terms at huggingface.co/datasets/Idavidrein/gpqa, then set HF_TOKEN",
+                        ),
                     ),
                 ),
                 defaults={"max_new_tokens": 4096},

@@ -6,7 +6,10 @@ Data: the authors' ``dataset.zip`` (github.com/idavidrein/gpqa), which they lock
 with a published password to keep the questions out of crawled training text.
 ``load`` reads ``dataset/gpqa_<subset>.csv`` from it in memory (the stdlib reads
 its legacy ZipCrypto): the questions are never written to disk, so no unpacked
-copy can outlive a run, a crash or Ctrl-C.
+copy can outlive a run, a crash or Ctrl-C. With a Hugging Face token (``HF_TOKEN``,
+or a task's ``env_vars``) the launcher fetches the subset's CSV from the gated
+``Idavidrein/gpqa`` instead, which NeMo Evaluator's simple-evals reads; a folder
+holding that file and no archive is read from it.
 
 Choices are shuffled as simple-evals' ``gpqa_eval.py`` does: one
 ``random.Random(seed)`` (seed ``params["seed"]``, 0 when unset, simple-evals' own)
@@ -60,6 +63,10 @@ def load(data_dir, subset="diamond"):
     if subset not in SUBSETS:
         raise ValueError(f"gpqa: unknown subset {subset!r} (one of {', '.join(SUBSETS)})")
     path = os.path.join(data_dir, ARCHIVE)
+    plain = os.path.join(data_dir, f"gpqa_{subset}.csv")
+    if not os.path.isfile(path) and os.path.isfile(plain):      # the Hugging Face copy
+        with open(plain, "rb") as f:
+            return _rows(plain, f.read())
     member = f"dataset/gpqa_{subset}.csv"
     try:
         with zipfile.ZipFile(path) as archive:
