@@ -24,9 +24,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from endpoint import FakeEndpoint  # noqa: E402
 
 
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
 @pytest.fixture(scope="session", autouse=True)
 def data_dir(tmp_path_factory):
     """Tests read the real datasets from DATA_DIR, never the network (gpqa from
