@@ -482,7 +482,11 @@ def _extra_problem(key, value, bench):
     if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, expected):
         return f"must be of type {type(default).__name__}, got {value!r}"
     allowed = bench.choices.get(key)
-    if allowed and value not in allowed:
+    if allowed and isinstance(value, list):       # a selection: each entry one of the choices
+        unknown = [v for v in value if v not in allowed]
+        if unknown:
+            return f"unknown {', '.join(map(repr, unknown))} (choose from {', '.join(allowed)})"
+    elif allowed and value not in allowed:
         return f"{value!r} is not one of {', '.join(allowed)}"
     low, high = bench.ranges.get(key, (None, None))
     if (low is not None and value < low) or (high is not None and value > high):

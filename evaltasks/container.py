@@ -4,6 +4,7 @@ and stop them."""
 
 import os
 import re
+from pathlib import Path
 
 from . import docker_args, sandbox_container
 from .running import Running
@@ -126,7 +127,8 @@ def run_options(spec, invocation, data_folder, environ=None, extra_docker_args="
     environment["EVALTASKS_DATA_DIR"] = DATA_MOUNT
     volumes = options.pop("volumes", {})
     volumes[spec.task_dir] = {"bind": TASK_MOUNT, "mode": "rw"}
-    volumes[str(data_folder)] = {"bind": f"{DATA_MOUNT}/{spec.benchmark}", "mode": "ro"}
+    # At the folder's own name, which the harness looks up (several benchmarks may share one).
+    volumes[str(data_folder)] = {"bind": f"{DATA_MOUNT}/{Path(data_folder).name}", "mode": "ro"}
     cache = response_cache_dir(spec)
     if cache:
         volumes[cache] = {"bind": CACHE_MOUNT, "mode": "rw"}

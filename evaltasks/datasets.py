@@ -63,22 +63,31 @@ def file_digest(path):
     return _DIGESTS[key]
 
 
+def present(where, data_file):
+    """The catalog entry of the copy of ``data_file`` in folder ``where``: the file
+    itself, else its Hugging Face copy (``hub``); None when neither is there."""
+    return next((f for f in (data_file, data_file.hub) if f and (where / f.name).is_file()), None)
+
+
 def identity(bench):
     """``{file name: sha256}`` of the data a task of ``bench`` reads now: the
-    file's own digest when it is there; before a download, the digest it will be
-    checked against (None when the catalog knows none: then the run's own
-    download is what the saved fingerprint records)."""
+    file's own digest when it (or its hub copy) is there; before a download, the
+    digest it will be checked against (None when the catalog knows none: then the
+    run's own download is what the saved fingerprint records)."""
     where = folder(bench)
-    return {f.name: file_digest(where / f.name) if (where / f.name).is_file() else f.sha256
+    found = {f: present(where, f) for f in bench.files}
+    return {(found[f] or f).name: file_digest(where / found[f].name) if found[f] else f.sha256
             for f in bench.files}
 
 
 def sources(bench):
     """``{file name: where it comes from}``: its path under EVALTASKS_DATA_DIR, or its URL."""
     root = local_root()
+    where = folder(bench)
+    chosen = [present(where, f) or f for f in bench.files]
     if root:
-        return {f.name: str(root / bench.dataset / f.name) for f in bench.files}
-    return {f.name: f.url + (f"!{f.member}" if f.member else "") for f in bench.files}
+        return {f.name: str(root / bench.dataset / f.name) for f in chosen}
+    return {f.name: f.url + (f"!{f.member}" if f.member else "") for f in chosen}
 
 
 def missing(bench):
@@ -88,15 +97,17 @@ def missing(bench):
     if root is None:
         return None
     for data_file in bench.files:
-        path = root / bench.dataset / data_file.name
-        if not path.is_file():
-            return f"EVALTASKS_DATA_DIR: {bench.name} needs {path}, which does not exist"
+        if not present(root / bench.dataset, data_file):
+            also = f" (or {data_file.hub.name})" if data_file.hub else ""
+            return (f"EVALTASKS_DATA_DIR: {bench.name} needs {root / bench.dataset / data_file.name}{also}, "
+                    "which does not exist")
     return None
 
 
 def ensure(bench, log=print, hf_token=None):
     """The benchmark's data folder, downloading missing files into the cache.
-    ``hf_token`` opens gated Hugging Face datasets."""
+    ``hf_token`` opens gated Hugging Face datasets: with it, a file that has a
+    ``hub`` copy is fetched from there."""
     target = folder(bench)
     if local_root():
         return target
@@ -104,9 +115,11 @@ def ensure(bench, log=print, hf_token=None):
     with tempfile.TemporaryDirectory(dir=target, prefix=".download-") as scratch:
         archives = {}        # url → downloaded file, for several members of one zip
         for data_file in bench.files:
-            path = target / data_file.name
-            if path.is_file():
+            if present(target, data_file):
                 continue
+            if hf_token and data_file.hub:
+                data_file = data_file.hub
+            path = target / data_file.name
             if data_file.url not in archives:
                 log(f"downloading {data_file.url}")
                 archives[data_file.url] = _download(data_file, Path(scratch), hf_token)
@@ -152,6 +165,7 @@ def _install(data_file, downloaded, path):
     if data_file.sha256 and digest != data_file.sha256:
         raise DownloadError(f"{data_file.url}{'!' + data_file.member if data_file.member else ''}: "
                             f"sha256 {digest} is not the expected {data_file.sha256}")
+    path.parent.mkdir(parents=True, exist_ok=True)     # a name may hold a folder (bbh/<task>.json)
     os.replace(part, path)
 
 

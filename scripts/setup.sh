@@ -123,16 +123,19 @@ report_tools() {
 }
 
 # -- benchmark fidelity (issue 19) ------------------------------------------
-# The fidelity tests run NeMo Evaluator's simple-evals scoring functions
-# (tests/simple_evals_reference.py) from its wheel, read without installing it:
-# its dependencies (datasets, nemo-evaluator, ...) are not needed for them.
+# The fidelity tests run the references' own code from their released wheels,
+# read without installing them (their dependencies are not needed for it):
+# NeMo Evaluator's simple-evals scorers (tests/simple_evals_reference.py) and
+# lm-eval's filters and bbh task files (tests/lm_eval_reference.py).
 reference_wheels() {
-    local dir="${EVALTASKS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/evaltasks}/reference"
-    if ! ls "$dir"/nvidia_simple_evals-26.3-*.whl >/dev/null 2>&1; then
-        log "downloading the nvidia-simple-evals 26.3 wheel (reference scorers for the tests) into $dir"
-        python3 -m pip download --quiet --disable-pip-version-check --no-deps \
-            --dest "$dir" nvidia-simple-evals==26.3
-    fi
+    local dir="${EVALTASKS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/evaltasks}/reference" spec file
+    for spec in nvidia-simple-evals==26.3:nvidia_simple_evals-26.3 lm_eval==0.4.13:lm_eval-0.4.13; do
+        file=${spec#*:}
+        if ! ls "$dir/$file"-*.whl >/dev/null 2>&1; then
+            log "downloading the ${spec%%:*} wheel (reference code for the tests) into $dir"
+            python3 -m pip download --quiet --disable-pip-version-check --no-deps --dest "$dir" "${spec%%:*}"
+        fi
+    done
 }
 
 # Sourced (the tests do), it only defines the functions above.

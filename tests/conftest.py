@@ -25,18 +25,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 from endpoint import FakeEndpoint  # noqa: E402
 
 
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
 @pytest.fixture(scope="session", autouse=True)
 def data_dir(tmp_path_factory):
-    """Tests read the real datasets from DATA_DIR, never the network; gated data
-    (gpqa_diamond) comes from a synthetic fixture in the real schema, which the
-    tests' expected scores are computed from, even where DATA_DIR has the real file."""
+    """Tests read the real datasets from DATA_DIR, never the network (gpqa from
+    the authors' locked archive, which the harness reads in memory)."""
     if not DATA_DIR.is_dir():
         pytest.exit(f"datasets not found at {DATA_DIR} (set EVALTASKS_DATA_DIR)", returncode=2)
     root = tmp_path_factory.mktemp("datasets")
-    (root / "gpqa_diamond").symlink_to(FIXTURES / "gpqa_diamond")
     catalog_layout(root)
     os.environ["EVALTASKS_DATA_DIR"] = str(root)
     # Runs are recorded in a history of the tests' own, not the user's.

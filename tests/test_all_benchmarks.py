@@ -1,7 +1,6 @@
 """All six benchmarks in one config, each in its own container, against an
 endpoint whose scripted answers fix every score in advance."""
 
-import csv
 import gzip
 import json
 import re
@@ -9,8 +8,9 @@ from fractions import Fraction
 
 import pytest
 
-from conftest import DATA_DIR, FIXTURES, doit, reference, results, write_config
+from conftest import DATA_DIR, doit, reference, results, write_config
 from endpoint import FakeEndpoint
+from test_gpqa import official_rows
 
 pytestmark = pytest.mark.docker
 N = 8
@@ -38,9 +38,8 @@ def scripted():
     for i, row in enumerate(rows_jsonl(DATA_DIR / "humaneval" / "HumanEval.jsonl.gz")[:N]):
         body = row["canonical_solution"] if i in RIGHT else "    return None\n"
         pairs.append((row["prompt"].strip(), f"```python\n{row['prompt']}{body}```"))
-    gpqa = list(csv.DictReader(open(FIXTURES / "gpqa_diamond" / "gpqa_diamond.csv", encoding="utf-8")))
-    for i, row in enumerate(gpqa):
-        pairs.append((row["Question"].strip(), ("gpqa", row["Correct Answer"].strip(), i in RIGHT)))
+    for i, row in enumerate(official_rows("diamond")[:N]):
+        pairs.append((f"\n\n{row['Question']}\n\nA) ", ("gpqa", row["Correct Answer"], i in RIGHT)))
     recorded = recorded_ifeval()
     for row in rows_jsonl(DATA_DIR / "ifeval" / "input_data.jsonl")[:N]:
         pairs.append((row["prompt"], recorded[row["prompt"]]))
@@ -60,9 +59,10 @@ def make_responder(pairs):
             if match in text:
                 if isinstance(reply, tuple):       # gpqa: find the letter the shuffle gave the right answer
                     _, correct, right = reply
-                    letters = re.findall(r"^([A-D])\) (.*)$", text, re.M)
-                    letter = next(l for l, option in letters if option.strip() == correct)
-                    return f"Answer: {letter if right else next(l for l, _ in letters if l != letter)}"
+                    tail = text.split(match, 1)[1]
+                    options = re.fullmatch(r"(.*)\nB\) (.*)\nC\) (.*)\nD\) (.*)", tail, re.S).groups()
+                    letter = "ABCD"[options.index(correct)]
+                    return f"Answer: {letter if right else 'ABCD'[('ABCD'.index(letter) + 1) % 4]}"
                 return reply
         raise AssertionError(f"no scripted answer for {text[:80]!r}")
     return respond
@@ -96,9 +96,7 @@ def test_six_benchmarks_score_exactly_what_the_answers_imply(tmp_path, docker_cl
     assert Fraction(results(out, "mmlu_pro")["metrics"]["accuracy"]["value"]).limit_denominator(100) == five_of_eight
     assert Fraction(results(out, "math500")["metrics"]["accuracy"]["value"]).limit_denominator(100) == five_of_eight
     assert Fraction(results(out, "humaneval")["metrics"]["pass@1"]["value"]).limit_denominator(100) == five_of_eight
-    gpqa = results(out, "gpqa_diamond")
-    assert gpqa["samples"] == 6                                  # the fixture has 6 questions
-    assert Fraction(gpqa["metrics"]["accuracy"]["value"]).limit_denominator(100) == Fraction(4, 6)
+    assert Fraction(results(out, "gpqa_diamond")["metrics"]["accuracy"]["value"]).limit_denominator(100) == five_of_eight
     ifeval = results(out, "ifeval")["metrics"]
     for name, metric in expected_ifeval().items():
         assert ifeval[name]["value"] == pytest.approx(metric["value"], abs=1e-12), name
@@ -107,7 +105,7 @@ def test_six_benchmarks_score_exactly_what_the_answers_imply(tmp_path, docker_cl
         assert all({"value", "stderr", "n"} <= set(m) for m in r["metrics"].values()), name
         lines = (out / name / "samples.jsonl").read_text().splitlines()
         assert len(lines) == r["samples"], name
-        assert_provenance(r, name, out, rows=6 if name == "gpqa_diamond" else N)
+        assert_provenance(r, name, out, rows=N)
 
 
 def assert_provenance(r, name, out, rows):
@@ -124,11 +122,11 @@ def assert_provenance(r, name, out, rows):
     assert p["benchmark_version"] == bench.version, name
     assert p["runtime"]["executor"] == "docker" and p["runtime"]["image"].startswith("evaltasks-harness:")
     assert p["runtime"]["image_id"].startswith("sha256:") and re.fullmatch(r"3\.\d+\.\d+", p["runtime"]["python"])
-    folder = (FIXTURES / "gpqa_diamond") if name == "gpqa_diamond" else DATA_DIR / name
-    assert [d["file"] for d in p["datasets"]] == [f"{name}/{f.name}" for f in bench.files]
+    folder = DATA_DIR / bench.dataset
+    assert [d["file"] for d in p["datasets"]] == [f"{bench.dataset}/{f.name}" for f in bench.files]
     for d, data_file in zip(p["datasets"], bench.files):
         assert d["sha256"] == hashlib.sha256((folder / data_file.name).read_bytes()).hexdigest(), d
-        assert d["source"].endswith(f"/{name}/{data_file.name}"), d     # the local copy's path
+        assert d["source"].endswith(f"/{bench.dataset}/{data_file.name}"), d     # the local copy's path
     assert p["datasets"][0]["rows"] == rows
     assert p["server"] == {"models": ["test-model"], "system_fingerprint": [],
                            "server_header": p["server"]["server_header"]}

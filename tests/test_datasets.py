@@ -94,3 +94,32 @@ def test_local_data_dir_must_hold_every_file(tmp_path, monkeypatch):
     (tmp_path / "toy" / "data.jsonl").write_text("{}\n")
     assert datasets.missing(toy) is None
     assert datasets.ensure(toy) == tmp_path / "toy"
+
+
+def test_a_hub_copy_is_fetched_with_a_token_and_stands_in_for_the_file(server, cache, tmp_path, monkeypatch):
+    """gpqa's way: the public archive by default; with a Hugging Face token the
+    gated copy instead; either one, when it is there, is the benchmark's data."""
+    www, url = server
+    (www / "data.zip").write_bytes(b"archive")
+    (www / "rows.csv").write_bytes(b"q,a\n")
+    hub = DataFile("rows.csv", f"{url}/rows.csv", sha(b"q,a\n"), gated="set HF_TOKEN")
+    toy = bench(DataFile("data.zip", f"{url}/data.zip", sha(b"archive"), hub=hub))
+    fetched = []
+    folder = datasets.ensure(toy, log=fetched.append)
+    assert fetched == [f"downloading {url}/data.zip"] and sorted(p.name for p in folder.iterdir()) == ["data.zip"]
+    assert datasets.sources(toy) == {"data.zip": f"{url}/data.zip"}
+
+    (folder / "data.zip").unlink()
+    fetched.clear()
+    datasets.ensure(toy, log=fetched.append, hf_token="hf_x")
+    assert fetched == [f"downloading {url}/rows.csv"] and sorted(p.name for p in folder.iterdir()) == ["rows.csv"]
+    assert datasets.identity(toy) == {"rows.csv": sha(b"q,a\n")}
+    assert datasets.sources(toy) == {"rows.csv": f"{url}/rows.csv"}
+    datasets.ensure(toy, log=fetched.append)                # either copy will do: nothing fetched
+    assert fetched == [f"downloading {url}/rows.csv"]
+
+    monkeypatch.setenv("EVALTASKS_DATA_DIR", str(tmp_path / "local"))
+    (tmp_path / "local" / "toy").mkdir(parents=True)
+    assert datasets.missing(toy).endswith("/toy/data.zip (or rows.csv), which does not exist")
+    (tmp_path / "local" / "toy" / "rows.csv").write_text("q,a\n")
+    assert datasets.missing(toy) is None

@@ -395,7 +395,7 @@ def test_lm_eval_function_tags_are_refused(tmp_path):
 
 # -- filters, metrics, templates, one by one ----------------------------------------------
 def test_filters_as_lm_eval_applies_them():
-    from evaltasks.harness.filetask.filters import pipeline
+    from evaltasks.harness.lm_filters import pipeline
 
     steps = lambda *s: pipeline(list(s))
     assert steps({"function": "regex", "regex_pattern": r"(\d+)"})("a 1 b 22") == "1"

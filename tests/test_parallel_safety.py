@@ -93,8 +93,9 @@ def test_every_benchmark_is_safe_at_parallelism_32(tmp_path, docker_client):
     params = {"config.params.parallelism": PARALLELISM}
     tasks = [{"name": name, "overrides": dict(params, **({"config.params.limit_samples": size} if size else {}))}
              for name, size in SIZES.items()]
-    # The gpqa fixture has 6 questions; 16 shuffled repeats make 96 samples.
-    tasks.append({"name": "gpqa_diamond", "overrides": dict(params, **{"config.params.extra.n_repeats": 16})})
+    # 6 gpqa questions in 16 shuffled repeats make 96 samples.
+    tasks.append({"name": "gpqa_diamond", "overrides": dict(params, **{"config.params.limit_samples": 6,
+                                                                        "config.params.extra.n_repeats": 16})})
     with FakeEndpoint(responder()) as ep:
         cfg = write_config(tmp_path / "stress.yaml", ep.chat_url, out, tasks=tasks)
         run = doit("-n", "2", "--continue", f"config={cfg}", timeout=1500)

@@ -246,7 +246,7 @@ def test_sandbox_limits_hold_outside_a_container(harness_venv):
 
 
 def test_only_benchmarks_that_run_model_code_need_the_opt_in():
-    assert [name for name in benchmarks.CATALOG if benchmarks.executes_model_code(name)] == ["humaneval"]
+    assert [name for name in benchmarks.CATALOG if benchmarks.executes_model_code(name)] == ["humaneval", "mbpp"]
     specs = [SimpleNamespace(id="he", benchmark="simple_evals.humaneval"), SimpleNamespace(id="g", benchmark="gsm8k")]
     refusal = process.unsafe_code_refusal(specs, confirmed=False)
     assert refusal.startswith("task(s) he run model-written code") and "\n" not in refusal

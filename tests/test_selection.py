@@ -14,11 +14,11 @@ UNREACHABLE = "http://127.0.0.1:9/v1/chat/completions"
 
 @pytest.fixture
 def no_gpqa(tmp_path):
-    """A data dir like the tests' own, without the gated gpqa_diamond data."""
+    """A data dir like the tests' own, without gpqa's data."""
     root = tmp_path / "data"
     root.mkdir()
     for folder in DATA_DIR.iterdir():
-        if folder.is_dir() and folder.name != "gpqa_diamond":
+        if folder.is_dir() and folder.name != "gpqa":
             (root / folder.name).symlink_to(folder)
     return {"EVALTASKS_DATA_DIR": str(root)}
 
@@ -50,7 +50,7 @@ def test_a_run_that_includes_a_task_that_cannot_run_is_refused_and_creates_nothi
         ({}, "env_vars.HF_TOKEN: environment variable EVAL_SEL_HF is not set (export it)"),
         ({"EVAL_SEL_HF": ""}, "env_vars.HF_TOKEN: environment variable EVAL_SEL_HF is empty"),
         ({"EVAL_SEL_HF": "x"}, f"EVALTASKS_DATA_DIR: gpqa_diamond needs {no_gpqa['EVALTASKS_DATA_DIR']}"
-                               "/gpqa_diamond/gpqa_diamond.csv, which does not exist"),
+                               "/gpqa/dataset.zip (or gpqa_diamond.csv), which does not exist"),
     ]
     for env, why in cases:
         done = command(dict(no_gpqa, **env))
@@ -133,7 +133,7 @@ def test_one_task_runs_although_another_cannot(tmp_path, no_gpqa, gsm8k_endpoint
     assert both.returncode != 0
     assert "done       eval:gsm8k" in both.stdout, both.stdout
     assert ("FAILED     eval:gpqa_diamond  cannot run: EVALTASKS_DATA_DIR: gpqa_diamond needs "
-            f"{no_gpqa['EVALTASKS_DATA_DIR']}/gpqa_diamond/gpqa_diamond.csv, which does not exist") in both.stdout
+            f"{no_gpqa['EVALTASKS_DATA_DIR']}/gpqa/dataset.zip (or gpqa_diamond.csv), which does not exist") in both.stdout
     assert (out / "gsm8k" / "results.json").exists() and not (out / "gpqa_diamond" / "results.json").exists()
 
 

@@ -53,6 +53,9 @@ def block(task, bench, rows, server):
     folder = data_dir(bench.dataset)
     datasets = []
     for n, data_file in enumerate(bench.files):
+        # The copy that is there: the file, or its Hugging Face copy (datasets.present).
+        data_file = next((f for f in (data_file, data_file.hub)
+                          if f and os.path.isfile(os.path.join(folder, f.name))), data_file)
         path = os.path.join(folder, data_file.name)
         datasets.append({"file": f"{bench.dataset}/{data_file.name}",
                          "source": sources.get(data_file.name, data_file.url),

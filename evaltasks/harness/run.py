@@ -172,7 +172,11 @@ def run(task_dir, stop=None, secrets=None):
 
 def _load_items(module, bench, params):
     try:
-        rows = limit(module.load(data_dir(bench.dataset)), params.get("limit_samples"))
+        subset = (bench.subset,) if bench.subset else ()
+        rows = module.load(data_dir(bench.dataset), *subset)
+        if hasattr(module, "select"):
+            rows = module.select(rows, params)
+        rows = limit(rows, params.get("limit_samples"))
         items = module.expand(rows, params) if hasattr(module, "expand") else rows
     except FileNotFoundError as e:
         raise TaskFailed(f"dataset file missing: {e.filename}")

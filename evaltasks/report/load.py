@@ -96,7 +96,7 @@ def units(task, metric=None, rows=None):
         grouped.setdefault(item_key(row), []).append(float(row.get("score") or 0.0))
     k = re.fullmatch(r"pass@(\d+)", metric)
     if k and int(k.group(1)) > 1:
-        from ..harness.benchmarks.humaneval import pass_at_k
+        from ..harness.codegen import pass_at_k
 
         wanted = int(k.group(1))
         return {key: pass_at_k(len(s), int(sum(s)), wanted) for key, s in grouped.items() if len(s) >= wanted}

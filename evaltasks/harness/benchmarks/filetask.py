@@ -11,7 +11,8 @@ mean over samples. A sample's ``score`` is the first of them, ``scores`` has all
 
 from .. import cache, stats
 from ..datasets import DatasetError
-from ..filetask import data, filters, metrics as metric_functions, spec as task_spec
+from .. import lm_filters as filters
+from ..filetask import data, metrics as metric_functions, spec as task_spec
 from ..filetask.judge import Judge
 from ..filetask.template import Renderer, TemplateError
 

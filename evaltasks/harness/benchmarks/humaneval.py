@@ -1,8 +1,7 @@
 """HumanEval: 164 hand-written Python functions, scored by running their unit tests.
 
 Prompt: the function's signature and docstring, asking for the complete function in
-a ```python block. Extraction: the first fenced block tagged python/py/python3, else
-the first untagged block, else the first block of any tag, else the whole reply.
+a ```python block. Extraction: the code of the reply (``codegen.extract_code``).
 
 The program run is the problem's prompt (for its imports and helper functions),
 then the completion, then the tests and ``check(<entry_point>)``. A completion that
@@ -11,21 +10,16 @@ does not is taken as the function's body and appended to the prompt (re-indented
 four spaces when it is not already). Programs run in a separate, limited process
 (``sandbox.py``) with ``extra.timeout`` seconds each.
 
-``extra.n_samples`` answers per problem give the unbiased pass@k estimator of Chen
-et al. (2021) for every k ≤ n: per problem 1 - C(n-c, k) / C(n, k) with c passing
-samples, averaged over problems (stderr and n are over problems).
+``extra.n_samples`` answers per problem give pass@k for every k ≤ n (``codegen``).
 """
 
-import math
 import os
 import re
 import textwrap
 
-from .. import stats
+from ..codegen import expand_samples, extract_code, pass_at_k_metrics, score_program
 from ..datasets import read_jsonl
-from ..sandbox import run_python
 
-DEFAULT_TIMEOUT = 3.0
 FIELDS = ("task_id", "prompt", "entry_point", "canonical_solution", "test")
 
 PROMPT = (
@@ -34,9 +28,7 @@ PROMPT = (
     "```python\n{prompt}\n```"
 )
 
-# A closing fence may end the last code line; an unclosed block runs to the end.
-_FENCE = re.compile(r"```[ \t]*([\w+.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
-_PYTHON_TAGS = {"python", "py", "python3"}
+extract = extract_code
 
 
 def load(data_dir):
@@ -51,29 +43,11 @@ def load(data_dir):
 
 
 def expand(items, params):
-    """``n_samples`` copies of each problem, numbered by ``sample``; the timeout
-    rides along because ``score`` does not see ``params``."""
-    extra = params.get("extra") or {}
-    n = int(extra.get("n_samples", 1))
-    if n < 1:
-        raise ValueError(f"humaneval: n_samples must be at least 1, not {n}")
-    timeout = float(extra.get("timeout", DEFAULT_TIMEOUT))
-    return [dict(item, sample=i, timeout=timeout) for item in items for i in range(n)]
+    return expand_samples(items, params, "humaneval")
 
 
 def prompt(item, params):
     return [{"role": "user", "content": PROMPT.format(prompt=item["prompt"].rstrip())}]
-
-
-def extract(text):
-    """The code in the reply (see the module docstring); "" for an empty reply."""
-    text = text or ""
-    blocks = [(tag.lower(), code) for tag, code in _FENCE.findall(text)]
-    for wanted in (lambda t: t in _PYTHON_TAGS, lambda t: t == "", lambda t: True):
-        for tag, code in blocks:
-            if wanted(tag):
-                return code.rstrip()
-    return text.rstrip()
 
 
 def program(code, item):
@@ -98,32 +72,8 @@ def _as_body(code):
 
 
 def score(extracted, item):
-    fields = {"task_id": item["task_id"], "sample": item.get("sample", 0)}
-    if not (extracted or "").strip():
-        return {"score": 0.0, "passed": False, "result": "failed: no code", **fields}
-    outcome = run_python(program(extracted, item), item.get("timeout", DEFAULT_TIMEOUT))
-    return {"score": float(outcome["passed"]), **outcome, **fields}
-
-
-def pass_at_k(n, c, k):
-    """Unbiased probability that at least one of k samples drawn from n, of which c
-    pass, passes: 1 - C(n-c, k) / C(n, k)."""
-    if not 0 <= c <= n or not 1 <= k <= n:
-        raise ValueError(f"pass@k needs 0 <= c <= n and 1 <= k <= n (n={n}, c={c}, k={k})")
-    if n - c < k:
-        return 1.0
-    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+    return score_program(extracted, item, program)
 
 
 def metrics(samples, params):
-    per_problem = {}
-    for s in samples:
-        per_problem.setdefault(s.get("task_id", s["index"]), []).append(bool(s.get("passed")))
-    if not per_problem:
-        return {"pass@1": stats.mean_metric([])}
-    # Every problem has n_samples answers; the smallest count guards a partial run.
-    n = min(len(v) for v in per_problem.values())
-    return {
-        f"pass@{k}": stats.mean_metric([pass_at_k(len(v), sum(v), k) for v in per_problem.values()])
-        for k in range(1, n + 1)
-    }
+    return pass_at_k_metrics(samples)

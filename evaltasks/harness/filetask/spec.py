@@ -8,7 +8,8 @@ and have no effect here; any other key is an error."""
 
 import re
 
-from . import filters, judge, template
+from . import judge, template
+from .. import lm_filters as filters
 
 TOP_KEYS = {
     "task", "task_alias", "tag", "group", "output_type", "dataset_path", "dataset_name", "dataset_kwargs",

@@ -1,5 +1,6 @@
 """lm-eval's filters, applied to one reply (a repeat is a sample of its own, so
-``take_first`` keeps the reply as it is):
+``take_first`` keeps the reply as it is). Shared by task files (``filetask/``) and
+the built-ins that follow an lm-eval task (bbh), so an edit reruns both:
 
 - ``regex``: every non-overlapping match (``re.findall``); ``group_select``
   picks one (0 the first, -1 the last); a pattern with several groups gives
