@@ -152,6 +152,7 @@ CATALOG = {
             description="Grade-school math word problems; chain of thought, final numeric answer.",
             size=1319,
             aliases=("lm-evaluation-harness.gsm8k",),
+            reference="lm-evaluation-harness gsm8k (flexible extract); prompt_style lm-eval: its Llama chat CoT",
             files=(
                 DataFile(
                     "test.jsonl",
@@ -170,6 +171,7 @@ CATALOG = {
             description="MMLU-Pro: 12,032 ten-option multiple-choice questions in 14 subjects.",
             size=12032,
             aliases=("simple_evals.mmlu_pro",),
+            reference="TIGER-Lab MMLU-Pro evaluate_from_api.py (extraction cascade, k-shot CoT)",
             files=tuple(
                 DataFile(
                     name,
@@ -244,6 +246,7 @@ CATALOG = {
             description="IFEval: 541 prompts with verifiable instructions, strict and loose accuracy.",
             size=541,
             aliases=("lm-evaluation-harness.ifeval",),
+            reference="google-research instruction_following_eval (strict and loose)",
             files=(
                 DataFile(
                     "input_data.jsonl",
@@ -260,6 +263,7 @@ CATALOG = {
             description="HumanEval: 164 Python functions to complete, scored by running unit tests.",
             size=164,
             aliases=("simple_evals.humaneval",),
+            reference="openai/human-eval execution; simple-evals humaneval_eval.py prompt",
             files=(
                 DataFile(
                     "HumanEval.jsonl.gz",
@@ -300,6 +304,7 @@ CATALOG = {
             description="MATH-500: 500 competition math problems, LaTeX answers checked for equivalence.",
             size=500,
             aliases=("simple_evals.math_test_500",),
+            reference="simple-evals math_eval.py prompt; rule-based equivalence (harness/math_equiv.py)",
             files=(
                 DataFile(
                     "test.jsonl",
