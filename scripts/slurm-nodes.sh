@@ -137,7 +137,8 @@ EOF
     for ((i = 1; i < nodes; i++)); do
         echo "NodeName=node$i NodeAddr=$(ip_of node$i) $hw State=UNKNOWN" >>"$conf"
     done
-    echo "PartitionName=debug Nodes=node[1-$((nodes - 1))] Default=YES MaxTime=INFINITE State=UP" >>"$conf"
+    # LLN: a job goes to the least loaded node, so jobs spread as on a cluster with room.
+    echo "PartitionName=debug Nodes=node[1-$((nodes - 1))] Default=YES MaxTime=INFINITE State=UP LLN=YES" >>"$conf"
 }
 
 cluster_up() {
