@@ -182,4 +182,11 @@ def _shared_wheels(shared, wheels):
 def _run_job(script, submit_options, job_name, output):
     options = dict(submit_options, extra_args=[*submit_options.get("extra_args", ()), "--no-requeue"])
     job = slurm.submit(script, job_name=job_name, output=output, **options)
-    return slurm.wait(job, poll=0.5)
+    try:
+        return slurm.wait(job, poll=0.5)
+    except BaseException:       # Ctrl-C, or Slurm stopped answering: leave no job behind
+        try:
+            slurm.cancel([job])
+        except slurm.SlurmError:
+            pass
+        raise

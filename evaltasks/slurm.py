@@ -78,7 +78,7 @@ class JobState:
             return f"exceeded its walltime ({self.time_limit}) and was stopped by Slurm"
         node = f"its node {self.node}" if self.node else "its node"
         if s == "NODE_FAIL":
-            return f"{node} failed"
+            return f"{node} failed (NODE_FAIL: Slurm lost contact with it)"
         if s == "PREEMPTED":
             return "was preempted by a higher-priority job"
         if s == "CANCELLED":

@@ -21,13 +21,14 @@
 #   bash scripts/slurm-nodes.sh stop   DIR               # removes every container, the network and the host's munged
 #   bash scripts/slurm-nodes.sh status DIR               # exit 0 when up, 3 when not
 #   bash scripts/slurm-nodes.sh kill-node DIR NAME       # stop one compute node's container (a node failure)
+#   bash scripts/slurm-nodes.sh revive-node DIR NAME     # start it again; Slurm takes it back (ReturnToService=2)
 #
 # The node image (evaltasks-slurm-node:bookworm) is made offline once, by
 # debootstrap from this machine's Debian mirror + docker import, then reused.
 # Needs root (munged, docker) and the host's slurm-wlm clients, which it installs.
 set -euo pipefail
 
-usage() { echo "usage: $0 start DIR [--nodes N] | stop DIR | status DIR | kill-node DIR NAME" >&2; exit 2; }
+usage() { echo "usage: $0 start DIR [--nodes N] | stop DIR | status DIR | kill-node|revive-node DIR NAME" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 cmd=$1
 dir=$(realpath -m "$2")
@@ -40,7 +41,7 @@ case $cmd in
            done
            [[ $nodes =~ ^[0-9]+$ ]] && [ "$nodes" -ge 2 ] || { echo "--nodes: at least 2 (a controller and a compute node)" >&2; exit 2; } ;;
     stop|status) [ $# = 0 ] || usage ;;
-    kill-node) [ $# = 1 ] || usage; node_to_kill=$1 ;;
+    kill-node|revive-node) [ $# = 1 ] || usage; node_to_kill=$1 ;;
     *) usage ;;
 esac
 
@@ -64,32 +65,13 @@ install_host_clients() {
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq slurm-wlm munge >/dev/null
 }
 
-# The same recipe as scripts/make-base-image.sh, with Slurm and munge added.
+# Made as the harness base image is (debootstrap + docker import, no registry), with Slurm,
+# munge and python3-venv added; once, then reused.
 build_image() {
     docker image inspect "$IMAGE" >/dev/null 2>&1 && return
-    local mirror rootfs
-    mirror=${EVALTASKS_DEBIAN_MIRROR:-$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null \
-        | awk '/^URIs:/ {for (i = 2; i <= NF; i++) print $i}' | grep -v -- '-security' | grep '/debian/*$' | head -n 1 || true)}
-    mirror=${mirror:-$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
-        | awk '$1 == "deb" {print $2}' | grep -v -- '-security' | grep '/debian/*$' | head -n 1 || true)}
-    [ -n "$mirror" ] || die "no Debian mirror found in apt sources; set EVALTASKS_DEBIAN_MIRROR"
-    command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap)"
-    rootfs=$(mktemp -d /tmp/evaltasks-node-rootfs.XXXXXX)
-    # munge's postinst runs as the munge user inside the chroot: it must enter the root.
-    chmod 0755 "$rootfs"
-    log "building $IMAGE: debootstrap bookworm from $mirror (a few minutes, once)"
-    if ! debootstrap --variant=minbase \
-        --include=slurm-wlm,munge,python3,python3-venv,procps,iproute2,ca-certificates \
-        bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1; then
-        tail -n 20 "$rootfs.log" >&2; [ -n "${EVALTASKS_KEEP_ROOTFS:-}" ] || rm -rf "$rootfs"
-        die "debootstrap failed (full log: $rootfs.log)"
-    fi
-    rm -f "$rootfs.log"
-    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
-           "$rootfs"/usr/share/doc "$rootfs"/usr/share/man "$rootfs"/usr/share/locale
-    tar -C "$rootfs" -c . | docker import --change 'ENV LANG=C.UTF-8' - "$IMAGE" >/dev/null
-    rm -rf "$rootfs"
-    log "image $IMAGE made"
+    log "making $IMAGE (debootstrap: a few minutes, once)"
+    EVALTASKS_EXTRA_PACKAGES=slurm-wlm,munge,python3-venv,procps,iproute2 \
+        bash "$(dirname "$0")/make-base-image.sh" "$IMAGE" || die "could not make $IMAGE"
 }
 
 containers() { docker ps -aq --filter "label=$label"; }
@@ -107,32 +89,18 @@ write_conf() {
 # Written by scripts/slurm-nodes.sh; rewritten on each start.
 ClusterName=evaltasks-nodes
 SlurmctldHost=$CTL($(ip_of $CTL))
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-CredType=cred/munge
-AuthInfo=socket=$dir/munge/munge.socket
+# cred_expire: a requeued job may start again after 30 s, not Slurm's default 120.
+AuthInfo=socket=$dir/munge/munge.socket,cred_expire=30
 StateSaveLocation=$dir/ctl/state
 SlurmdSpoolDir=/var/spool/slurmd
 SlurmctldPidFile=/run/slurmctld.pid
 SlurmdPidFile=/run/slurmd.pid
 SlurmctldLogFile=$dir/log/slurmctld.log
 SlurmdLogFile=$dir/log/slurmd-%n.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/filetxt
 JobCompLoc=$dir/ctl/jobcomp.txt
-JobAcctGatherType=jobacct_gather/none
-MpiDefault=none
-MailProg=/bin/true
-MinJobAge=300
-KillWait=5
+$(cat "$(dirname "$0")/slurm-common.conf")
 # A stopped node is noticed within seconds, not Slurm's default 5 minutes.
 SlurmdTimeout=10
-ReturnToService=2
 EOF
     for ((i = 1; i < nodes; i++)); do
         echo "NodeName=node$i NodeAddr=$(ip_of node$i) $hw State=UNKNOWN" >>"$conf"
@@ -143,6 +111,14 @@ EOF
 
 cluster_up() {
     [ -f "$conf" ] && [ "$(timeout 10 sinfo -h -N -o %t 2>/dev/null | grep -cE '^(idle|mix|alloc|comp)$')" = "$(grep -c '^NodeName=' "$conf")" ]
+}
+
+start_daemons() {  # start_daemons NAME: munged, then slurmctld or slurmd, in that container
+    # A restarted container keeps pid files whose pids may now be other processes'.
+    docker exec "$tag-$1" rm -f /run/munged.pid /run/slurmd.pid /run/slurmctld.pid
+    docker exec "$tag-$1" munged --socket="$dir/munge/munge.socket" --key-file="$dir/key/munge.key" \
+        --pid-file=/run/munged.pid --log-file=/var/log/munged.log --seed-file=/var/lib/munged.seed
+    if [ "$1" = "$CTL" ]; then docker exec "$tag-$1" slurmctld; else docker exec "$tag-$1" slurmd; fi
 }
 
 start() {
@@ -171,12 +147,7 @@ start() {
     local hw
     hw=$(docker exec "$tag-node1" slurmd -C | head -n1 | sed 's/^NodeName=[^ ]* //')
     write_conf "$hw"
-    for name in "${names[@]}"; do
-        docker exec "$tag-$name" munged --socket="$dir/munge/munge.socket" --key-file="$dir/key/munge.key" \
-            --pid-file=/run/munged.pid --log-file=/var/log/munged.log --seed-file=/var/lib/munged.seed
-    done
-    docker exec "$tag-$CTL" slurmctld
-    for ((i = 1; i < nodes; i++)); do docker exec "$tag-node$i" slurmd; done
+    for name in "${names[@]}"; do start_daemons "$name"; done
     # The host's munged: same key, its own socket where the shared slurm.conf says.
     if ! host_munged_alive; then
         rm -f "$dir/munge/munge.socket"*
@@ -226,4 +197,16 @@ kill_node() {
     log "stopped $node_to_kill"
 }
 
-case $cmd in kill-node) kill_node ;; *) $cmd ;; esac
+revive_node() {
+    [ "$(docker inspect -f '{{.State.Running}}' "$tag-$node_to_kill")" = true ] && { log "$node_to_kill is running"; return; }
+    docker start "$tag-$node_to_kill" >/dev/null
+    start_daemons "$node_to_kill"
+    for _ in $(seq 1 60); do
+        [[ "$(sinfo -h -n "$node_to_kill" -o %t 2>/dev/null)" =~ ^(idle|mix|alloc)$ ]] && break
+        sleep 0.5
+    done
+    [[ "$(sinfo -h -n "$node_to_kill" -o %t)" =~ ^(idle|mix|alloc)$ ]] || die "$node_to_kill did not come back"
+    log "started $node_to_kill again"
+}
+
+case $cmd in kill-node) kill_node ;; revive-node) revive_node ;; *) $cmd ;; esac

@@ -43,7 +43,7 @@ def nodes_cluster():
     shutil.copytree(DATA_DIR / "gsm8k", shared / "data" / "gsm8k")
     try:
         yield dict(folder=folder, conf=exports["SLURM_CONF"], shared=shared,
-                   gateway=exports["EVALTASKS_NODES_GATEWAY"], tag=None)
+                   gateway=exports["EVALTASKS_NODES_GATEWAY"])
     finally:
         stopped = nodes_script("stop", str(folder))
         assert stopped.returncode == 0, stopped.stderr
@@ -224,10 +224,10 @@ def test_a_node_failure_is_reported_naming_the_node_and_a_rerun_finishes_on_the_
                 launcher.kill()
             model.release.set()
         assert launcher.returncode != 0
-        assert f"Slurm job {record['slurm_job']} its node {node} failed" in stdout, stdout + stderr
+        assert f"Slurm job {record['slurm_job']} its node {node} failed (NODE_FAIL" in stdout, stdout + stderr
         assert not (out / "victim" / "results.json").exists()
         failed = json.loads(evaltasks_cli("status", invocation, "--json").stdout)["jobs"][0]
-        assert failed["status"] == "failed" and f"its node {node} failed" in failed["reason"], failed
+        assert failed["status"] == "failed" and f"its node {node} failed (NODE_FAIL" in failed["reason"], failed
         assert jobs(invocation[:8])[record["slurm_job"]][1:] == ("NODE_FAIL", node)
 
         # The rerun takes up the work on the other node, from the response cache on shared storage.
@@ -242,3 +242,51 @@ def test_a_node_failure_is_reported_naming_the_node_and_a_rerun_finishes_on_the_
         log = evaltasks_cli("logs", invocation_of(rerun.stdout) + ".0")
         assert log.returncode == 0, log.stderr
         assert f"running on {other}" in log.stdout and "accuracy" in log.stdout, log.stdout
+
+
+def test_runtime_docker_on_nodes_without_docker_is_refused_naming_the_node(on_nodes, tmp_path, docker_client):
+    out = on_nodes["shared"] / "docker-runtime"
+    with FakeEndpoint(Gsm8kModel(right=range(3)), host=on_nodes["gateway"]) as ep:
+        cfg = config(tmp_path / "d.yaml", ep.chat_url, out, gsm8k_tasks(1), on_nodes["shared"], runtime="docker")
+        run = evaltasks_cli("run", "--config", str(cfg))
+    assert run.returncode != 0
+    said = [line for line in (run.stdout + run.stderr).splitlines() if "has no docker command" in line]
+    assert len(said) == 1 and "runtime: docker needs Docker and the harness image evaltasks-harness:" in said[0], \
+        run.stdout + run.stderr
+    assert task_jobs(invocation_of(run.stdout)) == {}
+
+
+def test_with_requeue_slurm_reruns_a_job_whose_node_failed_and_the_run_succeeds(on_nodes, tmp_path):
+    for node in ("node1", "node2"):     # a node an earlier test stopped comes back
+        revived = nodes_script("revive-node", str(on_nodes["folder"]), node)
+        assert revived.returncode == 0, revived.stdout + revived.stderr
+    shared = on_nodes["shared"]
+    out = shared / "requeue"
+    model = Stalls(answer=2)
+    with FakeEndpoint(model, host=on_nodes["gateway"]) as ep:
+        cfg = config(tmp_path / "r.yaml", ep.chat_url, out, [{"name": "gsm8k", "id": "again",
+                     "overrides": {"config.params.limit_samples": 5, "config.params.parallelism": 1}}],
+                     shared, requeue=True)
+        launcher = subprocess.Popen([sys.executable, "-m", "evaltasks", "run", "--config", str(cfg)], cwd=REPO,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        try:
+            assert model.held.wait(300), "the job never reached the endpoint"
+            job = json.loads((out / "again" / "slurm.json").read_text())["slurm_job"]
+            node = subprocess.run(["squeue", "-h", "-j", job, "-o", "%N"], capture_output=True, text=True).stdout.strip()
+            answered_before = list(model.answered)
+            killed = nodes_script("kill-node", str(on_nodes["folder"]), node)
+            assert killed.returncode == 0, killed.stderr
+            model.answered.clear()
+            model.release.set()
+            stdout, stderr = launcher.communicate(timeout=600)
+        finally:
+            if launcher.poll() is None:
+                launcher.kill()
+            model.release.set()
+    assert launcher.returncode == 0, stdout + stderr
+    assert json.loads((out / "again" / "results.json").read_text())["samples"] == 5
+    assert len(model.answered) == 3 and not set(model.answered) & set(answered_before)
+    assert "requeued 1 time(s)" in next((out / "again" / "logs").glob("*.*.log")).read_text()
+    other = ({"node1", "node2"} - {node}).pop()
+    assert jobs("evaltasks-again-")[job][1:] == ("COMPLETED", other)
