@@ -89,8 +89,9 @@ def check_visible(folders, python, submit_options, job_name, image=None):
             return Interpreter(path, tuple(target))
         if final.exit_code is not None and FIRST_MISSING <= final.exit_code < FIRST_MISSING + len(folders):
             folder = folders[final.exit_code - FIRST_MISSING]
-            raise slurm.SlurmError(f"{folder.what} {folder.path} is not visible on {node} (a check job read "
-                                   "what this host wrote there): put it on storage every node shares")
+            how = "read what this host wrote there" if folder.writable else "found other files there"
+            raise slurm.SlurmError(f"{folder.what} {folder.path} is not visible on {node} (a check job {how}): "
+                                   "put it on storage every node shares")
         if final.exit_code == 4:
             raise slurm.SlurmError(f"{node} has no docker command: runtime: docker needs Docker and the "
                                    f"harness image {image} on every node (or use runtime: process)")
