@@ -170,6 +170,9 @@ CONFIG = {
                 "gpus_per_node": {"type": "integer", "min": 0, "nullable": True},
                 "num_nodes": {"type": "integer", "min": 1},
                 "sbatch_extra_flags": {"type": "list", "schema": _str(empty=False)},
+                "shared_dir": _str(nullable=True, regex=r"^[/~].*"),
+                "node_python": _str(nullable=True, empty=False),
+                "requeue": {"type": "boolean"},
             }.items()},
             # NeMo Evaluator's shape: exports run by the `summary` task at the end of a run.
             "auto_export": {"type": "dict", "schema": {

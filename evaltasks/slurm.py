@@ -54,6 +54,7 @@ class JobState:
     node: str | None = None       # where it runs or ran
     signal: int = 0               # the signal that ended the script, 0 for none
     time_limit: str = ""          # its walltime as Slurm shows it, e.g. 00:01:00
+    restarts: int = 0             # times Slurm requeued it (sbatch --requeue, after a node failure)
 
     @property
     def ended(self):
@@ -67,7 +68,8 @@ class JobState:
         """The job's state in a user's words, e.g. ``exceeded its walltime (00:01:00)``."""
         s = self.state
         if s == "PENDING":
-            return f"pending: {PENDING_REASONS.get(self.reason, self.reason or 'waiting to be scheduled')}"
+            again = f" (requeued {self.restarts} time(s))" if self.restarts else ""
+            return f"pending{again}: {PENDING_REASONS.get(self.reason, self.reason or 'waiting to be scheduled')}"
         if s in ("RUNNING", "COMPLETING"):
             return f"{s.lower()} on {self.node}"
         if s == "COMPLETED" and self.exit_code == 0:
@@ -76,7 +78,7 @@ class JobState:
             return f"exceeded its walltime ({self.time_limit}) and was stopped by Slurm"
         node = f"its node {self.node}" if self.node else "its node"
         if s == "NODE_FAIL":
-            return f"{node} failed"
+            return f"{node} failed (NODE_FAIL: Slurm lost contact with it)"
         if s == "PREEMPTED":
             return "was preempted by a higher-priority job"
         if s == "CANCELLED":
@@ -147,6 +149,12 @@ def ping():
         raise SlurmError(f"the Slurm controller does not answer: {out.strip() or 'scontrol ping said nothing'}")
 
 
+def nodes(partition=None):
+    """The names of the nodes in ``partition`` (default: every partition), sorted."""
+    out = _run(["sinfo", "-h", "-N", "-o", "%N", *(["-p", partition] if partition else [])])
+    return sorted(set(out.split()))
+
+
 def _field(text, key):
     m = re.search(rf"(?:^|\s){key}=(\S*)", text)
     return m.group(1) if m else ""
@@ -173,8 +181,10 @@ def state(job_id):
     reason = _field(text, "Reason")
     exit_code, signal = _exit(_field(text, "ExitCode"))
     st = _field(text, "JobState")
+    restarts = _field(text, "Restarts")
     return JobState(st, "" if reason == "None" else reason, exit_code if st in ENDED else None,
-                    _node(_field(text, "NodeList")), signal if st in ENDED else 0, _field(text, "TimeLimit"))
+                    _node(_field(text, "NodeList")), signal if st in ENDED else 0, _field(text, "TimeLimit"),
+                    int(restarts) if restarts.isdigit() else 0)
 
 
 def _from_jobcomp(job_id):
@@ -213,9 +223,9 @@ def wait(job_id, poll=1.0, on_state=None, timeout=None):
     last = None
     while True:
         current = state(job_id)
-        if on_state and (current.state, current.reason) != last:
+        if on_state and (current.state, current.reason, current.restarts) != last:
             on_state(current)
-        last = (current.state, current.reason)
+        last = (current.state, current.reason, current.restarts)
         if current.ended:
             return current
         if deadline is not None and time.monotonic() > deadline:

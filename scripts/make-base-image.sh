@@ -4,6 +4,8 @@
 #   scripts/make-base-image.sh [IMAGE]        (default: $EVALTASKS_BASE_IMAGE or evaltasks-base:bookworm)
 # The Debian mirror is the one this machine's apt already uses (override with
 # EVALTASKS_DEBIAN_MIRROR), so it works wherever `apt-get install` works.
+# EVALTASKS_EXTRA_PACKAGES (comma-separated) adds Debian packages: scripts/slurm-nodes.sh
+# makes its node image this way, with slurm-wlm and munge.
 set -euo pipefail
 
 image="${1:-${EVALTASKS_BASE_IMAGE:-evaltasks-base:bookworm}}"
@@ -37,9 +39,11 @@ command -v debootstrap >/dev/null || {
 
 rootfs=$(mktemp -d /tmp/evaltasks-rootfs.XXXXXX)
 trap 'rm -rf "$rootfs"' EXIT
+# Packages whose scripts run as their own user inside the chroot (munge's) must enter it.
+chmod 0755 "$rootfs"
 
 echo "debootstrap $suite from $mirror into $rootfs"
-debootstrap --variant=minbase --include=python3,python3-pip,ca-certificates \
+debootstrap --variant=minbase --include=python3,python3-pip,ca-certificates${EVALTASKS_EXTRA_PACKAGES:+,$EVALTASKS_EXTRA_PACKAGES} \
     "$suite" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 || {
     tail -n 20 "$rootfs.log" >&2
     echo "error: debootstrap failed (full log: $rootfs.log)" >&2

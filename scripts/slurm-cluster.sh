@@ -72,10 +72,6 @@ ClusterName=evaltasks
 SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$CTLD_PORT
 SlurmdPort=$SLURMD_PORT
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-CredType=cred/munge
 AuthInfo=socket=$dir/munge/munge.socket
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool
@@ -83,22 +79,8 @@ SlurmctldPidFile=$dir/run/slurmctld.pid
 SlurmdPidFile=$dir/run/slurmd.pid
 SlurmctldLogFile=$dir/log/slurmctld.log
 SlurmdLogFile=$dir/log/slurmd.log
-# No cgroups without systemd: track processes by their parent, no task binding.
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-AccountingStorageType=accounting_storage/none
-# Without slurmdbd, ended jobs (with exit codes) are read back with sacct -c.
-JobCompType=jobcomp/filetxt
 JobCompLoc=$dir/log/jobcomp.txt
-JobAcctGatherType=jobacct_gather/none
-MpiDefault=none
-MailProg=/bin/true
-# scontrol keeps an ended job (and its ExitCode) for 5 minutes.
-MinJobAge=300
-KillWait=5
-ReturnToService=2
+$(cat "$(dirname "$0")/slurm-common.conf")
 NodeName=$host NodeAddr=127.0.0.1 $hw State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF

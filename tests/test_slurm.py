@@ -151,7 +151,7 @@ def test_slurm_conf_pointing_nowhere_is_one_line(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("job, words", [
-    (slurm.JobState("NODE_FAIL", node="n7"), "its node n7 failed"),
+    (slurm.JobState("NODE_FAIL", node="n7"), "its node n7 failed (NODE_FAIL: Slurm lost contact with it)"),
     (slurm.JobState("PREEMPTED"), "was preempted by a higher-priority job"),
     (slurm.JobState("OUT_OF_MEMORY", exit_code=0, signal=9), "ran out of memory (ask for more with --mem)"),
     (slurm.JobState("FAILED", exit_code=0, signal=9), "was killed by signal 9"),

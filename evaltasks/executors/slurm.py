@@ -2,8 +2,18 @@
 task's doit action follows until it ends (slurm.wait polls scontrol), so doit's
 up-to-date logic, -n, dry runs, history and the output-dir lock work as for a
 local run. The job runs the harness as a process in the harness venv
-(``runtime: process``); the venv and the output dir must be on storage the
-nodes share (EVALTASKS_CACHE_DIR, execution.output_dir).
+(``runtime: process``).
+
+On a cluster of more than one node, the nodes are not this machine: before a
+run submits its tasks, one tiny job checks that a node sees output_dir, the
+data and ``execution.shared_dir`` as this host does, and the harness venv is
+built for the nodes, by a job on a node, under ``execution.shared_dir``
+(nodes.py). On a single-node cluster (the node is the submit host) the venv is
+built here, under EVALTASKS_CACHE_DIR, as for a local ``runtime: process`` run.
+
+A job is not requeued by Slurm after a node failure unless ``execution.requeue``
+says so: the task fails naming the node, and a rerun takes up the work from the
+response cache on shared storage.
 
 With ``runtime: docker`` the job runs the harness container instead (the
 Docker executor's image and ``docker run`` line, on nodes that have Docker and
@@ -26,7 +36,7 @@ import os
 import shlex
 from pathlib import Path
 
-from .. import container, datasets, process, slurm, venv
+from .. import container, datasets, nodes, process, slurm, venv
 from ..config import ConfigError
 from ..harness import secrets as secret_pipe
 from ..harness.files import write_json_atomic
@@ -75,18 +85,54 @@ class SlurmExecutor(Executor):
     def prepare(self, run):
         try:
             slurm.ping()
+            cluster = slurm.nodes(self.execution.get("partition"))
         except slurm.SlurmError as e:
             raise Unavailable(str(e)) from None
         run.remove_leftovers()
         run.preflight(run.todo)
-        if self.docker:
+        shared = self.execution.get("shared_dir")
+        shared = shared and os.path.abspath(os.path.expanduser(shared))
+        if len(cluster) > 1 and not shared and not self.docker:
+            raise ConfigError(f"execution.shared_dir is not set: on a cluster of {len(cluster)} nodes "
+                              f"({', '.join(cluster)}) the harness venv is built for the nodes in a folder "
+                              "they all see at the same path")
+        if len(cluster) > 1 or shared:
+            self._check_nodes(run, shared)
+        elif self.docker:
             self.docker.ensure_image()
         else:
             self.venv = venv.ensure(log=lambda m: None)
 
+    def _check_nodes(self, run, shared):
+        """One job checks what a node sees, then (runtime: process) the nodes' venv."""
+        options = self._helper_options()
+        image = self.docker.ensure_image() if self.docker else None
+        folders = [nodes.Folder("execution.output_dir", os.path.abspath(run.cfg.output_dir), True)]
+        caches = {container.response_cache_dir(spec) for spec in run.todo} - {None}
+        folders += [nodes.Folder("the response cache (adapter_config.caching_dir)", c, True) for c in sorted(caches)
+                    if not c.startswith(folders[0].path + os.sep)]
+        folders += [nodes.Folder("the data folder", d, False)
+                    for d in sorted({str(datasets.data_folder(spec)) for spec in run.todo})]
+        if shared:
+            folders.append(nodes.Folder("execution.shared_dir", shared, True))
+        python = None if self.docker else self.execution.get("node_python") or "python3"
+        try:
+            interpreter = nodes.check_visible(folders, python, options, f"evaltasks-check-{run.invocation[:8]}",
+                                              image=image)
+            if not self.docker:
+                self.venv = nodes.node_venv(shared, interpreter, options, "evaltasks-venv", log=lambda m: None)
+        except slurm.SlurmError as e:
+            raise Unavailable(str(e)) from None
+
+    def _helper_options(self):
+        """sbatch options of the launcher's own small jobs: the tasks' partition, account and flags."""
+        e = self.execution
+        return dict(partition=e.get("partition"), account=e.get("account"), walltime="00:30:00",
+                    extra_args=[str(flag) for flag in e.get("sbatch_extra_flags") or ()])
+
     def _sbatch_options(self, spec, invocation):
         e = self.execution
-        extra = ["--open-mode=append", f"--chdir={spec.task_dir}"]
+        extra = ["--open-mode=append", f"--chdir={spec.task_dir}", "--requeue" if e.get("requeue") else "--no-requeue"]
         if e.get("gpus_per_node"):
             extra.append(f"--gpus-per-node={e['gpus_per_node']}")
         extra += [str(flag) for flag in e.get("sbatch_extra_flags") or ()]
@@ -191,6 +237,7 @@ class SlurmExecutor(Executor):
                 raise Unavailable(str(e)) from None
             if not st.ended:
                 shown = st.state + (f" ({st.describe().split(': ', 1)[-1]})" if st.state == "PENDING" else "")
+                shown += f" on {st.node}" if st.node and st.state != "PENDING" else ""
                 found.append(Handle("slurm", record["slurm_job"], record["slurm_job"], shown,
                                     record["job"], record["invocation"]))
         return found
