@@ -1,4 +1,4 @@
-"""Whole benchmarks at parallelism 32, through doit and a real harness container,
+"""Whole benchmarks (mmlu, math, mgsm, aime, bbh, gpqa ×3, mbpp) at parallelism 32, through doit and a real harness container,
 against a scripted endpoint: every question gets a reply in the reference's
 answer format, seeded right, wrong or malformed (the same scripts as each
 benchmark's own test), and the scores are exactly what the draw implies.
@@ -79,8 +79,57 @@ def aime_case(name):
     return case
 
 
+QUESTION = "Q: {}\nA: Let's think step by step.\n"
+
+
+def bbh_case(data_dir):
+    import test_bbh
+
+    rows = test_bbh.raw_rows()
+    replies = test_bbh.script(rows)
+    right = test_bbh.expected_right(rows, replies)
+
+    def respond(payload):
+        question = payload["messages"][-1]["content"]
+        assert question.startswith("Q: ") and question.endswith(QUESTION.format("")[3:])
+        return replies[question[3:-len(QUESTION.format("")[3:])]][2]
+
+    per_task = {}
+    for (task, _, _), ok in zip(rows, right):
+        per_task.setdefault(task, []).append(ok)
+    expected = {f"exact_match/{t}": sum(v) / len(v) for t, v in per_task.items()}
+    expected["exact_match"] = sum(right) / len(rows)
+    expected["exact_match_macro"] = sum(expected[f"exact_match/{t}"] for t in per_task) / len(per_task)
+    return "bbh", respond, expected, len(rows), {}
+
+
+def gpqa_case(subset, data_dir):
+    import test_gpqa
+
+    wrong, malformed = test_gpqa.seeded_split(subset)
+    model = test_gpqa.ScriptedModel(subset, wrong, malformed)
+    rows = test_gpqa.official_rows(subset)
+    right = [r for r in rows if r["Record ID"] not in wrong | malformed]
+    expected = {"accuracy": len(right) / len(rows)}
+    for domain in ("Physics", "Chemistry", "Biology"):
+        of_domain = [r for r in rows if r["High-level domain"] == domain]
+        expected[f"accuracy/{domain}"] = sum(r in right for r in of_domain) / len(of_domain)
+    return f"gpqa_{subset}", lambda payload: model(payload["messages"][-1]["content"]), expected, len(rows), {}
+
+
+def mbpp_case(data_dir):
+    import test_mbpp
+
+    respond, right = test_mbpp.seeded_mix()
+    assert 0.3 < len(right) / 257 < 0.8
+    # The machine is shared: a generous timeout keeps slow-but-correct programs (task 123) passing.
+    return "mbpp", respond, {"pass@1": len(right) / 257}, 257, {"config.params.extra.timeout": 30.0}
+
+
 CASES = {"mmlu": mmlu_case, "math": math_case, "mgsm": mgsm_case,
-         "aime_2024": aime_case("aime_2024"), "aime_2025": aime_case("aime_2025")}
+         "aime_2024": aime_case("aime_2024"), "aime_2025": aime_case("aime_2025"),
+         "bbh": bbh_case, "mbpp": mbpp_case,
+         **{f"gpqa_{s}": (lambda data_dir, s=s: gpqa_case(s, data_dir)) for s in ("main", "extended", "diamond")}}
 
 
 def run_full(case, data_dir, tmp_path):
@@ -104,6 +153,7 @@ def run_full(case, data_dir, tmp_path):
     peak_kb = int(run.stderr.rsplit("PEAK_KB", 1)[1].split()[0])
     results = json.loads((out / task / "results.json").read_text())
     samples = [json.loads(line) for line in (out / task / "samples.jsonl").read_text().splitlines()]
+    assert not list(out.rglob("gpqa_*.csv")), "an unpacked gpqa file was left in the output"
     return results, samples, expected, size, wall, peak_kb / 1024
 
 
@@ -111,6 +161,7 @@ def run_full(case, data_dir, tmp_path):
 def test_whole_benchmark_scores_exactly_what_the_replies_imply(case, data_dir, tmp_path):
     results, samples, expected, size, wall, peak = run_full(case, data_dir, tmp_path)
     assert results["samples"] == size == len(samples) and results["failed_samples"] == 0
+    assert results["params"]["parallelism"] == PARALLELISM
     for name, value in expected.items():
         assert results["metrics"][name]["value"] == pytest.approx(value, abs=1e-12), name
     print(f"{case}: {size} samples in {wall:.1f} s, launcher peak {peak:.0f} MiB")

@@ -2,7 +2,7 @@
 splits, bigcode's prompt, stop words and check program, the sandbox-only rule,
 and whole runs through the sandbox container: canonical solutions pass and
 hostile programs score 0 and reach neither the key nor the network (a seeded mix
-of right, wrong and malformed replies runs whole in tests/test_full_runs.py)."""
+of right, wrong and malformed replies runs whole in tests/test_full_size.py)."""
 
 import hashlib
 import json
@@ -177,7 +177,7 @@ def seeded_reply(row, rng):
 def seeded_mix(seed=23):
     """A responder answering the sanitized split with a seeded mix of right, wrong,
     code-less and right-but-self-testing replies, and the task ids it got right
-    (tests/test_full_runs.py runs it whole)."""
+    (tests/test_full_size.py runs it whole)."""
     rng = random.Random(seed)
     kinds = {}
 
