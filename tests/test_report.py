@@ -71,12 +71,14 @@ def test_compare_reports_exactly_the_flips_and_a_verdict_per_task(runs):
     assert (gsm8k["right_only_b"], gsm8k["right_only_a"]) == (len(GAINED), len(LOST))
     assert gsm8k["test"] == "exact McNemar" and gsm8k["n"] == GSM8K_N
     assert gsm8k["diff"] == pytest.approx((len(GAINED) - len(LOST)) / GSM8K_N)
-    assert gsm8k["p"] == pytest.approx(stats.mcnemar_exact(len(LOST), len(GAINED)))
-    assert gsm8k["p_holm"] == pytest.approx(2 * gsm8k["p"])          # Holm over the two tasks
+    # 1 vs 10 discordant: p = 2·(1 + 11)/2¹¹; Holm over the two tasks (mmlu_pro's p is 1) doubles it.
+    assert gsm8k["p"] == pytest.approx(24 / 2048, rel=1e-12)
+    assert gsm8k["p_holm"] == pytest.approx(0.0234375, rel=1e-12)
     assert gsm8k["verdict"] == "better"
     assert mmlu["flips"] == [] and mmlu["diff"] == 0 and mmlu["n"] == MMLU_N
     assert mmlu["verdict"] == "no detectable difference"
-    assert mmlu["mde"] < 0.05
+    # No item differs: the floor (z₀.₉₇₅ + z₀.₈)²/250.
+    assert mmlu["mde"] == pytest.approx(0.0313955, rel=1e-5)
 
     swapped, result = compare_json(b, a, extra=["--fail-on-regression"])
     assert swapped.returncode == 1
