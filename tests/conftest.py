@@ -23,6 +23,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from endpoint import FakeEndpoint  # noqa: E402
 
+# Skips fail the run in CI unless allowed for a named reason (tests/skips.py).
+pytest_plugins = ["skips"]
+
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
