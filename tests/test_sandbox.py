@@ -58,6 +58,33 @@ def test_a_program_run_here_has_no_network_where_the_os_allows(tmp_path):
     assert sandbox.run_local("open('f', 'w').write('x')\nassert open('f').read() == 'x'\n", 10)["passed"]
 
 
+_NETWORK_IN_A_CONTAINER = r"""
+import json, sys
+from evaltasks.harness import sandbox
+reach = f"import urllib.request\nurllib.request.urlopen('{sys.argv[1]}', data=b'{{}}', timeout=3)\n"
+print(json.dumps({"note": sandbox.network_note(), "outcome": sandbox.run_local(reach, 10)}))
+"""
+
+
+@pytest.mark.docker
+def test_where_unshare_is_refused_the_harness_says_programs_keep_the_network(docker_client):
+    """A container's default seccomp profile refuses unshare: a program run there
+    by run_local keeps the network (it reaches our endpoint), and network_note,
+    which the harness logs as a WARNING and writes to results.json, says so."""
+    from endpoint import FakeEndpoint
+
+    harness_image = image.ensure(docker_client, image.base_image(), log=lambda m: None)
+    with FakeEndpoint() as ep:
+        out = docker_client.containers.run(harness_image, entrypoint=["python3", "-c", _NETWORK_IN_A_CONTAINER],
+                                           command=[ep.chat_url], network_mode="host", remove=True,
+                                           labels={"evaltasks.test": "unshare-refused"})
+    said = json.loads(out.decode().strip().splitlines()[-1])
+    assert said["note"] == ("NOT isolated: programs keep this machine's network "
+                            "(unshare: Operation not permitted)")
+    # It got through (the endpoint answered 400 to its empty body).
+    assert [r.path for r in ep.requests] == ["/v1/chat/completions"] and "HTTP Error 400" in said["outcome"]["result"]
+
+
 def forging_runner(scratch, forge):
     """A stand-in for a runner whose programs wrote ``forge(out_folder, name)``
     in place of the real outcome."""
