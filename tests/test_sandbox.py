@@ -169,9 +169,21 @@ def test_the_sandbox_container_has_no_network_mounts_or_writable_root(docker_san
     attrs = client.api.inspect_container(box.container.id)
     host = attrs["HostConfig"]
     assert host["NetworkMode"] == "none" and host["ReadonlyRootfs"] and host["IpcMode"] == "none"
-    assert host["CapDrop"] == ["ALL"] and host["PidsLimit"] == sandbox_container.PIDS and host["Memory"] > 0
-    assert [(m["Type"], m["Destination"]) for m in attrs["Mounts"]] == [("volume", sandbox_container.SCRATCH)]
-    assert attrs["Config"]["User"] != "0:0"
+    assert host["CapDrop"] == ["ALL"] and host["PidsLimit"] == 256
+    # 3 GiB of memory and no swap beyond it; at most 2 CPUs; no gaining privileges (setuid files).
+    assert (host["Memory"], host["MemorySwap"]) == (3 << 30, 3 << 30)
+    assert host["NanoCpus"] == min(2, os.cpu_count()) * 10 ** 9
+    assert host["SecurityOpt"] == ["no-new-privileges"]
+    assert [(m["Type"], m["Destination"], m["RW"]) for m in attrs["Mounts"]] == [("volume", "/scratch", True)]
+    volume = client.api.inspect_volume(box.volume.name)
+    # Not root: the harness's own user, or nobody when the harness runs as root.
+    uid, gid = (65534, 65534) if os.getuid() == 0 else (os.getuid(), os.getgid())
+    assert volume["Options"] == {"type": "tmpfs", "device": "tmpfs", "o": f"size=256m,uid={uid},gid={gid},mode=0700"}
+    assert attrs["Config"]["User"] == f"{uid}:{gid}"
+    # Every process in it (init and the runner) runs as that user (docker top: uid of each).
+    top = client.api.top(box.container.id, ps_args="-o pid,uid,gid,args")
+    assert any("sandbox_runner" in p[-1] for p in top["Processes"])
+    assert {(int(p[1]), int(p[2])) for p in top["Processes"]} == {(uid, gid)}
 
 
 @pytest.mark.docker
