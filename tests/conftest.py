@@ -106,6 +106,17 @@ def gsm8k_endpoint():
         yield ep
 
 
+def free_port():
+    """A port free on 127.0.0.1 now, for a server that must be told its port
+    before it starts (a deployment's, whose config names it). The one place that
+    does this: servers of our own bind port 0 and say which port they got."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def is_preflight(payload):
     """The launcher's one tiny check request per endpoint (see evaltasks/preflight.py)."""
     return payload.get("max_tokens") == 1 and payload.get("messages") == [{"role": "user", "content": "Hi"}]

@@ -5,27 +5,20 @@ tests/endpoint.py run as a `generic` deployment's command."""
 import json
 import os
 import signal
-import socket
 import sys
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import free_port
 from evaltasks import config, deploy
 from evaltasks.deploy import commands, server
 
 REPO = Path(__file__).resolve().parents[1]
 ENDPOINT = REPO / "tests" / "endpoint.py"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def load(tmp_path, deployment, overrides=(), group="generic", **extra):
@@ -254,14 +247,13 @@ def test_readiness_timeout_is_one_line_with_the_last_log_lines(tmp_path):
                             f"time.sleep(120)\"", timeout=2)
     srv = server.Server(dep, "inv000000002")
     srv.start()
-    started = time.monotonic()
     with pytest.raises(server.ServerFailed) as e:
         srv.wait_ready()
     first, *rest = str(e.value).splitlines()
+    # Given up after its 2 s, not after the server's 120 s sleep.
     assert first.startswith("model server not ready after 2s (GET http://127.0.0.1:")
     assert "execution.endpoint_readiness_timeout" in first
     assert any("loading weights 3/7" in line for line in rest)
-    assert time.monotonic() - started < 15
     assert srv._proc.poll() is not None and not pid_alive(srv._proc.pid)
 
 

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from conftest import REPO, Gsm8kModel, doit, evaltasks_cli, write_config
+from conftest import REPO, Gsm8kModel, doit, evaltasks_cli, free_port, write_config
 from endpoint import FakeEndpoint
 from evaltasks.report import stats
 
@@ -269,16 +269,13 @@ def mlflow_server(tmp_path):
     served from a local folder (--artifacts-destination), one worker."""
     import os
     import signal
-    import socket
     import subprocess
     import sys
     import time
 
     import requests
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     log = open(tmp_path / "mlflow.log", "wb")
     server = subprocess.Popen(
