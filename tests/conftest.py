@@ -67,6 +67,16 @@ def reference(*parts):
     return path
 
 
+@pytest.fixture(scope="module", autouse=True)
+def module_state(data_dir, tmp_path_factory):
+    """A run history for each test module, so that no test reads another
+    module's runs (a module's own fixtures may share theirs with its tests); a
+    test that needs one of its own asks for ``state``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EVALTASKS_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+        yield
+
+
 @pytest.fixture
 def state(tmp_path, monkeypatch):
     """A private run history for each test."""

@@ -467,6 +467,25 @@ def test_ls_tasks_lists_task_files_and_where_they_came_from(tmp_path):
     assert str(folder / "capitals.yaml") in line and "EVALTASKS_TASKS_DIR" in line
 
 
+def test_ls_tasks_with_config_lists_that_configs_task_dirs(tmp_path):
+    folder = tmp_path / "mine"
+    shutil.copytree(Path(__file__).parents[1] / "examples" / "tasks", folder)
+    cfg = write_config(tmp_path / "c.yaml", "http://127.0.0.1:8/v1/chat/completions", tmp_path / "out")
+    data = yaml.safe_load(cfg.read_text())
+    data["evaluation"]["task_dirs"] = [str(folder)]
+    cfg.write_text(yaml.safe_dump(data))
+    alone = evaltasks_cli("ls", "tasks", env={"EVALTASKS_TASKS_DIR": ""})
+    assert alone.returncode == 0 and not any(l.startswith("capitals") for l in alone.stdout.splitlines())
+    done = evaltasks_cli("ls", "tasks", "--config", str(cfg), env={"EVALTASKS_TASKS_DIR": ""})
+    assert done.returncode == 0, done.stderr
+    line = next(l for l in done.stdout.splitlines() if l.startswith("capitals"))
+    assert str(folder / "capitals.yaml") in line and "evaluation.task_dirs" in line, line
+    listed = json.loads(evaltasks_cli("ls", "tasks", "--config", str(cfg), "--json",
+                                      env={"EVALTASKS_TASKS_DIR": ""}).stdout)
+    assert any(t["name"] == "capitals" for t in listed)
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_task_name_from_a_task_folder_in_the_config(tmp_path):
     folder = tmp_path / "mine"
     shutil.copytree(Path(__file__).parents[1] / "examples" / "tasks", folder)
