@@ -24,6 +24,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from endpoint import FakeEndpoint  # noqa: E402
 
+# Skips fail the run in CI unless allowed for a named reason (tests/skips.py).
+pytest_plugins = ["skips"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def data_dir(tmp_path_factory):
@@ -94,6 +97,16 @@ def reference(*parts):
     return path
 
 
+@pytest.fixture(scope="module", autouse=True)
+def module_state(data_dir, tmp_path_factory):
+    """A run history for each test module, so that no test reads another
+    module's runs (a module's own fixtures may share theirs with its tests); a
+    test that needs one of its own asks for ``state``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EVALTASKS_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+        yield
+
+
 @pytest.fixture
 def state(tmp_path, monkeypatch):
     """A private run history for each test."""
@@ -131,6 +144,17 @@ def gsm8k_endpoint():
     model = Gsm8kModel(right=[i for i in range(1319) if i % 3 != 0])
     with FakeEndpoint(model) as ep:
         yield ep
+
+
+def free_port():
+    """A port free on 127.0.0.1 now, for a server that must be told its port
+    before it starts (a deployment's, whose config names it). The one place that
+    does this: servers of our own bind port 0 and say which port they got."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def is_preflight(payload):

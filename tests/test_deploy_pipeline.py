@@ -4,6 +4,7 @@ run as a `generic` deployment's command (a real process, a real port)."""
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -14,17 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, doit, evaltasks_cli, gone_within
+from conftest import REPO, doit, evaltasks_cli, free_port, gone_within
 
 ENDPOINT = REPO / "tests" / "endpoint.py"
-
-
-def free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write(tmp_path, port, latency=0.0, tasks=None, timeout=60, extra="", **deployment):
@@ -232,9 +225,11 @@ def stand_in_image(docker_client, tmp_path_factory):
     context = tmp_path_factory.mktemp("stand-in")
     shutil.copy(ENDPOINT, context / "endpoint.py")
     (context / "Dockerfile").write_text(f"FROM {image.base_image(None)}\nCOPY endpoint.py /srv/endpoint.py\n")
-    tag = "evaltasks-test-stand-in-server:latest"
+    # A tag of this session's own: another run on the same daemon builds its own.
+    tag = f"evaltasks-test-stand-in-server:{os.getpid()}-{secrets.token_hex(4)}"
     docker_client.images.build(path=str(context), tag=tag, rm=True)
-    return tag
+    yield tag
+    docker_client.images.remove(tag, force=True)
 
 
 @pytest.mark.docker
@@ -250,6 +245,7 @@ def test_a_server_container_is_shared_then_removed_and_its_death_reported(tmp_pa
     assert f"docker run --rm --name evaltasks-server-" in first.stdout and stand_in_image in first.stdout
     assert "serving http://127.0.0.1:" in server_log(out)       # the container's output
     assert docker_client.api.containers(all=True, filters=server) == []
+    cached = sum(replies(out).values())
 
     # Killed mid-run: the running task fails naming the server's exit.
     proc = subprocess.Popen([sys.executable, "-m", "doit", "-a", f"config={cfg}",
@@ -257,9 +253,10 @@ def test_a_server_container_is_shared_then_removed_and_its_death_reported(tmp_pa
                              "evaluation.tasks.gsm8k.overrides.config.params.parallelism=1"], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while time.time() < deadline and not docker_client.api.containers(filters=server):
+    # Mid-run: once the task got replies of this run from the server, not at a guessed time.
+    while time.time() < deadline and not (docker_client.api.containers(filters=server)
+                                          and sum(replies(out).values()) >= cached + 2):
         time.sleep(0.2)
-    time.sleep(3)
     docker_client.api.kill(docker_client.api.containers(filters=server)[0]["Id"])
     stdout, _ = proc.communicate(timeout=120)
     assert proc.returncode != 0, stdout

@@ -309,6 +309,69 @@ def test_judge_scores_follow_its_rule_and_survive_transient_failures(tmp_path, m
     assert (len(faults) > 0) == (fault_rate > 0)
 
 
+LETTER_GRADES = {"A": 1, "B": 0.5, "C": 0}
+
+
+def letter_judge(payload):
+    """Grades A (the reference named), B (named, but hedged with "or"), C (missed),
+    in a format of its own ("Verdict: <letter>")."""
+    text = payload["messages"][-1]["content"]
+    reference = text.split("Reference:\n", 1)[1].split("\n", 1)[0]
+    answer = text.split("Answer:\n", 1)[1]
+    grade = "C" if reference not in answer else "B" if " or " in answer else "A"
+    return f"Verdict: X is not a grade.\nVerdict: {grade}"
+
+
+def hedging_model(payload):
+    i = int(payload["messages"][-1]["content"].split("number ")[1].rstrip("."))
+    colour = ["red", "green", "blue", "amber", "violet"][i % 5]
+    return ["It is grey.", f"It is {colour}.", f"It is {colour} or grey."][i % 3]
+
+
+def judge_metric(tmp_path, url, **options):
+    path, rows = judged_task(tmp_path, url)
+    task = yaml.safe_load(path.read_text())
+    task["metric_list"][0].update(options)
+    return write_task(tmp_path, task), rows
+
+
+def test_judge_grade_pattern_grades_map_max_tokens_and_its_own_key(tmp_path, monkeypatch):
+    """A judge's grade_pattern (the last match counts), its grades map (B is
+    worth 0.5), max_tokens, and api_key_name: the judge gets its key and the
+    model under evaluation never sees it."""
+    judge_key = "sk-judge-only-5e1f"
+    monkeypatch.setenv("JUDGE_KEY", judge_key)
+    with FakeEndpoint(hedging_model) as model, \
+            FakeEndpoint(letter_judge, model_id="judge-model", api_key=judge_key) as judge:
+        path, rows = judge_metric(tmp_path, judge.chat_url, grade_pattern=r"Verdict: ([A-C])\b",
+                                  grades=LETTER_GRADES, max_tokens=64, api_key_name="JUDGE_KEY")
+        results, samples = run_task(tmp_path, monkeypatch, model.chat_url, path)
+    expected = [[0.0, 1.0, 0.5][i % 3] for i in range(len(rows))]
+    assert [s["score"] for s in samples] == expected
+    assert [s["judge_verdict"] for s in samples] == [["C", "A", "B"][i % 3] for i in range(len(rows))]
+    assert results["metrics"]["judge"]["value"] == sum(expected) / len(rows) == 0.5
+    assert {r.status for r in judge.requests} == {200} and len(judge.requests) == len(rows)
+    assert {r.headers["authorization"] for r in judge.requests} == {f"Bearer {judge_key}"}
+    assert {r.payload["max_tokens"] for r in judge.requests} == {64}
+    assert all(judge_key not in json.dumps(dict(r.headers)) + json.dumps(r.payload) for r in model.requests)
+    assert judge_key not in (tmp_path / "out" / "colours" / "results.json").read_text()
+
+
+def test_a_judge_without_a_grades_map_gives_numeric_grades_as_scores(tmp_path, monkeypatch):
+    def scoring_judge(payload):
+        answer = payload["messages"][-1]["content"].split("Answer:\n", 1)[1]
+        return f"Partly right.\nSCORE={0.25 if 'grey' in answer else 0.75}"
+
+    with FakeEndpoint(hedging_model) as model, FakeEndpoint(scoring_judge, model_id="judge-model") as judge:
+        path, rows = judge_metric(tmp_path, judge.chat_url, grade_pattern=r"SCORE=([0-9.]+)")
+        results, samples = run_task(tmp_path, monkeypatch, model.chat_url, path)
+    expected = [[0.25, 0.75, 0.25][i % 3] for i in range(len(rows))]
+    assert [s["score"] for s in samples] == expected
+    assert results["metrics"]["judge"]["value"] == pytest.approx(sum(expected) / len(rows))
+    # Without max_tokens, the judge may write 1024 tokens.
+    assert {r.payload["max_tokens"] for r in judge.requests} == {1024}
+
+
 def test_judge_replies_are_cached_for_a_rerun(tmp_path, monkeypatch):
     with FakeEndpoint(colour_model) as model, FakeEndpoint(judge_rule, model_id="judge-model") as judge:
         path, rows = judged_task(tmp_path, judge.chat_url)
@@ -465,6 +528,25 @@ def test_ls_tasks_lists_task_files_and_where_they_came_from(tmp_path):
     assert done.returncode == 0, done.stderr
     line = next(l for l in done.stdout.splitlines() if l.startswith("capitals"))
     assert str(folder / "capitals.yaml") in line and "EVALTASKS_TASKS_DIR" in line
+
+
+def test_ls_tasks_with_config_lists_that_configs_task_dirs(tmp_path):
+    folder = tmp_path / "mine"
+    shutil.copytree(Path(__file__).parents[1] / "examples" / "tasks", folder)
+    cfg = write_config(tmp_path / "c.yaml", "http://127.0.0.1:8/v1/chat/completions", tmp_path / "out")
+    data = yaml.safe_load(cfg.read_text())
+    data["evaluation"]["task_dirs"] = [str(folder)]
+    cfg.write_text(yaml.safe_dump(data))
+    alone = evaltasks_cli("ls", "tasks", env={"EVALTASKS_TASKS_DIR": ""})
+    assert alone.returncode == 0 and not any(l.startswith("capitals") for l in alone.stdout.splitlines())
+    done = evaltasks_cli("ls", "tasks", "--config", str(cfg), env={"EVALTASKS_TASKS_DIR": ""})
+    assert done.returncode == 0, done.stderr
+    line = next(l for l in done.stdout.splitlines() if l.startswith("capitals"))
+    assert str(folder / "capitals.yaml") in line and "evaluation.task_dirs" in line, line
+    listed = json.loads(evaltasks_cli("ls", "tasks", "--config", str(cfg), "--json",
+                                      env={"EVALTASKS_TASKS_DIR": ""}).stdout)
+    assert any(t["name"] == "capitals" for t in listed)
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_task_name_from_a_task_folder_in_the_config(tmp_path):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import DATA_DIR, doit, results, write_config
+from conftest import DATA_DIR, doit, evaltasks_cli, results, write_config
 from endpoint import FakeEndpoint
 
 from evaltasks.harness.benchmarks import humaneval
@@ -165,3 +165,39 @@ def test_hostile_programs_score_0_reach_nothing_and_the_key_is_in_no_inspect(tmp
     assert not any(p.name == "pwn" for p in files)
     for path in files:
         assert key.encode() not in path.read_bytes() and token.encode() not in path.read_bytes(), path
+
+
+NETWORK_ATTACKS = ("proc-environ", "environment", "proc-self", "tcp")
+
+
+@pytest.mark.usefixtures("own_cache")
+def test_under_runtime_process_with_the_opt_in_network_attacks_reach_nothing(tmp_path, state):
+    """runtime: process, opted in with the --confirm-run-unsafe-code flag itself:
+    the programs run on this machine, each in a network namespace of its own, so
+    every attack that must send what it found fails and the endpoint receives
+    only the harness's requests; results.json says what kept them off the network."""
+    key = f"sk-hostile-key-{secrets.token_hex(8)}"
+    out = tmp_path / "results"
+    data = (DATA_DIR / "humaneval").resolve()
+    items = humaneval.load(str(DATA_DIR / "humaneval"))[:len(ATTACKS)]
+    with FakeEndpoint(api_key=key) as ep:
+        model = hostile_model(items, ep.port, out, data)
+        wanted = {f"def {item['entry_point']}(" for name, item in zip(ATTACKS, items) if name in NETWORK_ATTACKS}
+        ep.responder = lambda p: model(p) if any(e in p["messages"][-1]["content"] for e in wanted) else "no idea"
+        tasks = [{"name": "humaneval", "overrides": {"config.params.limit_samples": len(ATTACKS),
+                                                     "config.params.extra.timeout": 20.0}}]
+        cfg = write_config(tmp_path / "c.yaml", ep.chat_url, out, tasks=tasks, execution={"runtime": "process"},
+                           target={"api_endpoint": {"model_id": "test-model", "url": ep.chat_url,
+                                                    "api_key_name": "HOSTILE_KEY"}})
+        refused = evaltasks_cli("run", "--config", str(cfg), env={"HOSTILE_KEY": key})
+        assert refused.returncode == 2 and "--confirm-run-unsafe-code" in refused.stderr, refused.stderr
+        run = evaltasks_cli("run", "--config", str(cfg), "--confirm-run-unsafe-code", env={"HOSTILE_KEY": key})
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = sorted((json.loads(line) for line in (out / "humaneval" / "samples.jsonl").read_text().splitlines()),
+                  key=lambda r: r["index"])
+    outcomes = {name: row["result"] for name, row in zip(ATTACKS, rows) if name in NETWORK_ATTACKS}
+    # Each failed at its own `assert ok, name`: it ran, found or tried, and could not send.
+    assert outcomes == {name: f"failed: AssertionError: {name}" for name in NETWORK_ATTACKS}, outcomes
+    assert {r.path for r in ep.requests} == {"/v1/chat/completions"}, [r.path for r in ep.requests]
+    assert results(out, "humaneval")["sandbox"] == {"network": "none: each program runs in a network namespace of its own"}
+    assert "WARNING" not in (out / "humaneval" / "logs" / "stdout.log").read_text()

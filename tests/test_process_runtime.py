@@ -57,10 +57,8 @@ def test_venv_holds_the_pinned_requirements_and_a_copy_of_the_harness(cache, har
 
 def test_second_ensure_reuses_the_venv_at_once(harness_venv):
     said = []
-    started = time.monotonic()
     again = venv.ensure(log=said.append)
-    assert again == harness_venv and said == []
-    assert time.monotonic() - started < 2
+    assert again == harness_venv and said == []         # nothing built or installed, nothing to say
 
 
 def test_a_harness_edit_gives_a_new_venv_and_leaves_the_old_one(tmp_path, monkeypatch, harness_venv):

@@ -155,6 +155,8 @@ def test_reproduce_a_finished_job(tmp_path, gsm8k_endpoint, state):
     run = doit(f"config={cfg}")
     assert run.returncode == 0, run.stdout + run.stderr
     before = sample_scores(out / "math")
+    payload = lambda r: json.dumps(r.payload, sort_keys=True)
+    original = sorted(map(payload, answered(gsm8k_endpoint)))
     assert (out / "math" / "run_config.yml").is_file()
 
     repro = tmp_path / "again.yaml"
@@ -177,6 +179,12 @@ def test_reproduce_a_finished_job(tmp_path, gsm8k_endpoint, state):
     assert rerun.returncode == 0 and "done       eval:math" in rerun.stdout, rerun.stdout + rerun.stderr
     assert len(answered(gsm8k_endpoint)) == sent + 5           # asked the endpoint again
     assert sample_scores(out / "math") == before and len(before) == 5
+    # The scripted model ignores seed, top_k and the prompt's wording, so equal scores
+    # prove little: the requests themselves must be the original's, byte for byte.
+    reproduced = sorted(map(payload, answered(gsm8k_endpoint)[sent:]))
+    assert reproduced == original and len(original) == 5
+    first = json.loads(original[0])
+    assert first["seed"] == 7 and first["top_k"] == 3, first
 
 
 def test_reproduce_refuses_what_is_not_a_result(tmp_path, state):

@@ -2,13 +2,14 @@
 pipeline against test endpoints, B better than A on gsm8k by a known set of
 flips and identical on mmlu_pro."""
 
+import csv as csv_module
 import json
 import re
 import shutil
 
 import pytest
 
-from conftest import REPO, Gsm8kModel, doit, evaltasks_cli, open_page, write_config
+from conftest import REPO, Gsm8kModel, doit, evaltasks_cli, free_port, open_page, write_config
 from endpoint import FakeEndpoint
 from evaltasks.report import stats
 
@@ -71,12 +72,14 @@ def test_compare_reports_exactly_the_flips_and_a_verdict_per_task(runs):
     assert (gsm8k["right_only_b"], gsm8k["right_only_a"]) == (len(GAINED), len(LOST))
     assert gsm8k["test"] == "exact McNemar" and gsm8k["n"] == GSM8K_N
     assert gsm8k["diff"] == pytest.approx((len(GAINED) - len(LOST)) / GSM8K_N)
-    assert gsm8k["p"] == pytest.approx(stats.mcnemar_exact(len(LOST), len(GAINED)))
-    assert gsm8k["p_holm"] == pytest.approx(2 * gsm8k["p"])          # Holm over the two tasks
+    # 1 vs 10 discordant: p = 2·(1 + 11)/2¹¹; Holm over the two tasks (mmlu_pro's p is 1) doubles it.
+    assert gsm8k["p"] == pytest.approx(24 / 2048, rel=1e-12)
+    assert gsm8k["p_holm"] == pytest.approx(0.0234375, rel=1e-12)
     assert gsm8k["verdict"] == "better"
     assert mmlu["flips"] == [] and mmlu["diff"] == 0 and mmlu["n"] == MMLU_N
     assert mmlu["verdict"] == "no detectable difference"
-    assert mmlu["mde"] < 0.05
+    # No item differs: the floor (z₀.₉₇₅ + z₀.₈)²/250.
+    assert mmlu["mde"] == pytest.approx(0.0313955, rel=1e-5)
 
     swapped, result = compare_json(b, a, extra=["--fail-on-regression"])
     assert swapped.returncode == 1
@@ -122,9 +125,14 @@ def test_the_run_writes_a_summary_with_intervals(runs):
     assert gsm8k["model_id"] == "test-model" and gsm8k["params"]["limit_samples"] == GSM8K_N
     assert "parallelism" not in gsm8k["params"]          # does not determine the result
     assert summary["overall"]["how"].startswith("unweighted mean")
-    for ext in ("md", "csv", "html"):
-        assert (a / f"summary.{ext}").stat().st_size > 0
     low, high = stats.wilson(len(A_RIGHT), GSM8K_N)
+    # The same figures in the Markdown and CSV files the run wrote beside it.
+    assert f"| gsm8k | gsm8k | accuracy | 0.6500 [{low:.4f}, {high:.4f}] | 40 | 0 |" in (a / "summary.md").read_text()
+    rows = {(r["task"], r["metric"]): r for r in csv_module.DictReader(open(a / "summary.csv", newline=""))}
+    row = rows[("gsm8k", "accuracy")]
+    assert (float(row["value"]), row["n"], row["interval"], row["failed_samples"]) == (0.65, "40", "Wilson", "0")
+    assert (float(row["ci_low"]), float(row["ci_high"])) == pytest.approx((low, high), abs=1e-12)
+    assert f"gsm8k accuracy: 0.6500 [{low:.4f}, {high:.4f}]" in (a / "summary.html").read_text()
     # The end-of-run table shows value and 95% CI.
     assert f"accuracy=0.6500 [{low:.4f}, {high:.4f}] (n=40)" in stdout, stdout
     # `evaltasks report` renders the same on demand, by invocation id too.
@@ -160,7 +168,13 @@ def test_summary_html_in_a_browser(runs, browser):
     a = runs["A"][0]
     page, errors, requests = open_page(browser, (a / "summary.html").as_uri())
     assert page.locator("svg.chart g.bar").count() == 2               # one interval per task
-    assert "gsm8k accuracy: 0.6500" in page.locator("svg.chart g.bar title").first.text_content()
+    low, high = stats.wilson(len(A_RIGHT), GSM8K_N)
+    bar = page.locator("svg.chart g.bar").first
+    assert bar.locator("title").text_content() == f"gsm8k accuracy: 0.6500 [{low:.4f}, {high:.4f}]"
+    # Drawn where the numbers say: the whisker's ends either side of the point, in proportion.
+    x1, x2 = (float(bar.locator("line").first.get_attribute(k)) for k in ("x1", "x2"))
+    cx = float(bar.locator("circle").get_attribute("cx"))
+    assert x1 < cx < x2 and (cx - x1) / (x2 - x1) == pytest.approx((0.65 - low) / (high - low), abs=0.01)
     section = page.locator("#task-gsm8k")
     section.locator("details.samples > summary").click()
     samples = section.locator("details.sample")
@@ -189,6 +203,10 @@ def test_compare_html_in_a_browser_links_flips_to_both_responses(runs, browser):
     assert done.returncode == 0, done.stderr
     page, errors, requests = open_page(browser, page_file.as_uri())
     assert page.locator("svg.chart g.bar").count() == 2
+    # The difference's bar carries the numbers of the JSON comparison: B − A = 9/40 and its interval.
+    gsm8k = by_task(compare_json(a, b)[1])["gsm8k"]
+    titles = page.locator("svg.chart g.bar title").all_text_contents()
+    assert f"{b}: gsm8k: 0.2250 [{gsm8k['ci_low']:.4f}, {gsm8k['ci_high']:.4f}]" in titles, titles
     assert page.locator("tr[data-task=gsm8k] td.verdict").text_content() == "better"
     assert page.locator("tr[data-task=mmlu_pro] td.verdict").text_content() == "no detectable difference"
     flips = page.locator("details.flips[data-task=gsm8k]")
@@ -243,16 +261,13 @@ def mlflow_server(tmp_path):
     served from a local folder (--artifacts-destination), one worker."""
     import os
     import signal
-    import socket
     import subprocess
     import sys
     import time
 
     import requests
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     log = open(tmp_path / "mlflow.log", "wb")
     server = subprocess.Popen(
@@ -287,22 +302,91 @@ def test_mlflow_export_reads_back_through_mlflows_client(runs, mlflow_server, tm
 
     a, a_inv, _, _ = runs["A"]
     done = evaltasks_cli("export", a_inv, "--dest", "mlflow", "--tracking-uri", mlflow_server,
-                         "--experiment-name", "evaltasks-test", "--run-name", "run-a", "--tag", "team=eval")
+                         "--experiment-name", "evaltasks-test", "--run-name", "run-a", "--tag", "team=eval",
+                         "--description", "nightly gsm8k + mmlu_pro")
     assert done.returncode == 0, done.stdout + done.stderr
     client = MlflowClient(tracking_uri=mlflow_server)
     experiment = client.get_experiment_by_name("evaltasks-test")
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.run_name == "run-a" and run.data.tags["team"] == "eval"
+    assert run.data.tags["mlflow.note.content"] == "nightly gsm8k + mmlu_pro"       # MLflow's description
+    assert run.data.tags["evaltasks.output_dir"] == str(a)
     metrics = run.data.metrics
     low, high = stats.wilson(len(A_RIGHT), GSM8K_N)
     assert metrics["gsm8k/accuracy"] == len(A_RIGHT) / GSM8K_N
     assert (metrics["gsm8k/accuracy/ci_low"], metrics["gsm8k/accuracy/ci_high"]) == pytest.approx((low, high))
-    assert "mmlu_pro/accuracy" in metrics
+    mmlu = json.loads((a / "mmlu_pro" / "results.json").read_text())["metrics"]["accuracy"]["value"]
+    assert metrics["mmlu_pro/accuracy"] == mmlu
     assert run.data.params["model_id"] == "test-model" and run.data.params["gsm8k.limit_samples"] == str(GSM8K_N)
     top = {f.path for f in client.list_artifacts(run.info.run_id)}
     assert {"summary.md", "summary.csv", "summary.json", "summary.html", "gsm8k", "mmlu_pro"} <= top
     got = client.download_artifacts(run.info.run_id, "gsm8k/samples.jsonl", str(tmp_path))
     assert open(got, "rb").read() == (a / "gsm8k" / "samples.jsonl").read_bytes()
+
+
+def mlflow_runs(uri, experiment):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    return client, (client.search_runs([found.experiment_id]) if found else [])
+
+
+def test_mlflow_export_of_several_runs_again_and_without_artifacts(runs, mlflow_server):
+    (a, *_), (b, *_) = runs["A"], runs["B"]
+    args = ("--dest", "mlflow", "--tracking-uri", mlflow_server, "--experiment-name", "several")
+    done = evaltasks_cli("export", str(a), str(b), *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    client, logged = mlflow_runs(mlflow_server, "several")
+    # One MLflow run per exported run, each with its own numbers, named <model>-<output dir name>.
+    by_dir = {r.data.tags["evaltasks.output_dir"]: r for r in logged}
+    assert set(by_dir) == {str(a), str(b)}
+    assert by_dir[str(a)].data.metrics["gsm8k/accuracy"] == len(A_RIGHT) / GSM8K_N
+    assert by_dir[str(b)].data.metrics["gsm8k/accuracy"] == len(B_RIGHT) / GSM8K_N
+    assert {r.info.run_name for r in logged} == {"test-model-A", "test-model-B"}
+
+    # Exported again: each export is a run of its own in MLflow (as a rerun exported would be).
+    again = evaltasks_cli("export", str(a), *args, "--run-name", "again")
+    assert again.returncode == 0, again.stderr
+    _, logged = mlflow_runs(mlflow_server, "several")
+    assert len(logged) == 3
+    (second,) = [r for r in logged if r.info.run_name == "again"]
+    assert second.data.metrics == by_dir[str(a)].data.metrics
+
+    # log_artifacts: false (a config key only: through auto_export's mlflow config).
+    from evaltasks.report import export
+
+    export.export([str(a)], "mlflow", {"tracking_uri": mlflow_server, "experiment_name": "no-artifacts",
+                                       "log_artifacts": False})
+    _, (bare,) = mlflow_runs(mlflow_server, "no-artifacts")
+    assert client.list_artifacts(bare.info.run_id) == []
+    assert bare.data.metrics["gsm8k/accuracy"] == len(A_RIGHT) / GSM8K_N
+
+
+def test_mlflow_export_to_an_unreachable_server_is_one_line(runs):
+
+    url = f"http://127.0.0.1:{free_port()}"
+    done = evaltasks_cli("export", str(runs["A"][0]), "--dest", "mlflow", "--tracking-uri", url)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"error: mlflow export: cannot reach the tracking server at {url}: ")
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_auto_export_to_mlflow_at_the_end_of_a_run(tmp_path, data_dir, mlflow_server):
+    out = tmp_path / "results"
+    auto = {"auto_export": {"destinations": ["mlflow"], "configs": {"mlflow": {
+        "tracking_uri": mlflow_server, "experiment_name": "auto", "run_name": "nightly", "tags": {"team": "eval"},
+        "description": "after every run", "log_artifacts": False}}}}
+    with FakeEndpoint(Gsm8kModel(right=range(2))) as ep:
+        cfg = write_config(tmp_path / "c.yaml", ep.chat_url, out, execution=auto,
+                           tasks=[{"name": "gsm8k", "overrides": {"config.params.limit_samples": 3}}])
+        done = doit(f"config={cfg}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    client, (run,) = mlflow_runs(mlflow_server, "auto")
+    assert run.info.run_name == "nightly" and run.data.tags["team"] == "eval"
+    assert run.data.tags["mlflow.note.content"] == "after every run"
+    assert run.data.metrics["gsm8k/accuracy"] == pytest.approx(2 / 3, abs=1e-12)
+    assert client.list_artifacts(run.info.run_id) == []
 
 
 def test_auto_export_runs_at_the_end_of_a_run(tmp_path, data_dir):

@@ -1,30 +1,46 @@
-"""The statistics of report/compare, each checked against an independent
-implementation on the same counts: scipy's binomial test for exact McNemar, a
-hand-written percentile bootstrap with the same seed, statsmodels-free Holm by
-enumeration, and the normal-approximation power formula."""
+"""The statistics of report/compare, each checked against values worked out by
+hand or an independent implementation on the same counts: exact McNemar and
+exact sign-flip p-values from counting, a hand-written percentile bootstrap with
+the same seed, Holm by definition, and the normal-approximation power formula;
+then the same figures as ``evaltasks compare`` prints them for runs on disk."""
 
+import json
 import math
 import random
+from fractions import Fraction
 
 import numpy as np
 import pytest
 from scipy import stats as sps
 
+from conftest import evaltasks_cli
 from evaltasks.report import stats
 
 
-@pytest.mark.parametrize("a_only,b_only", [(0, 7), (3, 12), (10, 10), (1, 0), (40, 61)])
-def test_exact_mcnemar_is_the_two_sided_binomial_test_on_discordant_pairs(a_only, b_only):
-    expected = sps.binomtest(b_only, a_only + b_only, 0.5, alternative="two-sided").pvalue
-    assert stats.mcnemar_exact(a_only, b_only) == pytest.approx(expected, rel=1e-12)
+def exact_mcnemar_by_counting(a_only, b_only):
+    """2·P(X ≤ min) for X ~ Binomial(a_only + b_only, ½), capped at 1: in exact fractions."""
+    n = a_only + b_only
+    tail = sum(Fraction(math.comb(n, k), 2 ** n) for k in range(min(a_only, b_only) + 1))
+    return min(Fraction(1), 2 * tail)
+
+
+@pytest.mark.parametrize("a_only,b_only,expected", [
+    (1, 10, Fraction(24, 2048)),        # 2·(1 + 11)/2¹¹ = 0.01171875
+    (0, 7, Fraction(2, 128)),
+    (3, 12, Fraction(2 * 576, 32768)),  # 2·(1 + 15 + 105 + 455)/2¹⁵
+    (10, 10, Fraction(1)),
+    (1, 0, Fraction(1)),
+    (0, 0, Fraction(1)),
+])
+def test_exact_mcnemar_has_the_values_counted_by_hand(a_only, b_only, expected):
+    assert exact_mcnemar_by_counting(a_only, b_only) == expected
+    assert stats.mcnemar_exact(a_only, b_only) == pytest.approx(float(expected), rel=1e-12)
     # Symmetric in which run is A.
-    assert stats.mcnemar_exact(b_only, a_only) == pytest.approx(expected, rel=1e-12)
+    assert stats.mcnemar_exact(b_only, a_only) == pytest.approx(float(expected), rel=1e-12)
 
 
-def test_exact_mcnemar_small_counts_by_hand():
-    # 0 vs 7 discordant: p = 2 · 0.5^7.
-    assert stats.mcnemar_exact(0, 7) == pytest.approx(2 * 0.5 ** 7)
-    assert stats.mcnemar_exact(0, 0) == 1.0
+def test_exact_mcnemar_on_larger_counts_is_the_binomial_tail_summed_exactly():
+    assert stats.mcnemar_exact(40, 61) == pytest.approx(float(exact_mcnemar_by_counting(40, 61)), rel=1e-9)
 
 
 def test_wilson_matches_the_closed_form():
@@ -81,6 +97,8 @@ def test_sign_flip_test_is_exact_on_small_samples():
 
 
 def test_holm_by_definition():
+    # McNemar's 24/2048 next to a task with no discordant pair (p = 1): 2 · 0.01171875.
+    assert stats.holm([24 / 2048, 1.0]) == [0.0234375, 1.0]
     p = [0.01, 0.04, 0.03, 0.2]
     # sorted: 0.01·4, 0.03·3, 0.04·2, 0.2·1 → 0.04, 0.09, 0.09 (monotone), 0.2
     assert stats.holm(p) == pytest.approx([0.04, 0.09, 0.09, 0.2])
@@ -167,3 +185,84 @@ def test_instruction_level_rates_bootstrap_whole_prompts():
     assert high == pytest.approx(np.percentile(ratios, 97.5), abs=0.012)
     # All instructions in one prompt: nothing to resample; Wilson on the counts.
     assert stats.ratio_interval([2], [3])[:2] == stats.wilson(2, 3)
+
+
+# ---- through `evaltasks compare`, on runs written to disk ----
+
+def write_run(folder, scores, benchmark="gpqa_diamond", task="gpqa"):
+    """An output dir with one task whose item i has the per-sample ``scores[i]``
+    (several samples per item, as gpqa's repeats: the item's value is their mean)."""
+    cells = [(item, r, s) for item, samples in enumerate(scores) for r, s in enumerate(samples)]
+    rows = [{"index": i, "record_id": f"rec{item}", "repeat": r, "score": s} for i, (item, r, s) in enumerate(cells)]
+    values = [sum(s) / len(s) for s in scores]
+    results = {"task": task, "benchmark": benchmark,
+               "metrics": {"accuracy": {"value": sum(values) / len(values), "n": len(values)}}}
+    (folder / task).mkdir(parents=True)
+    (folder / task / "results.json").write_text(json.dumps(results))
+    (folder / task / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def compared(a, b, *extra):
+    done = evaltasks_cli("compare", str(a), str(b), "--format", "json", *extra)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    return result, result["comparisons"][0]["tasks"][0]
+
+
+def test_the_differences_interval_is_a_paired_bootstrap_of_b_minus_a(tmp_path, state):
+    """200 items, B gains 20 of A's wrong ones: the interval of B − A is over the
+    per-item differences (narrow: the runs agree elsewhere), not two separate means."""
+    a_right = set(range(0, 200, 2))
+    gained = set(range(1, 40, 2))
+    a = write_run(tmp_path / "a", [[int(i in a_right)] for i in range(200)])
+    b = write_run(tmp_path / "b", [[int(i in a_right | gained)] for i in range(200)])
+    _, entry = compared(a, b)
+    assert (entry["test"], entry["right_only_a"], entry["right_only_b"]) == ("exact McNemar", 0, 20)
+    assert entry["diff"] == pytest.approx(0.1)
+    d = [float(i in gained) for i in range(200)]
+    ref_low, ref_high = reference_bootstrap(d, 20000, 3)
+    assert entry["ci_low"] == pytest.approx(ref_low, abs=0.01) and entry["ci_high"] == pytest.approx(ref_high, abs=0.01)
+    # The unpaired interval (A's and B's own Wilson intervals side by side) would be ~3x as wide.
+    assert entry["ci_high"] - entry["ci_low"] < 0.1
+    # p = 2/2²⁰: all 20 discordant pairs one way.
+    assert entry["p"] == pytest.approx(2 / 2 ** 20, rel=1e-9) and entry["verdict"] == "better"
+
+
+def test_few_items_are_underpowered_unless_the_threshold_allows_their_mde(tmp_path, state):
+    """10 items, 1 flip: the detectable effect is the floor (z₀.₉₇₅ + z₀.₈)²/10 =
+    0.78489; above the default 0.05 that is 'underpowered', under --mde-threshold
+    0.8 'no detectable difference'."""
+    a = write_run(tmp_path / "a", [[0]] * 10)
+    b = write_run(tmp_path / "b", [[1]] + [[0]] * 9)
+    result, entry = compared(a, b)
+    assert result["mde_threshold"] == 0.05
+    assert entry["mde"] == pytest.approx(0.784888, rel=1e-6)
+    assert entry["p"] == 1.0 and entry["verdict"] == "underpowered"
+    result, entry = compared(a, b, "--mde-threshold", "0.8")
+    assert result["mde_threshold"] == 0.8 and entry["verdict"] == "no detectable difference"
+    md = evaltasks_cli("compare", str(a), str(b), "--mde-threshold", "0.8")
+    assert "'underpowered' when that exceeds 0.8" in md.stdout
+
+
+@pytest.mark.parametrize("items", [8, 20])
+def test_non_binary_scores_take_the_sign_flip_test_with_its_exact_p_value(tmp_path, state, items):
+    """Four samples per item, so an item's value is a quarter step. B is ½ higher
+    on 5 (of 8) or 6 (of 20) items, equal elsewhere: of the sign patterns, only
+    those with every nonzero difference one way reach the observed |mean|, so p =
+    2/2⁵ = 0.0625 (8 items, every pattern enumerated) or 2/2⁶ = 0.03125 (20 items,
+    more than 13: 9,999 random patterns, so within Monte-Carlo error)."""
+    moved = 5 if items == 8 else 6
+    a = write_run(tmp_path / "a", [[1, 0, 0, 0]] * items)
+    b = write_run(tmp_path / "b", [[1, 1, 1, 0]] * moved + [[1, 0, 0, 0]] * (items - moved))
+    _, entry = compared(a, b)
+    assert entry["test"] == "paired sign-flip permutation"
+    assert (entry["a"], entry["b"]) == (0.25, pytest.approx(0.25 + 0.5 * moved / items))
+    assert entry["diff"] == pytest.approx(0.5 * moved / items)
+    assert "flips" not in entry and "right_only_a" not in entry
+    if items == 8:
+        assert entry["p"] == pytest.approx(0.0625, rel=1e-9) and entry["verdict"] == "underpowered"
+    else:
+        assert entry["p"] == pytest.approx(0.03125, abs=0.006) and entry["verdict"] == "better"
+    # Every difference is 0 or +½: the interval's ends are means of resamples, inside [0, ½].
+    assert 0 <= entry["ci_low"] < entry["diff"] < entry["ci_high"] <= 0.5

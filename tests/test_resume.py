@@ -38,11 +38,12 @@ def test_sigterm_stops_the_harness_with_every_reply_cached(tmp_path):
         deadline = time.time() + 30
         while len(ep.completed()) < 8 and time.time() < deadline:
             time.sleep(0.02)
+        answered_before = len(ep.completed())
         harness.send_signal(signal.SIGTERM)
-        stopped_at = time.time()
-        log, _ = harness.communicate(timeout=30)
-        assert time.time() - stopped_at < 3          # the requests in flight, not the remaining ones
+        log, _ = harness.communicate(timeout=120)
         sent = len(ep.requests)
+    # The requests in flight at SIGTERM (one per worker at most), not the remaining ones.
+    assert sent <= answered_before + PARALLELISM
     assert harness.returncode == 1
     assert "FAILED: stopped (SIGTERM) after" in log and "cached for a rerun" in log
     assert not (out / "results.json").exists()
@@ -68,7 +69,10 @@ def test_rerun_after_ctrl_c_repeats_no_answered_request(tmp_path, docker_client)
         _, err = launcher.communicate(timeout=60)
         assert launcher.returncode != 0 and "interrupted" in err
         assert not (out / "gsm8k" / "results.json").exists()
-        time.sleep(2 * 0.25)        # the endpoint finishes answering what it received
+        # The endpoint finishes answering what it received.
+        deadline = time.monotonic() + 60
+        while any(r.status == -1 for r in list(ep.requests)) and time.monotonic() < deadline:
+            time.sleep(0.05)
         n_first = len(ep.requests)
         first = sample_requests(ep.requests[:n_first])
         answered_first = {key(r) for r in first if r.status == 200}

@@ -144,10 +144,9 @@ def test_missing_commands_are_one_line(tmp_path, monkeypatch):
 
 def test_slurm_conf_pointing_nowhere_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("SLURM_CONF", str(tmp_path / "nowhere.conf"))
-    started = time.time()
+    # Our own check answers, before Slurm's minute of retries would (its message differs).
     with pytest.raises(slurm.SlurmError, match=f"^SLURM_CONF points to {tmp_path}/nowhere.conf, which is not a file$"):
         slurm.cancel(["1"])
-    assert time.time() - started < 1  # not Slurm's minute of retries
 
 
 @pytest.mark.parametrize("job, words", [

@@ -3,6 +3,7 @@ each task is one batch job running the real harness in the harness venv, against
 a real endpoint on 127.0.0.1."""
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -159,3 +160,42 @@ def test_runtime_docker_in_a_job_scores_as_a_process_and_scancel_removes_its_con
             if launcher.poll() is None:
                 launcher.kill()
     assert not (out / "gsm8k" / "results.json").exists()
+
+
+def test_every_slurm_key_reaches_sbatch_in_the_dry_runs_command(tmp_path):
+    """partition, account, walltime, gres, gpus_per_node, num_nodes and
+    sbatch_extra_flags: the whole sbatch line, in order (a key dropped or
+    misspelt on the way would change it)."""
+    out = tmp_path / "results"
+    cfg = slurm_config(tmp_path / "keys.yaml", "http://127.0.0.1:9/v1/chat/completions", out,
+                       partition="gpu", account="my-account", walltime="02:00:00", gres="gpu:2",
+                       gpus_per_node=2, num_nodes=2, sbatch_extra_flags=["--qos=normal", "--mem=16G"])
+    dry = evaltasks_cli("run", "--config", str(cfg), "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    line = next(l.strip() for l in dry.stdout.splitlines() if l.strip().startswith("$ sbatch"))
+    sbatch = line.split("  # the job runs:")[0]
+    inv = re.search(r"--job-name=evaltasks-gsm8k-([0-9a-f]{8}) ", sbatch).group(1)
+    log = re.search(r"--output=(\S+) ", sbatch).group(1)
+    assert log.startswith(f"{out}/gsm8k/logs/{inv}") and log.endswith(".log")
+    assert sbatch == (f"$ sbatch --parsable --job-name=evaltasks-gsm8k-{inv} --output={log} --partition=gpu "
+                      f"--account=my-account --time=02:00:00 --gres=gpu:2 --nodes=2 --open-mode=append "
+                      f"--chdir={out}/gsm8k --gpus-per-node=2 --qos=normal --mem=16G {out}/gsm8k/slurm-job.sh")
+
+
+def test_partition_nodes_account_and_extra_flags_reach_the_real_job(cluster, tmp_path, state):
+    """What the cluster made of the keys, read back from ``scontrol show job``
+    (the one partition here is ``debug``; without GPUs gres cannot be asked)."""
+    out = tmp_path / "results"
+    comment = f"evaltasks-keys-{os.getpid()}-{tmp_path.name}"
+    with FakeEndpoint(Gsm8kModel(right=range(1319))) as ep:
+        cfg = slurm_config(tmp_path / "k.yaml", ep.chat_url, out, [{"name": "gsm8k", "id": "keys",
+                           "overrides": {"config.params.limit_samples": 1}}],
+                           partition="debug", account="evaltasks-acct", num_nodes=1,
+                           sbatch_extra_flags=[f"--comment={comment}"])
+        run = evaltasks_cli("run", "--config", str(cfg))
+    assert run.returncode == 0, run.stdout + run.stderr
+    job = re.search(r"submitted Slurm job (\d+)", (out / "keys" / "logs" / "stdout.log").read_text()).group(1)
+    shown = subprocess.run(["scontrol", "show", "job", "-o", job], capture_output=True, text=True, check=True).stdout
+    fields = dict(f.split("=", 1) for f in shown.split() if "=" in f)
+    assert (fields["Partition"], fields["NumNodes"], fields["Account"], fields["Comment"]) == (
+        "debug", "1", "evaltasks-acct", comment)

@@ -115,6 +115,10 @@ def describe(dep: Deployment, invocation="<invocation>"):
         words += docker_args.describe(shown)
         for inner, outer in dep.env_vars.items():
             words += ["-e", inner if inner == outer else f"{inner}=${outer}"]
+        # Set by us, not from a host variable (NIM_SERVED_MODEL_NAME): no secret, shown as is.
+        for inner, value in options["environment"].items():
+            if inner not in dep.env_vars:
+                words += ["-e", shlex.quote(f"{inner}={value}")]
         for inside, (host, port) in options.get("ports", {}).items():
             words += ["-p", f"{host}:{port}:{inside.split('/')[0]}"]
         if "entrypoint" in options:

@@ -48,7 +48,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
-from . import benchmarks, cache, layout, provenance, secrets as secret_pipe, stats, warnings
+from . import benchmarks, cache, layout, provenance, sandbox, secrets as secret_pipe, stats, warnings
 from .client import EndpointError
 from .datasets import DatasetError, data_dir
 from .files import write_json_atomic
@@ -117,6 +117,11 @@ def run(task_dir, stop=None, secrets=None):
     items, rows = _load_items(module, bench, params)
     log(f"{task['id']}: {bench.name}, {len(items)} samples, model {endpoint['model_id']} "
         f"at {endpoint['url']}, parallelism {params['parallelism']}")
+    # Model-written code: say what keeps it off the network, loudly when nothing does.
+    network = sandbox.network_note() if bench.runs_model_code else None
+    if network and network.startswith("NOT"):
+        log(f"WARNING: model-written programs run with this machine's network: {network}; "
+            "runtime: docker keeps them off it")
     responses = cache.from_environment()
     refresh = bool(task.get("refresh_cache")) and responses is not None
     rate = params.get("allowed_failure_rate") or 0.0
@@ -160,6 +165,8 @@ def run(task_dir, stop=None, secrets=None):
         "provenance": provenance.block(task, bench, rows, server),
         "warnings": found,
     }
+    if network:
+        results["sandbox"] = {"network": network}
     write_json_atomic(layout.results(task_dir), results)
     headline = ", ".join(f"{k}={v['value']:.4f}" for k, v in metrics.items() if isinstance(v, dict))
     failed = f" ({len(failures)} failed, scored 0)" if failures else ""

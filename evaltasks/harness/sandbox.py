@@ -18,6 +18,7 @@ files) and, where the OS allows a network namespace, keep programs off the
 network; they do not keep a determined attacker from this user's files.
 """
 
+import functools
 import math
 import os
 import secrets
@@ -39,26 +40,32 @@ _CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os
 SLOTS = max(1, _CPUS or 1)
 _SLOTS = threading.BoundedSemaphore(SLOTS)
 
-_BOOTSTRAP = r"""
-import ctypes, os, resource, runpy, sys
-token = sys.stdin.readline().strip()
-null = os.open(os.devnull, os.O_RDONLY)
-os.dup2(null, 0)
+_NO_NETWORK = r"""
+import ctypes, os
 def no_network():
     # A network namespace of its own (nothing but a loopback that is down): as
     # root directly, else inside a user namespace mapping only this user. Where
     # the OS allows neither (e.g. the sandbox container's seccomp profile, which
-    # has --network none anyway), the program keeps this process's network.
+    # has --network none anyway), the program keeps this process's network:
+    # returns why (network_isolation() tells the harness, which says so).
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(0x40000000) == 0:                    # CLONE_NEWNET
-        return
+        return None
     uid, gid = os.getuid(), os.getgid()
     if libc.unshare(0x10000000 | 0x40000000) != 0:       # CLONE_NEWUSER | CLONE_NEWNET
-        return
+        return "unshare: " + os.strerror(ctypes.get_errno())
     for path, text in (("/proc/self/setgroups", "deny"), ("/proc/self/uid_map", f"{uid} {uid} 1"),
                        ("/proc/self/gid_map", f"{gid} {gid} 1")):
         with open(path, "w") as f:
             f.write(text)
+    return None
+"""
+
+_BOOTSTRAP = _NO_NETWORK + r"""
+import resource, runpy, sys
+token = sys.stdin.readline().strip()
+null = os.open(os.devnull, os.O_RDONLY)
+os.dup2(null, 0)
 no_network()
 def limit(which, soft, hard=None):
     hard = soft if hard is None else hard
@@ -87,6 +94,7 @@ os.write(1, ("\n" + token + "\n").encode())
 
 
 SANDBOX_ENV = "EVALTASKS_SANDBOX"
+_PROBE = _NO_NETWORK + "print(no_network() or '')\n"
 # Session ids of the programs running now: the sandbox runner ends every other
 # process a program left behind (see sandbox_runner.sweep). The lock spans a
 # program's start and its entry here, so a sweep never sees it unlisted.
@@ -102,6 +110,29 @@ def run_python(source, timeout):
         with _SLOTS:
             return sandbox_runner.client(scratch).run(source, timeout)
     return run_local(source, timeout)
+
+
+@functools.cache
+def network_isolation():
+    """None when a program run here gets a network namespace of its own, else
+    why not (e.g. "unshare: Operation not permitted"): asked once, of a child
+    that tries what the bootstrap does."""
+    probe = subprocess.run([sys.executable, "-I", "-B", "-c", _PROBE], capture_output=True, text=True,
+                           env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"})
+    if probe.returncode != 0:
+        return "the network-namespace probe failed: " + _reason(probe.returncode, probe.stderr)
+    return probe.stdout.strip() or None
+
+
+def network_note():
+    """What keeps model-written programs off the network, for results.json; a
+    note starting "NOT isolated" when nothing does."""
+    if os.environ.get(SANDBOX_ENV):
+        return "none: programs run in a sandbox container without a network"
+    why = network_isolation()
+    if why:
+        return f"NOT isolated: programs keep this machine's network ({why})"
+    return "none: each program runs in a network namespace of its own"
 
 
 def run_local(source, timeout):
