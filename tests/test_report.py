@@ -206,7 +206,8 @@ def test_compare_html_in_a_browser_links_flips_to_both_responses(runs, browser):
     # The difference's bar carries the numbers of the JSON comparison: B − A = 9/40 and its interval.
     gsm8k = by_task(compare_json(a, b)[1])["gsm8k"]
     titles = page.locator("svg.chart g.bar title").all_text_contents()
-    assert f"{b}: gsm8k: 0.2250 [{gsm8k['ci_low']:.4f}, {gsm8k['ci_high']:.4f}]" in titles, titles
+    # Both runs are of one model, so each is called by it and its folder's name.
+    assert f"test-model [{b.name}]: gsm8k: 0.2250 [{gsm8k['ci_low']:.4f}, {gsm8k['ci_high']:.4f}]" in titles, titles
     assert page.locator("tr[data-task=gsm8k] td.verdict").text_content() == "better"
     assert page.locator("tr[data-task=mmlu_pro] td.verdict").text_content() == "no detectable difference"
     flips = page.locator("details.flips[data-task=gsm8k]")
