@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from contextlib import contextmanager
 
 
@@ -38,9 +39,37 @@ def atomic_file(path, mode="w"):
         raise
 
 
-def write_atomic(path, text):
+def write_atomic(path, text, durable=True):
+    """``durable=False`` skips the fsync and makes missing folders: for many small
+    files (the response cache) whose loss to a power cut costs only a re-request.
+    A killed process still leaves the old file or the whole new one (the kernel
+    holds what was written); a power cut may leave it empty."""
+    if not durable:
+        return _write_replace(path, text.encode("utf-8"))
     with atomic_file(path) as f:
         f.write(text)
+
+
+def _write_replace(path, data):
+    # A random part in the name: processes in different containers sharing a
+    # folder may have the same pid and thread ids.
+    tmp = f"{path}.{os.getpid()}-{threading.get_ident()}-{os.urandom(4).hex()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    try:
+        fd = os.open(tmp, flags, 0o666)     # the umask applies, as for any file
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(tmp, flags, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
 
 
 def write_json_atomic(path, data):
