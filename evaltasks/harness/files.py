@@ -24,13 +24,19 @@ def atomic_file(path, mode="w"):
     completes, and leaves nothing behind if the block fails."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=directory)
-    try:
+    with _removed_on_failure(tmp):
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, _MODE)   # mkstemp makes 0600; readers expect an ordinary file
         os.replace(tmp, path)
+
+
+@contextmanager
+def _removed_on_failure(tmp):
+    try:
+        yield
     except BaseException:
         try:
             os.unlink(tmp)
@@ -53,23 +59,18 @@ def write_atomic(path, text, durable=True):
 def _write_replace(path, data):
     # A random part in the name: processes in different containers sharing a
     # folder may have the same pid and thread ids.
-    tmp = f"{path}.{os.getpid()}-{threading.get_ident()}-{os.urandom(4).hex()}.tmp"
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{threading.get_ident()}-{os.urandom(4).hex()}-{name}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     try:
         fd = os.open(tmp, flags, 0o666)     # the umask applies, as for any file
     except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
         fd = os.open(tmp, flags, 0o666)
-    try:
+    with _removed_on_failure(tmp):
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def write_json_atomic(path, data):
