@@ -223,7 +223,7 @@ class Client:
         """One attempt: the Reply, whatever its status, or NoReply."""
         body = json.dumps(payload).encode("utf-8")
         attempt = _WATCHDOG.start(self.request_timeout)
-        r = None
+        r = content = None
         try:
             r = self._pool.urlopen("POST", self.url, body=body, headers=self._headers, timeout=self._timeout,
                                    retries=False, redirect=False, preload_content=False)
@@ -233,6 +233,8 @@ class Client:
         finally:
             _WATCHDOG.stop()
             if r is not None:
+                if content is None or attempt.expired:
+                    r.close()           # a connection cut short carries no further request
                 r.release_conn()
         if attempt.expired:
             # A body without Content-Length ends when the watchdog closes it: cut short.
