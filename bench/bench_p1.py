@@ -5,10 +5,12 @@ preflight, the harness container or process, samples, results, the summary).
 The ideal is 1,319 requests in waves of 64 at 100 ms: ceil(1319 / 64) = 21 waves,
 2.06 s. Each run gets a fresh output dir (so its response cache is empty and every
 request is sent); the endpoint is tests/endpoint.py (FakeEndpoint) in a process of
-its own. Prints each run's wall and CPU time (user + sys of the doit process tree)
+its own, or with ``--server instant`` bench/instant_endpoint.py, whose replies cost
+it almost no CPU (FakeEndpoint's thread per request costs ~1 ms of CPU each, which
+on 2 cores lengthens every wave of 64). Prints each run's wall and CPU time (user + sys of the doit process tree)
 and the score, which must not move between runs.
 
-    python bench/bench_p1.py [--runtime docker|process] [--repeat 5]
+    python bench/bench_p1.py [--runtime docker|process] [--server fake|instant] [--repeat 5]
 
 Record the figures in bench/RESULTS.md with the machine, its load and the date.
 """
@@ -35,11 +37,13 @@ def main():
     parser.add_argument("--runtime", default="docker", choices=["docker", "process"])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--server", default="fake", choices=["fake", "instant"])
     args = parser.parse_args()
     os.environ.setdefault("EVALTASKS_DATA_DIR", str(DATA_DIR))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    server = subprocess.Popen([sys.executable, str(REPO / "tests" / "endpoint.py"), "--port", "0",
-                               "--latency", str(args.latency)], stdout=subprocess.PIPE, text=True)
+    script = REPO / "tests" / "endpoint.py" if args.server == "fake" else REPO / "bench" / "instant_endpoint.py"
+    server = subprocess.Popen([sys.executable, str(script), "--port", "0", "--latency", str(args.latency)],
+                              stdout=subprocess.PIPE, text=True)
     url = server.stdout.readline().split()[1] + "/chat/completions"
     runs = []
     try:
@@ -67,7 +71,7 @@ def main():
     finally:
         server.terminate()
         server.wait(timeout=10)
-    print(f"{args.runtime}: median {statistics.median(w for w, _ in runs):.2f} s wall "
+    print(f"{args.runtime}, {args.server} endpoint: median {statistics.median(w for w, _ in runs):.2f} s wall "
           f"(min {min(w for w, _ in runs):.2f}, max {max(w for w, _ in runs):.2f}), "
           f"median {statistics.median(c for _, c in runs):.2f} s CPU; ideal 2.06 s; "
           f"load average {os.getloadavg()[0]:.1f}")

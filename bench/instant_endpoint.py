@@ -8,7 +8,10 @@ CPU per request — as much as the client being measured. This one is one asynci
 loop reading raw HTTP/1.1 keep-alive requests: it finds the end of the headers and
 the Content-Length, skips the body without parsing it, and writes a prebuilt reply.
 
-    python bench/instant_endpoint.py [--port 0] [--answer "Answer: 1"]
+    python bench/instant_endpoint.py [--port 0] [--answer "Answer: 1"] [--latency 0.1]
+
+``--latency`` holds each reply that long (a timer on the loop, no thread): a slow
+model whose server costs no CPU, for end-to-end figures against an ideal.
 
 prints ``serving http://127.0.0.1:PORT/v1`` once it listens, then serves until
 killed; on SIGTERM it prints ``requests N cpu_seconds S`` (its own CPU time) so a
@@ -36,6 +39,7 @@ def reply_bytes(answer):
 
 class _Protocol(asyncio.Protocol):
     reply = b""
+    latency = 0.0
     count = 0
 
     def connection_made(self, transport):
@@ -57,6 +61,14 @@ class _Protocol(asyncio.Protocol):
                 return
             self.buffer = self.buffer[end + 4 + length:]
             _Protocol.count += 1
+            if self.latency:
+                # Same delay for every request, so pipelined replies keep their order.
+                asyncio.get_running_loop().call_later(self.latency, self._send)
+            else:
+                self.transport.write(self.reply)
+
+    def _send(self):
+        if not self.transport.is_closing():
             self.transport.write(self.reply)
 
 
@@ -64,8 +76,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--answer", default="Answer: 1")
+    parser.add_argument("--latency", type=float, default=0.0)
     args = parser.parse_args()
     _Protocol.reply = reply_bytes(args.answer)
+    _Protocol.latency = args.latency
     loop = asyncio.new_event_loop()
     server = loop.run_until_complete(loop.create_server(_Protocol, "127.0.0.1", args.port, backlog=1024))
     port = server.sockets[0].getsockname()[1]
