@@ -7,8 +7,8 @@ holds its own copy of the harness, so editing the source never changes a task
 that is running (an edit changes the digest, and the next run gets a new venv)."""
 
 import fcntl
-import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import image
-from .harness.files import write_atomic
 
 
 class VenvError(Exception):
@@ -52,27 +51,14 @@ def ensure(log=print, interpreter=None):
 
 def _probe(python):
     """(X.Y, glibc version, machine) of ``python``: what the wheels must fit.
-    Asked once per interpreter file (its path, size and modification time) and
-    kept in the cache: starting it to ask was two thirds of ``ensure`` in every
-    run (~45 ms). A glibc upgraded under an unchanged interpreter keeps the venv
-    built for the older one, which the newer glibc still runs."""
-    real = os.path.realpath(python)
-    st = os.stat(real)
-    key = hashlib.sha256(f"{real}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    memo = image.cache_dir() / "venvs" / f".probe-{key}"
-    try:
-        known = tuple(memo.read_text().split())
-        if len(known) == 3:
-            return known
-    except OSError:
-        pass
+    The running interpreter (the usual case) answers in this process, as
+    image.PROBE would have it answer: starting it again to ask was two thirds
+    of ``ensure`` in every run (~45 ms)."""
+    if os.path.realpath(python) == os.path.realpath(sys.executable):
+        return ("%d.%d" % sys.version_info[:2], os.confstr("CS_GNU_LIBC_VERSION").split()[-1],
+                platform.machine())
     done = _run([python, "-c", image.PROBE], f"cannot run {python}")
-    target = tuple(done.stdout.split())
-    try:
-        write_atomic(str(memo), " ".join(target), durable=False)
-    except OSError:
-        pass        # a cache that cannot be written: ask again next time
-    return target
+    return tuple(done.stdout.split())
 
 
 def _build(base, wheels, path):
