@@ -1,22 +1,34 @@
-"""HTTP transport to the endpoint: one pooled session, a deadline per request, and
+"""HTTP transport to the endpoint: one connection pool, a deadline per request, and
 retries with exponential backoff and jitter. It sends JSON payloads and returns
 JSON replies; what goes in a payload and what a reply means is ``adapters``' business.
 
 ``request_timeout`` is a deadline for the whole attempt: connecting, the headers
-and the body. requests' own timeout bounds each socket read, so a server that
+and the body. urllib3's own timeout bounds each socket read, so a server that
 trickles a byte a second would never time out; a watchdog shuts the attempt's
-connection down when its deadline passes instead."""
+connection down when its deadline passes instead.
+
+It speaks through urllib3 (which ``requests`` is built on and brings along), not
+``requests``: the workers share one GIL, so the client's CPU time per request
+bounds the throughput at high parallelism, and requests' layer (a prepared request
+per call, cookie jars, case-insensitive dicts, proxy selection, hooks) was a third
+of it; its import also cost every harness start ~0.1 s. What requests did that
+the harness needs is done here once: the proxy variables are read when the client
+is made, and certificates are checked against ``REQUESTS_CA_BUNDLE`` /
+``CURL_CA_BUNDLE`` or certifi's bundle, as requests would. Redirects are not
+followed (an endpoint that redirects a POST fails with its HTTP 3xx)."""
 
 import email.utils
+import http.client
 import json
 import os
 import random
 import socket
 import threading
 import time
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 
-import requests
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -153,17 +165,23 @@ class _TLSPool(HTTPSConnectionPool):
 _POOLS = {"http": _Pool, "https": _TLSPool}
 
 
-class _Adapter(requests.adapters.HTTPAdapter):
-    """requests' adapter, its connections watched by the deadline watchdog."""
+def _proxy_for(url):
+    """The proxy the environment names for ``url`` (HTTP_PROXY, HTTPS_PROXY,
+    ALL_PROXY, NO_PROXY, any case), or None."""
+    parts = urllib.parse.urlsplit(url)
+    proxies = urllib.request.getproxies()
+    if not proxies or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxies.get(parts.scheme) or proxies.get("all")
 
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _POOLS
 
-    def proxy_manager_for(self, proxy, **kwargs):
-        manager = super().proxy_manager_for(proxy, **kwargs)
-        manager.pool_classes_by_scheme = _POOLS
-        return manager
+def _tls_options():
+    """How certificates are checked: requests' way (its variables, else certifi)."""
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if not bundle:
+        import certifi
+        bundle = certifi.where()
+    return {"cert_reqs": "CERT_REQUIRED", ("ca_cert_dir" if os.path.isdir(bundle) else "ca_certs"): bundle}
 
 
 class Client:
@@ -178,27 +196,22 @@ class Client:
         self.log = log
         self.observe = observe or (lambda outcome, seconds: None)
         self.server_headers = set()     # the Server headers of its successful replies (provenance)
-        headers = {"Content-Type": "application/json"}
+        self._headers = {"Content-Type": "application/json", "Accept": "*/*",
+                         "Accept-Encoding": "gzip, deflate", "User-Agent": "evaltasks-harness"}
         if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        # One pooled session for all workers: urllib3's pool is thread-safe, and
-        # sizing it to the parallelism keeps one live connection per worker.
-        self._session = requests.Session()
-        pool = _Adapter(pool_connections=1, pool_maxsize=max(1, parallelism))
-        self._session.mount("http://", pool)
-        self._session.mount("https://", pool)
-        # The workers share one GIL, so requests' CPU time per request bounds the
-        # throughput at high parallelism. Two of its costs are paid once here rather
-        # than per request: reading the proxy variables from os.environ (trust_env),
-        # and merging session settings into each request (a prepared template).
-        self._session.trust_env = False
-        self._session.proxies = requests.utils.get_environ_proxies(url)
-        self._session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        self._template = requests.PreparedRequest()
-        self._template.prepare(method="POST", url=url, headers=headers)
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._timeout = urllib3.Timeout(connect=request_timeout, read=request_timeout)
+        # One pool for all workers: urllib3's pool is thread-safe, and sizing it to
+        # the parallelism keeps one live connection per worker.
+        options = {"num_pools": 1, "maxsize": max(1, parallelism)}
+        if url.startswith("https:"):
+            options.update(_tls_options())
+        proxy = _proxy_for(url)
+        self._pool = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+        self._pool.pool_classes_by_scheme = _POOLS
 
     def close(self):
-        self._session.close()
+        self._pool.clear()
 
     def __enter__(self):
         return self
@@ -208,23 +221,25 @@ class Client:
 
     def exchange(self, payload):
         """One attempt: the Reply, whatever its status, or NoReply."""
-        request = self._template.copy()
-        request.prepare_body(data=json.dumps(payload).encode("utf-8"), files=None)
+        body = json.dumps(payload).encode("utf-8")
         attempt = _WATCHDOG.start(self.request_timeout)
-        r = None
+        r = content = None
         try:
-            r = self._session.send(request, timeout=self.request_timeout, stream=True)
-            content = r.content
-        except (requests.RequestException, urllib3.exceptions.HTTPError) as e:
-            if r is not None:
-                r.close()
+            r = self._pool.urlopen("POST", self.url, body=body, headers=self._headers, timeout=self._timeout,
+                                   retries=False, redirect=False, preload_content=False)
+            content = r.read()
+        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as e:
             raise NoReply(*_no_reply(e, r is not None, attempt.expired, self.request_timeout)) from None
         finally:
             _WATCHDOG.stop()
+            if r is not None:
+                if content is None or attempt.expired:
+                    r.close()           # a connection cut short carries no further request
+                r.release_conn()
         if attempt.expired:
             # A body without Content-Length ends when the watchdog closes it: cut short.
             raise NoReply(*_no_reply(None, True, True, self.request_timeout))
-        return Reply(r.status_code, r.reason, r.headers, content)
+        return Reply(r.status, r.reason, r.headers, content)
 
     def post(self, payload):
         """The endpoint's JSON reply to ``payload``, or EndpointError."""
@@ -269,19 +284,23 @@ def _no_reply(error, had_headers, expired, seconds):
     # ConnectTimeoutError, so it is asked about first.
     if not expired and any(isinstance(c, urllib3.exceptions.NewConnectionError) for c in causes):
         return "cannot connect; is the server running?", "connection_error"
-    if expired or any(isinstance(c, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError))
-                      for c in causes):
-        # requests reports a read timeout in the body as a ConnectionError: look at the causes.
+    if expired or any(isinstance(c, (urllib3.exceptions.TimeoutError, TimeoutError)) for c in causes):
+        # A read timeout in the body comes wrapped in a ProtocolError: look at the causes.
         return f"timed out after {seconds:g} s, {'the reply incomplete' if had_headers else 'no reply'}", "timeout"
-    if isinstance(error, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+    if isinstance(error, _CLOSED):
         if had_headers:
             return "closed the connection in the middle of the reply", "connection_error"
         return "closed the connection without a reply", "connection_error"
     return f"unreadable reply: {type(error).__name__}: {error}", "malformed reply"
 
 
+# What requests called a ConnectionError: the connection broke, or never carried a reply.
+_CLOSED = (urllib3.exceptions.ProtocolError, urllib3.exceptions.SSLError, urllib3.exceptions.ProxyError,
+           urllib3.exceptions.PoolError, http.client.HTTPException, OSError)
+
+
 def _causes(error):
-    """``error`` and what it wraps (requests wraps urllib3, which wraps the socket's)."""
+    """``error`` and what it wraps (urllib3 wraps the socket's and http.client's)."""
     seen, todo = [], [error]
     while todo:
         e = todo.pop()

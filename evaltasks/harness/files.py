@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from contextlib import contextmanager
 
 
@@ -23,13 +24,19 @@ def atomic_file(path, mode="w"):
     completes, and leaves nothing behind if the block fails."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=directory)
-    try:
+    with _removed_on_failure(tmp):
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, _MODE)   # mkstemp makes 0600; readers expect an ordinary file
         os.replace(tmp, path)
+
+
+@contextmanager
+def _removed_on_failure(tmp):
+    try:
+        yield
     except BaseException:
         try:
             os.unlink(tmp)
@@ -38,9 +45,32 @@ def atomic_file(path, mode="w"):
         raise
 
 
-def write_atomic(path, text):
+def write_atomic(path, text, durable=True):
+    """``durable=False`` skips the fsync and makes missing folders: for many small
+    files (the response cache) whose loss to a power cut costs only a re-request.
+    A killed process still leaves the old file or the whole new one (the kernel
+    holds what was written); a power cut may leave it empty."""
+    if not durable:
+        return _write_replace(path, text.encode("utf-8"))
     with atomic_file(path) as f:
         f.write(text)
+
+
+def _write_replace(path, data):
+    # A random part in the name: processes in different containers sharing a
+    # folder may have the same pid and thread ids.
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{threading.get_ident()}-{os.urandom(4).hex()}-{name}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    try:
+        fd = os.open(tmp, flags, 0o666)     # the umask applies, as for any file
+    except FileNotFoundError:
+        os.makedirs(folder, exist_ok=True)
+        fd = os.open(tmp, flags, 0o666)
+    with _removed_on_failure(tmp):
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
 
 
 def write_json_atomic(path, data):

@@ -1,0 +1,169 @@
+"""CPU per request, ours beside lm-eval's API client, against one instant endpoint
+in one run: requests/s and CPU-seconds per 1,000 requests of each.
+
+  ours:    ``doit config=…`` with ``execution.runtime: process`` — the launcher and
+           the harness (their whole process tree: start-up, preflight, the response
+           cache on as by default, samples, results, the summary task);
+  lm-eval: its ``local-chat-completions`` model (``LocalChatCompletion``, aiohttp,
+           ``num_concurrent``) asked ``generate_until`` on the same messages, in a
+           process of its own (its import included, as ours includes ours).
+
+Both send the same mmlu_pro questions (zero-shot messages built by our harness
+once, beforehand, outside the timing) to bench/instant_endpoint.py, whose own CPU
+per request is printed beside them: it must be far below both, or the bench
+measures the server. The runs are interleaved (ours, lm-eval, ours, …) because a
+shared machine's speed moves; the medians are printed. CPU is user + sys of the
+process tree (getrusage of the children); requests/s is wall time and moves with
+the machine's load.
+
+lm-eval is not a dependency of evaltasks. Install it by hand in a venv of its own
+that sees this interpreter's packages (its API model needs aiohttp, tenacity, tqdm,
+numpy, jinja2, yaml, requests — which the launcher's environment has — and not
+torch; ``--no-deps`` keeps pip from pulling torch and transformers):
+
+    python -m venv --system-site-packages /tmp/perf-lmeval
+    /tmp/perf-lmeval/bin/pip install --no-deps lm_eval==0.4.13
+    /tmp/perf-lmeval/bin/pip install tenacity
+
+Run by hand on a machine set up with scripts/setup.sh:
+
+    python bench/bench_vs_lmeval.py [--lm-eval-python /tmp/perf-lmeval/bin/python]
+        [--requests 6000] [--parallelism 128] [--repeat 3]
+
+and record the figures in bench/RESULTS.md with the machine, load and date.
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ANSWER = "The answer is (A).\nAnswer: A"
+
+
+def cpu_of_children():
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
+
+
+def timed(cmd, **kwargs):
+    """(wall s, CPU s of the process tree) of one command, which must succeed."""
+    cpu, started = cpu_of_children(), time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(map(str, cmd))} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    return wall, cpu_of_children() - cpu
+
+
+def start_endpoint():
+    server = subprocess.Popen([sys.executable, str(REPO / "bench" / "instant_endpoint.py"), "--answer", ANSWER],
+                              stdout=subprocess.PIPE, text=True)
+    line = server.stdout.readline()
+    if not line.startswith("serving "):
+        server.kill()
+        sys.exit(f"instant_endpoint did not start: {line!r}")
+    return server, line.split()[1]
+
+
+def stop_endpoint(server):
+    server.terminate()
+    words = server.stdout.read().split()
+    server.wait(timeout=10)
+    return int(words[1]), float(words[3])       # "requests N cpu_seconds S"
+
+
+def prompts(count, path):
+    """The first ``count`` mmlu_pro questions as our harness words them, to a JSON file."""
+    sys.path.insert(0, str(REPO))
+    from evaltasks.harness import benchmarks
+    from evaltasks.harness.datasets import data_dir
+
+    bench = benchmarks.resolve("mmlu_pro")
+    module = bench.load_module()
+    items = module.load(data_dir(bench.dataset))[:count]
+    params = {"limit_samples": count}
+    Path(path).write_text(json.dumps([module.prompt(item, params) for item in items]))
+
+
+def ours(url, count, parallelism, folder, run):
+    sys.path.insert(0, str(REPO / "tests"))
+    from conftest import write_config
+
+    cfg = write_config(Path(folder) / f"ours-{run}.yaml", url + "/chat/completions", Path(folder) / f"ours-{run}",
+                       tasks=[{"name": "mmlu_pro", "overrides": {"config.params.limit_samples": count,
+                                                                 "config.params.parallelism": parallelism}}],
+                       execution={"runtime": "process"})
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    result = timed([sys.executable, "-m", "doit", f"config={cfg}"], cwd=REPO, env=env)
+    stats = json.loads((Path(folder) / f"ours-{run}" / "mmlu_pro" / "results.json").read_text())["response_stats"]
+    assert stats["requests"] == count and stats["status_codes"] == {"200": count}, stats
+    return result
+
+
+def lm_eval(python, url, prompt_file, parallelism):
+    return timed([python, __file__, "--lm-eval-worker", url, prompt_file, str(parallelism)])
+
+
+def lm_eval_worker(url, prompt_file, parallelism):
+    """Inside lm-eval's venv: its API model answers every prompt once."""
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.api_models import JsonChatStr
+    from lm_eval.models.openai_completions import LocalChatCompletion
+
+    messages = json.loads(Path(prompt_file).read_text())
+    model = LocalChatCompletion(base_url=url + "/chat/completions", model="test-model", tokenizer_backend=None,
+                                tokenized_requests=False, num_concurrent=parallelism, max_retries=3, timeout=30)
+    requests = [Instance("generate_until", {}, (JsonChatStr(json.dumps(m)), {"until": [], "max_gen_toks": 64,
+                                                                            "do_sample": False}), i)
+                for i, m in enumerate(messages)]
+    replies = model.generate_until(requests, disable_tqdm=True)
+    assert len(replies) == len(messages) and all(r == ANSWER for r in replies), replies[:3]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lm-eval-python", default="/tmp/perf-lmeval/bin/python")
+    parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument("--parallelism", type=int, default=128)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--lm-eval-worker", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.lm_eval_worker:
+        url, prompt_file, parallelism = args.lm_eval_worker
+        return lm_eval_worker(url, prompt_file, int(parallelism))
+    os.environ.setdefault("EVALTASKS_DATA_DIR", str(REPO.parent / "shared" / "datasets"))
+
+    server, url = start_endpoint()
+    runs = {"ours": [], "lm-eval": []}
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            prompt_file = str(Path(folder) / "prompts.json")
+            prompts(args.requests, prompt_file)
+            ours(url, 1, 1, folder, "warm-up")     # builds the harness venv if this code has none yet
+            for run in range(args.repeat):      # interleaved: both see the machine as it is then
+                runs["ours"].append(ours(url, args.requests, args.parallelism, folder, run))
+                runs["lm-eval"].append(lm_eval(args.lm_eval_python, url, prompt_file, args.parallelism))
+    finally:
+        served, server_cpu = stop_endpoint(server)
+    n = args.requests
+    print(f"{n} mmlu_pro requests, parallelism {args.parallelism}, {args.repeat} interleaved runs, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print(f"{'client':>8} {'req/s (median)':>15} {'CPU s / 1,000 req (median)':>27} {'min–max':>12}")
+    for name, results in runs.items():
+        per_k = [cpu / n * 1000 for _, cpu in results]
+        print(f"{name:>8} {statistics.median([n / wall for wall, _ in results]):>15.0f} "
+              f"{statistics.median(per_k):>27.3f} {min(per_k):>5.3f}–{max(per_k):.3f}")
+    print(f"endpoint: {served} requests (the warm-up's and preflights' among them), {server_cpu:.2f} CPU s in all = {server_cpu / served * 1000:.3f} "
+          f"CPU s / 1,000 req (its start-up included)")
+
+
+if __name__ == "__main__":
+    main()
