@@ -78,6 +78,10 @@ def load(path, overrides=(), cwd=None):
     tasks = [_served_by(resolve_task(data, i, checked, cwd), dep, deployed)
              for i in range(len(data["evaluation"]["tasks"]))]
     _check_unique_ids(tasks)
+    if dep is not None:
+        from . import deploy
+
+        dep = deploy.sized(dep, [task for task in tasks if task["deployed"]])
     return Config(path=path, data=data, tasks=tasks, deployment=dep)
 
 
