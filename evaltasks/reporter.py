@@ -1,7 +1,7 @@
 """What a run prints and records: the invocation and job ids, a line when a task
 starts, finishes or fails, live progress, and at the end a table of the tasks
-that ran (headline metric, where results are; a note under a task whose server
-answered as another model than ``model_id``) and how many were up to date —
+that ran (headline metric, where results are; under a task, its results.json's
+warnings and a note when its server answered as another model than ``model_id``) and how many were up to date —
 `evaltasks status <invocation>` lists every job. Job states go to the run history."""
 
 import json
@@ -97,7 +97,7 @@ class EvalReporter(ConsoleReporter):
             self.run.history.record_results(spec.job_id, "success", finished=time.time(),
                                             duration=took, headline=headline)
             self.rows.append((task.name, "done", _with_interval(spec.results) or headline, spec.results,
-                              _server_note(spec.results, spec.endpoint["model_id"])))
+                              _notes(spec.results, spec.endpoint["model_id"])))
             self.write(f"done       {task.name}  {headline}  in {took:.1f}s\n")
 
     def add_failure(self, task, fail):
@@ -128,7 +128,7 @@ class EvalReporter(ConsoleReporter):
                 took = time.time() - self.started.get(task.name, time.time())
                 self.run.history.update_job(spec.job_id, status="failed", finished=time.time(),
                                             duration=took, reason=message)
-            self.rows.append((task.name, state, "", spec.log, None))
+            self.rows.append((task.name, state, "", spec.log, []))
         self.failures.append({"task": task, "exception": fail})
         self.write(f"{state:<10} {task.name}  {message}\n")
 
@@ -141,9 +141,9 @@ class EvalReporter(ConsoleReporter):
         if self.rows:
             width = max(len(r[0]) for r in self.rows)
             self.write("\n")
-            for name, state, headline, where, note in self.rows:
+            for name, state, headline, where, notes in self.rows:
                 self.write(f"  {name:<{width}}  {state:<10}  {headline:<22}  {where}\n")
-                if note:
+                for note in notes:
                     self.write(f"  {'':<{width}}  ! {note}\n")
         if self.up_to_date:
             named = ", ".join(self.up_to_date[:NAMED_UP_TO_DATE])
@@ -154,19 +154,25 @@ class EvalReporter(ConsoleReporter):
             self.write(error + "\n")
 
 
-def _server_note(results_path, model_id):
-    """A line when the server's replies named another model than ``model_id``
-    (an alias, or another model behind that name), else None."""
+def _notes(results_path, model_id):
+    """The lines under a task in the end table: results.json's ``warnings``, and
+    one when the server's replies named another model than ``model_id`` (an
+    alias, or another model behind that name)."""
     try:
         with open(results_path, encoding="utf-8") as f:
-            models = json.load(f)["provenance"]["server"]["models"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+            results = json.load(f)
+    except (OSError, ValueError):
+        return []
+    notes = [f"warning: {w['message']}" for w in results.get("warnings") or []]
+    try:
+        models = results["provenance"]["server"]["models"]
+    except (KeyError, TypeError):
+        return notes
     other = [m for m in models if m != model_id]
-    if not other:
-        return None
-    return (f"the server answered as model {', '.join(repr(m) for m in other)}, "
-            f"not {model_id!r} (results.json: provenance.server)")
+    if other:
+        notes.append(f"the server answered as model {', '.join(repr(m) for m in other)}, "
+                     f"not {model_id!r} (results.json: provenance.server)")
+    return notes
 
 
 def _headline(results_path):

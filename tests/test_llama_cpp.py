@@ -111,9 +111,11 @@ def test_gemma_slices_share_one_server_then_up_to_date_and_fingerprinted(tmp_pat
     assert first.returncode == 0, first.stdout + first.stderr
     assert first.stdout.count("model server started (llama_cpp") == 1
     assert first.stdout.count("model server stopped") == 1
+    assert "warning:" not in first.stdout       # the prompts reached the model
     for task in ("gsm8k", "ifeval"):
         result = json.loads((out / task / "results.json").read_text())
         assert result["samples"] == 6 and result["model_id"] == "gemma-3-270m"
+        assert result["warnings"] == []
         tokens = result["response_stats"]["tokens"]
         assert tokens["completion"]["total"] > 6 * 5 and tokens["prompt"]["mean"] > 20, tokens
         # Which llama.cpp answered: the image's packages, and the build the server reports.
@@ -141,6 +143,18 @@ def test_gemma_slices_share_one_server_then_up_to_date_and_fingerprinted(tmp_pat
     os.utime(gguf, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))   # the model file changed
     changed = dry()
     assert changed.count("would run") == 2 and "deployed model changed: deployment.model.mtime_ns" in changed
+
+
+def test_a_template_that_drops_the_messages_is_a_warning(tmp_path, gguf, server_image):
+    # llama-server reads `--chat-template gemma` as a Jinja template whose text is
+    # "gemma": every prompt becomes those few tokens, whatever was sent.
+    cfg, out = write(tmp_path, gguf, free_port(), [SLICES[0]], extra_args="--chat-template gemma")
+    run = doit(f"config={cfg}", timeout=1500)
+    assert run.returncode == 0, run.stdout + run.stderr
+    (warning,) = json.loads((out / "gsm8k" / "results.json").read_text())["warnings"]
+    assert warning["code"] == "prompt_tokens_implausible" and "chat template" in warning["message"]
+    assert f"! warning: {warning['message']}" in run.stdout
+    assert f"gsm8k: warning: {warning['message']}" in (out / "summary.md").read_text()
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "kill", "task failure"])

@@ -22,11 +22,11 @@ as sent (after the system-prompt adapter; a plain string for a completions
 endpoint); ``request_params``, the rest of the payload; ``response``, the answer
 as scored (reasoning removed); ``reasoning`` when the reply had some; ``notes``
 when reading the reply took a repair (see ``adapters``);
-``finish_reason``; ``extracted``, ``gold``, ``score`` and the benchmark's own
+``finish_reason``; ``prompt_tokens`` when the server counted them; ``extracted``, ``gold``, ``score`` and the benchmark's own
 fields; or, for a failed sample, ``error`` in place of the reply's fields.
 
-results.json adds ``failed_samples`` and ``response_stats`` (``response_stats.py``)
-to the task's settings, metrics and timings; its ``endpoint`` says how the
+results.json adds ``failed_samples``, ``response_stats`` (``response_stats.py``)
+and ``warnings`` (``warnings.py``) to the task's settings, metrics and timings; its ``endpoint`` says how the
 requests were made: url, type, the API key variable's name and the effective
 ``adapter_config`` (as task.json has them: never a secret value), and its
 ``provenance`` what produced it (``provenance.py``).
@@ -48,7 +48,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
-from . import benchmarks, cache, layout, provenance, secrets as secret_pipe, stats
+from . import benchmarks, cache, layout, provenance, secrets as secret_pipe, stats, warnings
 from .client import EndpointError
 from .datasets import DatasetError, data_dir
 from .files import write_json_atomic
@@ -139,6 +139,7 @@ def run(task_dir, stop=None, secrets=None):
             raise TaskFailed(_failure_message(failures, len(items), len(samples), rate, allowed,
                                               responses is not None and model.stats.answers > 0))
         metrics = module.metrics(samples, params) if hasattr(module, "metrics") else stats.accuracy(samples)
+        found = warnings.collect(response_stats, samples)
 
     finished = time.time()
     results = {
@@ -153,6 +154,7 @@ def run(task_dir, stop=None, secrets=None):
         "failed_samples": len(failures),
         "metrics": metrics,
         "response_stats": response_stats,
+        "warnings": found,
         "started": _iso(started),
         "finished": _iso(finished),
         "duration_s": round(finished - started, 3),
@@ -163,6 +165,8 @@ def run(task_dir, stop=None, secrets=None):
     failed = f" ({len(failures)} failed, scored 0)" if failures else ""
     cut = response_stats["cut_off"]
     cut = f"; {cut} answers cut off at the token limit (finish_reason length)" if cut else ""
+    for warning in found:
+        log(f"warning: {warning['message']}")
     log(f"done: {headline} over {len(items)} samples{failed} in {finished - started:.1f}s{cut}")
 
 
@@ -220,6 +224,8 @@ def _sample(index, item, module, params, model):
     if answer.notes:
         sample["notes"] = answer.notes
     sample["finish_reason"] = answer.finish_reason
+    if answer.prompt_tokens is not None:
+        sample["prompt_tokens"] = answer.prompt_tokens      # as the server counted them (warnings.py)
     sample["extracted"] = module.extract(answer.text)
     sample["gold"] = item["gold"]
     try:

@@ -79,6 +79,7 @@ def task_summary(task):
         "provenance": task.provenance,
         "headline": task.headline,
         "metrics": metric_rows(task),
+        "warnings": r.get("warnings") or [],
     }
 
 
@@ -98,7 +99,8 @@ def build(run):
     return {
         "output_dir": os.path.abspath(run.output_dir),
         "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "notes": run.notes,
+        # A task's warnings (results.json) are notes of the run: every format shows those.
+        "notes": run.notes + [f"{t['task']}: warning: {w['message']}" for t in tasks for w in t["warnings"]],
         "intervals": "95%; Wilson for 0/1 scores, one per item; percentile bootstrap over items "
                      f"({stats.RESAMPLES} resamples) when an item holds several samples or scores "
                      f"are not 0/1 (pass@k, repeats); '{NORMAL}' where samples cannot rebuild the metric",
