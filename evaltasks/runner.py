@@ -229,9 +229,9 @@ class Run:
         if self.server and not self.server.ready:
             # A deployed model's endpoint is checked once its server is up (deploy()).
             specs = [spec for spec in specs if not spec.deployed]
-        for url, model_id, kind, key_name in preflight.endpoints(specs):
+        for (url, model_id, kind, key_name, body), spec in preflight.endpoints(specs).items():
             if preflight.only_inside(url, network) == (send is not None):
-                preflight.check(url, model_id, kind, key_name, send=send)
+                preflight.check(url, model_id, kind, key_name, send=send, body=body, task=f"eval:{spec.id}")
 
     # -- interrupts ------------------------------------------------------
     def remove_leftovers(self):
