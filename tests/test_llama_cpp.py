@@ -103,6 +103,34 @@ def test_the_image_holds_debians_llama_server_and_says_which(docker_client, serv
     assert f"build {said['build']}" in version
 
 
+def test_an_old_image_is_checked_against_unstable_and_kept_when_nothing_changed(server_image, docker_client,
+                                                                                 tmp_path, monkeypatch):
+    from evaltasks.deploy import llama_image
+
+    record = llama_image.recorded()
+    monkeypatch.setenv("EVALTASKS_CACHE_DIR", str(tmp_path))
+    llama_image.record_path().write_text(json.dumps(dict(record, checked=time.time() - 8 * 86400)))
+    said = []
+    tag = llama_image.ensure(docker_client, log=said.append)        # a week old: made again
+    assert said[0].startswith(f"llama.cpp server image {server_image} was checked against Debian sid more than 7")
+    again = llama_image.recorded()
+    assert tag == again["image"] and again["checked"] > time.time() - 600
+    # The same packages keep the image; had unstable moved on, a new one is made (and named).
+    assert (f"keeping {server_image}" in said[-1]) == (tag == server_image), said
+    assert llama_image.ensure(docker_client, log=said.append) == tag and len(said) == 3     # checked now
+
+
+def test_a_package_unstable_does_not_have_is_one_line_saying_what_to_do(docker_client, monkeypatch):
+    from evaltasks.deploy import llama_image
+
+    monkeypatch.setattr(llama_image, "PACKAGE", "llama.cpp-tools-not-in-debian")
+    with pytest.raises(llama_image.LlamaImageError) as e:
+        llama_image.make(docker_client, log=lambda text: None)
+    assert str(e.value).startswith("Debian sid has no package llama.cpp-tools-not-in-debian today: "
+                                   "set deployment.image to a llama.cpp server image")
+    assert "\n" not in str(e.value)
+
+
 def test_gemma_slices_share_one_server_then_up_to_date_and_fingerprinted(tmp_path, gguf, server_image,
                                                                          docker_client):
     port = free_port()
