@@ -81,12 +81,19 @@ def llama_server_args(dep: Deployment, assemble=True):
     if dep.slot_context and not {"-c", "--ctx-size"} & given:
         words += ["-c", str(dep.slots * dep.slot_context)]
     if not {"-t", "--threads"} & given:
-        # One thread per physical core (half the logical ones, as llama-cpp-python
-        # chose): llama.cpp's threads wait for each other at every step, so one
-        # more thread than a busy machine can run makes it many times slower
-        # (measured: 0.5 vs 4.6 tokens/s on 2 loaded cores with -t 2 vs -t 1).
-        words += ["-t", str(max(1, (os.cpu_count() or 2) // 2))]
+        words += ["-t", str(threads())]
     return words
+
+
+def threads(cores=None, load=None):
+    """llama-server's threads: one per core, or one when the machine is already
+    busy (load average above twice its cores). llama.cpp's threads wait for each
+    other at every step, so on an overloaded machine each step waits for the one
+    that was descheduled. Measured on 2 cores (bench/RESULTS.md): at load ~2,
+    -t 2 served 1.6x faster than -t 1; at load ~10, -t 1 generated 8x faster."""
+    cores = cores or os.cpu_count() or 1
+    load = os.getloadavg()[0] if load is None else load
+    return 1 if load > 2 * cores else cores
 
 
 def image(dep: Deployment):

@@ -48,7 +48,7 @@ def record_path():
 
 
 def recorded():
-    """The last image made here: ``{"image", "server", "made", "checked"}``, or None."""
+    """The last image made here: ``{"image", "server", "checked"}`` (checked: when unstable was last read), or None."""
     try:
         return json.loads(record_path().read_text())
     except (OSError, ValueError):
