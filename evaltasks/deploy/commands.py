@@ -87,13 +87,14 @@ def llama_server_args(dep: Deployment, assemble=True):
 
 def threads(cores=None, load=None):
     """llama-server's threads: one per core, or one when the machine is already
-    busy (load average above twice its cores). llama.cpp's threads wait for each
-    other at every step, so on an overloaded machine each step waits for the one
-    that was descheduled. Measured on 2 cores (bench/RESULTS.md): at load ~2,
-    -t 2 served 1.6x faster than -t 1; at load ~10, -t 1 generated 8x faster."""
+    busy (load average above its cores). llama.cpp's threads wait for each other
+    at every step, so on a busy machine each step waits for the one that was
+    descheduled. Measured on 2 cores (bench/RESULTS.md): at load < 2, -t 2
+    served 1.6x faster than -t 1; at load ~3.5 the demo took 250 s with -t 2
+    and 200 s with -t 1 at a higher load; at load ~10, -t 1 generated 8x faster."""
     cores = cores or os.cpu_count() or 1
     load = os.getloadavg()[0] if load is None else load
-    return 1 if load > 2 * cores else cores
+    return 1 if load > cores else cores
 
 
 def image(dep: Deployment):
