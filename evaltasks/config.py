@@ -123,6 +123,10 @@ def _load(path, overrides, cwd):
     tasks = [_served_by(resolve_task(data, i, checked, cwd), dep, deployed)
              for i in range(len(data["evaluation"]["tasks"]))]
     _check_unique_ids(tasks)
+    if dep is not None:
+        from . import deploy
+
+        dep = deploy.sized(dep, [task for task in tasks if task["deployed"]])
     return Config(path=path, data=data, tasks=tasks, deployment=dep,
                   file=os.path.normpath(os.path.join(cwd, path)))
 

@@ -13,7 +13,7 @@ tasks (``doit list``) stays instant. The tasks' actions are ``runner.Run``'s.
 import os
 import uuid
 
-from . import datasets, image
+from . import datasets, deploy, image
 from .harness import benchmarks, layout
 from .spec import TaskSpec
 
@@ -121,7 +121,9 @@ def eval_task(run, spec, setup=("_prepare",)):
     target = spec.results
     inputs = fingerprint(spec)
     # Data this run downloads is known only once it is there: saved with its digest.
-    saved = lambda: dict(inputs, data=datasets.identity(bench))
+    # So is a deployed llama.cpp's identity when the run made its image.
+    saved = lambda: dict(inputs, data=datasets.identity(bench),
+                         **({"deployment": deploy.fingerprint(run.cfg.deployment)} if spec.deployment else {}))
     return {
         "basename": "eval",
         "name": spec.id,

@@ -1,7 +1,8 @@
 """Preflight: before any task's container starts, one tiny request to each
-distinct endpoint, so a wrong URL, key or model, or a server that does not
-answer like an OpenAI-compatible one, is one clear line instead of a run of
-failed tasks. The request goes through the harness's own client, so TIMEOUT is a
+distinct endpoint, shaped like the task's own (its system prompt, its params),
+so a wrong URL, key or model, a server that does not answer like an
+OpenAI-compatible one, or one that refuses a system role or a parameter the
+task sends, is one clear line instead of a run of failed tasks. The request goes through the harness's own client, so TIMEOUT is a
 deadline for the whole exchange, as ``request_timeout`` is for the tasks."""
 
 import itertools
@@ -13,6 +14,7 @@ from urllib.parse import urlparse
 from . import container
 from .harness.adapters import Adapter
 from .harness.client import EndpointError, probe
+from .harness.model import generation
 
 TIMEOUT = 60   # a cold server may take a while to answer its first request
 
@@ -22,23 +24,40 @@ class PreflightFailed(Exception):
 
 
 def endpoints(specs):
-    """Distinct (url, model, type, key name) among the tasks, in order: the
-    models under evaluation and the judges (of file tasks, or ``scoring: judge``)."""
+    """Distinct (url, model, type, key name, request) among the tasks, in order,
+    each with the first task that sends it: the models under evaluation, asked
+    as each task asks them (``request``), and the judges (of file tasks, or
+    ``scoring: judge``)."""
     seen = {}
     for spec in specs:
         for e in [spec.endpoint] + spec.judges:
-            seen.setdefault((e["url"], e["model_id"], e["type"], e["api_key_name"]), spec)
+            body = request(e, spec.params if e is spec.endpoint else {})
+            seen.setdefault((e["url"], e["model_id"], e["type"], e["api_key_name"], json.dumps(body)), spec)
     return seen
 
 
-def check(url, model_id, endpoint_type, api_key_name, environ=os.environ, send=None):
-    """Send one tiny request (with ``send``, default: from this host); raise
-    PreflightFailed naming url and model if the endpoint cannot serve this model."""
-    body = {"model": model_id, "max_tokens": 1, "temperature": 0.0}
-    if endpoint_type == "completions":
-        body["prompt"] = "Hi"
-    else:
-        body["messages"] = [{"role": "user", "content": "Hi"}]
+def request(endpoint, params):
+    """A one-token request shaped like the task's: its system prompt when the
+    adapter sets one and its params (temperature, top_p, seed, params_to_add,
+    renames), so a server that rejects either says so before the run."""
+    shape = dict(generation(params), max_new_tokens=1)
+    adapter = Adapter(endpoint["model_id"], endpoint.get("type", "chat"), shape, endpoint.get("adapter_config"))
+    return adapter.payload([{"role": "user", "content": "Hi"}])
+
+
+def _shape(body):
+    """What the check request carried besides the prompt, for the error line."""
+    parts = ["a system message"] if any(m.get("role") == "system" for m in body.get("messages") or []) else []
+    parts += [f"{k}={json.dumps(v)}" for k, v in body.items() if k not in ("model", "messages", "prompt")]
+    return ", ".join(parts)
+
+
+def check(url, model_id, endpoint_type, api_key_name, environ=os.environ, send=None, body=None, task=None):
+    """Send one tiny request (``body``, default: from ``request``; with ``send``,
+    default: from this host); raise PreflightFailed naming url and model if the
+    endpoint cannot serve this model as ``task`` asks it."""
+    body = json.loads(body) if isinstance(body, str) else body
+    body = body or request({"model_id": model_id, "type": endpoint_type}, {})
     where = f"{url} (model {model_id})"
     try:
         status, reason, text = (send or from_this_host)(url, body, api_key_name, environ)
@@ -52,7 +71,8 @@ def check(url, model_id, endpoint_type, api_key_name, environ=os.environ, send=N
         raise PreflightFailed(f"preflight: {where}: HTTP 404 {message} "
                               "(wrong URL path, or a model this server does not serve)")
     if 400 <= status < 500 and status != 429:
-        raise PreflightFailed(f"preflight: {where}: HTTP {status} {message}")
+        asked = f"{task}'s request ({_shape(body)})" if task else f"the request ({_shape(body)})"
+        raise PreflightFailed(f"preflight: {where}: HTTP {status} {message}; it refused {asked}")
     if status == 200:
         problem = _not_a_completion(text, model_id, endpoint_type)
         if problem:

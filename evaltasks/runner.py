@@ -166,8 +166,9 @@ class Run:
         log = layout.start_log(spec.task_dir, spec.job_id)
         layout.clear_outputs(spec.task_dir)
         executor = self.executor
+        server = self.server.identity if self.server and spec.deployed else None
         write_json_atomic(layout.task_file(spec.task_dir),
-                          harness_task(spec, self.refresh_cache, executor.provenance()))
+                          harness_task(spec, self.refresh_cache, executor.provenance(), server))
         write_atomic(layout.run_config(spec.task_dir), yaml.safe_dump(self.cfg.data, sort_keys=False))
         # Appending: a Slurm job writes to the same file (its output file is the log).
         with self.slots, open(log, "ab") as out:
@@ -228,9 +229,9 @@ class Run:
         if self.server and not self.server.ready:
             # A deployed model's endpoint is checked once its server is up (deploy()).
             specs = [spec for spec in specs if not spec.deployed]
-        for url, model_id, kind, key_name in preflight.endpoints(specs):
+        for (url, model_id, kind, key_name, body), spec in preflight.endpoints(specs).items():
             if preflight.only_inside(url, network) == (send is not None):
-                preflight.check(url, model_id, kind, key_name, send=send)
+                preflight.check(url, model_id, kind, key_name, send=send, body=body, task=f"eval:{spec.id}")
 
     # -- interrupts ------------------------------------------------------
     def remove_leftovers(self):
@@ -270,15 +271,18 @@ class Run:
         signal.signal(signal.SIGTERM, handler)
 
 
-def harness_task(spec, refresh_cache=False, runtime=None):
+def harness_task(spec, refresh_cache=False, runtime=None, server=None):
     """``task.json`` for the harness (TaskSpec.harness_task) and, for results.json's
     provenance, what only the launcher knows: the code digest the fingerprint
-    uses, where the data came from, and ``runtime`` (the executor's account of
-    what runs the harness: image or venv)."""
+    uses, where the data came from, ``runtime`` (the executor's account of
+    what runs the harness: image or venv) and ``server``, the deployed server's
+    identity (which llama.cpp, from which image and packages)."""
     task = spec.harness_task(refresh_cache)
     bench = benchmarks.resolve(spec.benchmark)
     given = {"harness_digest": image.task_code_digest(bench.module), "data_sources": datasets.sources(bench),
              "runtime": runtime or {}}
+    if server:
+        given["deployment"] = server
     if spec.task_file:
         # A task file's own version (metadata.version) and data, as the catalog's are for a built-in.
         given["benchmark_version"] = (spec.task_file["document"].get("metadata") or {}).get("version")

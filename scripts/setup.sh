@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Set up a machine to run evaltasks: install the package, make sure a Docker
 # daemon answers (installing Debian's docker.io and starting dockerd when none
-# does), make the base image when it is missing, and install the embedded
-# model server and demo model (scripts/setup-llama.sh). Safe to run again.
+# does), make the base image when it is missing, and install the demo model and
+# make the llama.cpp server image (scripts/setup-llama.sh; nothing is compiled).
+# Only what the demo and the tests use by default: the MLflow extra, which only
+# `export --dest mlflow` needs, is installed by scripts/test.sh. Safe to run again.
 #
 # On a fresh machine another apt or dpkg (unattended-upgrades, a cloud init
 # script) often holds apt's locks for a while: setup waits for them, up to
@@ -97,10 +99,9 @@ main() {
     fi
     log "base image $base is ready"
 
-    # The model server and demo model (the README's main command); the build is
-    # cached, so only a machine's first set-up compiles.
+    # The model server's image and the demo model (the README's main command).
     if [ "${EVALTASKS_SKIP_LLAMA:-0}" = 1 ]; then
-        log "EVALTASKS_SKIP_LLAMA=1: not installing llama-cpp-python (deployment: llama_cpp will say so)"
+        log "EVALTASKS_SKIP_LLAMA=1: no demo model, no llama.cpp server image (the first llama_cpp run makes it)"
     else
         bash scripts/setup-llama.sh
     fi
@@ -110,15 +111,11 @@ main() {
 
 # -- report/compare/export (issue 11) -------------------------------------
 # The HTML report's tests open it in Debian's chromium (driven by Playwright,
-# from the test extra); the MLflow export's test starts a real mlflow server.
+# from the test extra).
 report_tools() {
     if ! command -v chromium >/dev/null 2>&1; then
         log "installing chromium (headless browser for the HTML report tests, about a minute)"
         apt_install chromium
-    fi
-    if ! python3 -c 'import mlflow' >/dev/null 2>&1; then
-        log "installing the mlflow extra (pip install -e .[mlflow], about 850 MB)"
-        python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[mlflow]'
     fi
 }
 

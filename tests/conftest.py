@@ -158,8 +158,10 @@ def free_port():
 
 
 def is_preflight(payload):
-    """The launcher's one tiny check request per endpoint (see evaltasks/preflight.py)."""
-    return payload.get("max_tokens") == 1 and payload.get("messages") == [{"role": "user", "content": "Hi"}]
+    """The launcher's one tiny check request per endpoint, shaped like the task's
+    (see evaltasks/preflight.py): "Hi" after the system prompt, if any."""
+    messages = payload.get("messages") or [{}]
+    return payload.get("max_tokens") == 1 and messages[-1] == {"role": "user", "content": "Hi"}
 
 
 def answered(ep):

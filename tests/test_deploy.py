@@ -2,8 +2,10 @@
 lines of each type, fingerprint, and the lifecycle of a real server process —
 tests/endpoint.py run as a `generic` deployment's command."""
 
+import dataclasses
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import free_port
+from conftest import evaltasks_cli, free_port
 from evaltasks import config, deploy
 from evaltasks.deploy import commands, server
 
@@ -185,15 +187,92 @@ def test_generic_image_and_command(tmp_path):
     assert commands.describe(process) == "TOKEN=$MY_HF_TOKEN /bin/sh -c 'serve --port 9001'"
 
 
-def test_llama_cpp_command_line(tmp_path):
-    pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server]: bash scripts/setup-llama.sh")
+def llama(tmp_path, parallelism=(8, 8), max_new_tokens=(None, None), **deployment):
+    """A llama_cpp deployment serving gsm8k and ifeval with these params each."""
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
-    dep = load(tmp_path, {"checkpoint_path": str(gguf), "port": 8111, "extra_args": "--n_ctx 4096"},
-               group="llama_cpp").deployment
-    assert commands.describe(dep) == (f"{sys.executable} -m llama_cpp.server --model {gguf} --host 127.0.0.1 "
-                                      "--port 8111 --model_alias gemma-3-270m --n_ctx 4096")
-    assert dep.health_url == "http://127.0.0.1:8111/v1/models"
+    tasks = [{"name": name, "overrides": {"config.params.parallelism": n, "config.params.max_new_tokens": m}}
+             for name, n, m in zip(("gsm8k", "ifeval"), parallelism, max_new_tokens)]
+    doc = {"defaults": [{"execution": "local"}, {"deployment": "llama_cpp"}, "_self_"],
+           "execution": {"output_dir": str(tmp_path / "out")},
+           "deployment": dict({"checkpoint_path": str(gguf), "port": 8111}, **deployment),
+           "evaluation": {"tasks": tasks}}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(doc))
+    return gguf, config.load(str(tmp_path / "cfg.yaml"), cwd=str(tmp_path)).deployment
+
+
+def test_llama_cpp_runs_llama_server_in_an_image_with_slots_for_the_busiest_task(tmp_path):
+    gguf, dep = llama(tmp_path, parallelism=(2, 16), max_new_tokens=(256, 1024),
+                      extra_args="--no-jinja --chat-template gemma")
+    line = commands.describe(dep, "abcdef123456")
+    assert line.startswith("docker run --rm --name evaltasks-server-abcdef12 --network host")
+    assert f"-v {gguf}:/checkpoint:ro" in line and " evaltasks-llama-server:" in line
+    # 16 slots (the busiest task), each with room for 1024 new tokens and a 2048-token prompt.
+    args = re.search(r" -m /checkpoint --host 127\.0\.0\.1 --port 8111 --alias gemma-3-270m -np 16 -c 49152 "
+                     r"-t (\d+) --no-jinja --chat-template gemma$", line)
+    assert args and args.group(1) in {"1", str(os.cpu_count())}, line      # the machine's load decides (below)
+    # A thread per core, or one on an overloaded machine (llama.cpp's threads wait for each other).
+    assert [commands.threads(cores=2, load=load) for load in (0.5, 3.5, 10.0)] == [2, 1, 1]
+    assert dep.health_url == "http://127.0.0.1:8111/health"
+    # What the user sets wins; another image is llama.cpp's own server image, say.
+    _, own = llama(tmp_path, extra_args="-np 4 -c 8192 -t 3", image="ghcr.io/ggml-org/llama.cpp:server")
+    line = commands.describe(own, "abcdef123456")
+    assert line.endswith("ghcr.io/ggml-org/llama.cpp:server -m /checkpoint --host 127.0.0.1 --port 8111 "
+                         "--alias gemma-3-270m -np 4 -c 8192 -t 3")
+
+
+def fake_llama_server(folder, version):
+    """A `llama-server` on PATH that only says its version (as llama.cpp's does)."""
+    folder.mkdir(exist_ok=True)
+    script = folder / "llama-server"
+    script.write_text(f"#!/bin/sh\necho 'version: {version} (build 42, commit abc)'\n")
+    script.chmod(0o755)
+    return script
+
+
+def test_llama_cpp_as_a_process_uses_the_llama_server_on_path_or_says_how_to_get_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    cfg = tmp_path / "cfg.yaml"
+    llama(tmp_path)
+    run = evaltasks_cli("run", "--config", str(cfg), "--dry-run", "-o", "execution.runtime=process")
+    assert run.returncode == 0, run.stderr
+    assert ("(cannot start here: deployment: llama_cpp with execution.runtime: process needs llama-server on PATH "
+            "(Debian unstable's package llama.cpp-tools, or a llama.cpp build)") in run.stdout
+    started = evaltasks_cli("run", "--config", str(cfg), "-o", "execution.runtime=process")
+    assert started.returncode != 0 and "Traceback" not in started.stdout + started.stderr
+    assert "model server: deployment: llama_cpp with execution.runtime: process needs llama-server" in started.stdout
+    assert not (tmp_path / "out" / "gsm8k" / "results.json").exists()
+
+    server = fake_llama_server(tmp_path / "bin", "1.0.0")
+    gguf, dep = llama(tmp_path)
+    dep = dataclasses.replace(dep, runtime="process")
+    assert commands.describe(dep).rsplit(" -t ", 1)[0] == (
+        f"llama-server -m {gguf} --host 127.0.0.1 --port 8111 --alias gemma-3-270m -np 8 -c 32768")
+    # Which llama.cpp serves is part of the tasks' fingerprint.
+    before = deploy.fingerprint(dep)
+    assert before["server"] == {"llama_server": str(server), "llama_cpp": "1.0.0 (build 42, commit abc)"}
+    server.unlink()
+    fake_llama_server(tmp_path / "bin2", "1.0.1")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin2"))
+    assert deploy.fingerprint(dep)["server"]["llama_cpp"] == "1.0.1 (build 42, commit abc)"
+
+
+def test_the_image_made_here_is_in_the_fingerprint_by_its_packages(tmp_path, monkeypatch):
+    from evaltasks.deploy import llama_image
+
+    monkeypatch.setenv("EVALTASKS_CACHE_DIR", str(tmp_path / "cache"))
+    _, dep = llama(tmp_path)
+    assert deploy.fingerprint(dep)["server"] is None        # not made yet: taken once a task ran
+    server = {"llama_cpp": "0.7.0 (build 11669)", "build": 11669, "suite": "sid",
+              "packages": {"libllama0": "1:0.7.0+dfsg-2", "llama.cpp-tools": "1:0.7.0+dfsg-2"}}
+    record = {"image": "evaltasks-llama-server:0123456789abcdef", "server": server, "checked": time.time()}
+    llama_image.record_path().parent.mkdir(parents=True)
+    llama_image.record_path().write_text(json.dumps(record))
+    first = deploy.fingerprint(dep)
+    assert first["server"]["build"] == 11669 and "evaltasks-llama-server:0123456789abcdef" in commands.describe(dep)
+    server["packages"]["libllama0"] = "1:0.7.1+dfsg-1"      # unstable moved on: a new image
+    llama_image.record_path().write_text(json.dumps(dict(record, server=server)))
+    assert deploy.fingerprint(dep) != first
 
 
 # -- fingerprint --------------------------------------------------------------

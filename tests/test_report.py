@@ -259,7 +259,11 @@ def test_export_bad_input_is_one_line(runs, tmp_path):
 @pytest.fixture
 def mlflow_server(tmp_path):
     """A real MLflow tracking server on 127.0.0.1: sqlite backend, artifacts
-    served from a local folder (--artifacts-destination), one worker."""
+    served from a local folder (--artifacts-destination), one worker.
+
+    The mlflow extra is not part of set-up (only this export uses it):
+    scripts/test.sh installs it, so under CI its absence is a failure; elsewhere
+    the test says it skipped and how to run it."""
     import os
     import signal
     import subprocess
@@ -267,6 +271,14 @@ def mlflow_server(tmp_path):
     import time
 
     import requests
+
+    try:
+        import mlflow  # noqa: F401
+    except ImportError:
+        why = "the mlflow extra is not installed: pip install -e '.[mlflow]' (scripts/test.sh does)"
+        if os.environ.get("CI"):
+            pytest.fail(why)
+        pytest.skip(why)
 
     port = free_port()
     env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")

@@ -8,29 +8,36 @@ to start it (``commands``); ``server`` starts, watches and stops it. One server
 serves every task of a run.
 """
 
+import functools
 import hashlib
 import json
 import os
 import re
 import shlex
-from dataclasses import dataclass, field
+import shutil
+import subprocess
+from dataclasses import dataclass, field, replace
 
 from . import models
 
 # Types whose server runs in a container on a GPU machine (NeMo Evaluator's images).
 GPU_TYPES = ("vllm", "sglang", "nim", "trtllm")
 TYPES = ("llama_cpp", "generic") + GPU_TYPES
-# Readiness routes; llama-cpp-python's server has none, so /v1/models answering 200 means ready.
+# Readiness routes (llama-server's /health answers 503 while the model loads).
 HEALTH = {"vllm": "/health", "sglang": "/health", "trtllm": "/health", "nim": "/v1/health/ready",
-          "llama_cpp": "/v1/models", "generic": "/health"}
+          "llama_cpp": "/health", "generic": "/health"}
 ENDPOINTS = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
 DEFAULT_READINESS_TIMEOUT = 600
 # Server options that change how it runs, not what it answers: left out of the fingerprint.
 RUN_ONLY_FLAGS = {"--port", "--host", "--n_threads", "--n_threads_batch", "--threads", "--verbose",
+                  "-t", "--threads-batch", "-tb", "-np", "--parallel", "--metrics", "--log-disable",
                   "--log-level", "--uvicorn-log-level", "--api-key", "--api_key", "--timeout",
                   "--tensor-parallel-size", "--pipeline-parallel-size", "--data-parallel-size",
                   "--gpu-memory-utilization", "--tp", "--dp", "--tp_size", "--pp_size"}
 SERVER_DIR = "deployment"
+# llama_cpp's context per slot: the longest answer a task asks for plus room for its prompt.
+PROMPT_ROOM = 2048
+DEFAULT_ANSWER_ROOM = 2048      # a task that sets no max_new_tokens
 
 
 class DeploymentError(Exception):
@@ -58,6 +65,9 @@ class Deployment:
     readiness_timeout: float = DEFAULT_READINESS_TIMEOUT
     shm_size: str = "16g"
     network: str = None                # docker network for a server container (None: host)
+    runtime: str = "docker"            # execution.runtime: llama_cpp runs in a container or a process
+    slots: int = 1                     # llama_cpp: -np, the largest parallelism of the tasks it serves
+    slot_context: int = None           # llama_cpp: tokens of context per slot (-c is slots × this)
 
     @property
     def folder(self):
@@ -69,7 +79,8 @@ class Deployment:
 
     @property
     def in_container(self):
-        return self.type in GPU_TYPES or bool(self.image)
+        return (self.type in GPU_TYPES or bool(self.image)
+                or (self.type == "llama_cpp" and self.runtime == "docker"))
 
     @property
     def host(self):
@@ -101,6 +112,7 @@ def from_config(data):
     keys.pop("type", None)
     dep = Deployment(type=kind, output_dir=execution["output_dir"],
                      readiness_timeout=execution.get("endpoint_readiness_timeout", DEFAULT_READINESS_TIMEOUT),
+                     runtime=execution.get("runtime") or "docker",
                      **{k: v for k, v in keys.items() if k != "output_dir"})
     _check(dep)
     return dep
@@ -123,6 +135,18 @@ def _check(dep):
         raise DeploymentError(f"deployment.served_model_name: {dep.type} needs the name to serve the model as")
     if dep.checkpoint_path and not os.path.exists(os.path.expanduser(dep.checkpoint_path)):
         raise DeploymentError(f"deployment.checkpoint_path: {dep.checkpoint_path} does not exist")
+
+
+def sized(dep, tasks):
+    """``dep`` with llama.cpp's slots and context fitted to the ``tasks`` it serves
+    (resolved task dicts): one slot per request the busiest task has in flight,
+    and each slot long enough for the longest answer asked for plus a prompt."""
+    if dep is None or dep.type != "llama_cpp" or not tasks:
+        return dep
+    params = [task["params"] for task in tasks]
+    answer = max(p.get("max_new_tokens") or DEFAULT_ANSWER_ROOM for p in params)
+    context = -(-(answer + PROMPT_ROOM) // 256) * 256
+    return replace(dep, slots=max(p["parallelism"] for p in params), slot_context=context)
 
 
 def model_identity(dep):
@@ -175,10 +199,38 @@ def fingerprint(dep):
     """What determines the model's answers, part of every task's fingerprint:
     the model's identity, image, served name and answer-changing server options.
     Not the port, the readiness timeout, parallel sizes or GPU memory."""
-    return {"type": dep.type, "model": model_identity(dep), "image": dep.image,
-            "served_model_name": dep.served_model_name,
-            "extra_args": answer_args(dep.extra_args, dep.port),
-            "command": answer_args(dep.command, dep.port) if dep.command else None}
+    found = {"type": dep.type, "model": model_identity(dep), "image": dep.image,
+             "served_model_name": dep.served_model_name,
+             "extra_args": answer_args(dep.extra_args, dep.port),
+             "command": answer_args(dep.command, dep.port) if dep.command else None}
+    if dep.type == "llama_cpp" and not dep.image:
+        found["server"] = server_identity(dep)
+    return found
+
+
+def server_identity(dep):
+    """Which llama.cpp serves a llama_cpp deployment: the image made here
+    (llama_image), or the version of the ``llama-server`` on PATH; None when
+    neither is known yet (the saved fingerprint is taken once the task ran)."""
+    if dep.image:
+        return None     # the user's image, named in the fingerprint
+    if dep.in_container:
+        from . import llama_image
+
+        return llama_image.identity()
+    return _llama_server_version(shutil.which("llama-server"))
+
+
+@functools.lru_cache(maxsize=None)
+def _llama_server_version(path):
+    if path is None:
+        return None
+    try:
+        said = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = [l for l in (said.stdout + said.stderr).splitlines() if l.startswith("version:")]
+    return {"llama_server": path, "llama_cpp": lines[0].split(":", 1)[1].strip() if lines else None}
 
 
 def digest(fp):

@@ -9,8 +9,10 @@ main thread's (at the end of the run, after a failure or Ctrl-C) always does."""
 
 import atexit
 import threading
+from dataclasses import replace
 
 from . import server as server_module
+from . import server_identity
 
 
 class ModelServer:
@@ -22,6 +24,7 @@ class ModelServer:
         self.server = None
         self.death = None               # one line, once the server died while in use
         self.ready = False
+        self.identity = None            # which llama.cpp serves (results.json: provenance.deployment)
         self._pending = set()           # ids of tasks that will use it and have not ended
         self._lock = threading.Lock()
 
@@ -31,7 +34,17 @@ class ModelServer:
         log's last lines) when it exits first or is not ready in time."""
         with self._lock:
             self._pending = set(task_ids)
-        self.server = server_module.Server(self.dep, self.invocation, client=client, on_death=self._died)
+        dep = self.dep
+        if dep.type == "llama_cpp" and dep.in_container and not dep.image:
+            from .. import container
+            from . import llama_image
+
+            client = client or container.connect()
+            dep = replace(dep, image=llama_image.ensure(client, log=self.say))
+            self.identity = dict(llama_image.identity() or {}, image=dep.image)
+        elif dep.type == "llama_cpp":
+            self.identity = server_identity(dep) or {"image": dep.image}
+        self.server = server_module.Server(dep, self.invocation, client=client, on_death=self._died)
         atexit.register(self.stop)      # whatever way the launcher ends, the server ends with it
         line = self.server.start()
         self.say(f"model server started ({self.dep.type}, log: {self.dep.log_path}): {line}")

@@ -11,6 +11,11 @@ from .provenance import ServerSeen
 from .response_stats import ResponseStats
 
 
+def generation(params):
+    """The task's params that go into each request (the adapter names them for the API)."""
+    return {k: params.get(k) for k in ("temperature", "top_p", "max_new_tokens", "seed")}
+
+
 class Model:
     def __init__(self, endpoint, params, api_key=None, *, cache=None, refresh=False, log=print):
         self.model_id = endpoint["model_id"]
@@ -19,8 +24,7 @@ class Model:
         self.stats = ResponseStats()
         self.server = ServerSeen()
         config = endpoint.get("adapter_config") or {}
-        generation = {k: params.get(k) for k in ("temperature", "top_p", "max_new_tokens", "seed")}
-        self.adapter = Adapter(self.model_id, endpoint.get("type", "chat"), generation, config)
+        self.adapter = Adapter(self.model_id, endpoint.get("type", "chat"), generation(params), config)
         self.traffic = TrafficLog(config, log)
         self.client = Client(endpoint["url"], api_key, parallelism=params["parallelism"],
                              request_timeout=params["request_timeout"], max_retries=params["max_retries"],

@@ -14,6 +14,8 @@ uses, the runtime, where each data file came from).
     server              {models, system_fingerprint, server_header}: the distinct
                         ``model`` and ``system_fingerprint`` values of its replies,
                         cached ones included, and its ``Server`` header(s)
+    deployment          the server the launcher started, when it knows it (llama_cpp:
+                        {llama_cpp: "0.7.0 (build 11669)", build, packages, suite, image})
 """
 
 import os
@@ -70,6 +72,7 @@ def block(task, bench, rows, server):
         "runtime": dict(given.get("runtime") or {}, **_interpreter()),
         "datasets": datasets,
         "server": server,
+        **({"deployment": given["deployment"]} if given.get("deployment") else {}),
     }
 
 

@@ -22,7 +22,7 @@ as sent (after the system-prompt adapter; a plain string for a completions
 endpoint); ``request_params``, the rest of the payload; ``response``, the answer
 as scored (reasoning removed); ``reasoning`` when the reply had some; ``notes``
 when reading the reply took a repair (see ``adapters``);
-``finish_reason``; ``extracted``, ``gold``, ``score`` and the benchmark's own
+``finish_reason``; ``prompt_tokens`` when the server counted them; ``extracted``, ``gold``, ``score`` and the benchmark's own
 fields; or, for a failed sample, ``error`` in place of the reply's fields.
 
 results.json adds ``failed_samples``, ``response_stats`` (``response_stats.py``)
@@ -159,11 +159,11 @@ def run(task_dir, stop=None, secrets=None):
         "failed_samples": len(failures),
         "metrics": metrics,
         "response_stats": response_stats,
+        "warnings": found,
         "started": _iso(started),
         "finished": _iso(finished),
         "duration_s": round(finished - started, 3),
         "provenance": provenance.block(task, bench, rows, server),
-        "warnings": found,
     }
     if network:
         results["sandbox"] = {"network": network}
@@ -235,6 +235,8 @@ def _sample(index, item, module, params, model):
     if answer.notes:
         sample["notes"] = answer.notes
     sample["finish_reason"] = answer.finish_reason
+    if answer.prompt_tokens is not None:
+        sample["prompt_tokens"] = answer.prompt_tokens      # as the server counted them (warnings.py)
     sample["extracted"] = module.extract(answer.text)
     sample["gold"] = item["gold"]
     try:
