@@ -12,7 +12,6 @@ tasks, and every sample's request is answered the hostile way::
 import json
 import socket
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from conftest import is_preflight

@@ -9,6 +9,7 @@ import re
 import signal
 import sys
 import threading
+import time
 import urllib.request
 from pathlib import Path
 

@@ -7,7 +7,6 @@ bench/bench_full_size.py runs the same cases and records wall time and the
 launcher's peak memory in bench/RESULTS.md."""
 
 import json
-import resource
 import subprocess
 import sys
 import time

@@ -83,7 +83,7 @@ def test_tasks_asking_differently_are_each_checked_once(strict):
     from types import SimpleNamespace
 
     _, url = strict
-    task = lambda params, **config: SimpleNamespace(endpoint=endpoint(url, **config), params=params, task_file=None)
+    task = lambda params, **config: SimpleNamespace(endpoint=endpoint(url, **config), params=params, judges=[])
     cold, warm = {"temperature": 0.0}, {"temperature": 0.7}
     found = preflight.endpoints([task(cold), task(cold), task(warm),
                                  task(cold, use_system_prompt=True, custom_system_prompt="Be brief.")])
