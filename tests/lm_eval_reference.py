@@ -5,16 +5,16 @@ classes, run as they are.
 The wheel is imported from the zip without installing it: its filters
 (``lm_eval.filters``) need only the standard library, while installing the
 package would pull in its whole stack (datasets, evaluate, scikit-learn, …).
-scripts/setup.sh downloads it (``lm_eval_wheel``); a missing wheel fails the tests
+scripts/setup.sh downloads it (``reference_wheels``); a missing wheel fails the tests
 that compare with it, it does not skip them.
 """
 
-import os
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
+
+import reference_wheels
 import yaml
 
 WHEEL = "lm_eval-0.4.13-py3-none-any.whl"
@@ -22,14 +22,7 @@ BBH = "lm_eval/tasks/bbh/cot_fewshot"
 
 
 def wheel_path():
-    root = os.environ.get("EVALTASKS_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "evaltasks")
-    path = Path(root) / "reference" / WHEEL
-    if not path.is_file():
-        pytest.fail(f"reference wheel {path} not found: these tests compare with it "
-                    f"(bash scripts/setup.sh downloads it, or: pip download --no-deps "
-                    f"lm_eval==0.4.13 -d {path.parent})")
-    return path
+    return reference_wheels.wheel_path(WHEEL, "lm_eval==0.4.13")
 
 
 def bbh_config(task=None):

@@ -10,26 +10,17 @@ fails the tests that compare with it, it does not skip them.
 """
 
 import ast
-import os
 import re
 import warnings
 import zipfile
-from pathlib import Path
 
-import pytest
+import reference_wheels
 
 WHEEL = "nvidia_simple_evals-26.3-py3-none-any.whl"
 
 
 def wheel_path():
-    root = os.environ.get("EVALTASKS_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "evaltasks")
-    path = Path(root) / "reference" / WHEEL
-    if not path.is_file():
-        pytest.fail(f"reference wheel {path} not found: these tests compare with it "
-                    f"(bash scripts/setup.sh downloads it, or: pip download --no-deps "
-                    f"nvidia-simple-evals==26.3 -d {path.parent})")
-    return path
+    return reference_wheels.wheel_path(WHEEL, "nvidia-simple-evals==26.3")
 
 
 def read(path):

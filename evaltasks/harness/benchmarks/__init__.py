@@ -143,6 +143,24 @@ BBH_TASKS = {
 }
 
 
+def aime_entry(year, sha256):
+    """AIME <year> I and II (NeMo-Skills' copy at a pinned commit): one module, two catalog entries."""
+    return Benchmark(
+        name=f"aime_{year}",
+        module="aime",
+        description=f"AIME {year} I and II: 30 problems, integer answers 0-999 in \\boxed{{}}; n_samples repeats.",
+        size=30,
+        aliases=(f"simple_evals.aime_{year}_nemo", f"simple_evals.AIME_{year}"),
+        reference=f"simple-evals aime_{year}_nemo (nvidia-simple-evals 26.3) prompt and boxed extraction",
+        files=(DataFile("test.jsonl", "https://raw.githubusercontent.com/NVIDIA-NeMo/Skills/"
+                        f"8b18f3992854bcb668095228a146e214c567b370/nemo_skills/dataset/aime{year % 100}/test.txt",
+                        sha256),),
+        defaults={"max_new_tokens": 16384},
+        extra={"n_samples": 1},
+        ranges={"n_samples": (1, None)},
+    )
+
+
 CATALOG = {
     b.name: b
     for b in [
@@ -346,34 +364,8 @@ CATALOG = {
                         for lang in ("bn", "de", "en", "es", "fr", "ja", "ru", "sw", "te", "th", "zh")),
             defaults={"max_new_tokens": 2048},
         ),
-        Benchmark(
-            name="aime_2024",
-            module="aime",
-            description="AIME 2024 I and II: 30 problems, integer answers 0-999 in \\boxed{}; n_samples repeats.",
-            size=30,
-            aliases=("simple_evals.aime_2024_nemo", "simple_evals.AIME_2024"),
-            reference="simple-evals aime_2024_nemo (nvidia-simple-evals 26.3) prompt and boxed extraction",
-            files=(DataFile("test.jsonl", "https://raw.githubusercontent.com/NVIDIA-NeMo/Skills/"
-                            "8b18f3992854bcb668095228a146e214c567b370/nemo_skills/dataset/aime24/test.txt",
-                            "e428f83ec735201c9db2a232727f4c20dbce87079ed386b6e3fb7f756d078756"),),
-            defaults={"max_new_tokens": 16384},
-            extra={"n_samples": 1},
-            ranges={"n_samples": (1, None)},
-        ),
-        Benchmark(
-            name="aime_2025",
-            module="aime",
-            description="AIME 2025 I and II: 30 problems, integer answers 0-999 in \\boxed{}; n_samples repeats.",
-            size=30,
-            aliases=("simple_evals.aime_2025_nemo", "simple_evals.AIME_2025"),
-            reference="simple-evals aime_2025_nemo (nvidia-simple-evals 26.3) prompt and boxed extraction",
-            files=(DataFile("test.jsonl", "https://raw.githubusercontent.com/NVIDIA-NeMo/Skills/"
-                            "8b18f3992854bcb668095228a146e214c567b370/nemo_skills/dataset/aime25/test.txt",
-                            "b672f9c6660b68dd42f5fc705b17405f24eaa9991c98991d63463c6b683468a8"),),
-            defaults={"max_new_tokens": 16384},
-            extra={"n_samples": 1},
-            ranges={"n_samples": (1, None)},
-        ),
+        aime_entry(2024, "e428f83ec735201c9db2a232727f4c20dbce87079ed386b6e3fb7f756d078756"),
+        aime_entry(2025, "b672f9c6660b68dd42f5fc705b17405f24eaa9991c98991d63463c6b683468a8"),
     ]
 }
 
