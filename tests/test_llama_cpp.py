@@ -182,7 +182,7 @@ def test_a_template_that_drops_the_messages_is_a_warning(tmp_path, gguf, server_
     (warning,) = json.loads((out / "gsm8k" / "results.json").read_text())["warnings"]
     assert warning["code"] == "prompt_tokens_implausible" and "chat template" in warning["message"]
     assert f"! warning: {warning['message']}" in run.stdout
-    assert f"gsm8k: warning: {warning['message']}" in (out / "summary.md").read_text()
+    assert f"> warning: gsm8k: {warning['message']}" in (out / "summary.md").read_text()
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "kill", "task failure"])

@@ -179,7 +179,7 @@ def test_every_slurm_key_reaches_sbatch_in_the_dry_runs_command(tmp_path):
     assert log.startswith(f"{out}/gsm8k/logs/{inv}") and log.endswith(".log")
     assert sbatch == (f"$ sbatch --parsable --job-name=evaltasks-gsm8k-{inv} --output={log} --partition=gpu "
                       f"--account=my-account --time=02:00:00 --gres=gpu:2 --nodes=2 --open-mode=append "
-                      f"--chdir={out}/gsm8k --gpus-per-node=2 --qos=normal --mem=16G {out}/gsm8k/slurm-job.sh")
+                      f"--chdir={out}/gsm8k --no-requeue --gpus-per-node=2 --qos=normal --mem=16G {out}/gsm8k/slurm-job.sh")
 
 
 def test_partition_nodes_account_and_extra_flags_reach_the_real_job(cluster, tmp_path, state):

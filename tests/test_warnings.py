@@ -71,5 +71,5 @@ def test_the_warning_reaches_the_end_table_summary_and_results(tmp_path, docker_
     assert warning["code"] == "prompt_tokens_implausible"
     assert "the server counted 3.0 prompt tokens on average" in warning["message"]
     assert f"  ! warning: {warning['message']}" in run.stdout
-    assert f"> gsm8k: warning: {warning['message']}" in summary
+    assert f"> warning: gsm8k: {warning['message']}" in summary
     assert json.loads((out / "summary.json").read_text())["tasks"][0]["warnings"] == [warning]
