@@ -81,7 +81,7 @@ class EvalReporter(ConsoleReporter):
     def _record_up_to_date(self):
         if self.unrecorded:
             self.run.history.record_many_results(
-                "up-to-date", [(spec.job_id, {"headline": _headline(spec.results)}) for spec in self.unrecorded])
+                "up-to-date", [(spec.job_id, {"headline": _headline(_read(spec.results))}) for spec in self.unrecorded])
             self.unrecorded = []
 
     def add_success(self, task):
@@ -94,12 +94,13 @@ class EvalReporter(ConsoleReporter):
         spec = self._spec(task)
         if spec:
             took = time.time() - self.started.get(task.name, time.time())
-            headline = _headline(spec.results)
+            results = _read(spec.results)
+            headline = _headline(results)
             self.live.running.pop(task.name, None)
             self.run.history.record_results(spec.job_id, "success", finished=time.time(),
                                             duration=took, headline=headline)
             self.rows.append((task.name, "done", spec.endpoint["model_id"], _with_interval(spec.results) or headline,
-                              spec.results, _notes(spec.results, spec.endpoint["model_id"])))
+                              spec.results, _notes(results, spec.endpoint["model_id"])))
             self.write(f"done       {task.name}  {headline}  in {took:.1f}s\n")
 
     def add_failure(self, task, fail):
@@ -166,13 +167,20 @@ def _table(rows):
     return out
 
 
-def _notes(results_path, model_id):
-    """What the table says under a task: that the server answered as another
-    model, and results.json's ``warnings`` (harness/warnings.py), every one."""
+def _read(results_path):
+    """A task's results.json, read once for the lines about it; None when it
+    cannot be read (those lines are then left out, the run is not failed)."""
     try:
         with open(results_path, encoding="utf-8") as f:
-            results = json.load(f)
+            return json.load(f)
     except (OSError, ValueError):
+        return None
+
+
+def _notes(results, model_id):
+    """What the table says under a task: that the server answered as another
+    model, and results.json's ``warnings`` (harness/warnings.py), every one."""
+    if results is None:
         return []
     server = _server_note(results, model_id)
     return ([server] if server else []) + [f"warning: {w['message']}" for w in warnings.of(results)]
@@ -192,16 +200,14 @@ def _server_note(results, model_id):
             f"not {model_id!r} (results.json: provenance.server)")
 
 
-def _headline(results_path):
-    """The first metric of a results.json, e.g. ``accuracy=0.8450 (n=200)``, and
-    how many samples failed when some did."""
+def _headline(results):
+    """The first metric of a results.json (as read by ``_read``), e.g.
+    ``accuracy=0.8450 (n=200)``, and how many samples failed when some did."""
     try:
-        with open(results_path, encoding="utf-8") as f:
-            results = json.load(f)
         name, metric = next((k, v) for k, v in results["metrics"].items() if isinstance(v, dict))
         failed = results.get("failed_samples")
         return f"{name}={metric['value']:.4f} (n={metric['n']})" + (f", {failed} failed" if failed else "")
-    except (OSError, ValueError, KeyError, StopIteration, TypeError):
+    except (KeyError, StopIteration, TypeError, AttributeError):
         return ""
 
 
