@@ -3,6 +3,6 @@
 Every ``name=value`` on the command line besides ``config`` is a config override.
 """
 
-from evaltasks.doit_loader import from_doit_command_line
+from evaltasks.pipeline.doit_entry import from_doit_command_line
 
 DOIT_CONFIG, task_eval_tasks = from_doit_command_line()

@@ -20,7 +20,8 @@ DATA_DIR = REPO.parent / "shared" / "datasets"
 
 import docker  # noqa: E402
 
-from evaltasks import image, sandbox_container  # noqa: E402
+from evaltasks.executors.docker import image
+from evaltasks.executors.docker import sandbox as sandbox_container
 
 SCORE = r"""
 import time

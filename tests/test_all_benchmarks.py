@@ -112,7 +112,8 @@ def assert_provenance(r, name, out, rows):
     """results.json says what produced it: code, runtime, data as read, server."""
     import hashlib
 
-    from evaltasks import __version__, image
+    from evaltasks import __version__
+    from evaltasks.executors.docker import image
     from evaltasks.harness import benchmarks
 
     bench = benchmarks.resolve(name)

@@ -253,7 +253,7 @@ def test_a_killed_launcher_is_not_running_forever_and_its_orphans_go(tmp_path, s
 
 
 def test_help_says_all_of_what_the_command_is():
-    from evaltasks import cli as module
+    from evaltasks.cli import main as module
 
     shown = " ".join(cli("--help").stdout.split())
     for paragraph in module.__doc__.split("\n\n"):

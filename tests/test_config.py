@@ -3,8 +3,8 @@
 import pytest
 import yaml
 
-from evaltasks import config
-from evaltasks.config import ConfigError
+from evaltasks.config import compose as config
+from evaltasks.config.compose import ConfigError
 
 BASE = {
     "defaults": [{"execution": "local"}, {"deployment": "none"}, "_self_"],

@@ -10,7 +10,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from evaltasks import datasets
+from evaltasks.data import datasets
 from evaltasks.harness.benchmarks import Benchmark, DataFile
 
 

@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from conftest import evaltasks_cli, free_port
-from evaltasks import config, deploy
+from evaltasks import deploy
+from evaltasks.config import compose as config
 from evaltasks.deploy import commands, server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -379,7 +380,7 @@ def test_stop_recorded_finds_a_server_from_another_process(tmp_path):
 
 
 def test_a_deployment_with_the_slurm_executor_is_refused_in_one_line(tmp_path):
-    from evaltasks import runner
+    from evaltasks.pipeline import actions as runner
 
     cfg = load(tmp_path, {"command": "serve", "port": 8123, "served_model_name": "m1"},
                overrides=["execution.type=slurm"])

@@ -220,7 +220,7 @@ def test_a_server_left_by_a_killed_launcher_is_stopped_by_the_next_run(tmp_path,
 @pytest.fixture(scope="module")
 def stand_in_image(docker_client, tmp_path_factory):
     """A server image built here (no registry): tests/endpoint.py on the harness base image."""
-    from evaltasks import image
+    from evaltasks.executors.docker import image
 
     context = tmp_path_factory.mktemp("stand-in")
     shutil.copy(ENDPOINT, context / "endpoint.py")

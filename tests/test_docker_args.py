@@ -2,8 +2,8 @@
 
 import pytest
 
-from evaltasks import docker_args
-from evaltasks.config import ConfigError
+from evaltasks.executors.docker import args as docker_args
+from evaltasks.config.compose import ConfigError
 
 
 def test_supported_flags():

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from conftest import REPO, containers_created, evaltasks_cli, gsm8k_golds, results, write_config
-from evaltasks import image
+from evaltasks.executors.docker import image
 
 pytestmark = pytest.mark.docker
 

@@ -13,7 +13,10 @@ import yaml
 
 from conftest import DATA_DIR, evaltasks_cli, gsm8k_golds, write_config
 from endpoint import FakeEndpoint
-from evaltasks import config, filetasks, plan, runner
+from evaltasks.config import compose as config
+from evaltasks.data import taskfiles as filetasks
+from evaltasks.pipeline import plan
+from evaltasks.pipeline import actions as runner
 from evaltasks.harness import client, run
 
 GSM8K_FILE = DATA_DIR / "gsm8k" / "test.jsonl"
@@ -383,7 +386,7 @@ def test_judge_replies_are_cached_for_a_rerun(tmp_path, monkeypatch):
 
 
 def test_the_judge_endpoint_is_preflighted(tmp_path):
-    from evaltasks import preflight
+    from evaltasks.pipeline import preflight
 
     path, _ = judged_task(tmp_path, "http://127.0.0.1:9/v1/chat/completions")
     cfg = write_config(tmp_path / "c.yaml", "http://127.0.0.1:8/v1/chat/completions", tmp_path / "out",

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import DATA_DIR, REPO
 from endpoint import FakeEndpoint
-from evaltasks.runner import _harness_error
+from evaltasks.pipeline.actions import _harness_error
 from test_harness_run import task_dir
 
 

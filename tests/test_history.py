@@ -4,7 +4,7 @@ import multiprocessing
 
 import pytest
 
-from evaltasks.history import History, UnknownId
+from evaltasks.state.history import History, UnknownId
 
 
 def test_prefixes_resolve_to_invocations_and_jobs(tmp_path):

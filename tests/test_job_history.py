@@ -14,8 +14,8 @@ import pytest
 
 from conftest import REPO, Gsm8kModel, doit, evaltasks_cli, gone_within, wait_for_container, write_config
 from endpoint import FakeEndpoint
-from evaltasks.history import History
-from evaltasks.lock import OutputDirLock
+from evaltasks.state.history import History
+from evaltasks.pipeline.lock import OutputDirLock
 
 
 @pytest.fixture

@@ -122,7 +122,7 @@ def test_judge_scoring_without_a_judge_is_one_line_at_dry_run(tmp_path):
 def test_the_judge_is_checked_before_the_run_and_its_key_reaches_the_harness(tmp_path):
     """Like a task file's judge: preflighted with the model, its key variable
     passed by name (its value never written)."""
-    from evaltasks import config
+    from evaltasks.config import compose as config
 
     cfg = write_config(tmp_path / "math.yaml", "http://127.0.0.1:9/v1/chat/completions", tmp_path / "out",
                        tasks=[{"name": "math", "overrides": {
@@ -130,8 +130,8 @@ def test_the_judge_is_checked_before_the_run_and_its_key_reaches_the_harness(tmp
                            "config.params.extra.judge_model_id": "judge", "config.params.extra.judge_api_key_name": "JUDGE_KEY"}}])
     [task] = config.load(str(cfg)).tasks
     assert task["env_vars"] == {"JUDGE_KEY": "JUDGE_KEY"}
-    from evaltasks.preflight import endpoints
-    from evaltasks.spec import TaskSpec
+    from evaltasks.pipeline.preflight import endpoints
+    from evaltasks.config.task_spec import TaskSpec
 
     spec = TaskSpec.planned(task, "inv", 0, str(tmp_path / "out"))
     assert [key[:4] for key in endpoints([spec])] == [

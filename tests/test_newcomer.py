@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import REPO, doit, evaltasks_cli, write_config
-from evaltasks.lock import OutputDirLock
+from evaltasks.pipeline.lock import OutputDirLock
 
 
 def invocation_of(stdout):
@@ -119,7 +119,7 @@ def test_a_url_without_a_scheme_is_a_sentence(tmp_path, state):
 def test_a_reply_from_the_wrong_path_asks_about_the_path():
     """Failed before the fix: the line ended at 'choices[0].message is null'."""
     from endpoint import FakeEndpoint
-    from evaltasks import preflight
+    from evaltasks.pipeline import preflight
 
     with FakeEndpoint() as ep:
         # A chat model pointed at the text-completions route: a 200, but no message.

@@ -4,8 +4,8 @@ error message prints is one ``-o`` accepts."""
 import pytest
 import yaml
 
-from evaltasks import config
-from evaltasks.config import ConfigError
+from evaltasks.config import compose as config
+from evaltasks.config.compose import ConfigError
 
 REFERENCE = {   # the reference document's shape: dotted task names
     "execution": {"output_dir": "results"},

@@ -13,9 +13,9 @@ import time
 import pytest
 
 from conftest import REPO, answered, containers_created, doit, gone_within, results, wait_for_container, write_config
-from evaltasks import image
+from evaltasks.executors.docker import image
 from evaltasks.harness import benchmarks
-from evaltasks.lock import OutputDirLock
+from evaltasks.pipeline.lock import OutputDirLock
 
 
 @pytest.mark.docker

@@ -6,8 +6,8 @@ import pytest
 
 from conftest import containers_created, doit, write_config
 from endpoint import FakeEndpoint
-from evaltasks import preflight
-from evaltasks.preflight import PreflightFailed
+from evaltasks.pipeline import preflight
+from evaltasks.pipeline.preflight import PreflightFailed
 
 
 def test_healthy_endpoint_passes_with_one_tiny_request():

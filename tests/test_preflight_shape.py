@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import containers_created, doit, write_config
-from evaltasks import preflight
-from evaltasks.preflight import PreflightFailed
+from evaltasks.pipeline import preflight
+from evaltasks.pipeline.preflight import PreflightFailed
 
 KNOWN = {"model", "messages", "max_tokens", "temperature", "top_p", "seed"}
 

@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from conftest import evaltasks_cli, write_config
-from evaltasks import config, plan
+from evaltasks.config import compose as config
+from evaltasks.pipeline import plan
 
 
 @pytest.mark.parametrize("pricing, problem", [

@@ -15,7 +15,14 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import FakeEndpoint, doit, write_config
-from evaltasks import config, container, datasets, image, plan, process, runner, venv
+from evaltasks.config import compose as config
+from evaltasks.executors.docker import containers as container
+from evaltasks.data import datasets
+from evaltasks.executors.docker import image
+from evaltasks.pipeline import plan
+from evaltasks.executors.process import children as process
+from evaltasks.pipeline import actions as runner
+from evaltasks.executors.process import venv
 from evaltasks.harness import benchmarks
 
 

@@ -12,7 +12,11 @@ import pytest
 
 from conftest import DATA_DIR, answered, doit, evaltasks_cli, results, write_config
 from endpoint import FakeEndpoint
-from evaltasks import config, datasets, dryrun, plan, runner
+from evaltasks.config import compose as config
+from evaltasks.data import datasets
+from evaltasks.pipeline import dryrun
+from evaltasks.pipeline import plan
+from evaltasks.pipeline import actions as runner
 from evaltasks.harness import benchmarks
 
 

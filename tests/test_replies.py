@@ -13,8 +13,8 @@ import pytest
 
 from conftest import REPO, Gsm8kModel, doit, write_config
 from hostile_endpoint import HostileEndpoint
-from evaltasks import preflight
-from evaltasks.preflight import PreflightFailed
+from evaltasks.pipeline import preflight
+from evaltasks.pipeline.preflight import PreflightFailed
 from test_harness_run import cached_replies, results, samples, task_dir
 
 MODEL = Gsm8kModel(range(1319))         # every answer right, when it arrives intact
@@ -265,7 +265,7 @@ def test_a_trickling_server_fails_the_task_in_its_container(tmp_path, docker_cli
                                           ("close", "closed the connection without a reply"),
                                           ("html", "HTTP 200 but not a completion: the reply is not JSON")])
 def test_preflight_from_a_container_says_what_is_wrong_within_its_deadline(monkeypatch, docker_client, way, message):
-    from evaltasks import image
+    from evaltasks.executors.docker import image
 
     monkeypatch.setattr(preflight, "TIMEOUT", 2)
     harness_image = image.ensure(docker_client, image.base_image(), log=lambda m: None)

@@ -147,7 +147,7 @@ def test_caching_dir_shares_one_cache_between_output_dirs(tmp_path, state, gsm8k
 
 
 def test_ls_runs_filters_by_age_and_count_and_speaks_json(state):
-    from evaltasks.history import History
+    from evaltasks.state.history import History
 
     history = History()
     for invocation in ("aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc"):

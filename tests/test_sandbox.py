@@ -13,7 +13,8 @@ import pytest
 
 from conftest import DATA_DIR, REPO
 
-from evaltasks import image, sandbox_container
+from evaltasks.executors.docker import image
+from evaltasks.executors.docker import sandbox as sandbox_container
 from evaltasks.harness import sandbox, sandbox_runner
 from evaltasks.harness.benchmarks import humaneval
 
@@ -226,7 +227,7 @@ def test_a_program_that_breaks_the_scratch_folder_fails_the_task_in_one_line(run
 
 @pytest.mark.docker
 def test_removing_a_sandbox_container_as_kill_and_orphan_cleanup_do_removes_its_volume():
-    from evaltasks import container
+    from evaltasks.executors.docker import containers as container
 
     client = docker.from_env()
     harness_image = image.ensure(client, image.base_image(), log=lambda m: None)

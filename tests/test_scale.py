@@ -7,7 +7,9 @@ import pytest
 import yaml
 from cerberus import SchemaError
 
-from evaltasks import config, runner, schema
+from evaltasks.config import compose as config
+from evaltasks.pipeline import actions as runner
+from evaltasks.config import schema
 
 
 def test_two_hundred_tasks_plan_without_building_a_validator_per_task(tmp_path, monkeypatch):

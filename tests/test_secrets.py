@@ -15,8 +15,12 @@ import pytest
 from conftest import DATA_DIR, REPO, Gsm8kModel, write_config
 from endpoint import FakeEndpoint
 
-from evaltasks import config, container, image, plan, preflight
-from evaltasks.executors.slurm import SECRETS_VAR, SlurmExecutor
+from evaltasks.config import compose as config
+from evaltasks.executors.docker import containers as container
+from evaltasks.executors.docker import image
+from evaltasks.pipeline import plan
+from evaltasks.pipeline import preflight
+from evaltasks.executors.slurm.executor import SECRETS_VAR, SlurmExecutor
 from evaltasks.harness import secrets
 
 KEY = "sk-by-pipe-7d41"

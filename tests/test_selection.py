@@ -149,7 +149,7 @@ def test_one_task_runs_although_another_cannot(tmp_path, no_gpqa, gsm8k_endpoint
 def test_what_a_doit_command_line_runs(argv, runs, selected, flags):
     """dodo.py is loaded before doit parses its own options: which tasks will run
     (and are checked) is read from the command line the same way doit reads it."""
-    from evaltasks.doit_loader import _doit_command, _doit_flags
+    from evaltasks.pipeline.doit_entry import _doit_command, _doit_flags
 
     assert _doit_command(argv) == (runs, selected)
     assert _doit_flags(argv) == flags

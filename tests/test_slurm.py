@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import cluster_script
-from evaltasks import slurm
+from evaltasks.executors.slurm import scheduler as slurm
 
 
 def batch_script(tmp_path, body, name="job.sh"):

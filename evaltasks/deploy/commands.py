@@ -7,7 +7,7 @@ import os
 import shlex
 import shutil
 
-from .. import docker_args
+from evaltasks.executors.docker import args as docker_args
 from . import GPU_TYPES, Deployment, DeploymentError, models
 
 CHECKPOINT_MOUNT = "/checkpoint"
@@ -139,7 +139,7 @@ def container_options(dep: Deployment, invocation, environ=None, assemble=True):
     elif command is not None:
         # The images' entrypoints differ (vllm serve, a NIM launcher): run the command as is.
         options.update(entrypoint=["/bin/sh", "-c"], command=[command])
-    from ..container import LABEL_INVOCATION, LABEL_OUTPUT_DIR
+    from evaltasks.executors.docker.containers import LABEL_INVOCATION, LABEL_OUTPUT_DIR
 
     options.update(name=f"evaltasks-server-{invocation[:8]}",
                    labels={LABEL_INVOCATION: invocation, LABEL_OUTPUT_DIR: dep.output_dir, LABEL_ROLE: "server"})

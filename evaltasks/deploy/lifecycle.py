@@ -36,7 +36,7 @@ class ModelServer:
             self._pending = set(task_ids)
         dep = self.dep
         if dep.type == "llama_cpp" and dep.in_container and not dep.image:
-            from .. import container
+            from evaltasks.executors.docker import containers as container
             from . import llama_image
 
             client = client or container.connect()

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from ..harness.files import write_json_atomic
-from ..image import cache_dir
+from evaltasks.executors.docker.image import cache_dir
 
 PACKAGE = "llama.cpp-tools"
 SUITE = "sid"
@@ -192,7 +192,7 @@ def _import(rootfs, tag, server):
 if __name__ == "__main__":      # scripts/setup.sh: make it now rather than in the first run
     import sys
 
-    from .. import container
+    from evaltasks.executors.docker import containers as container
 
     try:
         print(ensure(container.connect(), log=lambda text: print(f"[llama-image] {text}", file=sys.stderr)))

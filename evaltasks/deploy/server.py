@@ -18,7 +18,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .. import process
+from evaltasks.executors.process import children as process
 from ..harness.files import write_json_atomic
 from . import commands
 
@@ -101,7 +101,7 @@ class Server:
         Path(self._record.path).unlink(missing_ok=True)
 
     def _start_container(self, log_path):
-        from .. import container
+        from evaltasks.executors.docker import containers as container
 
         options = commands.container_options(self.dep, self.invocation)
         self.client = self.client or container.connect()
@@ -171,7 +171,7 @@ class Server:
                 self._proc.wait()
                 Path(self._record.path).unlink(missing_ok=True)
             if self._container is not None:
-                from .. import container
+                from evaltasks.executors.docker import containers as container
 
                 container.remove(self._container)
             self.exited.wait(10)

@@ -48,7 +48,7 @@ class ExportError(Exception):
 def _job_id(task):
     """The run history's job that wrote this task's results.json, if recorded
     (the history holds the path as the run's config resolved it)."""
-    from ..history import History
+    from evaltasks.state.history import History
 
     path = os.path.join(task.folder, load.RESULTS)
     history = History()

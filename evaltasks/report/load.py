@@ -161,7 +161,7 @@ def output_dir_of(ref):
     """The output dir ``ref`` names: a folder, or an invocation/job id prefix."""
     if os.path.isdir(ref):
         return ref, []
-    from ..history import History, UnknownId
+    from evaltasks.state.history import History, UnknownId
 
     history = History()
     try:

@@ -6,7 +6,9 @@ opens its database or anything else starts."""
 import os
 import sys
 
-from . import config, plan, runner
+from evaltasks.config import compose as config
+from evaltasks.pipeline import plan
+from evaltasks.pipeline import actions as runner
 
 
 def fail(message, code=2):

@@ -5,7 +5,7 @@ it, and nothing about how it runs (that is the executor's, from the config's
 import os
 from dataclasses import dataclass
 
-from .harness import layout
+from evaltasks.harness import layout
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class TaskSpec:
         a built-in benchmark's with ``scoring: judge``."""
         if self.task_file:
             return self.task_file.get("judges", [])
-        from .harness.benchmarks import judge_endpoint
+        from evaltasks.harness.benchmarks import judge_endpoint
         judge = judge_endpoint(self.params.get("extra"))
         return [judge] if judge else []
 
@@ -57,6 +57,6 @@ class TaskSpec:
         task = {"id": self.id, "name": self.name, "benchmark": self.benchmark, "params": self.params,
                 "endpoint": self.endpoint, "refresh_cache": refresh_cache}
         if self.task_file:
-            from .filetasks import harness_view
+            from evaltasks.data.taskfiles import harness_view
             task["task_file"] = harness_view(self.task_file)
         return task

@@ -36,12 +36,17 @@ import os
 import shlex
 from pathlib import Path
 
-from .. import container, datasets, nodes, process, slurm, venv
-from ..config import ConfigError
-from ..harness import secrets as secret_pipe
-from ..harness.files import write_json_atomic
-from . import Executor, Handle, Outcome, Unavailable
-from .docker import DockerExecutor
+from evaltasks.executors.docker import containers as container
+from evaltasks.data import datasets
+from evaltasks.executors.slurm import nodes
+from evaltasks.executors.process import children as process
+from evaltasks.executors.slurm import scheduler as slurm
+from evaltasks.executors.process import venv
+from evaltasks.config.compose import ConfigError
+from evaltasks.harness import secrets as secret_pipe
+from evaltasks.harness.files import write_json_atomic
+from evaltasks.executors.base import Executor, Handle, Outcome, Unavailable
+from evaltasks.executors.docker.executor import DockerExecutor
 
 RECORD = "slurm.json"
 SECRETS_VAR = "EVALTASKS_SECRETS"

@@ -3,8 +3,10 @@ in the harness venv (venv.py) built from the same code and wheels as the image
 (process.py runs, finds and stops it). No Docker needed; what that gives up is
 in the README ("Without Docker")."""
 
-from .. import datasets, process, venv
-from . import Executor, Handle, Outcome
+from evaltasks.data import datasets
+from evaltasks.executors.process import children as process
+from evaltasks.executors.process import venv
+from evaltasks.executors.base import Executor, Handle, Outcome
 
 _PLACEHOLDER_PYTHON = "<harness venv>/bin/python"
 

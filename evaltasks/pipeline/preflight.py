@@ -11,10 +11,10 @@ import os
 import socket
 from urllib.parse import urlparse
 
-from . import container
-from .harness.adapters import Adapter
-from .harness.client import EndpointError, probe
-from .harness.model import generation
+from evaltasks.executors.docker import containers as container
+from evaltasks.harness.adapters import Adapter
+from evaltasks.harness.client import EndpointError, probe
+from evaltasks.harness.model import generation
 
 TIMEOUT = 60   # a cold server may take a while to answer its first request
 

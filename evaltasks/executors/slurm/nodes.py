@@ -24,8 +24,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import image, slurm
-from .venv import Venv, VenvError
+from evaltasks.executors.docker import image
+from evaltasks.executors.slurm import scheduler as slurm
+from evaltasks.executors.process.venv import Venv, VenvError
 
 MARKER = ".evaltasks-visible"
 # The probe's output: the interpreter's real path, then image.PROBE's (X.Y, glibc, machine).

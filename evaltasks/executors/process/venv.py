@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import image
+from evaltasks.executors.docker import image
 
 
 class VenvError(Exception):

@@ -23,7 +23,7 @@ import re
 import sys
 import time
 
-from . import __version__
+from evaltasks import __version__
 
 
 class UsageError(Exception):
@@ -55,7 +55,7 @@ def config_path(args):
 
 # -- run ------------------------------------------------------------------
 def cmd_run(args):
-    from .doit_loader import prepare, start
+    from evaltasks.pipeline.doit_entry import prepare, start
 
     overrides = args.override + (["execution.preflight=false"] if args.skip_preflight else [])
     run = prepare(config_path(args), overrides, create=False, forced=args.force, keep_going=args.continue_,
@@ -66,7 +66,7 @@ def cmd_run(args):
             raise UsageError(f"-t {task}: no such task in this config (tasks: {', '.join(ids)})")
     run.select(args.task)
     if args.dry_run:
-        from .dryrun import report
+        from evaltasks.pipeline.dryrun import report
 
         report(run, only=args.task, forced=args.force)
         return 0
@@ -79,7 +79,7 @@ def cmd_run(args):
     from doit.cmd_base import ModuleTaskLoader
     from doit.doit_cmd import DoitMain
 
-    from .plan import doit_config
+    from evaltasks.pipeline.plan import doit_config
 
     run.refresh_cache = args.force
     namespace = {"DOIT_CONFIG": doit_config(run), "task_eval": lambda: run.doit_tasks()}
@@ -97,7 +97,7 @@ def cmd_run(args):
 # -- status / kill / logs -------------------------------------------------
 def _lookup(prefix):
     """``(history, kind, full id, jobs)`` for an invocation or job id prefix."""
-    from .history import History, UnknownId
+    from evaltasks.state.history import History, UnknownId
 
     history = History()
     try:
@@ -113,7 +113,7 @@ class Jobs:
     handles (container, process, Slurm job), or that an executor cannot be reached."""
 
     def __init__(self, history, invocation):
-        from . import executors
+        from evaltasks.executors import base as executors
 
         names = {job["executor"] or "docker" for job in history.jobs(invocation)}    # older runs: Docker
         self.executors = {name: executors.for_handle_kind(name) for name in sorted(names)}
@@ -123,7 +123,7 @@ class Jobs:
 
     def _look(self):
         """Ask each executor, once: Docker or Slurm may take a moment to answer."""
-        from . import executors
+        from evaltasks.executors import base as executors
 
         if self._found is None:
             self._found, self._unreachable = {}, {}
@@ -162,8 +162,8 @@ def refresh(history, invocation, jobs=None):
 
 
 def job_view(history, job, jobs):
-    from .harness import layout
-    from .live import describe, read_progress
+    from evaltasks.harness import layout
+    from evaltasks.pipeline.live import describe, read_progress
 
     view = dict(job)
     # A later run may have written another results.json over this job's.
@@ -218,7 +218,7 @@ def cmd_status(args):
 
 def _server_log(output_dir):
     """The output dir's model server log, when a run there deployed one."""
-    from .deploy import SERVER_DIR
+    from evaltasks.deploy import SERVER_DIR
 
     path = os.path.join(output_dir, SERVER_DIR, "logs", "server.log")
     return path if os.path.exists(path) else None
@@ -243,7 +243,7 @@ def _ended(job):
 def cmd_kill(args):
     import signal
 
-    from . import history as history_module
+    from evaltasks.state import history as history_module
 
     history, kind, ident, jobs = _lookup(args.id)
     found = refresh(history, jobs[0]["invocation"])
@@ -271,7 +271,7 @@ def cmd_kill(args):
     for handle in removed:
         found.executors[handle.executor].stop(handle)
     if kind == "invocation":    # its model server, should its launcher be gone already
-        from .deploy.server import stop_recorded
+        from evaltasks.deploy.server import stop_recorded
 
         stop_recorded(inv["output_dir"], invocation=ident)
     for job in live:     # a pending job wrote nothing: a results.json there is an earlier run's
@@ -326,8 +326,8 @@ def cmd_logs(args):
 
 # -- reproduce ------------------------------------------------------------
 def cmd_reproduce(args):
-    from .harness.files import write_atomic
-    from .reproduce import ReproduceError, config_for, dump
+    from evaltasks.harness.files import write_atomic
+    from evaltasks.pipeline.reproduce import ReproduceError, config_for, dump
 
     path = args.what
     if not os.path.isfile(path):
@@ -366,8 +366,8 @@ def cmd_reproduce(args):
 
 # -- ls -------------------------------------------------------------------
 def catalog_rows():
-    from .config import DEFAULT_PARAMS
-    from .harness.benchmarks import CATALOG
+    from evaltasks.config.compose import DEFAULT_PARAMS
+    from evaltasks.harness.benchmarks import CATALOG
 
     rows = []
     for bench in CATALOG.values():
@@ -384,11 +384,11 @@ def catalog_rows():
 def file_task_rows(config_file=None):
     """Tasks defined in files in the task folders: the config's
     ``evaluation.task_dirs`` (read without checking the rest) and $EVALTASKS_TASKS_DIR."""
-    from . import filetasks
+    from evaltasks.data import taskfiles as filetasks
 
     configured = []
     if config_file:
-        from .config import ConfigError, read_yaml
+        from evaltasks.config.compose import ConfigError, read_yaml
 
         try:
             configured = (read_yaml(config_file).get("evaluation") or {}).get("task_dirs") or []
@@ -431,7 +431,7 @@ def ls_tasks(args, as_data=False):
 
 
 def ls_runs(args, as_data=False):
-    from .history import History
+    from evaltasks.state.history import History
 
     history = History()
     since = time.time() - parse_age(args.since) if args.since else None
@@ -498,9 +498,9 @@ def parse_age(text):
 # -- check-task -------------------------------------------------------------
 def cmd_check_task(args):
     """Render the first prompts and targets of a task file, sending nothing."""
-    from . import filetasks
-    from .harness.benchmarks.filetask import FileTask
-    from .harness.datasets import DatasetError
+    from evaltasks.data import taskfiles as filetasks
+    from evaltasks.harness.benchmarks.filetask import FileTask
+    from evaltasks.harness.datasets import DatasetError
 
     try:
         task_file = filetasks.load(args.file)
@@ -529,7 +529,7 @@ def cmd_check_task(args):
 # -- report / compare / export ---------------------------------------------
 def _write_or_print(text, path):
     if path:
-        from .harness.files import write_atomic
+        from evaltasks.harness.files import write_atomic
 
         try:
             write_atomic(path, text)
@@ -541,7 +541,7 @@ def _write_or_print(text, path):
 
 
 def cmd_report(args):
-    from .report import load, summary
+    from evaltasks.report import load, summary
 
     try:
         run = load.load_run(args.run)
@@ -573,7 +573,7 @@ def _flips_shown(value):
 
 
 def cmd_compare(args):
-    from .report import compare, load
+    from evaltasks.report import compare, load
 
     if len(args.runs) < 2:
         raise UsageError("compare needs at least two runs: the baseline, then the run(s) to compare with it")
@@ -582,15 +582,15 @@ def cmd_compare(args):
         result = compare.compare(runs, mde_threshold=args.mde_threshold)
     except load.RunError as e:
         raise UsageError(str(e)) from None
-    from .report import cost
+    from evaltasks.report import cost
 
     usage = cost.runs_usage(runs, load.display_names(runs))
     if args.format == "json":
-        from .report.summary import finite
+        from evaltasks.report.summary import finite
 
         text = json.dumps(finite(dict(result, usage=usage)), indent=2, ensure_ascii=False) + "\n"
     elif args.format == "html":
-        from .report import html
+        from evaltasks.report import html
 
         text = html.compare_page(result, runs, here=os.path.dirname(os.path.abspath(args.output or ".")))
     else:
@@ -604,7 +604,7 @@ def cmd_compare(args):
 
 
 def cmd_leaderboard(args):
-    from .report import leaderboard, load
+    from evaltasks.report import leaderboard, load
 
     here = os.path.dirname(os.path.abspath(args.output)) if args.output else os.getcwd()
     try:
@@ -616,7 +616,7 @@ def cmd_leaderboard(args):
 
 
 def cmd_export(args):
-    from .report import export
+    from evaltasks.report import export
 
     if args.dest == "local":
         config = {"output_dir": args.output_dir}
@@ -642,8 +642,8 @@ def cmd_export(args):
 
 
 def add_report_commands(sub):
-    from .report.compare import FLIPS_SHOWN, MDE_THRESHOLD
-    from .report.summary import FORMATS
+    from evaltasks.report.compare import FLIPS_SHOWN, MDE_THRESHOLD
+    from evaltasks.report.summary import FORMATS
 
     report = sub.add_parser("report", help="a finished run's summary: each metric with its 95%% interval")
     report.add_argument("run", help="an output dir, or an invocation (or job) id")

@@ -6,9 +6,10 @@ import os
 import re
 from pathlib import Path
 
-from . import docker_args, sandbox_container
-from .running import Running
-from .harness import secrets as secret_pipe
+from evaltasks.executors.docker import args as docker_args
+from evaltasks.executors.docker import sandbox as sandbox_container
+from evaltasks.executors.running import Running
+from evaltasks.harness import secrets as secret_pipe
 
 LABEL_INVOCATION = "evaltasks.invocation"
 LABEL_JOB = "evaltasks.job"
@@ -154,7 +155,7 @@ def response_cache_dir(spec):
     if spec.deployment:
         # Replies are keyed by the served name, which stays when the model behind it
         # changes: each deployed model gets a cache of its own.
-        from .deploy import digest
+        from evaltasks.deploy import digest
 
         folder = os.path.join(folder, f"deployment-{digest(spec.deployment)}")
     return os.path.abspath(os.path.expanduser(folder))

@@ -11,10 +11,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .harness import benchmarks
+from evaltasks.harness import benchmarks
 
-HARNESS = Path(__file__).parent / "harness"
-PACKAGE_INIT = Path(__file__).parent / "__init__.py"
+# The package root: this module is evaltasks/executors/docker/image.py.
+PACKAGE = Path(__file__).resolve().parents[2]
+HARNESS = PACKAGE / "harness"
+PACKAGE_INIT = PACKAGE / "__init__.py"
 DEFAULT_BASE_IMAGE = "evaltasks-base:bookworm"
 REPOSITORY = "evaltasks-harness"
 # Published only as source: built into a wheel on the host before the rest is fetched.

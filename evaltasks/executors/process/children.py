@@ -20,10 +20,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import container
-from .harness import benchmarks, secrets as secret_pipe
-from .harness.files import write_json_atomic
-from .running import Running
+from evaltasks.executors.docker import containers as container
+from evaltasks.harness import benchmarks, secrets as secret_pipe
+from evaltasks.harness.files import write_json_atomic
+from evaltasks.executors.running import Running
 
 RECORD = "process.json"
 GRACE = 10.0        # seconds between SIGTERM and SIGKILL

@@ -5,7 +5,7 @@ import json
 import os
 import sqlite3
 
-from .plan import DB_FILE, InputsUnchanged, fingerprint
+from evaltasks.pipeline.plan import DB_FILE, InputsUnchanged, fingerprint
 
 
 def saved_inputs(output_dir):
@@ -133,7 +133,7 @@ def _report_server(run, would, out):
     dep = run.cfg.deployment
     if dep is None:
         return
-    from .deploy import DeploymentError, commands, models
+    from evaltasks.deploy import DeploymentError, commands, models
 
     if not would:
         out(f"\nmodel server ({dep.type}): not started, no task would run")

@@ -14,9 +14,11 @@ import os
 
 import yaml
 
-from . import __version__, datasets, image
-from .harness import benchmarks
-from .harness.layout import RUN_CONFIG
+from evaltasks import __version__
+from evaltasks.data import datasets
+from evaltasks.executors.docker import image
+from evaltasks.harness import benchmarks
+from evaltasks.harness.layout import RUN_CONFIG
 
 
 class ReproduceError(Exception):

@@ -15,8 +15,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .harness.files import sha256_file
-from .image import cache_dir
+from evaltasks.harness.files import sha256_file
+from evaltasks.executors.docker.image import cache_dir
 
 
 _DIGESTS = {}    # (real path, size, mtime_ns) → sha256
@@ -46,9 +46,9 @@ def data_folder(spec):
     """The host folder an executor hands the harness as ``spec``'s data: a task
     file's staged copies (filetasks.stage), or its benchmark's folder."""
     if spec.task_file:
-        from .filetasks import data_folder as staged
+        from evaltasks.data.taskfiles import data_folder as staged
         return staged()
-    from .harness import benchmarks
+    from evaltasks.harness import benchmarks
     return folder(benchmarks.resolve(spec.benchmark))
 
 

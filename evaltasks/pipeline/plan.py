@@ -13,9 +13,11 @@ tasks (``doit list``) stays instant. The tasks' actions are ``runner.Run``'s.
 import os
 import uuid
 
-from . import datasets, deploy, image
-from .harness import benchmarks, layout
-from .spec import TaskSpec
+from evaltasks import deploy
+from evaltasks.data import datasets
+from evaltasks.executors.docker import image
+from evaltasks.harness import benchmarks, layout
+from evaltasks.config.task_spec import TaskSpec
 
 DB_FILE = ".doit.db"
 # Params that change how a task runs but not what it measures; editing them
@@ -161,7 +163,7 @@ def summary_task(run):
 def write_summary(output_dir, auto_export=None):
     from doit.exceptions import TaskFailed
 
-    from .report import export, load, summary
+    from evaltasks.report import export, load, summary
 
     try:
         summary.write_all(output_dir)
@@ -179,7 +181,7 @@ class LastJob:
         self.results_path = results_path
 
     def __repr__(self):
-        from .history import History
+        from evaltasks.state.history import History
 
         job = History().last_job(self.results_path)
         if not job:
@@ -192,7 +194,7 @@ def clean(spec):
 
 
 def doit_config(run):
-    from .reporter import reporter_for
+    from evaltasks.pipeline.console import reporter_for
 
     return {
         "backend": "sqlite3",

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import yaml
 
-from .harness.files import sha256_file
-from . import datasets
-from .harness.filetask import spec as task_spec
+from evaltasks.harness.files import sha256_file
+from evaltasks.data import datasets
+from evaltasks.harness.filetask import spec as task_spec
 
 TASKS_DIR_ENV = "EVALTASKS_TASKS_DIR"
 

@@ -14,8 +14,8 @@ import os
 import secrets
 from dataclasses import dataclass
 
-from .harness import sandbox_runner
-from .harness.sandbox import SANDBOX_ENV
+from evaltasks.harness import sandbox_runner
+from evaltasks.harness.sandbox import SANDBOX_ENV
 
 SCRATCH = "/scratch"            # in the sandbox container
 HARNESS_SCRATCH = "/sandbox"    # the same folder, in the harness container

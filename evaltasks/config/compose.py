@@ -18,8 +18,8 @@ from importlib import resources
 
 import yaml
 
-from . import schema
-from .harness import benchmarks
+from evaltasks.config import schema
+from evaltasks.harness import benchmarks
 
 DEFAULT_DEFAULTS = [{"execution": "local"}, {"deployment": "none"}, "_self_"]
 
@@ -124,7 +124,7 @@ def _load(path, overrides, cwd):
              for i in range(len(data["evaluation"]["tasks"]))]
     _check_unique_ids(tasks)
     if dep is not None:
-        from . import deploy
+        from evaltasks import deploy
 
         dep = deploy.sized(dep, [task for task in tasks if task["deployed"]])
     return Config(path=path, data=data, tasks=tasks, deployment=dep,
@@ -153,7 +153,7 @@ def _default_target(data):
 
 
 def _deployment(data):
-    from . import deploy
+    from evaltasks import deploy
 
     try:
         return deploy.from_config(data)
@@ -166,7 +166,7 @@ def _served_by(task, dep, deployed):
     task["deployment"] = None
     if dep is None:
         return task
-    from . import deploy
+    from evaltasks import deploy
 
     try:
         task["deployment"] = deploy.fingerprint(dep)
@@ -248,7 +248,7 @@ def compose(document):
 
 
 def _group(group, option):
-    folder = resources.files("evaltasks") / "groups"
+    folder = resources.files("evaltasks.config") / "groups"
     groups = sorted(p.name for p in folder.iterdir() if p.is_dir())
     if group not in groups:
         raise ConfigError(f"defaults: unknown group '{group}' (available: {', '.join(groups)})")
@@ -397,7 +397,7 @@ def _benchmark(name, task_dirs, where, cwd):
             pass
     # Task files only from here: their machinery (templates, the judge's HTTP client)
     # costs a quarter of a second to import, which every `doit list` would pay.
-    from . import filetasks
+    from evaltasks.data import taskfiles as filetasks
 
     try:
         if filetasks.is_path(name):

@@ -5,9 +5,12 @@ invocation or output dir."""
 
 import os
 
-from .. import container, datasets, docker_args, image
-from ..harness import benchmarks
-from . import Executor, Handle, Outcome, Unavailable
+from evaltasks.executors.docker import containers as container
+from evaltasks.data import datasets
+from evaltasks.executors.docker import args as docker_args
+from evaltasks.executors.docker import image
+from evaltasks.harness import benchmarks
+from evaltasks.executors.base import Executor, Handle, Outcome, Unavailable
 
 
 class DockerExecutor(Executor):
@@ -49,7 +52,7 @@ class DockerExecutor(Executor):
         run.preflight(run.todo, network=self.network)
         self.ensure_image()
         labels = {container.LABEL_INVOCATION: run.invocation, container.LABEL_OUTPUT_DIR: run.cfg.output_dir}
-        from .. import preflight
+        from evaltasks.pipeline import preflight
         send = preflight.from_container(self.client, self.image, self.network,
                                         f"evaltasks-preflight-{run.invocation[:8]}", labels)
         run.preflight(run.todo, network=self.network, send=send)

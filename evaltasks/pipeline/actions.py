@@ -14,9 +14,13 @@ from pathlib import Path
 
 import yaml
 
-from . import config, datasets, executors, image, plan
-from .harness import benchmarks, layout
-from .harness.files import write_atomic, write_json_atomic
+from evaltasks.config import compose as config
+from evaltasks.data import datasets
+from evaltasks.executors import base as executors
+from evaltasks.executors.docker import image
+from evaltasks.pipeline import plan
+from evaltasks.harness import benchmarks, layout
+from evaltasks.harness.files import write_atomic, write_json_atomic
 
 
 class Run:
@@ -24,8 +28,8 @@ class Run:
 
     def __init__(self, cfg, invocation=None, overrides=(), forced=False, keep_going=False,
                  confirm_unsafe_code=False):
-        from .history import History
-        from .lock import OutputDirLock
+        from evaltasks.state.history import History
+        from evaltasks.pipeline.lock import OutputDirLock
 
         self.cfg = cfg
         self.overrides = list(overrides)
@@ -57,7 +61,7 @@ class Run:
         self.say = lambda text: None    # a line printed now (the reporter sets it)
         self.server = None
         if cfg.deployment is not None:
-            from .deploy.lifecycle import ModelServer
+            from evaltasks.deploy.lifecycle import ModelServer
 
             self.server = ModelServer(cfg.deployment, self.invocation, say=lambda text: self.say(text),
                                       on_death=lambda why: self.executor.stop_all())
@@ -75,7 +79,7 @@ class Run:
 
     def to_run(self):
         """The selected tasks that are not up to date (or all selected, forced)."""
-        from .dryrun import reasons, saved_inputs
+        from evaltasks.pipeline.dryrun import reasons, saved_inputs
 
         saved = {} if self.forced else saved_inputs(self.cfg.output_dir)
         return [spec for spec in self.specs if spec.id in self.selected
@@ -123,7 +127,7 @@ class Run:
         self.todo = [spec for spec in todo if spec.id not in blocked]
         try:
             self.lock.acquire(f"invocation {self.invocation}")
-            from .deploy.server import stop_recorded
+            from evaltasks.deploy.server import stop_recorded
 
             if stop_recorded(self.cfg.output_dir):
                 self.notes.append("stopped a model server left by a killed launcher")
@@ -136,7 +140,7 @@ class Run:
         """The ``_deploy`` setup task: start the model server the tasks share."""
         from doit.exceptions import TaskFailed
 
-        from .deploy.server import ServerFailed
+        from evaltasks.deploy.server import ServerFailed
 
         todo = [spec for spec in self.to_run() if not self.blocker(spec)]
         try:
@@ -185,7 +189,7 @@ class Run:
                 # A task's env_vars may name where its HF_TOKEN comes from (gated data).
                 token = os.environ.get(spec.env_vars.get("HF_TOKEN", "HF_TOKEN"))
                 if spec.task_file:
-                    from . import filetasks
+                    from evaltasks.data import taskfiles as filetasks
                     filetasks.stage(spec.task_file, log=note)
                 else:
                     datasets.ensure(benchmarks.resolve(spec.benchmark), log=note, hf_token=token)
@@ -222,7 +226,7 @@ class Run:
         """Check the endpoints reachable from here (``send`` None; before any image
         or venv is built, so a typo is found at once), or, with ``send``, those
         whose host is a container name on the Docker ``network``."""
-        from . import preflight
+        from evaltasks.pipeline import preflight
 
         if not self.cfg.data["execution"].get("preflight", True):
             return

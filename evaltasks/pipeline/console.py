@@ -12,9 +12,10 @@ import time
 from doit.exceptions import UnmetDependency
 from doit.reporter import ConsoleReporter
 
-from . import config, plan
-from .harness import layout, warnings
-from .live import LiveProgress
+from evaltasks.config import compose as config
+from evaltasks.pipeline import plan
+from evaltasks.harness import layout, warnings
+from evaltasks.pipeline.live import LiveProgress
 
 # Up-to-date tasks named in a run's last line; beyond this, only their number.
 NAMED_UP_TO_DATE = 5
@@ -226,7 +227,7 @@ def reporter_for(run):
 def _with_interval(results_path):
     """The headline metric with its 95% interval from the task's samples, e.g.
     ``accuracy=0.8450 [0.7944, 0.8946] (n=200)``; None when it cannot be made."""
-    from .report import load, summary
+    from evaltasks.report import load, summary
 
     try:
         metric = summary.metric_rows(load.read_task(os.path.dirname(results_path)))[0]

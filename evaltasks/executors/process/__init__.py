@@ -1,0 +1,1 @@
+"""runtime: process: each task as a child process in the harness venv."""

@@ -1,0 +1,1 @@
+"""execution: slurm: each task as a Slurm batch job."""
