@@ -8,6 +8,7 @@ variables set) is checked only for the tasks that will run: see ``blocker``.
 """
 
 import copy
+import functools
 import difflib
 import json
 import os
@@ -18,7 +19,7 @@ from importlib import resources
 
 import yaml
 
-from evaltasks.config import schema
+from evaltasks.config import schema, sections
 from evaltasks.harness import benchmarks
 
 DEFAULT_DEFAULTS = [{"execution": "local"}, {"deployment": "none"}, "_self_"]
@@ -57,9 +58,19 @@ class Config:
     # into dodo.py's folder), so the history records this one.
     file: str = None
 
+    @functools.cached_property
+    def execution(self):
+        """``execution`` as a frozen ``sections.Execution``."""
+        return sections.Execution.from_dict(self.data["execution"])
+
+    @functools.cached_property
+    def target(self):
+        """``target`` as a frozen ``sections.Target`` (the config's; tasks may override it)."""
+        return sections.Target.from_dict(self.data["target"])
+
     @property
     def output_dir(self):
-        return self.data["execution"]["output_dir"]
+        return self.execution.output_dir
 
 
 class OverrideError(ConfigError):
