@@ -4,7 +4,9 @@ import pytest
 import yaml
 
 from evaltasks.config import compose as config
-from evaltasks.config.compose import ConfigError
+from evaltasks.config.errors import ConfigError
+from evaltasks.config.params import DEFAULT_PARAMS
+from evaltasks.config.tasks import blocker
 
 BASE = {
     "defaults": [{"execution": "local"}, {"deployment": "none"}, "_self_"],
@@ -50,7 +52,7 @@ def test_defaults_are_composed_and_paths_resolved(tmp_path):
     assert task["id"] == "gsm8k" and task["benchmark"] == "gsm8k"
     assert task["params"]["limit_samples"] == 10
     assert task["params"]["max_new_tokens"] == 1024             # gsm8k's own default
-    assert task["params"]["parallelism"] == config.DEFAULT_PARAMS["parallelism"]
+    assert task["params"]["parallelism"] == DEFAULT_PARAMS["parallelism"]
 
 
 def test_self_before_a_group_lets_the_group_win(tmp_path):
@@ -151,27 +153,27 @@ def test_duplicate_task_needs_distinct_ids(tmp_path):
 def test_api_key_variable_is_needed_only_to_run(tmp_path):
     document = with_("target.api_endpoint.api_key_name", "MY_KEY")
     task, = load(tmp_path, document).tasks               # loading (list, dry run) needs no secret
-    assert config.blocker(task, {}) == ("target.api_endpoint.api_key_name: environment variable MY_KEY "
+    assert blocker(task, {}) == ("target.api_endpoint.api_key_name: environment variable MY_KEY "
                                         "is not set (export it, or set api_key_name: null for no key)")
-    assert config.blocker(task, {"MY_KEY": ""}) == \
+    assert blocker(task, {"MY_KEY": ""}) == \
         "target.api_endpoint.api_key_name: environment variable MY_KEY is empty"
-    assert config.blocker(task, {"MY_KEY": "s3cret"}) is None
+    assert blocker(task, {"MY_KEY": "s3cret"}) is None
 
 
 def test_a_task_overriding_the_key_variable_needs_that_one(tmp_path):
     document = with_("evaluation.tasks.0.overrides", {"target.api_endpoint.api_key_name": "OTHER_KEY"})
     document["target"]["api_endpoint"]["api_key_name"] = "MY_KEY"
     task, = load(tmp_path, document).tasks
-    assert "environment variable OTHER_KEY is not set" in config.blocker(task, {"MY_KEY": "x"})
+    assert "environment variable OTHER_KEY is not set" in blocker(task, {"MY_KEY": "x"})
 
 
 def test_env_vars_name_host_variables(tmp_path):
     document = with_("evaluation.tasks.0.env_vars", {"HF_TOKEN": "HF_TOKEN_FOR_GPQA"})
     task, = load(tmp_path, document).tasks
     assert task["env_vars"] == {"HF_TOKEN": "HF_TOKEN_FOR_GPQA"}
-    assert config.blocker(task, {}) == "env_vars.HF_TOKEN: environment variable HF_TOKEN_FOR_GPQA is not set (export it)"
-    assert config.blocker(task, {"HF_TOKEN_FOR_GPQA": ""}).endswith("HF_TOKEN_FOR_GPQA is empty")
-    assert config.blocker(task, {"HF_TOKEN_FOR_GPQA": "x"}) is None
+    assert blocker(task, {}) == "env_vars.HF_TOKEN: environment variable HF_TOKEN_FOR_GPQA is not set (export it)"
+    assert blocker(task, {"HF_TOKEN_FOR_GPQA": ""}).endswith("HF_TOKEN_FOR_GPQA is empty")
+    assert blocker(task, {"HF_TOKEN_FOR_GPQA": "x"}) is None
 
 
 @pytest.mark.parametrize("text, expected", [

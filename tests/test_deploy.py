@@ -19,6 +19,7 @@ import yaml
 from conftest import evaltasks_cli, free_port
 from evaltasks import deploy
 from evaltasks.config import compose as config
+from evaltasks.config.errors import ConfigError
 from evaltasks.deploy import commands, server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,7 +84,7 @@ def test_the_user_may_still_override_url_and_model(tmp_path):
     ("generic", {"command": "x", "served_model_name": "m", "types": 1}, "deployment.types: unknown key"),
 ])
 def test_bad_deployment_is_one_line_naming_the_key(tmp_path, group, deployment, message):
-    with pytest.raises(config.ConfigError) as e:
+    with pytest.raises(ConfigError) as e:
         load(tmp_path, deployment, group=group)
     assert message in str(e.value) and "\n" not in str(e.value)
 
@@ -384,6 +385,6 @@ def test_a_deployment_with_the_slurm_executor_is_refused_in_one_line(tmp_path):
 
     cfg = load(tmp_path, {"command": "serve", "port": 8123, "served_model_name": "m1"},
                overrides=["execution.type=slurm"])
-    with pytest.raises(config.ConfigError) as e:
+    with pytest.raises(ConfigError) as e:
         runner.Run(cfg)
     assert str(e.value).startswith("deployment: generic is not supported with execution: slurm yet")

@@ -3,7 +3,7 @@
 import pytest
 
 from evaltasks.executors.docker import args as docker_args
-from evaltasks.config.compose import ConfigError
+from evaltasks.config.errors import ConfigError
 
 
 def test_supported_flags():

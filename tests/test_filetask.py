@@ -14,6 +14,7 @@ import yaml
 from conftest import DATA_DIR, evaltasks_cli, gsm8k_golds, write_config
 from endpoint import FakeEndpoint
 from evaltasks.config import compose as config
+from evaltasks.config.params import DEFAULT_PARAMS
 from evaltasks.data import taskfiles as filetasks
 from evaltasks.pipeline import plan
 from evaltasks.pipeline import actions as runner
@@ -58,7 +59,7 @@ def builtin_gsm8k(tmp_path, url):
     task_dir.mkdir()
     (task_dir / "task.json").write_text(json.dumps({
         "id": "gsm8k", "name": "gsm8k", "benchmark": "gsm8k",
-        "params": dict(config.DEFAULT_PARAMS, parallelism=16, max_new_tokens=1024, extra={}),
+        "params": dict(DEFAULT_PARAMS, parallelism=16, max_new_tokens=1024, extra={}),
         "endpoint": {"url": url, "model_id": "test-model", "type": "chat", "api_key_name": None,
                      "adapter_config": {}}}))
     run.run(str(task_dir))

@@ -7,7 +7,7 @@ import yaml
 from conftest import Gsm8kModel, doit, evaltasks_cli, results, write_config
 from endpoint import FakeEndpoint
 from evaltasks.config import compose as config
-from evaltasks.config.compose import ConfigError
+from evaltasks.config.errors import ConfigError
 
 PER_MODEL = {
     "execution": {"output_dir": "results/${target.api_endpoint.model_id}"},

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from evaltasks.config import compose as config
-from evaltasks.config.compose import ConfigError
+from evaltasks.config.errors import ConfigError
 
 REFERENCE = {   # the reference document's shape: dotted task names
     "execution": {"output_dir": "results"},

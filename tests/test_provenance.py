@@ -13,6 +13,7 @@ import pytest
 from conftest import DATA_DIR, answered, doit, evaltasks_cli, results, write_config
 from endpoint import FakeEndpoint
 from evaltasks.config import compose as config
+from evaltasks.config.params import DEFAULT_PARAMS
 from evaltasks.data import datasets
 from evaltasks.pipeline import dryrun
 from evaltasks.pipeline import plan
@@ -206,7 +207,7 @@ def test_reproduce_results_made_before_provenance(tmp_path, state):
     """An older results.json still gives a config, and says what cannot be checked."""
     task_dir = tmp_path / "out" / "gsm8k"
     task_dir.mkdir(parents=True)
-    params = dict(config.DEFAULT_PARAMS, limit_samples=3, max_new_tokens=1024, extra={"prompt_style": "answer"})
+    params = dict(DEFAULT_PARAMS, limit_samples=3, max_new_tokens=1024, extra={"prompt_style": "answer"})
     (task_dir / "results.json").write_text(json.dumps({
         "task": "gsm8k", "benchmark": "gsm8k", "model_id": "m", "params": params,
         "endpoint": {"url": "http://model.example:8000/v1/chat/completions", "type": "chat", "api_key_name": "MY_KEY",

@@ -366,7 +366,7 @@ def cmd_reproduce(args):
 
 # -- ls -------------------------------------------------------------------
 def catalog_rows():
-    from evaltasks.config.compose import DEFAULT_PARAMS
+    from evaltasks.config.params import DEFAULT_PARAMS
     from evaltasks.harness.benchmarks import CATALOG
 
     rows = []
@@ -388,7 +388,8 @@ def file_task_rows(config_file=None):
 
     configured = []
     if config_file:
-        from evaltasks.config.compose import ConfigError, read_yaml
+        from evaltasks.config.compose import read_yaml
+        from evaltasks.config.errors import ConfigError
 
         try:
             configured = (read_yaml(config_file).get("evaluation") or {}).get("task_dirs") or []

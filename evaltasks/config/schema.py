@@ -1,6 +1,8 @@
 """Cerberus schemas: the whole config file, and the per-task view that
-``overrides`` apply to (``config.params.*``, ``target.api_endpoint.*``)."""
+``overrides`` apply to (``config.params.*``, ``target.api_endpoint.*``), and how
+a problem they find is said in one line (``one_line``)."""
 
+import difflib
 import re
 
 from cerberus import Validator
@@ -275,3 +277,23 @@ def keys_beside(schema, path):
             return []
         mapping = rule.get("schema") if rule.get("type") == "dict" else None
     return sorted(mapping) if isinstance(mapping, dict) else []
+
+
+def one_line(found, prefix="", suffix="", rules=CONFIG):
+    """The first problem, its path as ``-o`` accepts it, the nearest valid key
+    for an unknown one (``rules``: the schema ``found`` came from), and how many more."""
+    (path, message), rest = found[0], found[1:]
+    listed = ", ".join(prefix + p for p, _ in rest[:3]) + (", …" if len(rest) > 3 else "")
+    more = f" (and {len(rest)} more: {listed})" if rest else ""
+    return f"{prefix}{path}: {message}{_unknown_key_hint(path, message, rules)}{suffix}{more}"
+
+
+def _unknown_key_hint(path, message, rules):
+    if message != "unknown key":
+        return ""
+    if path == "config":
+        return ("; per-task settings (config.params.*) go under evaluation.overrides (every task) "
+                "or evaluation.tasks.<name>.overrides (one task)")
+    name = re.split(r"[.\]]", path)[-1]
+    near = difflib.get_close_matches(name, keys_beside(rules, path), n=1, cutoff=0.6)
+    return f" (did you mean {near[0]}?)" if near else ""

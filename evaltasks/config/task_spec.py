@@ -1,6 +1,7 @@
-"""One planned task: what the runner, an executor and the harness need to run
+"""One planned task: what the pipeline, an executor and the harness need to run
 it, and nothing about how it runs (that is the executor's, from the config's
-``execution`` section)."""
+``execution`` section). Built from one of ``Config.tasks`` (config/tasks.py): the pipeline and the
+executors read these, not the resolved tasks' dicts."""
 
 import os
 from dataclasses import dataclass
@@ -19,12 +20,12 @@ class TaskSpec:
     job_id: str         # <invocation>.<number>
     output_dir: str
     task_dir: str
-    task_file: dict = None      # a task defined in a file (filetasks.load), None for a built-in benchmark
-    deployment: dict = None     # the deployed model's fingerprint (deploy.fingerprint), or None
+    task_file: dict | None = None    # a task defined in a file (data/taskfiles.load), None for a built-in benchmark
+    deployment: dict | None = None   # the deployed model's fingerprint (deploy.fingerprint), or None
     deployed: bool = False      # the url is the deployment's own (so its port is not measured)
 
     @classmethod
-    def planned(cls, task, invocation, number, output_dir):
+    def planned(cls, task: dict, invocation: str, number: int, output_dir: str) -> "TaskSpec":
         """From one of ``config.tasks``."""
         return cls(id=task["id"], name=task["name"], benchmark=task["benchmark"], params=task["params"],
                    endpoint=task["endpoint"], env_vars=task["env_vars"], job_id=f"{invocation}.{number}",
@@ -33,7 +34,7 @@ class TaskSpec:
                    deployed=task.get("deployed", False))
 
     @property
-    def judges(self):
+    def judges(self) -> list[dict]:
         """The judge endpoints the task asks besides its model: a task file's, or
         a built-in benchmark's with ``scoring: judge``."""
         if self.task_file:
@@ -43,14 +44,14 @@ class TaskSpec:
         return [judge] if judge else []
 
     @property
-    def results(self):
+    def results(self) -> str:
         return layout.results(self.task_dir)
 
     @property
-    def log(self):
+    def log(self) -> str:
         return layout.job_log(self.task_dir, self.job_id)
 
-    def harness_task(self, refresh_cache=False):
+    def harness_task(self, refresh_cache: bool = False) -> dict:
         """``task.json`` for the harness: the task's settings, no secret values, and
         whether to bypass the response cache (not part of the task's fingerprint:
         how a result is fetched, not what it measures)."""

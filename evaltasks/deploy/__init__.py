@@ -99,20 +99,20 @@ class Deployment:
         return self.served_model_name or self.hf_model_handle or "model"
 
 
-def from_config(data):
-    """The run's Deployment, or None for ``deployment: none``. ``data`` is the
-    composed, validated config; raises DeploymentError for what the schema
-    cannot see (a missing model, a file that is not there)."""
-    section = data.get("deployment") or {}
+def from_config(section, execution):
+    """The run's Deployment, or None for ``deployment: none``. ``section`` is the
+    validated config's ``deployment`` mapping (or None), ``execution`` its typed
+    ``execution`` (config.sections.Execution); raises DeploymentError for what
+    the schema cannot see (a missing model, a file that is not there)."""
+    section = section or {}
     kind = section.get("type", "none")
     if kind == "none":
         return None
-    execution = data["execution"]
     keys = {k: v for k, v in section.items() if k in Deployment.__dataclass_fields__ and v is not None}
     keys.pop("type", None)
-    dep = Deployment(type=kind, output_dir=execution["output_dir"],
-                     readiness_timeout=execution.get("endpoint_readiness_timeout", DEFAULT_READINESS_TIMEOUT),
-                     runtime=execution.get("runtime") or "docker",
+    dep = Deployment(type=kind, output_dir=execution.output_dir,
+                     readiness_timeout=execution.endpoint_readiness_timeout or DEFAULT_READINESS_TIMEOUT,
+                     runtime=execution.runtime,
                      **{k: v for k, v in keys.items() if k != "output_dir"})
     _check(dep)
     return dep

@@ -21,7 +21,7 @@ One executor object serves one launcher process:
 
 from dataclasses import dataclass
 
-from evaltasks.config.compose import ConfigError
+from evaltasks.config.errors import ConfigError
 
 
 class Unavailable(Exception):

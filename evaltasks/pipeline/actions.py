@@ -14,7 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from evaltasks.config import compose as config
+from evaltasks.config import tasks as config_tasks
+from evaltasks.config.errors import ConfigError
 from evaltasks.data import datasets
 from evaltasks.executors import base as executors
 from evaltasks.executors.docker import image
@@ -38,9 +39,9 @@ class Run:
         self.executor = executors.choose(cfg.data["execution"])
         self.executor.validate(self.specs)
         if cfg.deployment is not None and not self.executor.serves_deployments:
-            raise config.ConfigError(f"deployment: {cfg.deployment.type} is not supported with execution: "
-                                     f"{cfg.data['execution'].get('type')} yet (the server would run here, "
-                                     "not on the nodes); use execution: local, or deployment: none and your own server")
+            raise ConfigError(f"deployment: {cfg.deployment.type} is not supported with execution: "
+                              f"{cfg.data['execution'].get('type')} yet (the server would run here, "
+                              "not on the nodes); use execution: local, or deployment: none and your own server")
         self.by_task_name = {f"eval:{spec.id}": spec for spec in self.specs}
         self.history = History()
         self.lock = OutputDirLock(cfg.output_dir)
@@ -88,7 +89,7 @@ class Run:
     @staticmethod
     def blocker(spec, environ=os.environ):
         """Why ``spec`` cannot run on this machine now (data, key variables), or None."""
-        return config.blocker(vars(spec), environ) or datasets.missing(benchmarks.resolve(spec.benchmark))
+        return config_tasks.blocker(vars(spec), environ) or datasets.missing(benchmarks.resolve(spec.benchmark))
 
     def blocked(self, specs):
         """``{id: why}`` for the tasks among ``specs`` that cannot run."""

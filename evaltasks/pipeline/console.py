@@ -12,7 +12,7 @@ import time
 from doit.exceptions import UnmetDependency
 from doit.reporter import ConsoleReporter
 
-from evaltasks.config import compose as config
+from evaltasks.config.overrides import recorded_override
 from evaltasks.pipeline import plan
 from evaltasks.harness import layout, warnings
 from evaltasks.pipeline.live import LiveProgress
@@ -49,7 +49,7 @@ class EvalReporter(ConsoleReporter):
         specs = [s for name, s in self.run.by_task_name.items() if name in selected or "eval" in selected]
         self.run.history.start_invocation(
             self.run.invocation, self.run.cfg.file, self.run.cfg.output_dir,
-            [config.recorded_override(o) for o in self.run.overrides],
+            [recorded_override(o) for o in self.run.overrides],
             [(s.job_id, s.id, s.results, s.log) for s in specs], executor=self.run.executor.name,
             models={s.job_id: s.endpoint["model_id"] for s in specs})
         jobs = ", ".join(f"{s.job_id} ({s.id})" for s in specs[:NAMED_UP_TO_DATE])

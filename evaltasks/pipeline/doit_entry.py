@@ -7,6 +7,7 @@ import os
 import sys
 
 from evaltasks.config import compose as config
+from evaltasks.config.errors import ConfigError, OverrideError
 from evaltasks.pipeline import plan
 from evaltasks.pipeline import actions as runner
 
@@ -25,9 +26,9 @@ def prepare(config_path, overrides, invocation=None, cwd=None, create=True, **op
     try:
         cfg = config.load(config_path, overrides, cwd=cwd)
         run = runner.Run(cfg, invocation, overrides, **options)
-    except config.OverrideError as e:       # the file is fine: do not point at it
+    except OverrideError as e:       # the file is fine: do not point at it
         fail(e.where())
-    except config.ConfigError as e:
+    except ConfigError as e:
         fail(f"{config_path}: {e}")
     if create:
         start(run)

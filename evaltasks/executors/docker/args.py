@@ -6,7 +6,7 @@ import re
 import shlex
 from urllib.parse import urlparse
 
-from evaltasks.config.compose import ConfigError
+from evaltasks.config.errors import ConfigError
 
 KEY = "execution.extra_docker_args"
 _SIZE = re.compile(r"^\d+(\.\d+)?[bkmgBKMG]?$")

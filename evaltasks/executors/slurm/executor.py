@@ -42,7 +42,7 @@ from evaltasks.executors.slurm import nodes
 from evaltasks.executors.process import children as process
 from evaltasks.executors.slurm import scheduler as slurm
 from evaltasks.executors.process import venv
-from evaltasks.config.compose import ConfigError
+from evaltasks.config.errors import ConfigError
 from evaltasks.harness import secrets as secret_pipe
 from evaltasks.harness.files import write_json_atomic
 from evaltasks.executors.base import Executor, Handle, Outcome, Unavailable

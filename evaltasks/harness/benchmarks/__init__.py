@@ -386,7 +386,7 @@ def owns(module, name):
 
 
 # Tasks defined in a file (benchmarks/filetask.py): one entry for all of them,
-# not in the catalog; config.resolve_task gives it to a task whose name is a file.
+# not in the catalog; config/tasks.resolve_task gives it to a task whose name is a file.
 FILE_TASK = Benchmark(
     name="filetask",
     module="filetask",
