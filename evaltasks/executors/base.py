@@ -19,7 +19,7 @@ One executor object serves one launcher process:
 - ``provenance() -> dict``: what runs the harness (image, venv), for results.json's provenance.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from evaltasks.config.errors import ConfigError
 
@@ -111,6 +111,8 @@ RUNTIMES = ("docker", "process")
 def choose(execution):
     """The executor for a config's ``execution`` section: ``type`` (local | slurm,
     from ``defaults: - execution: ...``) and ``runtime`` (docker | process)."""
+    if not isinstance(execution, dict):     # until executors read Execution: a config.sections.Execution
+        execution = asdict(execution)
     kind = execution.get("type", "local")
     runtime = execution.get("runtime", "docker")
     if kind == "slurm":

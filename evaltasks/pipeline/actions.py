@@ -36,22 +36,21 @@ class Run:
         self.overrides = list(overrides)
         self.invocation = invocation or plan.new_invocation_id()
         self.specs = plan.task_specs(cfg, self.invocation)
-        self.executor = executors.choose(cfg.data["execution"])
+        self.executor = executors.choose(cfg.execution)
         self.executor.validate(self.specs)
         if cfg.deployment is not None and not self.executor.serves_deployments:
             raise ConfigError(f"deployment: {cfg.deployment.type} is not supported with execution: "
-                              f"{cfg.data['execution'].get('type')} yet (the server would run here, "
+                              f"{cfg.execution.type} yet (the server would run here, "
                               "not on the nodes); use execution: local, or deployment: none and your own server")
         self.by_task_name = {f"eval:{spec.id}": spec for spec in self.specs}
         self.history = History()
         self.lock = OutputDirLock(cfg.output_dir)
         # execution.mode: sequential holds whatever -n says to one task at a time.
-        sequential = cfg.data["execution"].get("mode") == "sequential"
-        self.slots = threading.Semaphore(1) if sequential else contextlib.nullcontext()
+        self.slots = threading.Semaphore(1) if cfg.execution.sequential else contextlib.nullcontext()
         self.forced = forced            # --force / doit -a: selected tasks run even if up to date
         self.keep_going = keep_going    # --continue: a task that cannot run does not stop the others
         # Model-written code may run outside a container only when the user said so.
-        self.confirm_unsafe_code = confirm_unsafe_code or bool(cfg.data["execution"].get("confirm_run_unsafe_code"))
+        self.confirm_unsafe_code = confirm_unsafe_code or cfg.execution.confirm_run_unsafe_code
         self.selected = [spec.id for spec in self.specs]
         self.todo = []      # the tasks _prepare found will run
         # `evaltasks run --force`: ask the endpoint again instead of answering
@@ -229,7 +228,7 @@ class Run:
         whose host is a container name on the Docker ``network``."""
         from evaltasks.pipeline import preflight
 
-        if not self.cfg.data["execution"].get("preflight", True):
+        if not self.cfg.execution.preflight:
             return
         if self.server and not self.server.ready:
             # A deployed model's endpoint is checked once its server is up (deploy()).

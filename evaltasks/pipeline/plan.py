@@ -83,7 +83,7 @@ class InputsUnchanged:
 
 
 def default_workers(cfg, executor=None):
-    if cfg.data["execution"].get("mode") == "sequential":
+    if cfg.execution.sequential:
         return 1
     wanted = executor and executor.default_workers(len(cfg.tasks))
     return wanted or max(1, min(len(cfg.tasks), MAX_DEFAULT_WORKERS))
@@ -153,7 +153,7 @@ def summary_task(run):
     return {
         "basename": SUMMARY,
         "doc": f"summary.md/.csv/.json/.html of every task's results in {out}",
-        "actions": [(write_summary, [out, run.cfg.data["execution"].get("auto_export")])],
+        "actions": [(write_summary, [out, run.cfg.execution.auto_export])],
         "file_dep": [spec.results for spec in run.specs],
         "targets": [os.path.join(out, name) for name in SUMMARY_FILES],
         "clean": True,
@@ -161,6 +161,8 @@ def summary_task(run):
 
 
 def write_summary(output_dir, auto_export=None):
+    """The summary files of ``output_dir``, then the exports ``auto_export``
+    (a config.sections.AutoExport, or None) asks for."""
     from doit.exceptions import TaskFailed
 
     from evaltasks.report import export, load, summary

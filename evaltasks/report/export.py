@@ -293,10 +293,9 @@ def export(refs, dest, config):
 
 
 def auto(output_dir, auto_export):
-    """``execution.auto_export: {destinations: [...], configs: {dest: {...}}}``,
-    at the end of a run (the summary task)."""
-    configs = auto_export.get("configs") or {}
+    """``execution.auto_export: {destinations: [...], configs: {dest: {...}}}``
+    (a config.sections.AutoExport), at the end of a run (the summary task)."""
     done = []
-    for dest in auto_export.get("destinations") or []:
-        done += export([output_dir], dest, configs.get(dest) or {})
+    for dest in auto_export.destinations:
+        done += export([output_dir], dest, auto_export.configs.get(dest) or {})
     return done
