@@ -39,7 +39,7 @@ for i in $(seq "$runs"); do
     rc=$?
     end=$(date +%s)
     [ "$rc" -eq 0 ] || status=1
-    line=$(grep -E '[0-9]+ (passed|failed|errors?)( |,).* in [0-9.]+s' "$out/run$i.log" | tail -1)
+    line=$(grep -E '[0-9]+ (passed|failed|errors?)\b.* in [0-9.]+s' "$out/run$i.log" | tail -1)
     load=$(awk -v s="$start" -v e="$end" '$1>=s && $1<=e {print $2}' "$out/load" | sort -n |
         awk '{a[NR]=$1} END {if (NR) printf "load median %s, max %s", a[int((NR+1)/2)], a[NR]; else print "no load sample"}')
     summary+=("run $i: exit $rc, $(( (end - start) / 60 ))m$(( (end - start) % 60 ))s wall, $load: $line")
