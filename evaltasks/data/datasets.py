@@ -15,8 +15,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from evaltasks.data.cache_dir import cache_dir
 from evaltasks.harness.files import sha256_file
-from evaltasks.executors.docker.image import cache_dir
 
 
 _DIGESTS = {}    # (real path, size, mtime_ns) → sha256
@@ -42,12 +42,18 @@ def folder(bench):
     return (root if root else cache_dir() / "datasets") / bench.dataset
 
 
+def staged_folder():
+    """Where task files' data is staged (``taskfiles.stage``), named as the harness
+    looks a folder up (``<data root>/<dataset>``), whatever executor runs it. Here,
+    not in taskfiles (which imports this module), so that neither imports the other."""
+    return cache_dir() / "datasets" / "filetask"
+
+
 def data_folder(spec):
     """The host folder an executor hands the harness as ``spec``'s data: a task
-    file's staged copies (filetasks.stage), or its benchmark's folder."""
+    file's staged copies (taskfiles.stage), or its benchmark's folder."""
     if spec.task_file:
-        from evaltasks.data.taskfiles import data_folder as staged
-        return staged()
+        return staged_folder()
     from evaltasks.harness import benchmarks
     return folder(benchmarks.resolve(spec.benchmark))
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from evaltasks.harness.files import sha256_file
 from evaltasks.data import datasets
+from evaltasks.harness.files import sha256_file
 from evaltasks.harness.filetask import spec as task_spec
 
 TASKS_DIR_ENV = "EVALTASKS_TASKS_DIR"
@@ -154,8 +154,8 @@ def harness_view(task_file):
 
 
 def data_folder():
-    # Named as the harness looks it up (<data root>/<dataset>), whatever executor runs it.
-    return datasets.cache_dir() / "datasets" / "filetask"
+    """The task files' data folder (``datasets.staged_folder``)."""
+    return datasets.staged_folder()
 
 
 def stage(task_file, log=print):
