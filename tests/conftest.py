@@ -286,9 +286,9 @@ def cluster(tmp_path_factory):
 def own_cache(tmp_path_factory):
     """A cache of the module's own (the harness venv is built there), filled offline
     from the wheels this machine already fetched, as an air-gapped user would."""
-    from evaltasks.executors.docker import image
+    from evaltasks.executors import bundle
     from evaltasks.executors.process import venv
-    wheels = image.wheelhouse(*venv._probe(sys.executable))
+    wheels = bundle.wheelhouse(*venv._probe(sys.executable))
     saved = {k: os.environ.get(k) for k in ("EVALTASKS_CACHE_DIR", "EVALTASKS_WHEELHOUSE")}
     os.environ.update(EVALTASKS_CACHE_DIR=str(tmp_path_factory.mktemp("cache")), EVALTASKS_WHEELHOUSE=str(wheels))
     yield

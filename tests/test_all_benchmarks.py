@@ -113,13 +113,13 @@ def assert_provenance(r, name, out, rows):
     import hashlib
 
     from evaltasks import __version__
-    from evaltasks.executors.docker import image
+    from evaltasks.executors import bundle
     from evaltasks.harness import benchmarks
 
     bench = benchmarks.resolve(name)
     p = r["provenance"]
     assert p["evaltasks_version"] == __version__
-    assert p["harness_digest"] == image.task_code_digest(bench.module), name
+    assert p["harness_digest"] == bundle.task_code_digest(bench.module), name
     assert p["benchmark_version"] == bench.version, name
     assert p["runtime"]["executor"] == "docker" and p["runtime"]["image"].startswith("evaltasks-harness:")
     assert p["runtime"]["image_id"].startswith("sha256:") and re.fullmatch(r"3\.\d+\.\d+", p["runtime"]["python"])

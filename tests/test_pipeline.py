@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import REPO, answered, containers_created, doit, gone_within, results, wait_for_container, write_config
-from evaltasks.executors.docker import image
+from evaltasks.executors import bundle
 from evaltasks.harness import benchmarks
 from evaltasks.pipeline.lock import OutputDirLock
 
@@ -316,8 +316,8 @@ def test_each_task_is_fingerprinted_on_exactly_the_benchmark_code_it_runs(module
     the task runs that file: its own module, what it imports, the package's
     __init__.py. (The end-to-end test above shows one such edit rerunning its task.)"""
     harness = copy_of_the_repo(tmp_path) / "evaltasks" / "harness"
-    monkeypatch.setattr(image, "HARNESS", harness)
-    digest = image.task_code_digest.__wrapped__
+    monkeypatch.setattr(bundle, "HARNESS", harness)
+    digest = bundle.task_code_digest.__wrapped__
     uses = {module, "__init__"} | sibling_imports(harness / "benchmarks" / f"{module}.py")
     wrong = []
     for path in sorted((harness / "benchmarks").glob("*.py")):

@@ -18,7 +18,7 @@ from conftest import FakeEndpoint, doit, write_config
 from evaltasks.config import compose as config
 from evaltasks.executors.docker import containers as container
 from evaltasks.data import datasets
-from evaltasks.executors.docker import image
+from evaltasks.executors import bundle
 from evaltasks.pipeline import plan
 from evaltasks.executors.process import children as process
 from evaltasks.pipeline import actions as runner
@@ -30,7 +30,7 @@ from evaltasks.harness import benchmarks
 def cache(tmp_path_factory):
     """A cache of the tests' own, filled offline from the wheels this machine
     already fetched for the harness (EVALTASKS_WHEELHOUSE), as an air-gapped user would."""
-    wheels = image.wheelhouse(*venv._probe(sys.executable))
+    wheels = bundle.wheelhouse(*venv._probe(sys.executable))
     saved = {k: os.environ.get(k) for k in ("EVALTASKS_CACHE_DIR", "EVALTASKS_WHEELHOUSE")}
     root = tmp_path_factory.mktemp("cache")
     os.environ.update(EVALTASKS_CACHE_DIR=str(root), EVALTASKS_WHEELHOUSE=str(wheels))
@@ -53,13 +53,13 @@ def in_venv(env, code):
 
 def test_venv_holds_the_pinned_requirements_and_a_copy_of_the_harness(cache, harness_venv):
     assert Path(harness_venv.path) == cache / "venvs" / harness_venv.digest
-    names = tuple(r.split("==")[0] for r in image.requirements())
+    names = tuple(r.split("==")[0] for r in bundle.requirements())
     found = json.loads(in_venv(harness_venv, (
         "import json, importlib.metadata as m, evaltasks.harness, nltk, langdetect, jinja2\n"
         "print(json.dumps({'file': evaltasks.harness.__file__,"
         f" 'versions': [f'{{d}}=={{m.version(d)}}' for d in {names!r}]}}))")))
     assert found["file"].startswith(harness_venv.path + "/")
-    assert found["versions"] == image.requirements()
+    assert found["versions"] == bundle.requirements()
 
 
 def test_second_ensure_reuses_the_venv_at_once(harness_venv):
@@ -70,9 +70,9 @@ def test_second_ensure_reuses_the_venv_at_once(harness_venv):
 
 def test_a_harness_edit_gives_a_new_venv_and_leaves_the_old_one(tmp_path, monkeypatch, harness_venv):
     edited = tmp_path / "evaltasks" / "harness"
-    shutil.copytree(image.HARNESS, edited, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(bundle.HARNESS, edited, ignore=shutil.ignore_patterns("__pycache__"))
     (edited / "__init__.py").write_text((edited / "__init__.py").read_text() + "EDITED = True\n")
-    monkeypatch.setattr(image, "HARNESS", edited)
+    monkeypatch.setattr(bundle, "HARNESS", edited)
     said = []
     new = venv.ensure(log=said.append)
     assert new.digest != harness_venv.digest and new.path != harness_venv.path

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from ..harness.files import write_json_atomic
-from evaltasks.executors.docker.image import cache_dir
+from evaltasks.data.cache_dir import cache_dir
 
 PACKAGE = "llama.cpp-tools"
 SUITE = "sid"

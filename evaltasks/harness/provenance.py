@@ -5,7 +5,7 @@ the server said about itself; the launcher writes into task.json's
 uses, the runtime, where each data file came from).
 
     evaltasks_version   the package's version
-    harness_digest      of the harness code the task ran (image.task_code_digest)
+    harness_digest      of the harness code the task ran (executors/bundle.task_code_digest)
     benchmark_version   of the prompt, extraction and scoring (the catalog's rule)
     runtime             executor, image id or venv, python version
     datasets            [{file, source, sha256, rows}]: each file of the benchmark's

@@ -18,7 +18,7 @@ from evaltasks.config import tasks as config_tasks
 from evaltasks.config.errors import ConfigError
 from evaltasks.data import datasets
 from evaltasks.executors import base as executors
-from evaltasks.executors.docker import image
+from evaltasks.executors import bundle
 from evaltasks.pipeline import plan
 from evaltasks.harness import benchmarks, layout
 from evaltasks.harness.files import write_atomic, write_json_atomic
@@ -283,7 +283,7 @@ def harness_task(spec, refresh_cache=False, runtime=None, server=None):
     identity (which llama.cpp, from which image and packages)."""
     task = spec.harness_task(refresh_cache)
     bench = benchmarks.resolve(spec.benchmark)
-    given = {"harness_digest": image.task_code_digest(bench.module), "data_sources": datasets.sources(bench),
+    given = {"harness_digest": bundle.task_code_digest(bench.module), "data_sources": datasets.sources(bench),
              "runtime": runtime or {}}
     if server:
         given["deployment"] = server

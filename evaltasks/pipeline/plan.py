@@ -15,7 +15,7 @@ import uuid
 
 from evaltasks import deploy
 from evaltasks.data import datasets
-from evaltasks.executors.docker import image
+from evaltasks.executors import bundle
 from evaltasks.harness import benchmarks, layout
 from evaltasks.config.task_spec import TaskSpec
 
@@ -55,7 +55,7 @@ def fingerprint(spec):
         config["task_file"] = {"sha256": spec.task_file["sha256"], "data": spec.task_file["files"]}
     return {
         "config": config,
-        "harness": image.task_code_digest(bench.module),
+        "harness": bundle.task_code_digest(bench.module),
         "benchmark_version": bench.version,
         "data": datasets.identity(bench),
         **({"deployment": spec.deployment} if spec.deployment else {}),

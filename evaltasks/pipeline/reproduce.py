@@ -16,7 +16,7 @@ import yaml
 
 from evaltasks import __version__
 from evaltasks.data import datasets
-from evaltasks.executors.docker import image
+from evaltasks.executors import bundle
 from evaltasks.harness import benchmarks
 from evaltasks.harness.layout import RUN_CONFIG
 
@@ -98,7 +98,7 @@ def cannot_pin(results, bench, as_run):
     if prov.get("benchmark_version") != bench.version:
         notes.append(f"{bench.name} is version {bench.version} here; the results came from version "
                      f"{prov.get('benchmark_version')} (evaltasks {prov.get('evaltasks_version')})")
-    if prov.get("harness_digest") != image.task_code_digest(bench.module):
+    if prov.get("harness_digest") != bundle.task_code_digest(bench.module):
         notes.append(f"the harness code here differs from the one that produced the results "
                      f"(evaltasks {__version__} here, {prov.get('evaltasks_version')} then)")
     now = datasets.identity(bench)

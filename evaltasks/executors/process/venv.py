@@ -1,5 +1,5 @@
 """The process runtime's counterpart of the harness image: a virtual environment
-with the harness's requirements and a copy of its code, made once per harness
+with the harness bundle (executors/bundle.py: its requirements and a copy of its code), made once per harness
 digest under ``<cache>/venvs/<digest>`` and reused after that.
 
 It installs offline from the same wheelhouse the image is built from, and it
@@ -16,7 +16,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from evaltasks.executors.docker import image
+from evaltasks.data.cache_dir import cache_dir
+from evaltasks.executors import bundle
 
 
 class VenvError(Exception):
@@ -36,8 +37,8 @@ def ensure(log=print, interpreter=None):
     wait for each other: one builds, the other reuses."""
     base = interpreter or sys.executable
     target = _probe(base)
-    digest = image.harness_digest(os.path.realpath(base), *target)
-    root = image.cache_dir() / "venvs"
+    digest = bundle.harness_digest(os.path.realpath(base), *target)
+    root = cache_dir() / "venvs"
     path = root / digest
     if not (path / "bin" / "python").exists():
         root.mkdir(parents=True, exist_ok=True)
@@ -45,19 +46,19 @@ def ensure(log=print, interpreter=None):
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not path.exists():
                 log(f"building harness venv {path}")
-                _build(base, image.wheelhouse(*target), path)
+                _build(base, bundle.wheelhouse(*target), path)
     return Venv(python=str(path / "bin" / "python"), digest=digest, path=str(path))
 
 
 def _probe(python):
     """(X.Y, glibc version, machine) of ``python``: what the wheels must fit.
     The running interpreter (the usual case) answers in this process, as
-    image.PROBE would have it answer: starting it again to ask was two thirds
+    bundle.PROBE would have it answer: starting it again to ask was two thirds
     of ``ensure`` in every run (~45 ms)."""
     if os.path.realpath(python) == os.path.realpath(sys.executable):
         return ("%d.%d" % sys.version_info[:2], os.confstr("CS_GNU_LIBC_VERSION").split()[-1],
                 platform.machine())
-    done = _run([python, "-c", image.PROBE], f"cannot run {python}")
+    done = _run([python, "-c", bundle.PROBE], f"cannot run {python}")
     return tuple(done.stdout.split())
 
 
@@ -70,11 +71,11 @@ def _build(base, wheels, path):
         _run([base, "-m", "venv", "--without-pip", str(tmp)], "cannot make a virtual environment")
         python = str(tmp / "bin" / "python")
         _run([sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet", "--python", python,
-              "install", "--no-index", "--find-links", str(wheels), "-r", str(image.HARNESS / "requirements.txt")],
+              "install", "--no-index", "--find-links", str(wheels), "-r", str(bundle.HARNESS / "requirements.txt")],
              f"cannot install the harness requirements from {wheels}")
         site = _run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                     "cannot ask the venv for its site-packages").stdout.strip()
-        image.copy_code(site)
+        bundle.copy_code(site)
         # Compiled now: tasks run with -B and never write into the shared venv.
         _run([python, "-m", "compileall", "-q", str(Path(site) / "evaltasks")], "cannot compile the harness")
         os.rename(tmp, path)

@@ -24,13 +24,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from evaltasks.executors.docker import image
-from evaltasks.executors.slurm import scheduler as slurm
+from evaltasks.executors import bundle
 from evaltasks.executors.process.venv import Venv, VenvError
+from evaltasks.executors.slurm import scheduler as slurm
 
 MARKER = ".evaltasks-visible"
-# The probe's output: the interpreter's real path, then image.PROBE's (X.Y, glibc, machine).
-PROBE = f"import os, sys; print(os.path.realpath(sys.executable)); {image.PROBE}"
+# The probe's output: the interpreter's real path, then bundle.PROBE's (X.Y, glibc, machine).
+PROBE = f"import os, sys; print(os.path.realpath(sys.executable)); {bundle.PROBE}"
 FIRST_MISSING = 10      # the check job exits FIRST_MISSING + i when folder i is not visible
 
 
@@ -122,7 +122,7 @@ def node_venv(shared_dir, interpreter, submit_options, job_name, log=print):
     """The harness venv for the nodes under ``shared_dir``, building it with a job
     on a node first when it does not exist. Two launchers building it at once
     wait for each other (a lock on the shared folder): one builds, the other reuses."""
-    digest = image.harness_digest(interpreter.path, *interpreter.target)
+    digest = bundle.harness_digest(interpreter.path, *interpreter.target)
     root = Path(shared_dir) / "venvs"
     path = root / digest
     if (path / "bin" / "python").exists():
@@ -137,11 +137,11 @@ def node_venv(shared_dir, interpreter, submit_options, job_name, log=print):
 
 
 def _build(shared, interpreter, path, submit_options, job_name):
-    wheels = _shared_wheels(shared, image.wheelhouse(*interpreter.target))
+    wheels = _shared_wheels(shared, bundle.wheelhouse(*interpreter.target))
     stage = Path(tempfile.mkdtemp(prefix=f".build-{path.name}-", dir=path.parent))
     try:
-        image.copy_code(stage / "code")
-        shutil.copy(image.HARNESS / "requirements.txt", stage / "requirements.txt")
+        bundle.copy_code(stage / "code")
+        shutil.copy(bundle.HARNESS / "requirements.txt", stage / "requirements.txt")
         venv, q = stage / "venv", shlex.quote
         # Debian's python3-venv brings pip's wheel for ensurepip: no index involved.
         body = f"""#!/bin/bash
