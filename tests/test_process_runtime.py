@@ -16,13 +16,14 @@ import pytest
 
 from conftest import FakeEndpoint, doit, write_config
 from evaltasks.config import compose as config
-from evaltasks.executors.docker import containers as container
 from evaltasks.data import datasets
 from evaltasks.executors import bundle
 from evaltasks.pipeline import plan
 from evaltasks.executors.process import children as process
 from evaltasks.pipeline import actions as runner
 from evaltasks.executors.process import venv
+from evaltasks.executors.job import JobEnv
+from evaltasks.config.sections import Execution
 from evaltasks.harness import benchmarks
 
 
@@ -96,7 +97,8 @@ def start(spec, env, processes, done):
 
     def run():
         with open(spec.log, "wb") as log:
-            done.append(process.launch(spec, "feedc0ffee00", env.python, data, log, processes))
+            done.append(process.launch(spec, "feedc0ffee00", env.python, JobEnv.of(spec, Execution(), data), log,
+                                       processes))
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -117,13 +119,14 @@ def test_the_harness_gets_the_key_and_env_vars_on_stdin_and_no_file_line_or_envi
                  evaluation={"tasks": [{"name": "gsm8k", "env_vars": {"HF_TOKEN": "MY_TOKEN"}}]})
     [spec] = plan.task_specs(config.load(str(tmp_path / "k.yaml")), "feedc0ffee00")
     data = datasets.folder(benchmarks.resolve("gsm8k"))
-    env = process.environment(spec, "feedc0ffee00", data)
+    job = JobEnv.of(spec, Execution(), data)
+    env = process.environment(job)
     # Over its stdin, never in its environment (which code it runs could read).
     assert "MY_KEY" not in env and "HF_TOKEN" not in env and "s3cret" not in json.dumps(env)
-    assert container.secret_values(spec) == {"MY_KEY": "s3cret-key", "HF_TOKEN": "s3cret-token"}
+    assert job.secret_values() == {"MY_KEY": "s3cret-key", "HF_TOKEN": "s3cret-token"}
     assert Path(env["EVALTASKS_DATA_DIR"], "gsm8k") == Path(data)
     assert env["EVALTASKS_RESPONSE_CACHE"] == str(tmp_path / "out" / ".response_cache")
-    line = process.command_line("/venv/bin/python", spec, "feedc0ffee00", data)
+    line = process.command_line("/venv/bin/python", job)
     assert "MY_KEY=$MY_KEY" in line and "HF_TOKEN=$MY_TOKEN" in line and "s3cret" not in line
     assert line.endswith(f"-m evaltasks.harness {spec.task_dir}  # stdin: one JSON line with "
                          "HF_TOKEN=$MY_TOKEN, MY_KEY=$MY_KEY")

@@ -265,11 +265,11 @@ def test_a_trickling_server_fails_the_task_in_its_container(tmp_path, docker_cli
                                           ("close", "closed the connection without a reply"),
                                           ("html", "HTTP 200 but not a completion: the reply is not JSON")])
 def test_preflight_from_a_container_says_what_is_wrong_within_its_deadline(monkeypatch, docker_client, way, message):
-    from evaltasks.executors.docker import image
+    from evaltasks.executors.docker import image, probe
 
     monkeypatch.setattr(preflight, "TIMEOUT", 2)
     harness_image = image.ensure(docker_client, image.base_image(), log=lambda m: None)
-    send = preflight.from_container(docker_client, harness_image, "host", f"evaltasks-test-probe-{way}", {})
+    send = probe.from_container(docker_client, harness_image, "host", f"evaltasks-test-probe-{way}", {})
     with HostileEndpoint(way, hostile=lambda p: True) as ep:
         with pytest.raises(PreflightFailed) as e:
             preflight.check(ep.chat_url, "test-model", "chat", None, send=send)

@@ -17,7 +17,7 @@ from endpoint import FakeEndpoint
 
 from evaltasks.config import compose as config
 from evaltasks.executors.docker import containers as container
-from evaltasks.executors.docker import image
+from evaltasks.executors.docker import image, probe
 from evaltasks.pipeline import plan
 from evaltasks.pipeline import preflight
 from evaltasks.executors.slurm.executor import SECRETS_VAR, SlurmExecutor
@@ -91,7 +91,7 @@ def test_the_preflight_container_gets_the_key_on_stdin_and_inspect_shows_none(do
         real_start(box, values)
         inspected.append(json.dumps(docker_client.api.inspect_container(box.id)))
 
-    send = preflight.from_container(docker_client, harness_image, "host", "evaltasks-test-probe-key", {})
+    send = probe.from_container(docker_client, harness_image, "host", "evaltasks-test-probe-key", {})
     with FakeEndpoint(api_key=KEY) as ep, pytest.MonkeyPatch.context() as patch:
         patch.setattr(container, "start_with_secrets", start_and_inspect)
         preflight.check(ep.chat_url, "test-model", "chat", "EVAL_KEY", environ={"EVAL_KEY": KEY}, send=send)
@@ -146,7 +146,7 @@ def test_a_slurm_job_script_hands_the_secrets_to_the_harness_stdin_and_keeps_the
     fake = tmp_path / "python"
     fake.write_text("#!/bin/sh\nread line\necho \"stdin: $line\"\nenv\n")
     fake.chmod(0o755)
-    body, env, line = SlurmExecutor(loaded.data["execution"])._job(spec, "feedc0ffee00", str(fake))
+    body, env, line = SlurmExecutor(loaded.execution)._job(spec, "feedc0ffee00", str(fake))
     assert KEY not in body and KEY not in line
     ran = subprocess.run(["bash", "-c", body], env=dict(env, PATH=os.environ["PATH"]), capture_output=True, text=True)
     stdin, _, environment = ran.stdout.partition("\n")

@@ -1,8 +1,8 @@
 """Executors: how one task's harness runs — in a Docker container, as a plain
 process, or as a Slurm batch job — behind one small interface, after
-Snakemake's executor plugins. The runner, the dry run and the CLI talk only to
-this interface; an executor is one module here plus its config group
-(``evaltasks/groups/execution/``) and schema.
+Snakemake's executor plugins. The pipeline, the dry run and the CLI talk only to
+this interface; an executor is one subpackage here, registered with
+``@register``, plus its config group (``config/groups/execution/``) and schema.
 
 One executor object serves one launcher process:
 
@@ -17,11 +17,24 @@ One executor object serves one launcher process:
   for ``status``, ``kill`` and orphan cleanup, from any process.
 - ``describe(spec, invocation) -> str``: the dry run's command line, secrets by name only.
 - ``provenance() -> dict``: what runs the harness (image, venv), for results.json's provenance.
+
+What the pipeline hands ``prepare`` (``run``) is its Run: the executor calls back
+``run.remove_leftovers()`` and ``run.preflight(...)`` and reads ``run.todo``,
+``run.invocation`` and ``run.cfg.output_dir``; it imports nothing of the pipeline.
 """
 
-from dataclasses import asdict, dataclass
+from __future__ import annotations
+
+import abc
+import importlib
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, BinaryIO, Callable, ClassVar
 
 from evaltasks.config.errors import ConfigError
+from evaltasks.config.sections import Execution
+
+if TYPE_CHECKING:
+    from evaltasks.config.task_spec import TaskSpec
 
 
 class Unavailable(Exception):
@@ -51,87 +64,113 @@ class Handle:
         return self.state.split()[0].lower() in ("running", "pending", "configuring", "completing", "created")
 
 
-class Executor:
-    name = "?"
-    kind = "job"                    # what `status` calls its handles: "container", "process", ...
-    backend = "?"                   # what `status` says it could not reach
-    preparing = "output dir lock"   # the reporter's "preparing: ..." line
+class Executor(abc.ABC):
+    name: ClassVar[str] = "?"           # set by @register; Handle.executor and the history say it
+    kind: ClassVar[str] = "job"         # what `status` calls its handles: "container", "process", ...
+    backend: ClassVar[str] = "?"        # what `status` says it could not reach
+    preparing: str = "output dir lock"  # the reporter's "preparing: ..." line
     # Whether its jobs reach a model server the launcher starts on this machine (deployment:).
-    serves_deployments = True
+    serves_deployments: ClassVar[bool] = True
 
-    def __init__(self, execution):
+    def __init__(self, execution: Execution):
         self.execution = execution
 
-    def validate(self, specs):
+    def validate(self, specs: list[TaskSpec]) -> None:
         """Config errors this executor alone can see (ConfigError), at plan time."""
 
-    def default_workers(self, n_tasks):
+    def default_workers(self, n_tasks: int) -> int | None:
         return None
 
-    def refuses(self, specs, confirmed_unsafe_code):
+    def refuses(self, specs: list[TaskSpec], confirmed_unsafe_code: bool) -> str | None:
         """One line when this executor will not run ``specs`` (e.g. model-written
         code outside a container without the user's opt-in), else None."""
         return None
 
-    def prepare(self, run):
-        raise NotImplementedError
+    @abc.abstractmethod
+    def prepare(self, run) -> None: ...
 
-    def launch(self, spec, invocation, log, on_start):
-        raise NotImplementedError
+    @abc.abstractmethod
+    def launch(self, spec: TaskSpec, invocation: str, log: BinaryIO, on_start: Callable[[str], None]) -> Outcome: ...
 
-    def provenance(self):
+    def provenance(self) -> dict:
         """What runs the harness, for results.json's provenance (the harness adds its Python)."""
         return {"executor": self.name}
 
-    def ended_note(self, outcome):
+    def ended_note(self, outcome: Outcome) -> str:
         """The log's line when the job ended."""
         code = outcome.exit_code
         return f"{self.kind} exited with code {code}" if code is not None else f"{self.kind} ended: {outcome.reason}"
 
-    def stopped_note(self, count):
+    def stopped_note(self, count: int) -> str:
         """What Ctrl-C says it did."""
         return f"stopped {count} {self.kind}(s)"
 
-    def stop_all(self):
-        raise NotImplementedError
+    @abc.abstractmethod
+    def stop_all(self) -> int: ...
 
-    def find(self, output_dir, invocation=None, job=None):
-        raise NotImplementedError
+    @abc.abstractmethod
+    def find(self, output_dir: str, invocation: str | None = None, job: str | None = None) -> list[Handle]: ...
 
-    def stop(self, handle):
-        raise NotImplementedError
+    @abc.abstractmethod
+    def stop(self, handle: Handle) -> None: ...
 
-    def describe(self, spec, invocation):
-        raise NotImplementedError
-
-
-RUNTIMES = ("docker", "process")
+    @abc.abstractmethod
+    def describe(self, spec: TaskSpec, invocation: str) -> str: ...
 
 
-def choose(execution):
+# (execution.type, execution.runtime) → the module whose @register serves it,
+# imported on first use: importing this module costs nothing of any backend (no
+# docker SDK, no Slurm code), and a run imports only its own executor (startup
+# time is benchmarked). The executor named X lives in executors/X/executor.py
+# (``for_handle_kind`` finds it by that name). A test checks that each module
+# registers what it is listed for.
+MODULES = {
+    ("local", "docker"): "evaltasks.executors.docker.executor",
+    ("local", "process"): "evaltasks.executors.process.executor",
+    ("slurm", "process"): "evaltasks.executors.slurm.executor",
+    ("slurm", "docker"): "evaltasks.executors.slurm.executor",
+}
+_BY_KEY: dict[tuple[str, str], type[Executor]] = {}
+_BY_NAME: dict[str, tuple[str, str]] = {}   # executor name → the (type, runtime) to rebuild it for
+
+
+def register(name: str, *serves: tuple[str, str]):
+    """Class decorator: the executor called ``name`` (what its Handles and the
+    history say) serves these (execution.type, execution.runtime) pairs; by
+    default ``("local", name)``, the runtime of that name on this machine."""
+    serves = serves or (("local", name),)
+
+    def add(cls: type[Executor]) -> type[Executor]:
+        cls.name = name
+        for key in serves:
+            _BY_KEY[key] = cls
+        _BY_NAME.setdefault(name, serves[0])
+        return cls
+    return add
+
+
+def _registered(key: tuple[str, str]) -> type[Executor] | None:
+    if key not in _BY_KEY and key in MODULES:
+        importlib.import_module(MODULES[key])
+    return _BY_KEY.get(key)
+
+
+def choose(execution: Execution) -> Executor:
     """The executor for a config's ``execution`` section: ``type`` (local | slurm,
     from ``defaults: - execution: ...``) and ``runtime`` (docker | process)."""
-    if not isinstance(execution, dict):     # until executors read Execution: a config.sections.Execution
-        execution = asdict(execution)
-    kind = execution.get("type", "local")
-    runtime = execution.get("runtime", "docker")
-    if kind == "slurm":
-        from evaltasks.executors.slurm.executor import SlurmExecutor
-        return SlurmExecutor(execution)
-    if runtime == "process":
-        from evaltasks.executors.process.executor import ProcessExecutor
-        return ProcessExecutor(execution)
-    if runtime == "docker":
-        from evaltasks.executors.docker.executor import DockerExecutor
-        return DockerExecutor(execution)
-    raise ConfigError(f"execution.runtime: {runtime!r} is not one of {', '.join(RUNTIMES)}")
+    cls = _registered((execution.type, execution.runtime))
+    if cls is None:
+        runtimes = sorted(runtime for kind, runtime in MODULES if kind == execution.type)
+        where = f" with execution: {execution.type}" if execution.type != "local" else ""
+        raise ConfigError(f"execution.runtime: {execution.runtime!r} is not one of {', '.join(runtimes)}{where}")
+    return cls(execution)
 
 
-def for_handle_kind(name, execution=None):
+def for_handle_kind(name: str, execution: Execution | None = None) -> Executor:
     """The executor that owns handles of ``name`` (for `status`/`kill` of a past run)."""
-    execution = dict(execution or {})
-    if name == "slurm":
-        execution["type"] = "slurm"
-    else:
-        execution.update(type="local", runtime=name)
-    return choose(execution)
+    execution = execution or Execution()
+    module = f"{__package__}.{name}.executor"
+    if name not in _BY_NAME and module in MODULES.values():
+        importlib.import_module(module)
+    kind, runtime = _BY_NAME.get(name, ("local", name))
+    return choose(replace(execution, type=kind, runtime=runtime))

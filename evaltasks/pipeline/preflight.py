@@ -3,15 +3,17 @@ distinct endpoint, shaped like the task's own (its system prompt, its params),
 so a wrong URL, key or model, a server that does not answer like an
 OpenAI-compatible one, or one that refuses a system role or a parameter the
 task sends, is one clear line instead of a run of failed tasks. The request goes through the harness's own client, so TIMEOUT is a
-deadline for the whole exchange, as ``request_timeout`` is for the tasks."""
+deadline for the whole exchange, as ``request_timeout`` is for the tasks.
 
-import itertools
+This module decides what to ask and what a reply means; a ``send`` carries the
+request: from this host (``from_this_host``) or, for a name only a Docker
+network resolves, from a container on it (executors/docker/probe.py)."""
+
 import json
 import os
 import socket
 from urllib.parse import urlparse
 
-from evaltasks.executors.docker import containers as container
 from evaltasks.harness.adapters import Adapter
 from evaltasks.harness.client import EndpointError, probe
 from evaltasks.harness.model import generation
@@ -60,7 +62,7 @@ def check(url, model_id, endpoint_type, api_key_name, environ=os.environ, send=N
     body = body or request({"model_id": model_id, "type": endpoint_type}, {})
     where = f"{url} (model {model_id})"
     try:
-        status, reason, text = (send or from_this_host)(url, body, api_key_name, environ)
+        status, reason, text = _reply((send or from_this_host)(url, body, api_key_name, environ, TIMEOUT))
     except Unreachable as e:
         raise PreflightFailed(f"preflight: {where}: {e}") from None
     message = _message(text, reason)
@@ -112,9 +114,9 @@ class Unreachable(Exception):
     pass
 
 
-def from_this_host(url, body, api_key_name, environ):
-    """``(status, reason, text)`` of the reply to ``body``, sent from the launcher."""
-    return _reply(probe(url, body, environ.get(api_key_name) if api_key_name else None, TIMEOUT))
+def from_this_host(url, body, api_key_name, environ, timeout):
+    """The answer to ``body`` (``client.probe``'s), sent from the launcher."""
+    return probe(url, body, environ.get(api_key_name) if api_key_name else None, timeout)
 
 
 def _reply(answer):
@@ -128,48 +130,6 @@ def only_inside(url, docker_network):
     Docker network (a container name there), so only a container on it can check."""
     return (bool(docker_network) and docker_network not in ("host", "bridge", "default")
             and not _resolves(urlparse(url).hostname))
-
-
-# Runs in a harness container; prints the reply (or why there is none) as JSON.
-_PROBE = """
-import json, sys
-from evaltasks.harness import secrets
-from evaltasks.harness.client import probe
-key = secrets.read().get(sys.argv[3])
-url, body, timeout = sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[4])
-answer = probe(url, body, key, timeout)
-print(json.dumps(dict(answer, text=answer.get("text", "")[:65536])))
-"""
-
-
-def from_container(client, image, docker_network, name, labels):
-    """A ``send`` that makes the request from a short-lived harness container
-    (``name``-1, -2, ...) on ``docker_network``, where the endpoint's name
-    resolves. ``labels`` let a later run remove it should this launcher die."""
-    probes = itertools.count(1)
-
-    def send(url, body, api_key_name, environ):
-        secrets = {api_key_name: environ.get(api_key_name, "")} if api_key_name else {}
-        probe = None
-        try:
-            probe = client.containers.create(
-                image, entrypoint=["python3", "-c", _PROBE],
-                command=[url, json.dumps(body), api_key_name or "", str(TIMEOUT)],
-                network=docker_network, stdin_open=True, user=f"{os.getuid()}:{os.getgid()}",
-                name=f"{name}-{next(probes)}", labels=labels)
-            container.start_with_secrets(probe, secrets)
-            probe.wait(timeout=TIMEOUT + 30)
-            out = probe.logs(stdout=True, stderr=False).decode(errors="replace").strip().splitlines()
-        finally:
-            if probe is not None:
-                container.remove(probe)
-        try:
-            reply = json.loads(out[-1])
-        except (IndexError, ValueError):
-            raise Unreachable("the check container printed no reply") from None
-        return _reply(reply)
-
-    return send
 
 
 def _resolves(host):

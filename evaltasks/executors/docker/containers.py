@@ -1,6 +1,7 @@
 """Run one task's harness container with the docker SDK and stream its output
-to the task's log. Containers are labelled so a run (or a later one) can find
-and stop them."""
+to the task's log: the task's JobEnv (executors/job.py) as mounts and ``-e``
+variables at the container's paths, plus ``execution.extra_docker_args``.
+Containers are labelled so a run (or a later one) can find and stop them."""
 
 import os
 import re
@@ -18,7 +19,6 @@ LABEL_OUTPUT_DIR = "evaltasks.output_dir"
 TASK_MOUNT = "/out"
 DATA_MOUNT = "/data"
 CACHE_MOUNT = "/cache"
-RESPONSE_CACHE = ".response_cache"   # in the output dir, unless adapter_config.caching_dir says where
 STOP_GRACE = 5     # seconds a stopped harness has to store the replies in flight
 
 
@@ -98,42 +98,17 @@ def remove(container, grace=STOP_GRACE):
         sandbox_container.remove_volume(container)
 
 
-def secret_values(spec, environ=None):
-    """What the harness gets on its stdin (``harness/secrets.py``), by the name it
-    knows it by: the API key and the task's env_vars. Never an environment
-    variable of the container (``docker inspect`` shows those, and code running
-    beside the harness can read them from /proc)."""
-    environ = os.environ if environ is None else environ
-    values = {inner: environ.get(outer, "") for inner, outer in spec.env_vars.items()}
-    key_name = spec.endpoint["api_key_name"]
-    if key_name:
-        values[key_name] = environ.get(key_name, "")
-    return values
-
-
-def secret_sources(spec):
-    """{name the harness knows: host variable it comes from}, for printing."""
-    sources = dict(spec.env_vars)
-    key_name = spec.endpoint["api_key_name"]
-    if key_name:
-        sources[key_name] = key_name
-    return sources
-
-
-def run_options(spec, invocation, data_folder, environ=None, extra_docker_args=""):
-    """SDK keyword arguments for the task's container (no secret: those go over
-    its stdin, see ``run``; ``environ`` is kept for callers, unused)."""
+def run_options(spec, invocation, job, extra_docker_args=""):
+    """SDK keyword arguments for the task's container, from its JobEnv ``job``
+    (no secret: those go over its stdin, see ``run``)."""
     options = docker_args.parse(extra_docker_args)
-    environment = options.pop("environment", {})
-    environment["EVALTASKS_DATA_DIR"] = DATA_MOUNT
+    options.pop("environment", None)        # the -e flags: the job's own variables
     volumes = options.pop("volumes", {})
-    volumes[spec.task_dir] = {"bind": TASK_MOUNT, "mode": "rw"}
-    # At the folder's own name, which the harness looks up (several benchmarks may share one).
-    volumes[str(data_folder)] = {"bind": f"{DATA_MOUNT}/{Path(data_folder).name}", "mode": "ro"}
-    cache = response_cache_dir(spec)
-    if cache:
-        volumes[cache] = {"bind": CACHE_MOUNT, "mode": "rw"}
-        environment["EVALTASKS_RESPONSE_CACHE"] = CACHE_MOUNT
+    # The data folder at its own name, which the harness looks up (several benchmarks may share one).
+    inside = {"task": TASK_MOUNT, "data": f"{DATA_MOUNT}/{Path(job.data_folder).name}", "cache": CACHE_MOUNT}
+    for mount in job.mounts():
+        volumes[mount.host] = {"bind": inside[mount.role], "mode": "rw" if mount.writable else "ro"}
+    environment = job.environment(data_dir=DATA_MOUNT, response_cache=CACHE_MOUNT)
     return dict(
         command=[TASK_MOUNT], stdin_open=True,
         name=name(spec.id, invocation),
@@ -144,21 +119,6 @@ def run_options(spec, invocation, data_folder, environ=None, extra_docker_args="
         volumes=volumes,
         **options,
     )
-
-
-def response_cache_dir(spec):
-    """Where this task's cached responses live on the host, or None when caching is off."""
-    adapter = spec.endpoint["adapter_config"]
-    if not adapter.get("use_caching", True):
-        return None
-    folder = adapter.get("caching_dir") or os.path.join(spec.output_dir, RESPONSE_CACHE)
-    if spec.deployment:
-        # Replies are keyed by the served name, which stays when the model behind it
-        # changes: each deployed model gets a cache of its own.
-        from evaltasks.deploy import digest
-
-        folder = os.path.join(folder, f"deployment-{digest(spec.deployment)}")
-    return os.path.abspath(os.path.expanduser(folder))
 
 
 def command_line(image, options, secrets=None):
@@ -209,11 +169,8 @@ def run(client, image, options, log_file, containers, on_create=None, secrets=No
     ``log_file`` until it exits, remove it; return its exit code (None when it was
     removed from outside while it ran, e.g. by ``evaltasks kill``) and whether the
     kernel killed it for lack of memory. ``sandboxed``: the task runs model-written
-    code, in a sandbox container (``sandbox_container.py``) started first and
-    removed last."""
-    for host_path, mount in options["volumes"].items():
-        if mount["bind"] == CACHE_MOUNT:
-            os.makedirs(host_path, exist_ok=True)
+    code, in a sandbox container (``sandbox.py``) started first and removed
+    last. The job's folders exist already (``JobEnv.make_folders``)."""
     if not sandboxed:
         return _run(client, image, options, log_file, containers, on_create, secrets or {})
     box = sandbox_container.start(client, image, f"{options['name']}-sandbox", options["labels"])

@@ -1,29 +1,27 @@
 """runtime: docker (the default) — each task's harness in a container of the
-harness image, through the docker SDK (container.py, docker_args.py, image.py).
-Containers carry evaltasks labels, so another process finds them by job,
-invocation or output dir."""
+harness image, through the docker SDK (containers.py, args.py, image.py; the
+preflight from inside a container, probe.py). Containers carry evaltasks labels,
+so another process finds them by job, invocation or output dir."""
 
-import os
-
-from evaltasks.executors.docker import containers as container
-from evaltasks.data import datasets
+from evaltasks.executors.base import Executor, Handle, Outcome, Unavailable, register
 from evaltasks.executors.docker import args as docker_args
-from evaltasks.executors.docker import image
+from evaltasks.executors.docker import containers as container
+from evaltasks.executors.docker import image, probe
+from evaltasks.executors.job import JobEnv
 from evaltasks.harness import benchmarks
-from evaltasks.executors.base import Executor, Handle, Outcome, Unavailable
 
 
+@register("docker")
 class DockerExecutor(Executor):
-    name = "docker"
     kind = "container"
     backend = "Docker"
     preparing = "output dir lock, Docker, harness image"
 
     def __init__(self, execution):
         super().__init__(execution)
-        self.extra_docker_args = execution.get("extra_docker_args") or ""
+        self.extra_docker_args = execution.extra_docker_args
         self.network = docker_args.parse(self.extra_docker_args).get("network_mode")
-        self.base_image = image.base_image(execution.get("base_image"))
+        self.base_image = image.base_image(execution.base_image)
         self.containers = container.Containers()
         self.client = None
         self.image = None
@@ -52,9 +50,8 @@ class DockerExecutor(Executor):
         run.preflight(run.todo, network=self.network)
         self.ensure_image()
         labels = {container.LABEL_INVOCATION: run.invocation, container.LABEL_OUTPUT_DIR: run.cfg.output_dir}
-        from evaltasks.pipeline import preflight
-        send = preflight.from_container(self.client, self.image, self.network,
-                                        f"evaltasks-preflight-{run.invocation[:8]}", labels)
+        send = probe.from_container(self.client, self.image, self.network,
+                                    f"evaltasks-preflight-{run.invocation[:8]}", labels)
         run.preflight(run.todo, network=self.network, send=send)
 
     def provenance(self):
@@ -77,30 +74,28 @@ class DockerExecutor(Executor):
         takes each value from the job's environment (``job_environment``), and the
         job script feeds the secrets line to its stdin (``-i``)."""
         tag = self.image or image.image_tag(self.base_image)     # before prepare: for the dry run
-        line = container.command_line(tag, self._options(spec, invocation, environ={}))
+        line = container.command_line(tag, self._options(spec, invocation, JobEnv.of(spec, self.execution)))
         return line.replace("docker run ", "docker run --init ", 1)
 
     def job_environment(self, spec, invocation):
         """The variables ``job_command``'s -e flags name, with their values (no
         secret: the Slurm executor passes those on separately)."""
-        options = self._options(spec, invocation)
-        for host_path, mount in options["volumes"].items():
-            if mount["bind"] == container.CACHE_MOUNT:
-                os.makedirs(host_path, exist_ok=True)
-        return options["environment"]
+        job = JobEnv.of(spec, self.execution)
+        job.make_folders()
+        return self._options(spec, invocation, job)["environment"]
 
-    def _options(self, spec, invocation, environ=None):
-        data = datasets.data_folder(spec)
-        return container.run_options(spec, invocation, data, environ, self.extra_docker_args)
+    def _options(self, spec, invocation, job):
+        return container.run_options(spec, invocation, job, self.extra_docker_args)
 
     def launch(self, spec, invocation, log, on_start):
-        options = self._options(spec, invocation)
-        log.write(f"[launcher] {container.command_line(self.image, options, container.secret_sources(spec))}\n"
-                  .encode())
+        job = JobEnv.of(spec, self.execution)
+        options = self._options(spec, invocation, job)
+        log.write(f"[launcher] {container.command_line(self.image, options, job.secret_sources)}\n".encode())
         log.flush()
+        job.make_folders()
         # Secrets over the harness's stdin; model-written code in a sandbox container (issue 13).
         code, oom_killed = container.run(self.client, self.image, options, log, self.containers,
-                                         on_create=lambda c: on_start(c.id), secrets=container.secret_values(spec),
+                                         on_create=lambda c: on_start(c.id), secrets=job.secret_values(),
                                          sandboxed=benchmarks.resolve(spec.benchmark).runs_model_code)
         if self.containers.stopping.is_set():
             return Outcome(code, "interrupted", stopped=True)
@@ -143,5 +138,6 @@ class DockerExecutor(Executor):
             pass
 
     def describe(self, spec, invocation):
-        return container.command_line(image.image_tag(self.base_image), self._options(spec, invocation, environ={}),
-                                      container.secret_sources(spec))
+        job = JobEnv.of(spec, self.execution)
+        return container.command_line(image.image_tag(self.base_image), self._options(spec, invocation, job),
+                                      job.secret_sources)

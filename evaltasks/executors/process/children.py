@@ -1,6 +1,6 @@
 """runtime: process — one task's harness as a plain child process, in the harness
-venv (``venv.py``), with the environment its container would get, host paths in
-place of the container's mounts.
+venv (``venv.py``), with its JobEnv (executors/job.py) as its environment, at
+the host's paths where a container would have mounts.
 
 The harness runs in a session (and process group) of its own, so a terminal's
 Ctrl-C reaches only the launcher, which stops it, and a stop can end everything
@@ -20,15 +20,15 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from evaltasks.executors.docker import containers as container
+from evaltasks.executors.job import DATA_ENV, RESPONSE_CACHE_ENV
+from evaltasks.executors.running import Running
 from evaltasks.harness import benchmarks, secrets as secret_pipe
 from evaltasks.harness.files import write_json_atomic
-from evaltasks.executors.running import Running
 
 RECORD = "process.json"
 GRACE = 10.0        # seconds between SIGTERM and SIGKILL
 _KEPT = ("PATH", "LANG", "HOME")
-_SHOWN = ("EVALTASKS_DATA_DIR", "EVALTASKS_RESPONSE_CACHE")
+_SHOWN = (DATA_ENV, RESPONSE_CACHE_ENV)
 
 
 @dataclass(frozen=True)
@@ -53,20 +53,15 @@ class Outcome:
     reason: str = None          # one line when it did not exit 0
 
 
-def environment(spec, invocation, data_folder, environ=None, extra_docker_args=""):
-    """What the harness process gets: PATH, LANG and HOME from here, and what its
-    container would get (data and cache), with the host's folders in place of the
-    container's mounts. Not the API key nor the task's env_vars: those go over its
-    stdin (``container.secret_values``), as to a container."""
+def environment(job, environ=None):
+    """What the harness process gets: PATH, LANG and HOME from here, then its
+    JobEnv's variables (the user's, where its data and cache are) at the host's
+    paths. Not the API key nor the task's env_vars: those go over its stdin
+    (``JobEnv.secret_values``), as to a container."""
     environ = os.environ if environ is None else environ
     env = {k: environ[k] for k in _KEPT if k in environ}
     env.setdefault("LANG", "C.UTF-8")
-    env.update(container.run_options(spec, invocation, data_folder, environ, extra_docker_args)["environment"])
-    # The harness reads <EVALTASKS_DATA_DIR>/<dataset>: datasets.folder() names it so.
-    env["EVALTASKS_DATA_DIR"] = str(Path(data_folder).parent)
-    cache = container.response_cache_dir(spec)
-    if cache:
-        env["EVALTASKS_RESPONSE_CACHE"] = cache
+    env.update(job.environment())
     return env
 
 
@@ -76,27 +71,25 @@ def command(python, task_dir):
     return [python, "-I", "-u", "-B", "-m", "evaltasks.harness", str(task_dir)]
 
 
-def command_line(python, spec, invocation, data_folder, extra_docker_args=""):
+def command_line(python, job):
     """The equivalent shell line. Only the data and cache folders are shown with
     their values: the key and env_vars by the variable they come from, the rest
     (``-e`` of extra_docker_args) by name, as the docker line shows them."""
-    env = environment(spec, invocation, data_folder, environ={}, extra_docker_args=extra_docker_args)
+    env = environment(job, environ={})
     words = [f"{k}={shlex.quote(v)}" if k in _SHOWN else f"{k}=${k}"
              for k, v in env.items() if k not in _KEPT]
-    line = f"cd {shlex.quote(spec.task_dir)} && " + " ".join(words + [shlex.join(command(python, spec.task_dir))])
-    sources = container.secret_sources(spec)
+    line = f"cd {shlex.quote(job.task_dir)} && " + " ".join(words + [shlex.join(command(python, job.task_dir))])
+    sources = job.secret_sources
     if not sources:
         return line
     return f"{line}  # stdin: one JSON line with " + ", ".join(f"{k}=${v}" for k, v in sources.items())
 
 
-def launch(spec, invocation, python, data_folder, log_file, processes, on_start=None, environ=None,
-           extra_docker_args=""):
-    """Run the harness in ``spec.task_dir`` with output to ``log_file`` (an
-    open binary file) until it ends; return its Outcome."""
-    env = environment(spec, invocation, data_folder, environ, extra_docker_args)
-    if "EVALTASKS_RESPONSE_CACHE" in env:
-        os.makedirs(env["EVALTASKS_RESPONSE_CACHE"], exist_ok=True)
+def launch(spec, invocation, python, job, log_file, processes, on_start=None, environ=None):
+    """Run the harness of task ``spec`` (its JobEnv ``job``) in its task folder,
+    output to ``log_file`` (an open binary file), until it ends; its Outcome."""
+    env = environment(job, environ)
+    job.make_folders()
     if processes.stopping.is_set():
         return Outcome(code=130, stopped=True, reason="interrupted")
     log_file.flush()
@@ -104,7 +97,7 @@ def launch(spec, invocation, python, data_folder, log_file, processes, on_start=
                             stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:
-        proc.stdin.write(secret_pipe.encode(container.secret_values(spec, environ)))
+        proc.stdin.write(secret_pipe.encode(job.secret_values(environ)))
         proc.stdin.close()
     except OSError:
         pass        # it already ended: its outcome says why

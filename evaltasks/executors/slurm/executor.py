@@ -36,17 +36,17 @@ import os
 import shlex
 from pathlib import Path
 
-from evaltasks.executors.docker import containers as container
-from evaltasks.data import datasets
-from evaltasks.executors.slurm import nodes
-from evaltasks.executors.process import children as process
-from evaltasks.executors.slurm import scheduler as slurm
-from evaltasks.executors.process import venv
 from evaltasks.config.errors import ConfigError
+from evaltasks.data import datasets
+from evaltasks.executors import job as jobs
+from evaltasks.executors.base import Executor, Handle, Outcome, Unavailable, register
+from evaltasks.executors.docker import containers as container
+from evaltasks.executors.docker.executor import DockerExecutor
+from evaltasks.executors.process import children, venv
+from evaltasks.executors.slurm import nodes
+from evaltasks.executors.slurm import scheduler as slurm
 from evaltasks.harness import secrets as secret_pipe
 from evaltasks.harness.files import write_json_atomic
-from evaltasks.executors.base import Executor, Handle, Outcome, Unavailable
-from evaltasks.executors.docker.executor import DockerExecutor
 
 RECORD = "slurm.json"
 SECRETS_VAR = "EVALTASKS_SECRETS"
@@ -55,8 +55,8 @@ PLACEHOLDER_PYTHON = "<harness venv>/bin/python"
 POLL = 1.0      # seconds between looks at a job's state (sbatch --wait looks every 32 s)
 
 
+@register("slurm", ("slurm", "process"), ("slurm", "docker"))
 class SlurmExecutor(Executor):
-    name = "slurm"
     kind = "slurm job"
     backend = "Slurm"
     preparing = "output dir lock, Slurm, harness venv"
@@ -65,13 +65,10 @@ class SlurmExecutor(Executor):
 
     def __init__(self, execution):
         super().__init__(execution)
-        self.runtime = execution.get("runtime", "process")
-        if self.runtime not in ("process", "docker"):
-            raise ConfigError(f"execution.runtime: {self.runtime} is not available with execution: slurm")
+        self.runtime = execution.runtime
         self.docker = DockerExecutor(execution) if self.runtime == "docker" else None
         if self.docker:
             self.preparing = "output dir lock, Slurm, harness image"
-        self.extra_docker_args = execution.get("extra_docker_args") or ""
         self.submitted = set()
         self.stopping = False
         self.venv = None
@@ -84,18 +81,18 @@ class SlurmExecutor(Executor):
         return n_tasks      # the scheduler decides what runs at once
 
     def refuses(self, specs, confirmed_unsafe_code):
-        refusal = process.unsafe_code_refusal(specs, confirmed_unsafe_code)
+        refusal = children.unsafe_code_refusal(specs, confirmed_unsafe_code)
         return refusal and refusal.replace("on this machine", "on the cluster's nodes")
 
     def prepare(self, run):
         try:
             slurm.ping()
-            cluster = slurm.nodes(self.execution.get("partition"))
+            cluster = slurm.nodes(self.execution.partition)
         except slurm.SlurmError as e:
             raise Unavailable(str(e)) from None
         run.remove_leftovers()
         run.preflight(run.todo)
-        shared = self.execution.get("shared_dir")
+        shared = self.execution.shared_dir
         shared = shared and os.path.abspath(os.path.expanduser(shared))
         if len(cluster) > 1 and not shared and not self.docker:
             raise ConfigError(f"execution.shared_dir is not set: on a cluster of {len(cluster)} nodes "
@@ -113,14 +110,14 @@ class SlurmExecutor(Executor):
         options = self._helper_options()
         image = self.docker.ensure_image() if self.docker else None
         folders = [nodes.Folder("execution.output_dir", os.path.abspath(run.cfg.output_dir), True)]
-        caches = {container.response_cache_dir(spec) for spec in run.todo} - {None}
+        caches = {jobs.response_cache_dir(spec) for spec in run.todo} - {None}
         folders += [nodes.Folder("the response cache (adapter_config.caching_dir)", c, True) for c in sorted(caches)
                     if not c.startswith(folders[0].path + os.sep)]
         folders += [nodes.Folder("the data folder", d, False)
                     for d in sorted({str(datasets.data_folder(spec)) for spec in run.todo})]
         if shared:
             folders.append(nodes.Folder("execution.shared_dir", shared, True))
-        python = None if self.docker else self.execution.get("node_python") or "python3"
+        python = None if self.docker else self.execution.node_python
         try:
             interpreter = nodes.check_visible(folders, python, options, f"evaltasks-check-{run.invocation[:8]}",
                                               image=image)
@@ -132,18 +129,18 @@ class SlurmExecutor(Executor):
     def _helper_options(self):
         """sbatch options of the launcher's own small jobs: the tasks' partition, account and flags."""
         e = self.execution
-        return dict(partition=e.get("partition"), account=e.get("account"), walltime="00:30:00",
-                    extra_args=[str(flag) for flag in e.get("sbatch_extra_flags") or ()])
+        return dict(partition=e.partition, account=e.account, walltime="00:30:00",
+                    extra_args=[str(flag) for flag in e.sbatch_extra_flags])
 
     def _sbatch_options(self, spec, invocation):
         e = self.execution
-        extra = ["--open-mode=append", f"--chdir={spec.task_dir}", "--requeue" if e.get("requeue") else "--no-requeue"]
-        if e.get("gpus_per_node"):
-            extra.append(f"--gpus-per-node={e['gpus_per_node']}")
-        extra += [str(flag) for flag in e.get("sbatch_extra_flags") or ()]
+        extra = ["--open-mode=append", f"--chdir={spec.task_dir}", "--requeue" if e.requeue else "--no-requeue"]
+        if e.gpus_per_node:
+            extra.append(f"--gpus-per-node={e.gpus_per_node}")
+        extra += [str(flag) for flag in e.sbatch_extra_flags]
         return dict(job_name=f"evaltasks-{spec.id}-{invocation[:8]}", output=spec.log,
-                    partition=e.get("partition"), account=e.get("account"), walltime=e.get("walltime"),
-                    gres=e.get("gres"), nodes=e.get("num_nodes"), extra_args=extra)
+                    partition=e.partition, account=e.account, walltime=e.walltime,
+                    gres=e.gres, nodes=e.num_nodes, extra_args=extra)
 
     def _job(self, spec, invocation, python=PLACEHOLDER_PYTHON, environ=True):
         """``(script body, environment, the line a user reads)`` for the task's job;
@@ -153,7 +150,8 @@ class SlurmExecutor(Executor):
         # and feeds it through a pipe (process substitution: no file).
         feed = f'secrets=${{{SECRETS_VAR}-}}; unset {SECRETS_VAR}\n'
         stdin = '< <(printf \'%s\\n\' "$secrets")'
-        secret_env = {SECRETS_VAR: secret_pipe.encode(container.secret_values(spec)).decode().strip()}
+        job = jobs.JobEnv.of(spec, self.execution)
+        secret_env = {SECRETS_VAR: secret_pipe.encode(job.secret_values()).decode().strip()}
         if self.docker:
             line = self.docker.job_command(spec, invocation)
             name = container.name(spec.id, invocation)
@@ -163,14 +161,13 @@ class SlurmExecutor(Executor):
                     f"{feed}{line} {stdin} &\nwait $!\n")
             env = dict(self.docker.job_environment(spec, invocation), **secret_env) if environ else {}
             return body, env, line
-        data = datasets.data_folder(spec)
-        env = process.environment(spec, invocation, data, extra_docker_args=self.extra_docker_args) if environ else {}
-        if "EVALTASKS_RESPONSE_CACHE" in env:
-            os.makedirs(env["EVALTASKS_RESPONSE_CACHE"], exist_ok=True)
+        env = {}
         if environ:
+            env = children.environment(job)
+            job.make_folders()
             env.update(secret_env)
-        line = process.command_line(python, spec, invocation, data, self.extra_docker_args)
-        return f"{feed}exec {shlex.join(process.command(python, spec.task_dir))} {stdin}\n", env, line
+        line = children.command_line(python, job)
+        return f"{feed}exec {shlex.join(children.command(python, spec.task_dir))} {stdin}\n", env, line
 
     def _script(self, spec, body):
         # No secrets here: the job gets them from sbatch's environment.
