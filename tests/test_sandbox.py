@@ -1,5 +1,5 @@
 """Model-written code in a sandbox fed through a scratch folder (evaltasks/harness/
-sandbox_runner.py), and the sandbox container (evaltasks/sandbox_container.py)."""
+sandbox_client.py, sandbox_runner.py), and the sandbox container (evaltasks/executors/docker/sandbox.py)."""
 
 import json
 import os
@@ -15,7 +15,7 @@ from conftest import DATA_DIR, REPO
 
 from evaltasks.executors.docker import image
 from evaltasks.executors.docker import sandbox as sandbox_container
-from evaltasks.harness import sandbox, sandbox_runner
+from evaltasks.harness import sandbox, sandbox_client
 from evaltasks.harness.benchmarks import humaneval
 
 TOY = {"task_id": "toy/0", "prompt": 'def add(a, b):\n    """Add two numbers."""\n', "entry_point": "add",
@@ -40,7 +40,7 @@ def test_programs_run_in_the_runner_with_the_same_outcomes(runner):
     assert humaneval.score("    return a - b", TOY)["result"].startswith("failed: AssertionError")
     assert humaneval.score("    while True:\n        pass", TOY)["result"] == "timed out"
     assert humaneval.score("    x = bytearray(1 << 34)\n    return a + b", TOY)["result"] == "failed: MemoryError"
-    assert os.listdir(runner / sandbox_runner.INBOX) == [] and os.listdir(runner / sandbox_runner.OUTBOX) == []
+    assert os.listdir(runner / sandbox_client.INBOX) == [] and os.listdir(runner / sandbox_client.OUTBOX) == []
 
 
 def test_a_program_run_here_has_no_network_where_the_os_allows(tmp_path):
@@ -87,16 +87,16 @@ def test_where_unshare_is_refused_the_harness_says_programs_keep_the_network(doc
 def forging_runner(scratch, forge):
     """A stand-in for a runner whose programs wrote ``forge(out_folder, name)``
     in place of the real outcome."""
-    for name in (sandbox_runner.INBOX, sandbox_runner.OUTBOX):
+    for name in (sandbox_client.INBOX, sandbox_client.OUTBOX):
         (scratch / name).mkdir()
-    (scratch / sandbox_runner.READY).write_text("{}")
+    (scratch / sandbox_client.READY).write_text("{}")
 
     def serve():
         while True:
-            for job in os.listdir(scratch / sandbox_runner.INBOX):
+            for job in os.listdir(scratch / sandbox_client.INBOX):
                 if not job.startswith("."):
-                    os.unlink(scratch / sandbox_runner.INBOX / job)
-                    forge(scratch / sandbox_runner.OUTBOX, job)
+                    os.unlink(scratch / sandbox_client.INBOX / job)
+                    forge(scratch / sandbox_client.OUTBOX, job)
                     return
             time.sleep(0.01)
 
@@ -117,14 +117,14 @@ def test_a_forged_outcome_never_passes_and_never_hangs(tmp_path, forge, result):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     forging_runner(scratch, forge)
-    outcome = sandbox_runner.Client(str(scratch)).run("print(1)", 1.0)
+    outcome = sandbox_client.Client(str(scratch)).run("print(1)", 1.0)
     assert outcome["passed"] is False and result in outcome["result"]
 
 
 def test_no_runner_is_a_sandbox_error_not_a_zero(tmp_path, monkeypatch):
-    monkeypatch.setattr(sandbox_runner, "START_WAIT", 0.2)
-    with pytest.raises(sandbox_runner.SandboxError, match="no sandbox answers"):
-        sandbox_runner.Client(str(tmp_path)).run("print(1)", 1.0)
+    monkeypatch.setattr(sandbox_client, "START_WAIT", 0.2)
+    with pytest.raises(sandbox_client.SandboxError, match="no sandbox answers"):
+        sandbox_client.Client(str(tmp_path)).run("print(1)", 1.0)
 
 
 # ---- in the sandbox container --------------------------------------------------
@@ -220,9 +220,9 @@ def test_a_process_a_program_leaves_in_a_session_of_its_own_is_gone_before_the_n
 def test_a_program_that_breaks_the_scratch_folder_fails_the_task_in_one_line(runner):
     import shutil
     assert humaneval.score("    return a + b", TOY)["result"] == "passed"
-    shutil.rmtree(runner / sandbox_runner.INBOX)
-    with pytest.raises(sandbox_runner.SandboxError, match="cannot hand the sandbox a program"):
-        sandbox_runner.client(str(runner)).run("print(1)", 1.0)
+    shutil.rmtree(runner / sandbox_client.INBOX)
+    with pytest.raises(sandbox_client.SandboxError, match="cannot hand the sandbox a program"):
+        sandbox_client.client(str(runner)).run("print(1)", 1.0)
 
 
 @pytest.mark.docker

@@ -54,7 +54,7 @@ from .datasets import DatasetError, data_dir
 from .files import write_json_atomic
 from .model import Model
 from .progress import Progress
-from .sandbox_runner import SandboxError
+from .sandbox_client import SandboxError
 from .samples import SampleSpool
 
 

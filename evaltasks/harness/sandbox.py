@@ -10,7 +10,7 @@ a random token, read from stdin before the program starts, to stdout, so an earl
 
 Where the programs run: with ``EVALTASKS_SANDBOX`` set (the launcher's Docker
 executor does), in a separate sandbox container with no network, no secrets and
-none of our mounts, fed through that scratch folder (``sandbox_runner.py``);
+none of our mounts, fed through that scratch folder (``sandbox_client.py``, ``sandbox_runner.py``);
 otherwise here, as a child process (``run_local``). The limits above hold in
 both: the runner in the sandbox container runs each program with ``run_local``.
 Locally they guard against accidents (infinite loops, memory bombs, stray
@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 
-from . import sandbox_runner
+from . import sandbox_client
 
 MEMORY_BYTES = 1 << 30         # RLIMIT_AS: 1 GiB of address space
 FILE_BYTES = 16 << 20          # RLIMIT_FSIZE: largest file the program may write
@@ -108,7 +108,7 @@ def run_python(source, timeout):
     scratch = os.environ.get(SANDBOX_ENV)
     if scratch:
         with _SLOTS:
-            return sandbox_runner.client(scratch).run(source, timeout)
+            return sandbox_client.client(scratch).run(source, timeout)
     return run_local(source, timeout)
 
 

@@ -14,7 +14,7 @@ import os
 import secrets
 from dataclasses import dataclass
 
-from evaltasks.harness import sandbox_runner
+from evaltasks.harness import sandbox_client
 from evaltasks.harness.sandbox import SANDBOX_ENV
 
 SCRATCH = "/scratch"            # in the sandbox container
@@ -54,7 +54,7 @@ def options(name, volume_name, labels):
     return dict(
         entrypoint=["python3", "-m", "evaltasks.harness.sandbox_runner"], command=["--sweep", SCRATCH],
         name=name, labels=dict(labels, **{LABEL_ROLE: "sandbox"}), user=f"{uid}:{gid}", working_dir=SCRATCH,
-        environment={"TMPDIR": f"{SCRATCH}/{sandbox_runner.TMP}", "HOME": f"{SCRATCH}/{sandbox_runner.TMP}"},
+        environment={"TMPDIR": f"{SCRATCH}/{sandbox_client.TMP}", "HOME": f"{SCRATCH}/{sandbox_client.TMP}"},
         network_mode="none", read_only=True, ipc_mode="none", cap_drop=["ALL"],
         security_opt=["no-new-privileges"], pids_limit=PIDS, mem_limit=MEMORY, memswap_limit=MEMORY,
         nano_cpus=int(cpus * 1e9), init=True,
