@@ -2,7 +2,8 @@
 
 Plain data, so the launcher can validate task names and list the catalog without
 importing any benchmark's code. Each benchmark's behaviour lives in its own
-module with the same small protocol (see ``gsm8k.py``):
+module with the same small protocol (see ``gsm8k.py``; as typing Protocols,
+checked for every entry by a test, in ``harness/contract.py``):
 
     load(data_dir) -> list[dict]           items, each with a ``gold`` answer;
                                            load(data_dir, subset) for a Benchmark with a subset
