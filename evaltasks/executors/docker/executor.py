@@ -5,7 +5,7 @@ so another process finds them by job, invocation or output dir."""
 
 from evaltasks.executors.base import Executor, Handle, Outcome, Unavailable, register
 from evaltasks.executors.docker import args as docker_args
-from evaltasks.executors.docker import containers as container
+from evaltasks.executors.docker import containers
 from evaltasks.executors.docker import image, probe
 from evaltasks.executors.job import JobEnv
 from evaltasks.harness import benchmarks
@@ -22,7 +22,7 @@ class DockerExecutor(Executor):
         self.extra_docker_args = execution.extra_docker_args
         self.network = docker_args.parse(self.extra_docker_args).get("network_mode")
         self.base_image = image.base_image(execution.base_image)
-        self.containers = container.Containers()
+        self.containers = containers.Containers()
         self.client = None
         self.image = None
 
@@ -34,8 +34,8 @@ class DockerExecutor(Executor):
     def _client(self):
         if self.client is None:
             try:
-                self.client = container.connect()
-            except container.DockerUnavailable as e:
+                self.client = containers.connect()
+            except containers.DockerUnavailable as e:
                 raise Unavailable(str(e)) from None
         return self.client
 
@@ -45,11 +45,11 @@ class DockerExecutor(Executor):
         except Unavailable as e:
             # The one other way to run here: say so where the user looks.
             raise Unavailable(f"{e}; or run without Docker: execution.runtime: process") from None
-        container.check_network(self.client, self.network)
+        containers.check_network(self.client, self.network)
         run.remove_leftovers()
         run.preflight(run.todo, network=self.network)
         self.ensure_image()
-        labels = {container.LABEL_INVOCATION: run.invocation, container.LABEL_OUTPUT_DIR: run.cfg.output_dir}
+        labels = {containers.LABEL_INVOCATION: run.invocation, containers.LABEL_OUTPUT_DIR: run.cfg.output_dir}
         send = probe.from_container(self.client, self.image, self.network,
                                     f"evaltasks-preflight-{run.invocation[:8]}", labels)
         run.preflight(run.todo, network=self.network, send=send)
@@ -74,7 +74,7 @@ class DockerExecutor(Executor):
         takes each value from the job's environment (``job_environment``), and the
         job script feeds the secrets line to its stdin (``-i``)."""
         tag = self.image or image.image_tag(self.base_image)     # before prepare: for the dry run
-        line = container.command_line(tag, self._options(spec, invocation, JobEnv.of(spec, self.execution)))
+        line = containers.command_line(tag, self._options(spec, invocation, JobEnv.of(spec, self.execution)))
         return line.replace("docker run ", "docker run --init ", 1)
 
     def job_environment(self, spec, invocation):
@@ -85,16 +85,16 @@ class DockerExecutor(Executor):
         return self._options(spec, invocation, job)["environment"]
 
     def _options(self, spec, invocation, job):
-        return container.run_options(spec, invocation, job, self.extra_docker_args)
+        return containers.run_options(spec, invocation, job, self.extra_docker_args)
 
     def launch(self, spec, invocation, log, on_start):
         job = JobEnv.of(spec, self.execution)
         options = self._options(spec, invocation, job)
-        log.write(f"[launcher] {container.command_line(self.image, options, job.secret_sources)}\n".encode())
+        log.write(f"[launcher] {containers.command_line(self.image, options, job.secret_sources)}\n".encode())
         log.flush()
         job.make_folders()
         # Secrets over the harness's stdin; model-written code in a sandbox container (issue 13).
-        code, oom_killed = container.run(self.client, self.image, options, log, self.containers,
+        code, oom_killed = containers.run(self.client, self.image, options, log, self.containers,
                                          on_create=lambda c: on_start(c.id), secrets=job.secret_values(),
                                          sandboxed=benchmarks.resolve(spec.benchmark).runs_model_code)
         if self.containers.stopping.is_set():
@@ -125,19 +125,19 @@ class DockerExecutor(Executor):
             labels["invocation"] = invocation
         if job:
             labels["job"] = job
-        return [Handle("docker", c.id, c.name, c.status, c.labels.get(container.LABEL_JOB, ""),
-                       c.labels.get(container.LABEL_INVOCATION, ""))
-                for c in container.find(self._client(), **labels)]
+        return [Handle("docker", c.id, c.name, c.status, c.labels.get(containers.LABEL_JOB, ""),
+                       c.labels.get(containers.LABEL_INVOCATION, ""))
+                for c in containers.find(self._client(), **labels)]
 
     def stop(self, handle):
         import docker.errors
 
         try:
-            container.remove(self._client().containers.get(handle.id))
+            containers.remove(self._client().containers.get(handle.id))
         except docker.errors.NotFound:
             pass
 
     def describe(self, spec, invocation):
         job = JobEnv.of(spec, self.execution)
-        return container.command_line(image.image_tag(self.base_image), self._options(spec, invocation, job),
+        return containers.command_line(image.image_tag(self.base_image), self._options(spec, invocation, job),
                                       job.secret_sources)

@@ -13,7 +13,7 @@ import itertools
 import json
 import os
 
-from evaltasks.executors.docker import containers as container
+from evaltasks.executors.docker import containers
 
 # Runs in a harness container; prints the reply (or why there is none) as JSON.
 SCRIPT = """
@@ -44,12 +44,12 @@ def from_container(client, image, docker_network, name, labels):
                 command=[url, json.dumps(body), api_key_name or "", str(timeout)],
                 network=docker_network, stdin_open=True, user=f"{os.getuid()}:{os.getgid()}",
                 name=f"{name}-{next(probes)}", labels=labels)
-            container.start_with_secrets(box, secrets)
+            containers.start_with_secrets(box, secrets)
             box.wait(timeout=timeout + STARTUP)
             out = box.logs(stdout=True, stderr=False).decode(errors="replace").strip().splitlines()
         finally:
             if box is not None:
-                container.remove(box)
+                containers.remove(box)
         try:
             return json.loads(out[-1])
         except (IndexError, ValueError):

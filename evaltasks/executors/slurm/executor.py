@@ -1,5 +1,5 @@
 """execution: slurm — each task is one batch job (``sbatch --parsable``) that the
-task's doit action follows until it ends (slurm.wait polls scontrol), so doit's
+task's doit action follows until it ends (scheduler.wait polls scontrol), so doit's
 up-to-date logic, -n, dry runs, history and the output-dir lock work as for a
 local run. The job runs the harness as a process in the harness venv
 (``runtime: process``).
@@ -40,11 +40,11 @@ from evaltasks.config.errors import ConfigError
 from evaltasks.data import datasets
 from evaltasks.executors import job as jobs
 from evaltasks.executors.base import Executor, Handle, Outcome, Unavailable, register
-from evaltasks.executors.docker import containers as container
+from evaltasks.executors.docker import containers
 from evaltasks.executors.docker.executor import DockerExecutor
 from evaltasks.executors.process import children, venv
 from evaltasks.executors.slurm import nodes
-from evaltasks.executors.slurm import scheduler as slurm
+from evaltasks.executors.slurm import scheduler
 from evaltasks.harness import secrets as secret_pipe
 from evaltasks.harness.files import write_json_atomic
 
@@ -86,9 +86,9 @@ class SlurmExecutor(Executor):
 
     def prepare(self, run):
         try:
-            slurm.ping()
-            cluster = slurm.nodes(self.execution.partition)
-        except slurm.SlurmError as e:
+            scheduler.ping()
+            cluster = scheduler.nodes(self.execution.partition)
+        except scheduler.SlurmError as e:
             raise Unavailable(str(e)) from None
         run.remove_leftovers()
         run.preflight(run.todo)
@@ -123,7 +123,7 @@ class SlurmExecutor(Executor):
                                               image=image)
             if not self.docker:
                 self.venv = nodes.node_venv(shared, interpreter, options, "evaltasks-venv", log=lambda m: None)
-        except slurm.SlurmError as e:
+        except scheduler.SlurmError as e:
             raise Unavailable(str(e)) from None
 
     def _helper_options(self):
@@ -154,7 +154,7 @@ class SlurmExecutor(Executor):
         secret_env = {SECRETS_VAR: secret_pipe.encode(job.secret_values()).decode().strip()}
         if self.docker:
             line = self.docker.job_command(spec, invocation)
-            name = container.name(spec.id, invocation)
+            name = containers.name(spec.id, invocation)
             body = (f"# scancel signals this script, not the container (dockerd's): remove it at the end\n"
                     f"trap 'docker stop -t 4 {name} >/dev/null 2>&1; docker rm -f {name} >/dev/null 2>&1' EXIT\n"
                     "trap 'exit 143' TERM INT\n"
@@ -187,14 +187,14 @@ class SlurmExecutor(Executor):
         script.write_text(self._script(spec, body))
         note = lambda text: (log.write(f"[launcher] {text}\n".encode()), log.flush())
         note(self._shown(spec, invocation, line))
-        job_id = slurm.submit(script, **self._sbatch_options(spec, invocation), env=env)
+        job_id = scheduler.submit(script, **self._sbatch_options(spec, invocation), env=env)
         self.submitted.add(job_id)
         record = os.path.join(spec.task_dir, RECORD)
         write_json_atomic(record, {"slurm_job": job_id, "invocation": invocation, "job": spec.job_id})
         on_start(job_id)
         note(f"submitted Slurm job {job_id}")
         try:
-            final = slurm.wait(job_id, poll=POLL,
+            final = scheduler.wait(job_id, poll=POLL,
                                on_state=lambda st: note(f"Slurm job {job_id}: {st.describe()}"))
         finally:
             Path(record).unlink(missing_ok=True)
@@ -214,8 +214,8 @@ class SlurmExecutor(Executor):
         self.stopping = True
         jobs = list(self.submitted)
         try:
-            slurm.cancel(jobs)
-        except slurm.SlurmError:
+            scheduler.cancel(jobs)
+        except scheduler.SlurmError:
             pass
         return len(jobs)
 
@@ -232,8 +232,8 @@ class SlurmExecutor(Executor):
             if invocation not in (None, record["invocation"]) or job not in (None, record["job"]):
                 continue
             try:
-                st = slurm.state(record["slurm_job"])
-            except slurm.SlurmError as e:
+                st = scheduler.state(record["slurm_job"])
+            except scheduler.SlurmError as e:
                 if "knows no job" in str(e):
                     continue
                 raise Unavailable(str(e)) from None
@@ -246,14 +246,14 @@ class SlurmExecutor(Executor):
 
     def stop(self, handle):
         try:
-            slurm.cancel([handle.id])
-        except slurm.SlurmError as e:
+            scheduler.cancel([handle.id])
+        except scheduler.SlurmError as e:
             raise Unavailable(str(e)) from None
 
     def describe(self, spec, invocation):
         return self._shown(spec, invocation, self._job(spec, invocation, environ=False)[2])
 
     def _shown(self, spec, invocation, runs):
-        line = shlex.join(slurm.sbatch_command(os.path.join(spec.task_dir, SCRIPT),
+        line = shlex.join(scheduler.sbatch_command(os.path.join(spec.task_dir, SCRIPT),
                                                **self._sbatch_options(spec, invocation)))
         return f"{line}  # the job runs: {runs}"

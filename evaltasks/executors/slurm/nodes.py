@@ -26,7 +26,7 @@ from pathlib import Path
 
 from evaltasks.executors import bundle
 from evaltasks.executors.process.venv import Venv, VenvError
-from evaltasks.executors.slurm import scheduler as slurm
+from evaltasks.executors.slurm import scheduler
 
 MARKER = ".evaltasks-visible"
 # The probe's output: the interpreter's real path, then bundle.PROBE's (X.Y, glibc, machine).
@@ -49,7 +49,7 @@ class Interpreter:
 
 def check_visible(folders, python, submit_options, job_name, image=None):
     """Submit one tiny job that must see every folder in ``folders`` as this host
-    does; raise slurm.SlurmError with one line naming the first folder a node
+    does; raise scheduler.SlurmError with one line naming the first folder a node
     cannot see. With ``python``, returns the nodes' Interpreter (``python`` run
     on the node), read back through the last folder (the shared folder). With
     ``image`` (runtime: docker), the node must have Docker and that image."""
@@ -91,18 +91,18 @@ def check_visible(folders, python, submit_options, job_name, image=None):
         if final.exit_code is not None and FIRST_MISSING <= final.exit_code < FIRST_MISSING + len(folders):
             folder = folders[final.exit_code - FIRST_MISSING]
             how = "read what this host wrote there" if folder.writable else "found other files there"
-            raise slurm.SlurmError(f"{folder.what} {folder.path} is not visible on {node} (a check job {how}): "
+            raise scheduler.SlurmError(f"{folder.what} {folder.path} is not visible on {node} (a check job {how}): "
                                    "put it on storage every node shares")
         if final.exit_code == 4:
-            raise slurm.SlurmError(f"{node} has no docker command: runtime: docker needs Docker and the "
+            raise scheduler.SlurmError(f"{node} has no docker command: runtime: docker needs Docker and the "
                                    f"harness image {image} on every node (or use runtime: process)")
         if final.exit_code == 5:
-            raise slurm.SlurmError(f"{node} has no image {image}: runtime: docker needs it on every node "
+            raise scheduler.SlurmError(f"{node} has no image {image}: runtime: docker needs it on every node "
                                    f"(docker save {image} | docker load there, or push it to a registry they pull from)")
         if final.exit_code == 3:
-            raise slurm.SlurmError(f"{node} cannot run {python} (execution.node_python): "
+            raise scheduler.SlurmError(f"{node} cannot run {python} (execution.node_python): "
                                    "the nodes need Python 3 for runtime: process")
-        raise slurm.SlurmError(f"the check job on {node} {final.describe()}")
+        raise scheduler.SlurmError(f"the check job on {node} {final.describe()}")
     finally:
         for path in written:
             Path(path).unlink(missing_ok=True)
@@ -183,12 +183,12 @@ def _shared_wheels(shared, wheels):
 
 def _run_job(script, submit_options, job_name, output):
     options = dict(submit_options, extra_args=[*submit_options.get("extra_args", ()), "--no-requeue"])
-    job = slurm.submit(script, job_name=job_name, output=output, **options)
+    job = scheduler.submit(script, job_name=job_name, output=output, **options)
     try:
-        return slurm.wait(job, poll=0.5)
+        return scheduler.wait(job, poll=0.5)
     except BaseException:       # Ctrl-C, or Slurm stopped answering: leave no job behind
         try:
-            slurm.cancel([job])
-        except slurm.SlurmError:
+            scheduler.cancel([job])
+        except scheduler.SlurmError:
             pass
         raise
