@@ -16,7 +16,7 @@ from endpoint import FakeEndpoint
 from evaltasks.config import compose as config
 from evaltasks.config.params import DEFAULT_PARAMS
 from evaltasks.data import taskfiles as filetasks
-from evaltasks.pipeline import plan
+from evaltasks.pipeline import freshness, plan
 from evaltasks.pipeline import actions as runner
 from evaltasks.harness import client, run
 
@@ -404,7 +404,7 @@ def test_editing_a_template_or_one_row_changes_only_that_tasks_fingerprint(tmp_p
                        tasks=[{"name": str(folder / "capitals.yaml")}, {"name": "gsm8k"}])
 
     def fingerprints():
-        return [plan.fingerprint(s) for s in plan.task_specs(config.load(str(cfg)), "0123456789ab")]
+        return [freshness.fingerprint(s) for s in plan.task_specs(config.load(str(cfg)), "0123456789ab")]
 
     before = fingerprints()
     assert fingerprints() == before

@@ -7,7 +7,7 @@ import yaml
 
 from conftest import evaltasks_cli, write_config
 from evaltasks.config import compose as config
-from evaltasks.pipeline import plan
+from evaltasks.pipeline import freshness, plan
 
 
 @pytest.mark.parametrize("pricing, problem", [
@@ -39,6 +39,6 @@ def test_a_price_is_not_part_of_the_fingerprint(tmp_path):
     cheap, dear, none = spec("{prompt: 0.1, completion: 0.2}"), spec("{prompt: 5, completion: 15}"), spec(None)
     assert cheap.endpoint["pricing"] == {"prompt": 0.1, "completion": 0.2}
     assert "pricing" not in none.endpoint
-    assert plan.fingerprint(cheap) == plan.fingerprint(dear) == plan.fingerprint(none)
+    assert freshness.fingerprint(cheap) == freshness.fingerprint(dear) == freshness.fingerprint(none)
     # The harness's task.json carries it, for the reports.
     assert cheap.harness_task()["endpoint"]["pricing"] == {"prompt": 0.1, "completion": 0.2}

@@ -15,7 +15,7 @@ from endpoint import FakeEndpoint
 from evaltasks.config import compose as config
 from evaltasks.config.params import DEFAULT_PARAMS
 from evaltasks.data import datasets
-from evaltasks.pipeline import dryrun
+from evaltasks.pipeline import freshness
 from evaltasks.pipeline import plan
 from evaltasks.pipeline import actions as runner
 from evaltasks.harness import benchmarks
@@ -84,11 +84,11 @@ def test_the_fingerprint_holds_the_data_digest_and_benchmark_version(tmp_path, m
     cfg = config.load(str(write_config(tmp_path / "c.yaml", "http://127.0.0.1:9/v1/chat/completions",
                                        tmp_path / "out")))
     spec = plan.task_specs(cfg, "i")[0]
-    first = plan.fingerprint(spec)
+    first = freshness.fingerprint(spec)
     assert first["benchmark_version"] == benchmarks.resolve("gsm8k").version
     assert first["data"] == {"test.jsonl": sha256(data / "gsm8k" / "test.jsonl")}
     change_gold_of_row_0(data / "gsm8k" / "test.jsonl", 17)
-    assert plan.fingerprint(spec)["data"] != first["data"]
+    assert freshness.fingerprint(spec)["data"] != first["data"]
 
 
 def test_data_not_downloaded_yet_is_fingerprinted_as_what_the_download_will_be(tmp_path, monkeypatch):
@@ -107,8 +107,8 @@ def test_data_not_downloaded_yet_is_fingerprinted_as_what_the_download_will_be(t
         (tmp_path / "cache" / "datasets" / name).mkdir(parents=True)
         shutil.copy(DATA_DIR / name / "test.jsonl", tmp_path / "cache" / "datasets" / name / "test.jsonl")
     for spec in (gsm8k, math500):           # saved on success = what the next run computes
-        saved = {plan.InputsUnchanged.KEY: check[spec.id].saved()}
-        assert plan.InputsUnchanged(plan.fingerprint(spec))(None, saved), spec.id
+        saved = {freshness.InputsUnchanged.KEY: check[spec.id].saved()}
+        assert freshness.InputsUnchanged(freshness.fingerprint(spec))(None, saved), spec.id
     assert check["math500"].saved()["data"] == {"test.jsonl": sha256(DATA_DIR / "math500" / "test.jsonl")}
 
 
@@ -116,14 +116,14 @@ def test_a_benchmark_version_bump_reruns_its_tasks_and_dry_run_says_so(tmp_path,
     cfg = config.load(str(write_config(tmp_path / "c.yaml", "http://127.0.0.1:9/v1/chat/completions",
                                        tmp_path / "out")))
     spec = plan.task_specs(cfg, "i")[0]
-    saved = {"eval:gsm8k": plan.fingerprint(spec)}
+    saved = {"eval:gsm8k": freshness.fingerprint(spec)}
     (tmp_path / "out" / "gsm8k").mkdir(parents=True)
     (tmp_path / "out" / "gsm8k" / "results.json").write_text("{}")
-    assert dryrun.reasons(spec, saved) == ("up to date", [])
+    assert freshness.reasons(spec, saved) == ("up to date", [])
     bench = benchmarks.CATALOG["gsm8k"]
     monkeypatch.setitem(benchmarks.CATALOG, "gsm8k", dataclasses.replace(bench, version=bench.version + 1))
-    assert not plan.InputsUnchanged(plan.fingerprint(spec))(None, {plan.InputsUnchanged.KEY: saved["eval:gsm8k"]})
-    assert dryrun.reasons(spec, saved) == (
+    assert not freshness.InputsUnchanged(freshness.fingerprint(spec))(None, {freshness.InputsUnchanged.KEY: saved["eval:gsm8k"]})
+    assert freshness.reasons(spec, saved) == (
         "would run", [f"benchmark version changed: {bench.version} → {bench.version + 1}"])
 
 
@@ -136,7 +136,7 @@ def test_each_data_file_is_hashed_once_however_many_tasks_read_it(tmp_path, monk
     tasks = [{"name": "gsm8k", "id": f"t{i}"} for i in range(200)]
     cfg = config.load(str(write_config(tmp_path / "c.yaml", "http://127.0.0.1:9/v1/chat/completions",
                                        tmp_path / "out", tasks=tasks)))
-    prints = {json.dumps(plan.fingerprint(spec)["data"]) for spec in plan.task_specs(cfg, "i")}
+    prints = {json.dumps(freshness.fingerprint(spec)["data"]) for spec in plan.task_specs(cfg, "i")}
     assert len(prints) == 1 and len(hashed) == 1
 
 

@@ -79,7 +79,7 @@ def cmd_run(args):
     from doit.cmd_base import ModuleTaskLoader
     from doit.doit_cmd import DoitMain
 
-    from evaltasks.pipeline.plan import doit_config
+    from evaltasks.pipeline.doit_entry import doit_config
 
     run.refresh_cache = args.force
     namespace = {"DOIT_CONFIG": doit_config(run), "task_eval": lambda: run.doit_tasks()}

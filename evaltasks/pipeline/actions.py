@@ -79,11 +79,10 @@ class Run:
 
     def to_run(self):
         """The selected tasks that are not up to date (or all selected, forced)."""
-        from evaltasks.pipeline.dryrun import reasons, saved_inputs
+        from evaltasks.pipeline import freshness
 
-        saved = {} if self.forced else saved_inputs(self.cfg.output_dir)
-        return [spec for spec in self.specs if spec.id in self.selected
-                and (self.forced or reasons(spec, saved)[0] == "would run")]
+        selected = [spec for spec in self.specs if spec.id in self.selected]
+        return selected if self.forced else freshness.out_of_date(selected, self.cfg.output_dir)
 
     @staticmethod
     def blocker(spec, environ=os.environ):
@@ -156,6 +155,23 @@ class Run:
     def undeploy(self):
         """``_deploy``'s teardown."""
         self.server.teardown()
+
+    def summarize(self):
+        """The ``summary`` task: summary.md/.csv/.json/.html of every task's
+        results, then the exports execution.auto_export (a config.sections.AutoExport,
+        or None) asks for."""
+        from doit.exceptions import TaskFailed
+
+        from evaltasks.report import export, load, summary
+
+        auto_export = self.cfg.execution.auto_export
+        try:
+            summary.write_all(self.cfg.output_dir)
+            if auto_export:
+                export.auto(self.cfg.output_dir, auto_export)
+        except (load.RunError, export.ExportError) as e:
+            return TaskFailed(str(e))
+        return None
 
     def execute(self, spec):
         try:

@@ -35,6 +35,13 @@ def prepare(config_path, overrides, invocation=None, cwd=None, create=True, **op
     return run
 
 
+def doit_config(run):
+    """``DOIT_CONFIG`` for ``run``, with the console's reporter."""
+    from evaltasks.pipeline.console import reporter_for
+
+    return plan.doit_config(run, reporter_for(run))
+
+
 def start(run):
     """Create the output dir (doit keeps its database there): only once
     everything that can refuse the run has passed (a dry run writes nothing)."""
@@ -89,4 +96,4 @@ def from_doit_command_line():
         yield from run.doit_tasks()
 
     task_generator.__doc__ = f"evaluations from {config_path}"
-    return plan.doit_config(run), task_generator
+    return doit_config(run), task_generator

@@ -7,24 +7,18 @@ variables, endpoint) is checked when it is about to run.
 
 ``_prepare`` is a doit *setup* task: it runs only when some evaluation is not
 up to date, so a run with nothing to do never touches Docker, and generating
-tasks (``doit list``) stays instant. The tasks' actions are ``runner.Run``'s.
+tasks (``doit list``) stays instant. The tasks' actions are ``actions.Run``'s
+bound methods, and whether a task is up to date is freshness.py's: this module
+only lays them out as doit's task dicts.
 """
 
 import os
 import uuid
 
-from evaltasks import deploy
-from evaltasks.data import datasets
-from evaltasks.executors import bundle
-from evaltasks.harness import benchmarks, layout
 from evaltasks.config.task_spec import TaskSpec
+from evaltasks.harness import benchmarks, layout
+from evaltasks.pipeline import freshness
 
-DB_FILE = ".doit.db"
-# Params that change how a task runs but not what it measures; editing them
-# does not make a task out of date.
-RUN_ONLY_PARAMS = ("parallelism", "request_timeout", "max_retries")
-RUN_ONLY_ADAPTER = ("use_request_logging", "max_logged_requests", "use_response_logging",
-                    "max_logged_responses", "use_caching", "caching_dir")
 MAX_DEFAULT_WORKERS = 16
 
 
@@ -37,51 +31,6 @@ def task_specs(cfg, invocation):
     return [TaskSpec.planned(task, invocation, number, cfg.output_dir) for number, task in enumerate(cfg.tasks)]
 
 
-def fingerprint(spec):
-    """What determines a task's result: the config keyed as in the config file,
-    the harness code, the benchmark's version and the digest of each data file.
-    Stored in doit's DB when the task succeeds, and compared on the next run.
-    Never holds a secret value."""
-    bench = benchmarks.resolve(spec.benchmark)
-    # A deployed model is named by what determines its answers, not by its url (the port).
-    endpoint = {k: spec.endpoint[k] for k in ("url", "model_id", "type") if not (k == "url" and spec.deployed)}
-    endpoint["adapter_config"] = {k: v for k, v in spec.endpoint["adapter_config"].items()
-                                  if k not in RUN_ONLY_ADAPTER}
-    params = {k: v for k, v in spec.params.items() if k not in RUN_ONLY_PARAMS}
-    config = {"benchmark": spec.benchmark, "config": {"params": params},
-              "target": {"api_endpoint": endpoint}}
-    if spec.task_file:
-        # The file's text (judge settings included) and each data file's digest.
-        config["task_file"] = {"sha256": spec.task_file["sha256"], "data": spec.task_file["files"]}
-    return {
-        "config": config,
-        "harness": bundle.task_code_digest(bench.module),
-        "benchmark_version": bench.version,
-        "data": datasets.identity(bench),
-        **({"deployment": spec.deployment} if spec.deployment else {}),
-    }
-
-
-class InputsUnchanged:
-    """doit ``uptodate`` check: the saved fingerprint equals the current one."""
-
-    KEY = "evaltasks:inputs"
-
-    def __init__(self, inputs, saved=None):
-        self.inputs = inputs
-        self.saved = saved or (lambda: inputs)     # what to store once the task succeeded
-
-    def configure_task(self, task):
-        task.value_savers.append(lambda: {self.KEY: self.saved()})
-
-    def __call__(self, task, values):
-        return values.get(self.KEY) == self.inputs
-
-    def __repr__(self):    # what `doit info` shows when the check fails
-        return ("config, harness code, benchmark version or data changed since the last success "
-                "(evaltasks run --dry-run shows which)")
-
-
 def default_workers(cfg, executor=None):
     if cfg.execution.sequential:
         return 1
@@ -90,7 +39,7 @@ def default_workers(cfg, executor=None):
 
 
 def doit_tasks(run):
-    """The task dicts doit runs, for ``run`` (a runner.Run)."""
+    """The task dicts doit runs, for ``run`` (an actions.Run)."""
     yield {
         "basename": "_prepare",
         "doc": f"lock the output dir, prepare the {run.executor.name} executor ({run.executor.preparing})",
@@ -121,18 +70,13 @@ def eval_task(run, spec, setup=("_prepare",)):
     if spec.task_file:
         size = f"{spec.task_file['task']} ({spec.task_file['path']}), {limit or 'all'}"
     target = spec.results
-    inputs = fingerprint(spec)
-    # Data this run downloads is known only once it is there: saved with its digest.
-    # So is a deployed llama.cpp's identity when the run made its image.
-    saved = lambda: dict(inputs, data=datasets.identity(bench),
-                         **({"deployment": deploy.fingerprint(run.cfg.deployment)} if spec.deployment else {}))
     return {
         "basename": "eval",
         "name": spec.id,
         "doc": f"{bench.name}: {size} samples, {spec.endpoint['model_id']} → {target}",
         "actions": [(run.execute, [spec])],
         "targets": [target],
-        "uptodate": [InputsUnchanged(inputs, saved)],
+        "uptodate": [freshness.inputs_check(spec, run.cfg.deployment)],
         "setup": list(setup),
         "clean": [(clean, [spec])],
         # No job id of this invocation: it is recorded only if the task runs, and
@@ -153,27 +97,11 @@ def summary_task(run):
     return {
         "basename": SUMMARY,
         "doc": f"summary.md/.csv/.json/.html of every task's results in {out}",
-        "actions": [(write_summary, [out, run.cfg.execution.auto_export])],
+        "actions": [run.summarize],
         "file_dep": [spec.results for spec in run.specs],
         "targets": [os.path.join(out, name) for name in SUMMARY_FILES],
         "clean": True,
     }
-
-
-def write_summary(output_dir, auto_export=None):
-    """The summary files of ``output_dir``, then the exports ``auto_export``
-    (a config.sections.AutoExport, or None) asks for."""
-    from doit.exceptions import TaskFailed
-
-    from evaltasks.report import export, load, summary
-
-    try:
-        summary.write_all(output_dir)
-        if auto_export:
-            export.auto(output_dir, auto_export)
-    except (load.RunError, export.ExportError) as e:
-        return TaskFailed(str(e))
-    return None
 
 
 class LastJob:
@@ -195,15 +123,15 @@ def clean(spec):
     layout.clear_outputs(spec.task_dir, also_task=True)
 
 
-def doit_config(run):
-    from evaltasks.pipeline.console import reporter_for
-
+def doit_config(run, reporter):
+    """``DOIT_CONFIG`` for ``run``; ``reporter`` is the reporter class doit makes
+    (console.reporter_for's), passed in so the plan does not import the console."""
     return {
         "backend": "sqlite3",
-        "dep_file": os.path.join(run.cfg.output_dir, DB_FILE),
+        "dep_file": os.path.join(run.cfg.output_dir, freshness.DB_FILE),
         "par_type": "thread",
         "num_process": default_workers(run.cfg, run.executor),
-        "reporter": reporter_for(run),
+        "reporter": reporter,
         "default_tasks": ["eval", SUMMARY],
         "subtasks": True,   # `doit list` shows every eval:<id>, not just the group
     }

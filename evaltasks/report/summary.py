@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 
 from ..harness import warnings
 from ..harness.files import write_atomic
-from evaltasks.pipeline.plan import RUN_ONLY_PARAMS
+from evaltasks.config.params import RUN_ONLY_PARAMS
 from . import cost, load, stats
 
 FORMATS = ("md", "csv", "json", "html")
