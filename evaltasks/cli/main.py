@@ -55,43 +55,25 @@ def config_path(args):
 
 # -- run ------------------------------------------------------------------
 def cmd_run(args):
-    from evaltasks.pipeline.doit_entry import prepare, start
+    from evaltasks.pipeline import session
 
     overrides = args.override + (["execution.preflight=false"] if args.skip_preflight else [])
-    run = prepare(config_path(args), overrides, create=False, forced=args.force, keep_going=args.continue_,
-                  confirm_unsafe_code=args.confirm_run_unsafe_code)
-    ids = [spec.id for spec in run.specs]
-    for task in args.task:
-        if task not in ids:
-            raise UsageError(f"-t {task}: no such task in this config (tasks: {', '.join(ids)})")
-    run.select(args.task)
+    try:
+        # --force reruns the selected tasks and, unlike `doit -a`, asks the endpoint
+        # again instead of answering from the response cache.
+        run = session.open(config_path(args), overrides, args.task, force=args.force, keep_going=args.continue_,
+                           dry_run=args.dry_run, confirm_unsafe_code=args.confirm_run_unsafe_code,
+                           refresh_cache=args.force)
+    except session.SessionError as e:
+        raise UsageError(str(e)) from None
     if args.dry_run:
         from evaltasks.pipeline.dryrun import report
 
         report(run, only=args.task, forced=args.force)
         return 0
-    # Refused before anything is created; doit's _prepare checks the same for `doit` itself.
-    refusal = run.refused()
-    if refusal:
-        raise UsageError(f"{run.cfg.path}: {refusal}")
-    start(run)
+    from evaltasks.pipeline.doit_entry import run_tasks
 
-    from doit.cmd_base import ModuleTaskLoader
-    from doit.doit_cmd import DoitMain
-
-    from evaltasks.pipeline.doit_entry import doit_config
-
-    run.refresh_cache = args.force
-    namespace = {"DOIT_CONFIG": doit_config(run), "task_eval": lambda: run.doit_tasks()}
-    doit_args = ["run"]
-    if args.jobs is not None:
-        doit_args += ["-n", str(args.jobs)]
-    if args.continue_:
-        doit_args.append("--continue")
-    if args.force:
-        doit_args.append("--always-execute")
-    doit_args += [f"eval:{t}" for t in args.task]
-    return DoitMain(ModuleTaskLoader(namespace)).run(doit_args)
+    return run_tasks(run, args.task, jobs=args.jobs, keep_going=args.continue_, force=args.force)
 
 
 # -- status / kill / logs -------------------------------------------------

@@ -28,7 +28,7 @@ class Run:
     """One invocation: the state its tasks share inside one launcher process."""
 
     def __init__(self, cfg, invocation=None, overrides=(), forced=False, keep_going=False,
-                 confirm_unsafe_code=False):
+                 confirm_unsafe_code=False, refresh_cache=False):
         from evaltasks.state.history import History
         from evaltasks.pipeline.lock import OutputDirLock
 
@@ -55,7 +55,7 @@ class Run:
         self.todo = []      # the tasks _prepare found will run
         # `evaltasks run --force`: ask the endpoint again instead of answering
         # from the response cache (the new replies replace the cached ones).
-        self.refresh_cache = False
+        self.refresh_cache = refresh_cache
         self.stopping = threading.Event()
         self.notes = []     # what _prepare did that the run should say (the reporter prints them)
         self.say = lambda text: None    # a line printed now (the reporter sets it)

@@ -1,15 +1,17 @@
-"""Glue between a config and doit, for ``dodo.py`` and for the ``evaltasks`` CLI.
+"""Glue between a Run and doit, both ways: ``from_doit_command_line`` for
+dodo.py (doit loads it, and reads DOIT_CONFIG and the task generator from it),
+``run_tasks`` for `evaltasks run` (doit in this process, given the Run's tasks).
+Either way the Run comes from session.open.
 
-Config errors end the process here with one line and exit code 2, before doit
-opens its database or anything else starts."""
+The only module that touches doit's internals (``_CMDLINE_VARS``, below), and
+reads doit's command line before doit does: dodo.py is loaded before doit parses
+its own options, yet the session must know which tasks will run to refuse one
+that cannot. A session error ends the process here with one line and exit
+code 2, before doit opens its database or anything else starts."""
 
-import os
 import sys
 
-from evaltasks.config import compose as config
-from evaltasks.config.errors import ConfigError, OverrideError
-from evaltasks.pipeline import plan
-from evaltasks.pipeline import actions as runner
+from evaltasks.pipeline import plan, session
 
 
 def fail(message, code=2):
@@ -17,36 +19,11 @@ def fail(message, code=2):
     sys.exit(code)
 
 
-def prepare(config_path, overrides, invocation=None, cwd=None, create=True, **options):
-    """Load and validate the config and plan its tasks (``options`` go to
-    runner.Run); with ``create``, ``start`` it."""
-    if not config_path:
-        fail("no config given: run `doit config=path/to/config.yaml` "
-             "or `evaltasks run --config path/to/config.yaml`")
-    try:
-        cfg = config.load(config_path, overrides, cwd=cwd)
-        run = runner.Run(cfg, invocation, overrides, **options)
-    except OverrideError as e:       # the file is fine: do not point at it
-        fail(e.where())
-    except ConfigError as e:
-        fail(f"{config_path}: {e}")
-    if create:
-        start(run)
-    return run
-
-
 def doit_config(run):
     """``DOIT_CONFIG`` for ``run``, with the console's reporter."""
     from evaltasks.pipeline.console import reporter_for
 
     return plan.doit_config(run, reporter_for(run))
-
-
-def start(run):
-    """Create the output dir (doit keeps its database there): only once
-    everything that can refuse the run has passed (a dry run writes nothing)."""
-    os.makedirs(run.cfg.output_dir, exist_ok=True)
-    run.install_signal_handlers()
 
 
 # doit's commands that run no task; anything else (`doit`, `doit run`, `doit eval:x`) runs.
@@ -71,29 +48,52 @@ def _doit_flags(argv):
             "--continue" in argv or short("c"))
 
 
+def _command_line_variables():
+    """Every ``name=value`` doit parsed from its command line, in order. doit's
+    public ``get_var(name)`` reads one variable by name but cannot list them, and
+    every name besides ``config`` is a config override, so this reads the dict
+    behind it: the one private doit attribute evaltasks uses."""
+    from doit.doit_cmd import _CMDLINE_VARS
+
+    return dict(_CMDLINE_VARS or {})
+
+
 def from_doit_command_line():
     """``(DOIT_CONFIG, task generator)`` from doit's ``name=value`` variables."""
     from doit import get_initial_workdir
-    from doit.doit_cmd import _CMDLINE_VARS  # every name=value doit parsed, in order
 
-    variables = dict(_CMDLINE_VARS or {})
+    variables = _command_line_variables()
     config_path = variables.pop("config", None)
-    # doit runs from dodo.py's folder; paths on the command line mean the caller's.
     forced, keep_going = _doit_flags(sys.argv[1:])
     runs, selected = _doit_command(sys.argv[1:])
-    run = prepare(config_path, [f"{k}={v}" for k, v in variables.items()], cwd=get_initial_workdir(),
-                  create=False, forced=forced, keep_going=keep_going)
-    if runs:
-        # As `evaltasks run` does: a task about to run that cannot is refused before
-        # anything is created; `_prepare` checks again with doit's own selection.
-        run.select(selected)
-        refusal = run.refused()
-        if refusal:
-            fail(f"{config_path}: {refusal}")
-    start(run)
+    try:
+        # doit runs from dodo.py's folder; paths on the command line mean the caller's.
+        run = session.open(config_path, [f"{k}={v}" for k, v in variables.items()], selected, force=forced,
+                           keep_going=keep_going, runs=runs, doit_names=True, cwd=get_initial_workdir())
+    except session.SessionError as e:
+        fail(str(e))
 
     def task_generator():
         yield from run.doit_tasks()
 
     task_generator.__doc__ = f"evaluations from {config_path}"
     return doit_config(run), task_generator
+
+
+def run_tasks(run, selected=(), jobs=None, keep_going=False, force=False):
+    """Run ``run``'s tasks with doit, in this process, as `doit` would from dodo.py
+    (``-n jobs``, ``--continue``, ``--always-execute``, ``eval:<id>`` per selected
+    task); doit's exit code."""
+    from doit.cmd_base import ModuleTaskLoader
+    from doit.doit_cmd import DoitMain
+
+    namespace = {"DOIT_CONFIG": doit_config(run), "task_eval": lambda: run.doit_tasks()}
+    doit_args = ["run"]
+    if jobs is not None:
+        doit_args += ["-n", str(jobs)]
+    if keep_going:
+        doit_args.append("--continue")
+    if force:
+        doit_args.append("--always-execute")
+    doit_args += [f"eval:{t}" for t in selected]
+    return DoitMain(ModuleTaskLoader(namespace)).run(doit_args)
