@@ -26,7 +26,7 @@ class EvalReporter(ConsoleReporter):
 
     def __init__(self, outstream, options, run):
         super().__init__(outstream, options)
-        self.run = run      # the runner.Run being reported
+        self.run = run      # the actions.Run being reported
         self.live = LiveProgress(outstream)
         self.rows = []
         self.up_to_date = []

@@ -9,8 +9,9 @@ A problem is one line, ``SessionError``; both callers print it as
 ``error: <line>`` and exit 2, before anything is created."""
 
 import os
+from collections.abc import Sequence
 
-from evaltasks.config import compose as config
+from evaltasks.config import compose
 from evaltasks.pipeline.actions import Run
 
 
@@ -19,8 +20,9 @@ class SessionError(Exception):
     for that the config does not have, or a task that cannot run here."""
 
 
-def open(config_path, overrides=(), selected=(), force=False, keep_going=False, *, dry_run=False,
-         runs=True, doit_names=False, cwd=None, **options) -> Run:
+def open(config_path: str | None, overrides: Sequence[str] = (), selected: Sequence[str] = (),
+         force: bool = False, keep_going: bool = False, *, dry_run: bool = False, runs: bool = True,
+         doit_names: bool = False, cwd: str | None = None, **options) -> Run:
     """The Run of ``config_path`` with ``overrides`` (``"a.b=value"`` strings),
     started unless ``dry_run``.
 
@@ -38,11 +40,11 @@ def open(config_path, overrides=(), selected=(), force=False, keep_going=False, 
         raise SessionError("no config given: run `doit config=path/to/config.yaml` "
                            "or `evaltasks run --config path/to/config.yaml`")
     try:
-        cfg = config.load(config_path, overrides, cwd=cwd)
+        cfg = compose.load(config_path, overrides, cwd=cwd)
         run = Run(cfg, overrides=overrides, forced=force, keep_going=keep_going, **options)
-    except config.OverrideError as e:       # the file is fine: do not point at it
+    except compose.OverrideError as e:       # the file is fine: do not point at it
         raise SessionError(e.where()) from None
-    except config.ConfigError as e:
+    except compose.ConfigError as e:
         raise SessionError(f"{config_path}: {e}") from None
     if not doit_names:
         ids = [spec.id for spec in run.specs]
@@ -62,7 +64,7 @@ def open(config_path, overrides=(), selected=(), force=False, keep_going=False, 
     return run
 
 
-def start(run):
+def start(run: Run) -> None:
     """Create the output dir (doit keeps its database there): only once
     everything that can refuse the run has passed (a dry run writes nothing)."""
     os.makedirs(run.cfg.output_dir, exist_ok=True)
