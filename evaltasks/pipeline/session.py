@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 
 from evaltasks.config import compose
+from evaltasks.config.errors import ConfigError, OverrideError
 from evaltasks.pipeline.actions import Run
 
 
@@ -42,9 +43,9 @@ def open(config_path: str | None, overrides: Sequence[str] = (), selected: Seque
     try:
         cfg = compose.load(config_path, overrides, cwd=cwd)
         run = Run(cfg, overrides=overrides, forced=force, keep_going=keep_going, **options)
-    except compose.OverrideError as e:       # the file is fine: do not point at it
+    except OverrideError as e:       # the file is fine: do not point at it
         raise SessionError(e.where()) from None
-    except compose.ConfigError as e:
+    except ConfigError as e:
         raise SessionError(f"{config_path}: {e}") from None
     if not doit_names:
         ids = [spec.id for spec in run.specs]
