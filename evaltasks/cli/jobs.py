@@ -1,5 +1,6 @@
 """`evaltasks status`, `kill` and `logs`: an invocation's or job's state, stopping
-it, its log. What the jobs are now comes from pipeline/jobs.py; this prints it."""
+it, its log. The same concept as pipeline/jobs.py at the command-line layer:
+what the jobs are now comes from there; this parses ids and prints."""
 
 import json
 import os

@@ -1,5 +1,7 @@
 """`evaltasks run`: open the config's run (pipeline/session.py, the path `doit`
-takes too), then print the dry run or hand the run's tasks to doit."""
+takes too), then print the dry run or hand the run's tasks to doit. The whole
+run, on the launcher's side; harness/run.py is the other end, one task's run
+inside its container, process or Slurm job."""
 
 from evaltasks.cli.usage import UsageError, config_path
 

@@ -1,7 +1,8 @@
 """A recorded invocation's jobs as they are now, for `evaltasks status`, `kill`,
 `logs` and `ls runs`: the run history's record (state/history.py) joined with
 what the executors the jobs ran on can see of them (containers, processes,
-Slurm jobs), and stopping them."""
+Slurm jobs), and stopping them. The same concept as cli/jobs.py one layer down:
+that module prints what this one finds."""
 
 import os
 
