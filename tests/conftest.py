@@ -15,17 +15,16 @@ import docker.errors
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-# A user's or CI's own copies win (the README's EVALTASKS_DATA_DIR layout); else the
-# clone's sibling ../shared. The upstream references live beside the datasets.
-DATA_DIR = Path(os.environ.get("EVALTASKS_DATA_DIR") or REPO.parent / "shared" / "datasets")
-REFERENCE_DIR = Path(os.environ.get("EVALTASKS_REFERENCE_DIR") or DATA_DIR.parent / "reference")
+# tests/ on sys.path: test modules import this file's helpers (``from conftest
+# import ...``) and tests/support (``from support.endpoint import ...``) from any
+# folder below, and so do bench/ scripts.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from endpoint import FakeEndpoint  # noqa: E402
+from support.endpoint import FakeEndpoint, is_preflight  # noqa: E402,F401
+from support.paths import DATA_DIR, REFERENCE_DIR, REPO  # noqa: E402,F401
 
-# Skips fail the run in CI unless allowed for a named reason (tests/skips.py).
-pytest_plugins = ["skips"]
+# Skips fail the run in CI unless allowed for a named reason (tests/support/skips.py).
+pytest_plugins = ["support.skips"]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -155,13 +154,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def is_preflight(payload):
-    """The launcher's one tiny check request per endpoint, shaped like the task's
-    (see evaltasks/preflight.py): "Hi" after the system prompt, if any."""
-    messages = payload.get("messages") or [{}]
-    return payload.get("max_tokens") == 1 and messages[-1] == {"role": "user", "content": "Hi"}
 
 
 def answered(ep):

@@ -13,10 +13,10 @@ import json
 
 import pytest
 
-import simple_evals_reference
+from support import simple_evals_reference
 from conftest import evaltasks_cli, write_config
-from endpoint import FakeEndpoint
-from scripted import KINDS, run_task
+from support.endpoint import FakeEndpoint
+from support.scripted import KINDS, run_task
 
 from evaltasks.harness.benchmarks import aime
 from evaltasks.harness.datasets import DatasetError

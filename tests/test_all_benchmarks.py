@@ -9,8 +9,8 @@ from fractions import Fraction
 import pytest
 
 from conftest import DATA_DIR, doit, reference, results, write_config
-from endpoint import FakeEndpoint
-from test_gpqa import official_rows
+from support.endpoint import FakeEndpoint
+from support.gpqa_official import official_rows
 
 pytestmark = pytest.mark.docker
 N = 8

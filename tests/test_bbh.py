@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from conftest import DATA_DIR, evaltasks_cli, write_config
-import lm_eval_reference
+from support import lm_eval_reference
 
 from evaltasks.harness import benchmarks
 from evaltasks.harness.benchmarks import bbh

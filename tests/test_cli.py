@@ -11,7 +11,7 @@ import pytest
 
 from conftest import (REPO, Gsm8kModel, answered, container_ids, containers_created, doit, evaltasks_cli, gone_within,
                       results, wait_for_container, write_config)
-from endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint
 
 
 def cli(*args, **kw):

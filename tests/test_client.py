@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint
 from evaltasks.harness import client
 from evaltasks.harness.adapters import Adapter, TrafficLog, flatten, split_reasoning
 from evaltasks.harness.client import Client, EndpointError, retry_after

@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from conftest import Gsm8kModel, evaltasks_cli
-from endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint
 from evaltasks.harness import client, run
 
 

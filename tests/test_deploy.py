@@ -1,6 +1,6 @@
 """The model server on its own (evaltasks.deploy): config → Deployment, command
 lines of each type, fingerprint, and the lifecycle of a real server process —
-tests/endpoint.py run as a `generic` deployment's command."""
+tests/support/endpoint.py run as a `generic` deployment's command."""
 
 import dataclasses
 import json
@@ -23,7 +23,7 @@ from evaltasks.config.errors import ConfigError
 from evaltasks.deploy import commands, server
 
 REPO = Path(__file__).resolve().parents[1]
-ENDPOINT = REPO / "tests" / "endpoint.py"
+ENDPOINT = REPO / "tests" / "support" / "endpoint.py"
 
 
 def load(tmp_path, deployment, overrides=(), group="generic", **extra):

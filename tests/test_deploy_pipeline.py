@@ -1,5 +1,5 @@
 """A deployment in the pipeline: one server per run, a setup task of every
-evaluation, stopped whatever way the run ends. The server is tests/endpoint.py
+evaluation, stopped whatever way the run ends. The server is tests/support/endpoint.py
 run as a `generic` deployment's command (a real process, a real port)."""
 
 import json
@@ -17,7 +17,7 @@ import yaml
 
 from conftest import REPO, doit, evaltasks_cli, free_port, gone_within
 
-ENDPOINT = REPO / "tests" / "endpoint.py"
+ENDPOINT = REPO / "tests" / "support" / "endpoint.py"
 
 
 def write(tmp_path, port, latency=0.0, tasks=None, timeout=60, extra="", **deployment):
@@ -219,7 +219,7 @@ def test_a_server_left_by_a_killed_launcher_is_stopped_by_the_next_run(tmp_path,
 
 @pytest.fixture(scope="module")
 def stand_in_image(docker_client, tmp_path_factory):
-    """A server image built here (no registry): tests/endpoint.py on the harness base image."""
+    """A server image built here (no registry): tests/support/endpoint.py on the harness base image."""
     from evaltasks.executors.docker import image
 
     context = tmp_path_factory.mktemp("stand-in")

@@ -43,7 +43,7 @@ def server_on_a_network(docker_client, tmp_path_factory):
     try:
         server = docker_client.containers.run(
             image.ensure(docker_client, image.base_image(), log=lambda m: None),
-            entrypoint=["python3", "/tests/endpoint.py"],
+            entrypoint=["python3", "/tests/support/endpoint.py"],
             command=["--host", "0.0.0.0", "--port", "8000", "--answers", "/answers.json"],
             name=f"evaltasks-test-endpoint-{tag}", network=network.name, detach=True,
             user=f"{os.getuid()}:{os.getgid()}",

@@ -1,7 +1,6 @@
-"""Tests for the fake OpenAI-compatible endpoint in tests/endpoint.py."""
+"""Tests for the fake OpenAI-compatible endpoint in tests/support/endpoint.py."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,12 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-try:
-    from tests.endpoint import FakeEndpoint, RecordedRequest
-except ImportError:  # tests/ is not a package; pytest puts it on sys.path instead
-    from endpoint import FakeEndpoint, RecordedRequest
+from conftest import REPO
+from support.endpoint import FakeEndpoint, RecordedRequest
 
-ENDPOINT_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "endpoint.py")
+ENDPOINT_SCRIPT = str(REPO / "tests" / "support" / "endpoint.py")
 TIMEOUT = 5
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import DATA_DIR, evaltasks_cli, gsm8k_golds, write_config
-from endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint
 from evaltasks.config import compose as config
 from evaltasks.config.params import DEFAULT_PARAMS
 from evaltasks.data import taskfiles as filetasks

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, containers_created, doit, is_preflight, results, write_config
-from endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint
 
 CAPITALS = {"France": "Paris", "Japan": "Tokyo", "Kenya": "Nairobi", "Peru": "Lima",
             "Canada": "Ottawa", "Norway": "Oslo", "Egypt": "Cairo", "Vietnam": "Hanoi"}

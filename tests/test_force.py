@@ -5,7 +5,7 @@ under the same name is measured anew."""
 import pytest
 
 from conftest import Gsm8kModel, answered, evaltasks_cli, results, write_config
-from endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint
 
 pytestmark = pytest.mark.docker
 N = 12

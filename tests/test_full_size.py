@@ -14,8 +14,8 @@ import time
 import pytest
 
 from conftest import REPO, write_config
-from endpoint import FakeEndpoint
-from scripted import Replies, draw, script
+from support.endpoint import FakeEndpoint
+from support.scripted import Replies, draw, script
 
 pytestmark = pytest.mark.docker
 PARALLELISM = 32

@@ -3,9 +3,7 @@
 prompt, extraction, scoring and metrics, end to end with a scripted model whose
 expected scores come from the real rows."""
 
-import csv
 import hashlib
-import io
 import json
 import random
 import re
@@ -15,24 +13,17 @@ import zipfile
 import pytest
 
 from conftest import DATA_DIR
+from support.gpqa_official import ARCHIVE, official_rows
 
 from evaltasks.harness import benchmarks
 from evaltasks.harness.benchmarks import gpqa
 from evaltasks.harness.datasets import DatasetError
 
-ARCHIVE = DATA_DIR / "gpqa" / "dataset.zip"
 SIZES = {"main": 448, "extended": 546, "diamond": 198}
 
 
 def params(n_repeats=1, seed=None):
     return {"seed": seed, "extra": {"n_repeats": n_repeats}}
-
-
-def official_rows(subset):
-    """The subset's rows as the csv module reads the official CSV, independently of gpqa.py."""
-    with zipfile.ZipFile(ARCHIVE) as z:
-        text = z.read(f"dataset/gpqa_{subset}.csv", pwd=b"deserted-untie-orchid").decode("utf-8")
-    return list(csv.DictReader(io.StringIO(text, newline="")))
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint
 from evaltasks.harness import run, stats
 from evaltasks.harness.adapters import split_reasoning
 from evaltasks.harness.client import Client, EndpointError

@@ -12,9 +12,9 @@ from threading import Thread
 import pytest
 
 from conftest import DATA_DIR, REPO
-from endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint
 from evaltasks.pipeline.actions import _harness_error
-from test_harness_run import task_dir
+from support.harness_task import task_dir
 
 
 def harness(task, data_dir=DATA_DIR):

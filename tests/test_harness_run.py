@@ -11,9 +11,10 @@ import time
 import pytest
 
 from conftest import DATA_DIR, REPO, Gsm8kModel
-from endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint
 from evaltasks.harness import client, run
 from evaltasks.harness.samples import SampleSpool
+from support.harness_task import cached_replies, results, samples, task_dir
 
 RIGHT = [i for i in range(200) if i % 3 != 1]       # the questions Gsm8kModel answers right
 
@@ -28,33 +29,6 @@ def response_cache(tmp_path, monkeypatch):
     folder = tmp_path / "cache"
     monkeypatch.setenv("EVALTASKS_RESPONSE_CACHE", str(folder))
     return folder
-
-
-def task_dir(path, url, *, type="chat", adapter=None, **params):
-    """A task folder with the task.json the launcher would write."""
-    path.mkdir(parents=True, exist_ok=True)
-    task = {
-        "id": "gsm8k", "name": "gsm8k", "benchmark": "gsm8k",
-        "params": {"limit_samples": 30, "temperature": 0.0, "top_p": None, "max_new_tokens": 256,
-                   "parallelism": 4, "request_timeout": 10, "max_retries": 5, "seed": None,
-                   "allowed_failure_rate": 0.0, "extra": {}, **params},
-        "endpoint": {"url": url, "model_id": "test-model", "type": type, "api_key_name": None,
-                     "adapter_config": adapter or {}},
-    }
-    (path / "task.json").write_text(json.dumps(task))
-    return path
-
-
-def results(path):
-    return json.loads((path / "results.json").read_text())
-
-
-def samples(path):
-    return [json.loads(line) for line in (path / "samples.jsonl").read_text().splitlines()]
-
-
-def cached_replies(folder):
-    return [n for _, _, names in os.walk(folder) for n in names if not n.startswith(".tmp-")]
 
 
 def test_faults_and_retries_change_nothing_in_the_results(tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import DATA_DIR, doit, evaltasks_cli, results, write_config
-from endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint
 
 from evaltasks.harness.benchmarks import humaneval
 

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from conftest import Gsm8kModel, doit, evaltasks_cli, results, write_config
-from endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint
 from evaltasks.config import compose as config
 from evaltasks.config.errors import ConfigError
 

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import REPO, Gsm8kModel, doit, evaltasks_cli, gone_within, wait_for_container, write_config
-from endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint
 from evaltasks.state.history import History
 from evaltasks.pipeline.lock import OutputDirLock
 

@@ -16,10 +16,10 @@ import re
 
 import pytest
 
-import simple_evals_reference
+from support import simple_evals_reference
 from conftest import evaltasks_cli, write_config
-from endpoint import FakeEndpoint
-from scripted import Replies, draw, run_task, script
+from support.endpoint import FakeEndpoint
+from support.scripted import Replies, draw, run_task, script
 
 from evaltasks.harness.benchmarks import math_test
 from evaltasks.harness.datasets import DatasetError

@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from conftest import DATA_DIR, doit, evaltasks_cli, results, write_config
-from endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint
 
 from evaltasks.harness import benchmarks
 from evaltasks.harness.benchmarks import mbpp

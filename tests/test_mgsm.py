@@ -10,9 +10,9 @@ import re
 
 import pytest
 
-import simple_evals_reference
-from endpoint import FakeEndpoint
-from scripted import Replies, draw, run_task, script
+from support import simple_evals_reference
+from support.endpoint import FakeEndpoint
+from support.scripted import Replies, draw, run_task, script
 
 from evaltasks.harness.benchmarks import mgsm
 from evaltasks.harness.datasets import DatasetError

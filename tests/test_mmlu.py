@@ -15,9 +15,9 @@ import re
 
 import pytest
 
-import simple_evals_reference
-from endpoint import FakeEndpoint
-from scripted import Replies, draw, run_task, script
+from support import simple_evals_reference
+from support.endpoint import FakeEndpoint
+from support.scripted import Replies, draw, run_task, script
 
 from evaltasks.harness.benchmarks import mmlu_test as mmlu
 from evaltasks.harness.datasets import DatasetError

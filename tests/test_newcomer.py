@@ -118,7 +118,7 @@ def test_a_url_without_a_scheme_is_a_sentence(tmp_path, state):
 
 def test_a_reply_from_the_wrong_path_asks_about_the_path():
     """Failed before the fix: the line ended at 'choices[0].message is null'."""
-    from endpoint import FakeEndpoint
+    from support.endpoint import FakeEndpoint
     from evaltasks.pipeline import preflight
 
     with FakeEndpoint() as ep:
@@ -174,7 +174,7 @@ def test_empty_replies_are_counted_and_warned_about(tmp_path):
 @pytest.mark.docker
 def test_the_end_table_has_a_header_the_model_and_every_warning(tmp_path, state, docker_client):
     """Failed before the fix: no header row, no model, no warning under an all-empty task."""
-    from endpoint import FakeEndpoint
+    from support.endpoint import FakeEndpoint
 
     out = tmp_path / "results"
     with FakeEndpoint(lambda payload: "") as ep:
@@ -203,7 +203,7 @@ def test_the_runs_own_terminal_says_evaltasks_kill_stopped_it(tmp_path, state, d
     import sys
 
     from conftest import Gsm8kModel, wait_for_container
-    from endpoint import FakeEndpoint
+    from support.endpoint import FakeEndpoint
 
     out = tmp_path / "results"
     tasks = [{"name": "gsm8k", "id": "slow", "overrides": {"config.params.limit_samples": 30,
@@ -245,7 +245,7 @@ def test_ls_runs_shows_model_and_scores_and_folds_up_to_date_reruns(tmp_path, st
         assert done.returncode == 0, done.stdout + done.stderr
         ids.append(invocation_of(done.stdout))
     from conftest import Gsm8kModel
-    from endpoint import FakeEndpoint
+    from support.endpoint import FakeEndpoint
 
     with FakeEndpoint(Gsm8kModel(range(6)), model_id="model-b") as b:
         other = write_config(tmp_path / "d.yaml", b.chat_url, tmp_path / "other",

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import DATA_DIR, REPO, doit, results, write_config
-from endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint
 
 RECORDED = DATA_DIR.parent / "reference" / "ifeval" / "input_response_data_gpt4_20231107_145030.jsonl"
 PARALLELISM = 32

@@ -82,7 +82,7 @@ def copy_of_the_repo(dest):
 def test_editing_a_benchmark_reruns_exactly_its_task(tmp_path, data_dir):
     """The up-to-date check follows the harness code each task runs: a README
     edit reruns nothing, an edit of gsm8k.py reruns gsm8k and not math500."""
-    from endpoint import FakeEndpoint
+    from support.endpoint import FakeEndpoint
 
     repo = copy_of_the_repo(tmp_path / "clone")
     out = tmp_path / "results"
@@ -116,7 +116,7 @@ def test_editing_a_benchmark_reruns_exactly_its_task(tmp_path, data_dir):
 @pytest.mark.docker
 def test_api_key_reaches_the_endpoint_and_no_file(tmp_path, data_dir):
     from conftest import Gsm8kModel
-    from endpoint import FakeEndpoint
+    from support.endpoint import FakeEndpoint
 
     secret = "sk-test-0123456789abcdef"
     out = tmp_path / "results"
@@ -137,7 +137,7 @@ def test_api_key_reaches_the_endpoint_and_no_file(tmp_path, data_dir):
 
 @pytest.mark.docker
 def test_failed_task_leaves_no_results_and_says_why(tmp_path, data_dir):
-    from endpoint import FakeEndpoint
+    from support.endpoint import FakeEndpoint
 
     out = tmp_path / "results"
     with FakeEndpoint(model_id="another-model") as ep:          # every request: 404 unknown model
@@ -192,7 +192,7 @@ def test_no_docker_daemon_is_one_clear_line(tmp_path, gsm8k_endpoint):
 @pytest.mark.docker
 def test_ctrl_c_removes_containers_and_leaves_no_results(tmp_path, docker_client, data_dir):
     from conftest import Gsm8kModel
-    from endpoint import FakeEndpoint
+    from support.endpoint import FakeEndpoint
 
     out = tmp_path / "results"
     label = f"evaltasks.output_dir={out}"
@@ -239,7 +239,7 @@ def test_doit_list_needs_no_docker(tmp_path, gsm8k_endpoint):
 @pytest.mark.docker
 def test_transient_faults_change_nothing(tmp_path, data_dir):
     from conftest import Gsm8kModel
-    from endpoint import FakeEndpoint
+    from support.endpoint import FakeEndpoint
 
     out = tmp_path / "results"
     tasks = [{"name": "gsm8k", "overrides": {"config.params.limit_samples": 24, "config.params.parallelism": 8}}]
@@ -273,7 +273,7 @@ def test_raising_the_limit_sends_only_the_new_requests(tmp_path, gsm8k_endpoint)
 
 @pytest.mark.docker
 def test_adapters_shape_what_the_endpoint_receives(tmp_path, data_dir):
-    from endpoint import FakeEndpoint
+    from support.endpoint import FakeEndpoint
 
     out = tmp_path / "results"
     reply = {"role": "assistant", "content": "<think>18 minus 3 is 15</think>Answer: 18"}

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import containers_created, doit, write_config
-from endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint
 from evaltasks.pipeline import preflight
 from evaltasks.pipeline.preflight import PreflightFailed
 

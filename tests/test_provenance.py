@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from conftest import DATA_DIR, answered, doit, evaltasks_cli, results, write_config
-from endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint
 from evaltasks.config import compose as config
 from evaltasks.config.params import DEFAULT_PARAMS
 from evaltasks.data import datasets

@@ -12,10 +12,10 @@ import time
 import pytest
 
 from conftest import REPO, Gsm8kModel, doit, write_config
-from hostile_endpoint import HostileEndpoint
+from support.hostile_endpoint import HostileEndpoint
 from evaltasks.pipeline import preflight
 from evaltasks.pipeline.preflight import PreflightFailed
-from test_harness_run import cached_replies, results, samples, task_dir
+from support.harness_task import cached_replies, results, samples, task_dir
 
 MODEL = Gsm8kModel(range(1319))         # every answer right, when it arrives intact
 QUESTIONS = {question: index for question, (index, _) in MODEL.by_question.items()}

@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from conftest import REPO, Gsm8kModel, doit, evaltasks_cli, free_port, open_page, write_config
-from endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint
 from evaltasks.report import stats
 
 pytestmark = pytest.mark.docker

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from conftest import DATA_DIR, Gsm8kModel, doit, evaltasks_cli, open_page, write_config
-from endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint
 from evaltasks.report import compare, stats
 
 pytestmark = pytest.mark.docker

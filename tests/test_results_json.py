@@ -5,9 +5,9 @@ the API key variable's name (never its value) and the effective adapter_config
 import json
 
 from conftest import Gsm8kModel
-from endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint
 from evaltasks.harness import run
-from test_harness_run import task_dir
+from support.harness_task import task_dir
 
 ADAPTER = {"use_system_prompt": True, "custom_system_prompt": "Be brief.",
            "params_to_add": {"top_k": 5}, "params_to_remove": ["temperature"],

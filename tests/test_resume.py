@@ -13,8 +13,8 @@ import time
 import pytest
 
 from conftest import DATA_DIR, REPO, Gsm8kModel, doit, is_preflight, results, wait_for_container, write_config
-from endpoint import FakeEndpoint
-from test_harness_run import cached_replies, task_dir
+from support.endpoint import FakeEndpoint
+from support.harness_task import cached_replies, task_dir
 
 ITEMS, PARALLELISM = 160, 4
 

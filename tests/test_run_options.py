@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 
 from conftest import REPO, answered, evaltasks_cli, results, write_config
-from endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint
 
 
 def two_tasks(first="a", second="b", **first_overrides):

@@ -46,7 +46,7 @@ def test_programs_run_in_the_runner_with_the_same_outcomes(runner):
 def test_a_program_run_here_has_no_network_where_the_os_allows(tmp_path):
     """The process runtime's case (no sandbox container): a network namespace of
     the program's own, as root or in a user namespace (this machine allows both)."""
-    from endpoint import FakeEndpoint
+    from support.endpoint import FakeEndpoint
 
     with FakeEndpoint() as ep:
         reach = f"import urllib.request\nurllib.request.urlopen('{ep.chat_url}', data=b'{{}}', timeout=3)\n"
@@ -70,7 +70,7 @@ def test_where_unshare_is_refused_the_harness_says_programs_keep_the_network(doc
     """A container's default seccomp profile refuses unshare: a program run there
     by run_local keeps the network (it reaches our endpoint), and network_note,
     which the harness logs as a WARNING and writes to results.json, says so."""
-    from endpoint import FakeEndpoint
+    from support.endpoint import FakeEndpoint
 
     harness_image = image.ensure(docker_client, image.base_image(), log=lambda m: None)
     with FakeEndpoint() as ep:

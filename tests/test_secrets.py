@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA_DIR, REPO, Gsm8kModel, write_config
-from endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint
 
 from evaltasks.config import compose as config
 from evaltasks.executors.docker import containers as container

@@ -1,4 +1,4 @@
-"""tests/skips.py, the skip policy, on a small suite of its own run by a real
+"""tests/support/skips.py, the skip policy, on a small suite of its own run by a real
 pytest: with EVALTASKS_STRICT_SKIPS (as scripts/test.sh sets it), a skip not
 allowed for a named reason fails the run; an allowed one does not; both are
 listed."""
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).parent
+# The plugin as the small suite imports it (``import skips``), on its own.
+SUPPORT = Path(__file__).resolve().parents[1] / "support"
 
 SUITE = {
     "conftest.py": "import skips\nskips.ALLOWED['no-gpu'] = 'this machine has no GPU'\npytest_plugins = ['skips']\n",
@@ -24,7 +25,7 @@ def run_suite(folder, files, strict):
     for name, text in files.items():
         (folder / name).write_text(text)
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "EVALTASKS_STRICT_SKIPS")}
-    env.update(PYTHONPATH=str(TESTS), **({"EVALTASKS_STRICT_SKIPS": "1"} if strict else {}))
+    env.update(PYTHONPATH=str(SUPPORT), **({"EVALTASKS_STRICT_SKIPS": "1"} if strict else {}))
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(folder)],
                           cwd=folder, env=env, capture_output=True, text=True, timeout=120)
 

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from conftest import Gsm8kModel, doit, write_config
-from endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint
 from evaltasks.harness import warnings
 
 

@@ -13,9 +13,9 @@ import sys
 import zipfile
 
 import pytest
-
-import reference_wheels
 import yaml
+
+from support import reference_wheels
 
 WHEEL = "lm_eval-0.4.13-py3-none-any.whl"
 BBH = "lm_eval/tasks/bbh/cot_fewshot"

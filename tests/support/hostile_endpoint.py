@@ -14,7 +14,7 @@ import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from conftest import is_preflight
+from support.endpoint import is_preflight
 
 HOST = "127.0.0.1"
 

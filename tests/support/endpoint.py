@@ -13,7 +13,7 @@ Library use::
 
 Standalone (demos, benchmarks)::
 
-    python tests/endpoint.py --port 8000 [--latency 0.1] [--fault-rate 0.3]
+    python tests/support/endpoint.py --port 8000 [--latency 0.1] [--fault-rate 0.3]
         [--model-id test-model] [--answers FILE]
 """
 
@@ -47,6 +47,13 @@ class RecordedRequest:
     headers: dict
     status: int = -1
     time: float = field(default_factory=time.time)
+
+
+def is_preflight(payload):
+    """The launcher's one tiny check request per endpoint, shaped like the task's
+    (see evaltasks/pipeline/preflight.py): "Hi" after the system prompt, if any."""
+    messages = payload.get("messages") or [{}]
+    return payload.get("max_tokens") == 1 and messages[-1] == {"role": "user", "content": "Hi"}
 
 
 def _default_responder(payload):

@@ -14,7 +14,7 @@ import re
 import warnings
 import zipfile
 
-import reference_wheels
+from support import reference_wheels
 
 WHEEL = "nvidia_simple_evals-26.3-py3-none-any.whl"
 
