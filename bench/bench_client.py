@@ -29,7 +29,7 @@ from evaltasks.harness import run  # noqa: E402
 
 
 def start_endpoint(latency):
-    server = subprocess.Popen([sys.executable, str(REPO / "tests" / "endpoint.py"), "--port", "0",
+    server = subprocess.Popen([sys.executable, str(REPO / "tests" / "support" / "endpoint.py"), "--port", "0",
                                "--latency", str(latency)], stdout=subprocess.PIPE, text=True)
     line = server.stdout.readline()             # "serving http://127.0.0.1:PORT/v1 (model …)"
     if not line.startswith("serving "):

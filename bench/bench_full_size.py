@@ -1,5 +1,5 @@
 """Whole benchmarks through doit and a real harness container at parallelism 32,
-against the scripted endpoint of tests/test_full_size.py (which asserts the exact
+against the scripted endpoint of tests/e2e/docker/test_full_size.py (which asserts the exact
 scores): wall time of the run and the launcher's peak resident memory.
 
     python bench/bench_full_size.py [mmlu math mgsm aime_2024 aime_2025]
@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]       # this checkout, not an installed copy
 
 from conftest import catalog_layout  # noqa: E402
-from test_full_size import CASES, run_full  # noqa: E402
+from e2e.docker.test_full_size import CASES, run_full  # noqa: E402
 
 
 def main():

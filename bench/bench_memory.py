@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from conftest import DATA_DIR, write_config  # noqa: E402
-from endpoint import FakeEndpoint  # noqa: E402
+from support.endpoint import FakeEndpoint  # noqa: E402
 
 
 def watch(client, label, peak, stop):

@@ -4,7 +4,7 @@ preflight, the harness container or process, samples, results, the summary).
 
 The ideal is 1,319 requests in waves of 64 at 100 ms: ceil(1319 / 64) = 21 waves,
 2.06 s. Each run gets a fresh output dir (so its response cache is empty and every
-request is sent); the endpoint is tests/endpoint.py (FakeEndpoint) in a process of
+request is sent); the endpoint is tests/support/endpoint.py (FakeEndpoint) in a process of
 its own, or with ``--server instant`` bench/instant_endpoint.py, whose replies cost
 it almost no CPU (FakeEndpoint's thread per request costs ~1 ms of CPU each, which
 on 2 cores lengthens every wave of 64). Prints each run's wall and CPU time (user + sys of the doit process tree)
@@ -41,7 +41,7 @@ def main():
     args = parser.parse_args()
     os.environ.setdefault("EVALTASKS_DATA_DIR", str(DATA_DIR))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    script = REPO / "tests" / "endpoint.py" if args.server == "fake" else REPO / "bench" / "instant_endpoint.py"
+    script = REPO / "tests" / "support" / "endpoint.py" if args.server == "fake" else REPO / "bench" / "instant_endpoint.py"
     server = subprocess.Popen([sys.executable, str(script), "--port", "0", "--latency", str(args.latency)],
                               stdout=subprocess.PIPE, text=True)
     url = server.stdout.readline().split()[1] + "/chat/completions"

@@ -2,7 +2,7 @@
 same canned reply, built to cost far less CPU per request than the clients it
 serves, so that a bench measures the client and not the server.
 
-tests/endpoint.py (FakeEndpoint) is the test server: it parses every payload, records
+tests/support/endpoint.py (FakeEndpoint) is the test server: it parses every payload, records
 it and runs a responder, in http.server's thread per connection, which is ~1 ms of
 CPU per request — as much as the client being measured. This one is one asyncio
 loop reading raw HTTP/1.1 keep-alive requests: it finds the end of the headers and

@@ -136,7 +136,7 @@ def test_a_reply_from_the_wrong_path_asks_about_the_path():
 def harness_run(folder, answer, limit=60):
     """A real harness run of gsm8k on ``folder`` against a server replying ``answer(index)``."""
     from conftest import Gsm8kModel
-    from test_compare_runs import run_task
+    from unit.report.test_compare import run_task
 
     right = Gsm8kModel(range(1319))
     index = {q: i for q, (i, _) in right.by_question.items()}

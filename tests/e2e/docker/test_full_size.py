@@ -24,7 +24,7 @@ PARALLELISM = 32
 def mmlu_case(data_dir):
     """(task name, replies by prompt or a responder, {metric: expected value},
     samples[, task overrides]) for all 14,042."""
-    import test_mmlu
+    from unit.harness.benchmarks import test_mmlu
 
     ref = test_mmlu.reference()
     raw = test_mmlu.rows(data_dir)
@@ -41,7 +41,7 @@ def mmlu_case(data_dir):
 
 
 def math_case(data_dir):
-    import test_math
+    from unit.harness.benchmarks import test_math
 
     ref, raw = test_math.reference(), test_math.rows(data_dir)
     replies, right = script([ref["QUERY_TEMPLATE"].format(**r) for r in raw], [r["Answer"] for r in raw],
@@ -50,7 +50,7 @@ def math_case(data_dir):
 
 
 def mgsm_case(data_dir):
-    import test_mgsm
+    from unit.harness.benchmarks import test_mgsm
 
     ref, raw = test_mgsm.reference(), test_mgsm.rows(data_dir)
     prompts = [ref["LANG_TO_INSTRUCTIONS"][lang].format(input=q) for lang, q, _ in raw]
@@ -67,7 +67,7 @@ def mgsm_case(data_dir):
 def aime_case(name):
     """All 30 problems, each asked 8 times at temperature 0.7 (seeded repeats)."""
     def case(data_dir):
-        import test_aime
+        from unit.harness.benchmarks import test_aime
 
         ref, raw = test_aime.reference(), test_aime.rows(data_dir, name)
         kinds = test_aime.plan(name, len(raw), 8, "aime-full")
@@ -82,7 +82,7 @@ QUESTION = "Q: {}\nA: Let's think step by step.\n"
 
 
 def bbh_case(data_dir):
-    import test_bbh
+    from unit.harness.benchmarks import test_bbh
 
     rows = test_bbh.raw_rows()
     replies = test_bbh.script(rows)
@@ -103,7 +103,7 @@ def bbh_case(data_dir):
 
 
 def gpqa_case(subset, data_dir):
-    import test_gpqa
+    from unit.harness.benchmarks import test_gpqa
 
     wrong, malformed = test_gpqa.seeded_split(subset)
     model = test_gpqa.ScriptedModel(subset, wrong, malformed)
@@ -117,7 +117,7 @@ def gpqa_case(subset, data_dir):
 
 
 def mbpp_case(data_dir):
-    import test_mbpp
+    from unit.harness.benchmarks import test_mbpp
 
     respond, right = test_mbpp.seeded_mix()
     assert 0.3 < len(right) / 257 < 0.8

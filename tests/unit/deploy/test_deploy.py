@@ -16,13 +16,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import evaltasks_cli, free_port
+from conftest import REPO, evaltasks_cli, free_port
 from evaltasks import deploy
 from evaltasks.config import compose as config
 from evaltasks.config.errors import ConfigError
 from evaltasks.deploy import commands, server
 
-REPO = Path(__file__).resolve().parents[1]
 ENDPOINT = REPO / "tests" / "support" / "endpoint.py"
 
 

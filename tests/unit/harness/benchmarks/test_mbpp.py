@@ -2,7 +2,7 @@
 splits, bigcode's prompt, stop words and check program, the sandbox-only rule,
 and whole runs through the sandbox container: canonical solutions pass and
 hostile programs score 0 and reach neither the key nor the network (a seeded mix
-of right, wrong and malformed replies runs whole in tests/test_full_size.py)."""
+of right, wrong and malformed replies runs whole in tests/e2e/docker/test_full_size.py)."""
 
 import hashlib
 import json
@@ -93,7 +93,7 @@ def test_malformed_files_are_named(tmp_path):
 
 
 def test_under_runtime_process_it_needs_the_opt_in(tmp_path, state):
-    from test_executors import process_config
+    from e2e.process.test_process_runs import process_config
 
     out = tmp_path / "out"
     cfg = process_config(tmp_path / "m.yaml", "http://127.0.0.1:9/v1/chat/completions", out,
@@ -177,7 +177,7 @@ def seeded_reply(row, rng):
 def seeded_mix(seed=23):
     """A responder answering the sanitized split with a seeded mix of right, wrong,
     code-less and right-but-self-testing replies, and the task ids it got right
-    (tests/test_full_size.py runs it whole)."""
+    (tests/e2e/docker/test_full_size.py runs it whole)."""
     rng = random.Random(seed)
     kinds = {}
 
@@ -190,7 +190,7 @@ def seeded_mix(seed=23):
 
 @pytest.mark.docker
 def test_hostile_programs_score_0_and_reach_neither_key_nor_network(tmp_path, docker_client):
-    from test_hostile_code import ATTACKS, PRELUDE, watch_containers
+    from e2e.docker.test_hostile_code import ATTACKS, PRELUDE, watch_containers
 
     key = f"sk-hostile-key-{secrets.token_hex(8)}"
     out = tmp_path / "out"

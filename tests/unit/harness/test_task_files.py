@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import DATA_DIR, evaltasks_cli, gsm8k_golds, write_config
+from conftest import DATA_DIR, REPO, evaltasks_cli, gsm8k_golds, write_config
 from support.endpoint import FakeEndpoint
 from evaltasks.config import compose as config
 from evaltasks.config.params import DEFAULT_PARAMS
@@ -399,7 +399,7 @@ def test_the_judge_endpoint_is_preflighted(tmp_path):
 # -- incremental -----------------------------------------------------------------
 def test_editing_a_template_or_one_row_changes_only_that_tasks_fingerprint(tmp_path):
     folder = tmp_path / "tasks"
-    shutil.copytree(Path(__file__).parents[1] / "examples" / "tasks", folder)
+    shutil.copytree(REPO / "examples" / "tasks", folder)
     cfg = write_config(tmp_path / "c.yaml", "http://127.0.0.1:8/v1/chat/completions", tmp_path / "out",
                        tasks=[{"name": str(folder / "capitals.yaml")}, {"name": "gsm8k"}])
 
@@ -517,7 +517,7 @@ def test_repeats_ask_each_row_that_many_times(tmp_path, monkeypatch):
 
 # -- commands ------------------------------------------------------------------------
 def test_check_task_renders_prompts_and_targets_without_an_endpoint(tmp_path):
-    example = Path(__file__).parents[1] / "examples" / "tasks" / "capitals.yaml"
+    example = REPO / "examples" / "tasks" / "capitals.yaml"
     done = evaltasks_cli("check-task", str(example), "-n", "2", env={"EVALTASKS_CACHE_DIR": str(tmp_path)})
     assert done.returncode == 0, done.stderr
     assert "capitals" in done.stdout and "8 rows in split test" in done.stdout
@@ -527,7 +527,7 @@ def test_check_task_renders_prompts_and_targets_without_an_endpoint(tmp_path):
 
 def test_ls_tasks_lists_task_files_and_where_they_came_from(tmp_path):
     folder = tmp_path / "mine"
-    shutil.copytree(Path(__file__).parents[1] / "examples" / "tasks", folder)
+    shutil.copytree(REPO / "examples" / "tasks", folder)
     done = evaltasks_cli("ls", "tasks", env={"EVALTASKS_TASKS_DIR": str(folder)})
     assert done.returncode == 0, done.stderr
     line = next(l for l in done.stdout.splitlines() if l.startswith("capitals"))
@@ -536,7 +536,7 @@ def test_ls_tasks_lists_task_files_and_where_they_came_from(tmp_path):
 
 def test_ls_tasks_with_config_lists_that_configs_task_dirs(tmp_path):
     folder = tmp_path / "mine"
-    shutil.copytree(Path(__file__).parents[1] / "examples" / "tasks", folder)
+    shutil.copytree(REPO / "examples" / "tasks", folder)
     cfg = write_config(tmp_path / "c.yaml", "http://127.0.0.1:8/v1/chat/completions", tmp_path / "out")
     data = yaml.safe_load(cfg.read_text())
     data["evaluation"]["task_dirs"] = [str(folder)]
@@ -555,7 +555,7 @@ def test_ls_tasks_with_config_lists_that_configs_task_dirs(tmp_path):
 
 def test_a_task_name_from_a_task_folder_in_the_config(tmp_path):
     folder = tmp_path / "mine"
-    shutil.copytree(Path(__file__).parents[1] / "examples" / "tasks", folder)
+    shutil.copytree(REPO / "examples" / "tasks", folder)
     cfg = write_config(tmp_path / "c.yaml", "http://127.0.0.1:8/v1/chat/completions", tmp_path / "out",
                        tasks=[{"name": "capitals"}, {"name": "gsm8k"}])
     data = yaml.safe_load(cfg.read_text())

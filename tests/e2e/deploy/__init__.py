@@ -1,0 +1,1 @@
+"""Whole runs with a deployment: one model server per run, and the real llama.cpp default."""

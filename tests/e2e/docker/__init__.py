@@ -1,0 +1,1 @@
+"""Whole runs under runtime: docker (the default)."""

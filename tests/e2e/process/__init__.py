@@ -1,0 +1,1 @@
+"""Whole runs under runtime: process, and the same config under both runtimes."""

@@ -1,0 +1,1 @@
+"""Tests of evaltasks.cli: the commands, their help and their messages."""

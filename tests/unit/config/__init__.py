@@ -1,0 +1,1 @@
+"""Tests of evaltasks.config: composing, overrides, interpolation, validation, the examples."""

@@ -1,0 +1,1 @@
+"""Tests of evaltasks.data: dataset downloads into the cache."""

@@ -1,0 +1,1 @@
+"""Tests of evaltasks.deploy: deployments, server command lines and a real server's lifecycle."""

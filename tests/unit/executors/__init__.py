@@ -1,0 +1,1 @@
+"""Tests of evaltasks.executors, one folder per runtime."""

@@ -1,0 +1,1 @@
+"""Tests of evaltasks.executors.process: the harness venv and child processes."""

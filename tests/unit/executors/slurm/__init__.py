@@ -1,0 +1,1 @@
+"""Tests of evaltasks.executors.slurm: the scheduler commands on a real cluster."""

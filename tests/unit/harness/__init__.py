@@ -1,0 +1,1 @@
+"""Tests of evaltasks.harness, run on the host: client, cache, replies, sandbox, secrets, task files."""

@@ -1,0 +1,1 @@
+"""Tests of evaltasks.pipeline: preflight, task selection, provenance and reproduce."""

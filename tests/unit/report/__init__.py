@@ -1,0 +1,1 @@
+"""Tests of evaltasks.report: statistics and compare."""

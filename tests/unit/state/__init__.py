@@ -1,0 +1,1 @@
+"""Tests of evaltasks.state: the run history."""
