@@ -1,11 +1,26 @@
-"""The run history: id prefixes, job states, and concurrent writers."""
+"""The run history.
 
+The store: id prefixes, job states, and concurrent writers.
+
+History that tells the truth: each job keeps its own log and numbers after a
+later run replaces its results, a crashed launcher's jobs do not stay running,
+a run stopped before any task started says why, and `kill` of an ended job
+says how it ended."""
+
+import json
 import multiprocessing
+import os
+import sqlite3
+import subprocess
+import sys
+import time
 
 import pytest
 
+from conftest import REPO, Gsm8kModel, doit, evaltasks_cli, gone_within, wait_for_container, write_config
+from support.endpoint import FakeEndpoint
 from evaltasks.state.history import History, UnknownId
-
+from evaltasks.pipeline.lock import OutputDirLock
 
 def test_prefixes_resolve_to_invocations_and_jobs(tmp_path):
     h = History(str(tmp_path / "h.db"))
@@ -52,3 +67,222 @@ def test_concurrent_launchers_lose_nothing(tmp_path):
         assert w.exitcode == 0
     runs = History(path).invocations(limit=1000)
     assert len(runs) == 80 and all(r["status"] == "success" for r in runs)
+
+
+# What the history tells of jobs.
+
+
+@pytest.fixture
+def state(tmp_path, monkeypatch):
+    folder = tmp_path / "state"
+    monkeypatch.setenv("EVALTASKS_STATE_DIR", str(folder))
+    return folder
+
+
+def _invocation(stdout):
+    return stdout.split()[1].rstrip(":")
+
+
+def _status(ident):
+    done = evaltasks_cli("status", ident, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.docker
+def test_two_models_one_output_dir_each_job_keeps_its_numbers_and_log(tmp_path, state, docker_client, data_dir):
+    out = tmp_path / "results"
+    tasks = [{"name": "gsm8k", "overrides": {"config.params.limit_samples": 6}}]
+    with FakeEndpoint(Gsm8kModel(right=[0, 1, 2]), model_id="model-a") as a, \
+            FakeEndpoint(Gsm8kModel(right=range(6)), model_id="model-b") as b:
+        cfg = write_config(tmp_path / "c.yaml", a.chat_url, out, tasks=tasks,
+                           target={"api_endpoint": {"model_id": "model-a", "url": a.chat_url, "api_key_name": None}})
+        info = doit("info", "eval:gsm8k", f"config={cfg}")
+        assert "'last_job': none recorded" in info.stdout, info.stdout      # no id that does not resolve
+
+        first = evaltasks_cli("run", "--config", str(cfg))
+        assert first.returncode == 0, first.stdout + first.stderr
+        job_a = f"{_invocation(first.stdout)}.0"
+        second = evaltasks_cli("run", "--config", str(cfg), "-o", "target.api_endpoint.model_id=model-b",
+                               "-o", f"target.api_endpoint.url={b.chat_url}")
+        assert second.returncode == 0, second.stdout + second.stderr
+        job_b = f"{_invocation(second.stdout)}.0"
+
+        # A third run changes nothing: one line for the up-to-date task, not two.
+        third = evaltasks_cli("run", "--config", str(cfg), "-o", "target.api_endpoint.model_id=model-b",
+                              "-o", f"target.api_endpoint.url={b.chat_url}")
+        assert third.returncode == 0, third.stdout + third.stderr
+    assert "up to date eval:gsm8k" not in third.stdout and third.stdout.count("eval:gsm8k") == 1
+    assert "1 up to date: eval:gsm8k" in third.stdout
+    upto = _status(_invocation(third.stdout))["jobs"][0]
+    assert upto["status"] == "up-to-date" and upto["headline"] == "accuracy=1.0000 (n=6)"
+
+    view_a = _status(job_a)["jobs"][0]
+    assert view_a["headline"] == "accuracy=0.5000 (n=6)"
+    assert view_a["results_state"] == "replaced" and view_a["replaced_by"] == job_b
+    text = evaltasks_cli("status", job_a).stdout
+    assert "accuracy=0.5000 (n=6)" in text and f"since replaced by job {job_b}" in text
+    view_b = _status(job_b)["jobs"][0]
+    assert view_b["headline"] == "accuracy=1.0000 (n=6)" and view_b["results_state"] == "current"
+
+    log_a, log_b = evaltasks_cli("logs", job_a).stdout, evaltasks_cli("logs", job_b).stdout
+    assert f"invocation {job_a[:-2]}, task gsm8k" in log_a and "model-b" not in log_a
+    assert f"invocation {job_b[:-2]}, task gsm8k" in log_b
+    latest = (out / "gsm8k" / "logs" / "stdout.log").read_text()
+    assert latest == log_b                                                  # stdout.log: the newest job's
+
+    info = doit("info", "eval:gsm8k", f"config={cfg}")
+    assert f"'last_job': {job_b} (success; evaltasks status {job_b})" in info.stdout, info.stdout
+
+    # Killing a job that ended says how it ended, and changes nothing.
+    kill = evaltasks_cli("kill", job_a)
+    assert kill.returncode == 0, kill.stderr
+    assert kill.stdout.startswith(f"job {job_a} already ended: success (accuracy=0.5000 (n=6))")
+    assert "killed" not in kill.stdout
+    kill_inv = evaltasks_cli("kill", job_b[:-2])
+    assert f"invocation {job_b[:-2]} already ended: success" in kill_inv.stdout and "killed" not in kill_inv.stdout
+    assert _status(job_a)["jobs"][0]["status"] == "success"
+    assert _status(job_b[:-2])["invocation"]["status"] == "success"
+
+
+def test_a_run_stopped_before_any_task_says_why(tmp_path, state):
+    out = tmp_path / "results"
+    cfg = write_config(tmp_path / "c.yaml", "http://127.0.0.1:9/v1/chat/completions", out)
+    out.mkdir()
+    holder = OutputDirLock(str(out))
+    holder.acquire("a test holding the lock")
+    try:
+        run = evaltasks_cli("run", "--config", str(cfg))
+    finally:
+        holder.release()
+    assert run.returncode != 0
+    status = _status(_invocation(run.stdout))
+    why = f"cannot start: output dir {out} is in use by another run"
+    assert status["invocation"]["status"] == "failed" and status["invocation"]["reason"].startswith(why)
+    job, = status["jobs"]
+    assert job["status"] == "not-run" and job["reason"].startswith(f"not started: {why}")
+    assert f"why: {why}" in evaltasks_cli("status", _invocation(run.stdout)).stdout
+
+
+def _dead_pid():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _record(history, invocation, pid, started):
+    history.start_invocation(invocation, "c.yaml", "/out", [], [(f"{invocation}.0", "a", "/out/a/r", "l"),
+                                                                 (f"{invocation}.1", "b", "/out/b/r", "l")])
+    with sqlite3.connect(history.path) as conn:
+        conn.execute("update invocations set pid = ?, started = ? where id = ?", (pid, started, invocation))
+    history.update_job(f"{invocation}.0", status="running")
+
+
+def test_a_dead_launchers_jobs_are_orphaned_then_failed(tmp_path):
+    h = History(str(tmp_path / "h.db"))
+    _record(h, "i1", _dead_pid(), time.time())
+    still_running = True
+    h.refresh("i1", lambda job: still_running)
+    assert [j["status"] for j in h.jobs("i1")] == ["orphaned", "not-run"]
+    assert "its container still runs" in h.job("i1.0")["reason"]
+    assert h.invocation("i1")["status"] == "failed"
+    still_running = False
+    h.refresh("i1", lambda job: still_running)
+    assert h.job("i1.0")["status"] == "failed" and h.job("i1.0")["reason"] == "launcher exited before the job finished"
+
+
+def test_a_reused_pid_does_not_keep_a_job_running(tmp_path):
+    h = History(str(tmp_path / "h.db"))
+    # This process is alive, but started long after that invocation: its pid was reused.
+    _record(h, "old", os.getpid(), time.time() - 30 * 86400)
+    _record(h, "live", os.getpid(), time.time())
+    for inv in ("old", "live"):
+        h.refresh(inv, lambda job: False)
+    assert h.job("old.0")["status"] == "failed" and h.job("live.0")["status"] == "running"
+
+
+def test_history_databases_work_across_versions(tmp_path):
+    path = tmp_path / "h.db"
+    with sqlite3.connect(path) as conn:     # the first release's schema
+        conn.executescript("""
+            create table invocations (id text primary key, started real, finished real, config text,
+                output_dir text, overrides text, pid integer, host text, status text);
+            create table jobs (id text primary key, invocation text, task text, status text, started real,
+                finished real, duration real, container_id text, headline text, results_path text,
+                log_path text, reason text);
+            insert into invocations values ('old1', 1.0, 2.0, 'c.yaml', '/out', '[]', 1, 'h', 'success');""")
+    h = History(str(path))
+    h.start_invocation("new1", "c.yaml", "/out", [], [("new1.0", "a", str(tmp_path / "r.json"), "l")])
+    (tmp_path / "r.json").write_text("{}")
+    h.record_results("new1.0", "success")
+    assert h.invocation("old1")["status"] == "success" and h.results_state(h.job("new1.0")) == ("current", None)
+    # ...and the first release, using a database this one wrote, still records its runs.
+    with sqlite3.connect(path) as conn:
+        conn.execute("insert into invocations values ('old2', 3.0, null, 'c.yaml', '/out', '[]', 1, 'h', 'running')")
+
+
+@pytest.mark.docker
+def test_a_mostly_up_to_date_run_lists_only_what_ran(tmp_path, state, gsm8k_endpoint, docker_client):
+    out = tmp_path / "results"
+    tasks = [{"name": "gsm8k", "id": f"t{i}", "overrides": {"config.params.limit_samples": 1}} for i in range(7)]
+    cfg = write_config(tmp_path / "c.yaml", gsm8k_endpoint.chat_url, out, tasks=tasks)
+    assert evaltasks_cli("run", "--config", str(cfg), "-n", "4").returncode == 0
+
+    again = evaltasks_cli("run", "--config", str(cfg), "-o", "evaluation.tasks.t3.overrides.config.params.limit_samples=2")
+    assert again.returncode == 0, again.stdout + again.stderr
+    lines = [line for line in again.stdout.splitlines() if line.strip()]
+    ran = [line for line in lines if "eval:t3" in line]
+    assert len(ran) == 3            # running, done, and its row in the table
+    assert "6 up to date: eval:t0, eval:t1, eval:t2, eval:t4, eval:t5, …" in again.stdout
+    assert f"summary    {out / 'summary.html'}" in again.stdout    # t3 changed: the summary is rebuilt
+    # ids, preparing, running, done, summary, the table's header row and t3's row, up to date
+    assert len(lines) == 8, again.stdout
+    listed = _status(_invocation(again.stdout))["jobs"]
+    assert [j["status"] for j in listed].count("up-to-date") == 6 and all(j["headline"] for j in listed)
+
+
+def test_200_up_to_date_tasks_are_recorded_with_their_digests_without_a_sync_per_write(tmp_path):
+    # A run over 200 up-to-date tasks records each. At one fsync per write that
+    # alone took 2-4 s (bench/bench_launcher.py measures the whole run): the
+    # history is a WAL database with synchronous=NORMAL, which syncs only at
+    # checkpoints, and a run's up-to-date jobs go in one transaction.
+    h = History(str(tmp_path / "h.db"))
+    jobs = []
+    for i in range(200):
+        results = tmp_path / f"r{i}.json"
+        results.write_text(json.dumps({"metrics": {"accuracy": {"value": 1.0, "n": 1}}}))
+        jobs.append((f"inv.{i}", f"t{i}", str(results), "l"))
+    h.start_invocation("inv", "c.yaml", str(tmp_path), [], jobs)
+    h.record_many_results("up-to-date", [(job_id, {"headline": f"accuracy=1.0000 (n={i})"})
+                                         for i, (job_id, *_) in enumerate(jobs)])
+    h.finish_invocation("inv", "success")
+    listed = History(h.path).jobs("inv")
+    assert [j["status"] for j in listed] == ["up-to-date"] * 200
+    assert [j["headline"] for j in listed] == [f"accuracy=1.0000 (n={i})" for i in range(200)]
+    # Each keeps its results' digest: replacing one file later shows in status.
+    (tmp_path / "r7.json").write_text("{}")
+    assert [h.results_state(j)[0] for j in listed].count("replaced") == 1
+    conn = h._connect()
+    assert conn.execute("pragma journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("pragma synchronous").fetchone()[0] == 1      # NORMAL
+
+
+@pytest.mark.docker
+def test_kill_stops_an_orphaned_job(tmp_path, state, docker_client, data_dir):
+    out = tmp_path / "results"
+    tasks = [{"name": "gsm8k", "overrides": {"config.params.limit_samples": 40, "config.params.parallelism": 1}}]
+    with FakeEndpoint(Gsm8kModel(right=range(40)), latency=0.5) as slow:
+        cfg = write_config(tmp_path / "c.yaml", slow.chat_url, out, tasks=tasks)
+        launcher = subprocess.Popen([sys.executable, "-m", "evaltasks", "run", "--config", str(cfg)], cwd=REPO,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        job = wait_for_container(docker_client, f"evaltasks.output_dir={out}").labels["evaltasks.job"]
+        launcher.kill()
+        launcher.wait(30)
+        assert _status(job)["jobs"][0]["status"] == "orphaned"
+        kill = evaltasks_cli("kill", job)
+        assert kill.returncode == 0, kill.stderr
+        assert kill.stdout.startswith(f"killed job {job}: stopped 1 job(s), removed 1 container(s)")
+        assert gone_within(docker_client, f"evaltasks.job={job}", 10)
+    view = _status(job)
+    assert view["jobs"][0]["status"] == "killed" and view["invocation"]["status"] == "failed"
+    assert not (out / "gsm8k" / "results.json").exists()
