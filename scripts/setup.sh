@@ -122,8 +122,8 @@ report_tools() {
 # -- benchmark fidelity (issue 19) ------------------------------------------
 # The fidelity tests run the references' own code from their released wheels,
 # read without installing them (their dependencies are not needed for it):
-# NeMo Evaluator's simple-evals scorers (tests/simple_evals_reference.py) and
-# lm-eval's filters and bbh task files (tests/lm_eval_reference.py).
+# NeMo Evaluator's simple-evals scorers (tests/support/simple_evals_reference.py) and
+# lm-eval's filters and bbh task files (tests/support/lm_eval_reference.py).
 reference_wheels() {
     local dir="${EVALTASKS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/evaltasks}/reference" spec file
     for spec in nvidia-simple-evals==26.3:nvidia_simple_evals-26.3 lm_eval==0.4.13:lm_eval-0.4.13; do

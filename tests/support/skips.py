@@ -22,7 +22,7 @@ _PREFIX = "allowed skip "
 def allowed_skip(name, detail):
     """Skip the running test for the allowed reason ``name`` (a key of ALLOWED)."""
     if name not in ALLOWED:
-        raise KeyError(f"{name!r} is not an allowed skip reason (tests/skips.py ALLOWED: {', '.join(ALLOWED)})")
+        raise KeyError(f"{name!r} is not an allowed skip reason (tests/support/skips.py ALLOWED: {', '.join(ALLOWED)})")
     pytest.skip(f"{_PREFIX}[{name}]: {detail}")
 
 
@@ -59,7 +59,7 @@ def pytest_collectreport(report):
 def pytest_terminal_summary(terminalreporter):
     if _unexpected:
         verdict = "these fail the run" if strict() else "CI would fail on these"
-        terminalreporter.section(f"unexpected skips ({verdict}; allowed reasons: tests/skips.py)", red=True)
+        terminalreporter.section(f"unexpected skips ({verdict}; allowed reasons: tests/support/skips.py)", red=True)
         for nodeid, reason in _unexpected:
             terminalreporter.line(f"{nodeid}: {reason}")
 

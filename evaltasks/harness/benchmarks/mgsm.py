@@ -32,7 +32,7 @@ from ..datasets import DatasetError
 LANGUAGES = ("bn", "de", "en", "es", "fr", "ja", "ru", "sw", "te", "th", "zh")
 LATIN = ("de", "en", "es", "fr", "sw")
 
-# The reference's wording, character for character (tests/test_mgsm.py compares):
+# The reference's wording, character for character (tests/unit/harness/benchmarks/test_mgsm.py compares):
 # the Bengali one has U+09DF, which editors that normalise to NFC split in two.
 
 INSTRUCTIONS = {

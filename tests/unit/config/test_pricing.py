@@ -1,6 +1,6 @@
 """target.api_endpoint.pricing: checked like every other key (one line, exit
 2, nothing started), and not part of what a task measures (a new price reruns
-nothing). The costs themselves are checked on real runs in test_report_pages."""
+nothing). The costs themselves are checked on real runs in e2e/docker/test_report_pages.py."""
 
 import pytest
 import yaml

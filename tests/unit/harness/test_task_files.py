@@ -1,6 +1,6 @@
 """Tasks defined in files (lm-eval's task format): the launcher reads and stages
 them, the harness runs them against FakeEndpoint on 127.0.0.1 (``run.run`` on the
-host here; through a container in test_filetask_docker.py)."""
+host here; through a container in e2e/docker/test_task_file_in_container.py)."""
 
 import csv
 import json

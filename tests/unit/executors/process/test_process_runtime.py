@@ -1,5 +1,5 @@
-"""runtime: process — the harness venv (evaltasks/venv.py) and the harness as a
-plain child process (evaltasks/process.py), against the real harness, the real
+"""runtime: process — the harness venv (executors/process/venv.py) and the harness as a
+plain child process (executors/process/children.py), against the real harness, the real
 wheelhouse and a real endpoint on 127.0.0.1."""
 
 import json

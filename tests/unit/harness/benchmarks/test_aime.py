@@ -1,5 +1,5 @@
 r"""aime_2024 / aime_2025 against NeMo Evaluator's ``simple_evals.aime_20XX_nemo``
-(nvidia-simple-evals 26.3, read from its wheel: tests/simple_evals_reference.py).
+(nvidia-simple-evals 26.3, read from its wheel: tests/support/simple_evals_reference.py).
 
 Reference code that ran here: the ``nemo_math.template`` prompt (formatted as
 ``MathEval`` does: stripped, then ``.format(Question=...)``) and

@@ -1,6 +1,6 @@
 r"""math (all 5,000 MATH test problems) against its reference, simple-evals'
 ``math_eval.py`` (NeMo Evaluator's build, nvidia-simple-evals 26.3, read from its
-wheel: tests/simple_evals_reference.py).
+wheel: tests/support/simple_evals_reference.py).
 
 Reference code that ran here: ``math_eval.QUERY_TEMPLATE`` (the prompt),
 ``common.ANSWER_PATTERN`` (the extraction) and ``common.EQUALITY_TEMPLATE`` (the

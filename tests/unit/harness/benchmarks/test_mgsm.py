@@ -1,5 +1,5 @@
 """mgsm against its reference, simple-evals' ``mgsm_eval.py`` (NeMo Evaluator's
-build, nvidia-simple-evals 26.3, read from its wheel: tests/simple_evals_reference.py).
+build, nvidia-simple-evals 26.3, read from its wheel: tests/support/simple_evals_reference.py).
 
 Reference code that ran here: ``LANG_TO_INSTRUCTIONS`` (the prompts),
 ``LANG_TO_ANSWER_PREFIX``, ``parse_answer`` and ``score_mgsm`` (extraction and

@@ -1,5 +1,5 @@
 """mmlu against its reference, NeMo Evaluator's simple-evals ``mmlu_eval.py``
-(nvidia-simple-evals 26.3, run from its wheel: tests/simple_evals_reference.py).
+(nvidia-simple-evals 26.3, run from its wheel: tests/support/simple_evals_reference.py).
 
 Reference code that ran here: ``common.format_multichoice_question`` (the prompt),
 ``common.normalize_response``, ``MULTILINGUAL_ANSWER_REGEXES`` with
