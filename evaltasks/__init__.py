@@ -1,8 +1,10 @@
-"""evaltasks: benchmark an OpenAI-compatible endpoint, one Docker container per task, driven by doit.
+"""evaltasks: benchmark an OpenAI-compatible endpoint; each evaluation a doit task whose
+harness runs in a Docker container, a plain process or a Slurm batch job.
 
-Layers, top-down: ``config`` (YAML → validated dict) → ``plan`` (doit task dicts)
-→ ``container`` (one harness container per task) → ``harness`` (runs inside the
-container: data, prompts, requests, scoring, results.json).
+Layers, top-down (README "How it is built"; tests/tooling/test_layers.py checks them):
+``cli`` (parse, call, print) → ``pipeline`` (one run: session → plan → doit → actions →
+console) → ``executors``, ``deploy``, ``report`` → ``state``, ``config``, ``data`` →
+``harness`` (runs where the task runs; imports nothing from the launcher).
 """
 
 __version__ = "0.1.0"

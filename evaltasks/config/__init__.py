@@ -1,1 +1,1 @@
-"""Config: read YAML, compose defaults groups, apply overrides, validate, and resolve each task. Knows nothing of the pipeline, executors or the command line."""
+"""The config: YAML composed, overridden, interpolated and validated into typed sections and one TaskSpec per task; imports nothing from pipeline, cli, executors, state or report."""

@@ -1,1 +1,1 @@
-"""Data on the host: benchmark datasets (local copy or canonical download) and task files staged for a run."""
+"""Data on the host: benchmark datasets (a local copy or the canonical download), task files staged for a run, the user's cache folder; imports nothing from pipeline, cli, executors, state or report."""

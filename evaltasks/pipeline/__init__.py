@@ -1,1 +1,1 @@
-"""One run, top-down: open a session from a config, plan doit tasks, run them through an executor, print and record what happened."""
+"""One run, start to end: ``session.open`` (the one entry path of ``evaltasks run`` and dodo.py) → plan → doit → actions through an executor → console, history and summary."""
