@@ -41,6 +41,13 @@ class JobEnv:
     variables: dict = field(default_factory=dict)       # the user's (extra_docker_args -e); no secret
     secret_sources: dict = field(default_factory=dict)  # {name the harness knows: host variable}
 
+    @staticmethod
+    def check(execution):
+        """Raise ConfigError now for ``extra_docker_args`` a job could not use, so a
+        run (or a dry run, which describes each job) refuses with one line before
+        anything starts, as the Docker runtime does when it is built."""
+        docker_args.parse(execution.extra_docker_args)
+
     @classmethod
     def of(cls, spec, execution, data_folder=None):
         """The job of task ``spec`` under ``execution`` (a config's Execution)."""

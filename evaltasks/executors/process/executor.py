@@ -18,6 +18,7 @@ class ProcessExecutor(Executor):
 
     def __init__(self, execution):
         super().__init__(execution)
+        JobEnv.check(execution)
         self.processes = children.Processes()
         self.venv = None
 

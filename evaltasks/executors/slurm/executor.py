@@ -67,6 +67,7 @@ class SlurmExecutor(Executor):
         super().__init__(execution)
         self.runtime = execution.runtime
         self.docker = DockerExecutor(execution) if self.runtime == "docker" else None
+        jobs.JobEnv.check(execution)
         if self.docker:
             self.preparing = "output dir lock, Slurm, harness image"
         self.submitted = set()

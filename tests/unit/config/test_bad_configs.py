@@ -42,6 +42,11 @@ CASES = {
                      "execution.walltime: must be a Slurm time limit"),
     "unsupported docker flag": (broken(lambda d: d["execution"].update({"extra_docker_args": "--privileged"})),
                                 "unsupported docker flag '--privileged'"),
+    # runtime: process honours only -e of extra_docker_args; any other flag it could not
+    # use is refused as under Docker (it was a traceback from the dry run, caught in issue 18).
+    "unsupported docker flag, runtime process": (
+        broken(lambda d: d["execution"].update({"extra_docker_args": "--privileged", "runtime": "process"})),
+        "unsupported docker flag '--privileged'"),
     "loopback url off the host network": (
         broken(lambda d: d["execution"].update({"extra_docker_args": ""})),
         "task gsm8k: target.api_endpoint.url http://127.0.0.1:9/v1/chat/completions is this machine's loopback, "
@@ -70,3 +75,16 @@ def test_bad_config_is_one_line_exit_2_and_creates_nothing(tmp_path, case, door,
 def test_no_config_at_all():
     done = doit()
     assert done.returncode == 2 and "no config given" in done.stderr
+
+
+def test_dry_run_refuses_a_bad_config_in_one_line(tmp_path):
+    """A dry run describes each job, so it meets what a run meets: one line, exit 2."""
+    text, message = CASES["unsupported docker flag, runtime process"]
+    path = tmp_path / "bad.yaml"
+    path.write_text(text.replace("OUT", str(tmp_path / "out")))
+    done = evaltasks_cli("run", "--config", str(path), "--dry-run", env={"EVAL_BAD_INPUT_KEY": "k"})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == [f"error: {path}: execution.extra_docker_args: " + message +
+                                                " (supported: --add-host, --cpus, --dns, --env, --gpus, --ipc, "
+                                                "--memory, --net, --network, --shm-size, --volume, -e, -v, -m)"]
+    assert not (tmp_path / "out").exists()
