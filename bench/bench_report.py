@@ -15,7 +15,6 @@ Record the figures in bench/RESULTS.md with the machine and date.
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import sys

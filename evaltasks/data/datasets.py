@@ -3,6 +3,8 @@
 
 The launcher fetches data before a container starts and mounts the benchmark's
 folder read-only, so containers need no access to the internet for data.
+harness/datasets.py is the same concept at the harness's end: it reads what this
+module put there.
 
 A task's data is identified by the sha256 of each file (``identity``): part of
 its fingerprint, so a changed row reruns it. Digests are cached per process by

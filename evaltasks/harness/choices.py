@@ -3,7 +3,7 @@ option lettering, the zero-shot ``Answer: $LETTER`` prompt, grouped and macro ac
 
 import math
 
-from . import stats
+from . import aggregate
 
 LETTERS = "ABCDEFGHIJ"
 
@@ -42,7 +42,7 @@ def scores_by(samples, *keys):
 
 def group_metrics(groups, prefix="accuracy/"):
     """``{prefix + value: {value, stderr, n}}`` for each group, in sorted order."""
-    return {f"{prefix}{name}": stats.mean_metric(groups[name]) for name in sorted(groups)}
+    return {f"{prefix}{name}": aggregate.mean_metric(groups[name]) for name in sorted(groups)}
 
 
 def macro_metric(group_metrics_):
@@ -50,7 +50,7 @@ def macro_metric(group_metrics_):
     of groups and stderr is propagated from theirs, sqrt(sum of squared stderrs)
     / groups (the groups are independent samples)."""
     if not group_metrics_:
-        return stats.mean_metric([])
+        return aggregate.mean_metric([])
     c = len(group_metrics_)
     return {"value": sum(m["value"] for m in group_metrics_) / c,
             "stderr": math.sqrt(sum(m["stderr"] ** 2 for m in group_metrics_)) / c,

@@ -13,7 +13,7 @@ samples, averaged over problems (stderr and n are over problems).
 import math
 import re
 
-from . import stats
+from . import aggregate
 from .sandbox import run_python
 
 DEFAULT_TIMEOUT = 3.0
@@ -71,10 +71,10 @@ def pass_at_k_metrics(samples):
     for s in samples:
         per_problem.setdefault(s.get("task_id", s["index"]), []).append(bool(s.get("passed")))
     if not per_problem:
-        return {"pass@1": stats.mean_metric([])}
+        return {"pass@1": aggregate.mean_metric([])}
     # Every problem has n_samples answers; the smallest count guards a partial run.
     n = min(len(v) for v in per_problem.values())
     return {
-        f"pass@{k}": stats.mean_metric([pass_at_k(len(v), sum(v), k) for v in per_problem.values()])
+        f"pass@{k}": aggregate.mean_metric([pass_at_k(len(v), sum(v), k) for v in per_problem.values()])
         for k in range(1, n + 1)
     }

@@ -1,4 +1,6 @@
-"""Where a benchmark's data lives inside the container, and reading it."""
+"""Where a benchmark's data lives inside the container, and reading it. The same
+concept as data/datasets.py at the other end: the launcher fetches and checks the
+files on the host and mounts them; this module finds and reads them where the task runs."""
 
 import csv
 import gzip

@@ -48,7 +48,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
-from . import benchmarks, cache, layout, provenance, sandbox, secrets as secret_pipe, stats, warnings
+from . import benchmarks, cache, layout, provenance, sandbox, secrets as secret_pipe, warnings
+from .aggregate import accuracy
 from .client import EndpointError
 from .datasets import DatasetError, data_dir
 from .files import write_json_atomic
@@ -143,7 +144,7 @@ def run(task_dir, stop=None, secrets=None):
         if len(failures) > allowed:
             raise TaskFailed(_failure_message(failures, len(items), len(samples), rate, allowed,
                                               responses is not None and model.stats.answers > 0))
-        metrics = module.metrics(samples, params) if hasattr(module, "metrics") else stats.accuracy(samples)
+        metrics = module.metrics(samples, params) if hasattr(module, "metrics") else accuracy(samples)
         found = warnings.collect(response_stats, samples)
 
     finished = time.time()

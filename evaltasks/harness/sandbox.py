@@ -9,7 +9,7 @@ a random token, read from stdin before the program starts, to stdout, so an earl
 ``exit(0)`` in the program cannot count as a pass.
 
 Where the programs run: with ``EVALTASKS_SANDBOX`` set (the launcher's Docker
-executor does), in a separate sandbox container with no network, no secrets and
+executor does), in a separate sandbox container (executors/docker/sandbox.py: the same concept at the launcher's layer) with no network, no secrets and
 none of our mounts, fed through that scratch folder (``sandbox_client.py``, ``sandbox_runner.py``);
 otherwise here, as a child process (``run_local``). The limits above hold in
 both: the runner in the sandbox container runs each program with ``run_local``.

@@ -8,6 +8,8 @@ capabilities, no secrets, limits on processes, memory and CPU, and a single
 writable mount: a small tmpfs volume, the scratch folder, which the harness
 container mounts too and feeds programs through. Nothing of ours (output,
 data, cache folders) is mounted, and it runs as a user other than root.
+The same concept as harness/sandbox.py at the launcher's layer: that module runs
+each program; this one gives it a container to run in.
 """
 
 import os

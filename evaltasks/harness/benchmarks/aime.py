@@ -28,7 +28,7 @@ is right; ``pass@k``, 1 when any repeat is right.
 import os
 from collections import Counter
 
-from .. import stats
+from .. import aggregate
 from ..datasets import read_jsonl
 from ..math_equiv import is_equiv, normalize, number
 
@@ -124,7 +124,7 @@ def metrics(samples, params):
     for s in samples:
         problems.setdefault(s.get("id", s["index"]), []).append(s)
     if not problems:
-        return {"pass@1": stats.mean_metric([])}
+        return {"pass@1": aggregate.mean_metric([])}
     k = min(len(v) for v in problems.values())
     avg, majority, any_right = [], [], []
     for repeats in problems.values():
@@ -137,5 +137,5 @@ def metrics(samples, params):
             majority.append(next(s["score"] for s in repeats if s.get("vote") == winner))
         else:
             majority.append(0.0)
-    return {"pass@1": stats.mean_metric(avg), f"maj@{k}": stats.mean_metric(majority),
-            f"pass@{k}": stats.mean_metric(any_right)}
+    return {"pass@1": aggregate.mean_metric(avg), f"maj@{k}": aggregate.mean_metric(majority),
+            f"pass@{k}": aggregate.mean_metric(any_right)}

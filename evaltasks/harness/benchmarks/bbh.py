@@ -39,7 +39,7 @@ import json
 import os
 import re
 
-from .. import stats
+from .. import aggregate
 from ..choices import group_metrics, macro_metric, scores_by
 from ..datasets import DatasetError
 from ..lm_filters import cut_at, pipeline
@@ -136,5 +136,5 @@ def score(extracted, item):
 def metrics(samples, params):
     scores, groups = scores_by(samples, "subtask")
     per_task = group_metrics(groups["subtask"], prefix="exact_match/")
-    return {"exact_match": stats.mean_metric(scores), "exact_match_macro": macro_metric(list(per_task.values())),
+    return {"exact_match": aggregate.mean_metric(scores), "exact_match_macro": macro_metric(list(per_task.values())),
             **per_task}

@@ -9,7 +9,7 @@ mean over samples. A sample's ``score`` is the first of them, ``scores`` has all
 ``extracted`` each filter's result. An empty reply scores 0 without asking a judge.
 """
 
-from .. import cache, stats
+from .. import aggregate, cache
 from ..datasets import DatasetError
 from .. import lm_filters as filters
 from ..filetask import data, metrics as metric_functions, spec as task_spec
@@ -89,7 +89,7 @@ class FileTask:
         for sample in samples:
             for key in values:
                 values[key].append(sample.get("scores", {}).get(key, 0.0))
-        return {key: stats.mean_metric(v) for key, v in values.items()}
+        return {key: aggregate.mean_metric(v) for key, v in values.items()}
 
 
 def _text(value):

@@ -44,7 +44,7 @@ import re
 import statistics
 import zipfile
 
-from .. import stats
+from .. import aggregate
 from ..choices import group_metrics, letters, scores_by, zero_shot_prompt
 from ..datasets import DatasetError
 
@@ -161,8 +161,8 @@ def score(extracted, item):
 
 def metrics(samples, params):
     scores, groups = scores_by(samples, "domain", "repeat")
-    repeats = [stats.mean_metric(v) for _, v in sorted(groups["repeat"].items())]
-    result = {"accuracy": stats.mean_metric(scores), **group_metrics(groups["domain"])}
+    repeats = [aggregate.mean_metric(v) for _, v in sorted(groups["repeat"].items())]
+    result = {"accuracy": aggregate.mean_metric(scores), **group_metrics(groups["domain"])}
     if repeats:
         result["accuracy_repeat_min"] = min(repeats, key=lambda m: m["value"])
         result["accuracy_repeat_max"] = max(repeats, key=lambda m: m["value"])

@@ -14,7 +14,7 @@ instruction id.
 import os
 from collections import defaultdict
 
-from .. import stats
+from .. import aggregate
 from ..datasets import read_jsonl
 from . import ifeval_instructions as instructions
 
@@ -87,15 +87,15 @@ def metrics(samples, params):
     strict = [float(ok) for s in samples for ok in s["inst_level_strict"]]
     loose = [float(ok) for s in samples for ok in s["inst_level_loose"]]
     result = {
-        "prompt_level_strict_acc": stats.mean_metric([s["score"] for s in samples]),
-        "inst_level_strict_acc": stats.mean_metric(strict),
-        "prompt_level_loose_acc": stats.mean_metric([s["prompt_level_loose"] for s in samples]),
-        "inst_level_loose_acc": stats.mean_metric(loose),
+        "prompt_level_strict_acc": aggregate.mean_metric([s["score"] for s in samples]),
+        "inst_level_strict_acc": aggregate.mean_metric(strict),
+        "prompt_level_loose_acc": aggregate.mean_metric([s["prompt_level_loose"] for s in samples]),
+        "inst_level_loose_acc": aggregate.mean_metric(loose),
     }
     by_id = defaultdict(list)
     for s in samples:
         for instruction_id, ok in zip(s["instruction_id_list"], s["inst_level_strict"]):
             by_id[instruction_id].append(float(ok))
     for instruction_id in sorted(by_id):
-        result[f"inst_level_strict_acc/{instruction_id}"] = stats.mean_metric(by_id[instruction_id])
+        result[f"inst_level_strict_acc/{instruction_id}"] = aggregate.mean_metric(by_id[instruction_id])
     return result

@@ -25,7 +25,7 @@ own groups ``accuracy/latin`` (de en es fr sw) and ``accuracy/non_latin``, over 
 import os
 import re
 
-from .. import stats
+from .. import aggregate
 from ..choices import group_metrics, macro_metric, scores_by
 from ..datasets import DatasetError
 
@@ -111,5 +111,5 @@ def metrics(samples, params):
     non_latin = [v for lang, values in groups["language"].items() if lang not in LATIN for v in values]
     return {"accuracy": macro_metric(list(per_language.values())),
             "accuracy/non_en": macro_metric([m for k, m in per_language.items() if k != "accuracy/en"]),
-            "accuracy/latin": stats.mean_metric(latin), "accuracy/non_latin": stats.mean_metric(non_latin),
+            "accuracy/latin": aggregate.mean_metric(latin), "accuracy/non_latin": aggregate.mean_metric(non_latin),
             **per_language}

@@ -29,7 +29,7 @@ import json
 import os
 import re
 
-from .. import stats
+from .. import aggregate
 from ..choices import LETTERS, group_metrics, letters, macro_metric, scores_by, zero_shot_prompt
 from ..datasets import DatasetError
 
@@ -160,7 +160,7 @@ def score(extracted, item):
 def metrics(samples, params):
     scores, groups = scores_by(samples, "category")
     per_category = group_metrics(groups["category"])
-    return {"accuracy": stats.mean_metric(scores),
+    return {"accuracy": aggregate.mean_metric(scores),
             "macro_accuracy": macro_metric(list(per_category.values())),
             **per_category}
 

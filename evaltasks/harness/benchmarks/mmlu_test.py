@@ -32,7 +32,7 @@ four category accuracies, as the reference's ``add_macro``) and
 import os
 import re
 
-from .. import stats
+from .. import aggregate
 from ..choices import group_metrics, macro_metric, scores_by, zero_shot_prompt
 from ..datasets import read_csv
 
@@ -119,6 +119,6 @@ def score(extracted, item):
 def metrics(samples, params):
     scores, groups = scores_by(samples, "category", "subject")
     per_category = group_metrics(groups["category"])
-    return {"accuracy": stats.mean_metric(scores), "macro_accuracy": macro_metric(list(per_category.values())),
+    return {"accuracy": aggregate.mean_metric(scores), "macro_accuracy": macro_metric(list(per_category.values())),
             **per_category, **group_metrics(groups["subject"])}
 

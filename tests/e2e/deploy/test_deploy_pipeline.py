@@ -242,7 +242,7 @@ def test_a_server_container_is_shared_then_removed_and_its_death_reported(tmp_pa
     first = doit("-n", "2", f"config={cfg}")
     assert first.returncode == 0, first.stdout
     assert first.stdout.count("model server started (generic") == 1
-    assert f"docker run --rm --name evaltasks-server-" in first.stdout and stand_in_image in first.stdout
+    assert "docker run --rm --name evaltasks-server-" in first.stdout and stand_in_image in first.stdout
     assert "serving http://127.0.0.1:" in server_log(out)       # the container's output
     assert docker_client.api.containers(all=True, filters=server) == []
     cached = sum(replies(out).values())

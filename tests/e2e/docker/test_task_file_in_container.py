@@ -5,7 +5,6 @@ with a judge; then up to date, and editing one row of data reruns it."""
 import json
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from support.endpoint import FakeEndpoint
-from evaltasks.harness import run, stats
+from evaltasks.harness import aggregate, run
 from evaltasks.harness.adapters import split_reasoning
 from evaltasks.harness.client import Client, EndpointError
 from evaltasks.harness.files import write_json_atomic
@@ -29,10 +29,10 @@ def test_limit_first_n_and_fraction():
 
 
 def test_mean_metric_stderr():
-    m = stats.mean_metric([1, 0, 1, 1])
+    m = aggregate.mean_metric([1, 0, 1, 1])
     assert m["value"] == 0.75 and m["n"] == 4
     assert m["stderr"] == pytest.approx((0.25 / 4) ** 0.5)       # sample var 0.25
-    assert stats.mean_metric([]) == {"value": 0.0, "stderr": 0.0, "n": 0}
+    assert aggregate.mean_metric([]) == {"value": 0.0, "stderr": 0.0, "n": 0}
 
 
 def test_client_sends_generation_params_and_system_prompt():

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cluster_script
 from evaltasks.executors.slurm import scheduler as slurm
 
 

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import DATA_DIR, REPO, reference
+from conftest import DATA_DIR, reference
 
 from evaltasks.harness import benchmarks
 from evaltasks.harness.benchmarks import ifeval

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import DATA_DIR, reference
+from conftest import DATA_DIR
 
 from evaltasks.harness import math_equiv
 from evaltasks.harness.benchmarks import math500

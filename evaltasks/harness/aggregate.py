@@ -1,4 +1,5 @@
-"""Metric helpers shared by the benchmarks."""
+"""Aggregating per-sample scores into a benchmark's metrics, shared by the benchmarks
+(inside the harness; report/stats.py is the statistics over finished runs)."""
 
 import math
 
