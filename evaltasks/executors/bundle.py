@@ -104,9 +104,13 @@ def wheelhouse(python, glibc, machine):
 def _pip(cmd, wanted):
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
-        errors = [l for l in done.stderr.strip().splitlines() if l.startswith("ERROR")] or ["pip failed"]
-        raise BundleError(f"cannot fetch the harness wheels ({', '.join(wanted)}): {errors[-1]}; "
-                          "offline, set EVALTASKS_WHEELHOUSE to a folder holding them")
+        said = [l.strip() for l in (done.stdout + done.stderr).splitlines() if l.strip()] or ["pip failed"]
+        # A failed build's own "error: ..." says why; pip's closing lines only that it failed.
+        cause = next((l for l in reversed(said) if l.startswith("error:") and "subprocess-exited" not in l),
+                     said[-1])
+        offline = any(s in cause for s in ("No matching distribution", "Could not find a version", "connection"))
+        raise BundleError(f"cannot fetch the harness wheels ({', '.join(wanted)}): pip said: {cause}"
+                          + ("; offline, set EVALTASKS_WHEELHOUSE to a folder holding them" if offline else ""))
 
 
 @functools.lru_cache(maxsize=None)
