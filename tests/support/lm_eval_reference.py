@@ -5,7 +5,7 @@ classes, run as they are.
 The wheel is imported from the zip without installing it: its filters
 (``lm_eval.filters``) need only the standard library, while installing the
 package would pull in its whole stack (datasets, evaluate, scikit-learn, …).
-scripts/setup.sh downloads it (``reference_wheels``); a missing wheel fails the tests
+scripts/test.sh downloads it (``reference_wheels``); a missing wheel fails the tests
 that compare with it, it does not skip them.
 """
 

@@ -1,5 +1,5 @@
 """Where the fidelity tests find the references' released wheels, which
-scripts/setup.sh (``reference_wheels``) downloads without installing them. A
+scripts/test.sh (``reference_wheels``) downloads without installing them. A
 missing wheel fails the test that compares with it: a skip would leave the suite
 green without having compared anything."""
 
@@ -16,6 +16,6 @@ def wheel_path(wheel, requirement):
     path = Path(root) / "reference" / wheel
     if not path.is_file():
         pytest.fail(f"reference wheel {path} not found: these tests compare with it "
-                    f"(bash scripts/setup.sh downloads it, or: pip download --no-deps "
+                    f"(bash scripts/test.sh downloads it, or: pip download --no-deps "
                     f"{requirement} -d {path.parent})")
     return path

@@ -5,7 +5,7 @@ The wheel's modules import its whole stack (Hugging Face datasets, nemo-evaluato
 an async HTTP client) at the top; the scoring functions themselves need only
 ``re``. So this reads the named top-level constants and functions out of a
 module's source and executes just those, unchanged, in a namespace with ``re``.
-scripts/setup.sh downloads the wheel (``reference_wheels``); a missing wheel
+scripts/test.sh downloads the wheel (``reference_wheels``); a missing wheel
 fails the tests that compare with it, it does not skip them.
 """
 
