@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -75,8 +76,43 @@ def deployment(kind, gguf, port, args):
         "port": port, "served_model_name": "gemma-3-270m", "endpoints": {"health": "/v1/models"}}}
 
 
+class ServerCPU(threading.Thread):
+    """The server's CPU time (user + sys, seconds), sampled each 0.5 s while it
+    runs: what the same work costs it, whatever share of the cores the load
+    around leaves it. llama-server: its container's cgroup; llama-cpp-python:
+    its process (found by its port)."""
+
+    def __init__(self, kind, port):
+        super().__init__(daemon=True)
+        self.kind, self.port, self.seconds, self.done = kind, port, 0.0, threading.Event()
+
+    def run(self):
+        while not self.done.wait(0.5):
+            self.seconds = max(self.seconds, self.sample() or 0.0)
+
+    def sample(self):
+        if self.kind == NEW:
+            found = subprocess.run(["docker", "ps", "-q", "--no-trunc", "--filter", "name=evaltasks-server-"],
+                                   capture_output=True, text=True).stdout.split()
+            for cid in found:
+                try:
+                    return int(Path(f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage").read_text()) / 1e9
+                except OSError:
+                    return None
+            return None
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                if f"llama_cpp.server" in (cmd := (proc / "cmdline").read_text()) and f"\0{self.port}\0" in cmd:
+                    fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            except OSError:
+                continue
+        return None
+
+
 def measure(kind, gguf, args, folder):
-    chosen = deployment(kind, gguf, free_port(), args)
+    port = free_port()
+    chosen = deployment(kind, gguf, port, args)
     doc = {"defaults": [{"execution": "local"}, {"deployment": chosen["defaults"]}, "_self_"],
            "execution": {"output_dir": str(folder)},
            "deployment": chosen["deployment"],
@@ -91,15 +127,19 @@ def measure(kind, gguf, args, folder):
     cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
     env = dict(os.environ, EVALTASKS_DATA_DIR=os.environ.get("EVALTASKS_DATA_DIR", str(DATA_DIR)))
     load_before = os.getloadavg()[0]
+    cpu = ServerCPU(kind, port)
+    cpu.start()
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "evaltasks", "run", "--config", str(cfg)], cwd=REPO, env=env,
                           capture_output=True, text=True)
     wall = time.monotonic() - started
+    cpu.done.set()
+    cpu.join()
     if done.returncode != 0:
         sys.exit(f"{kind}: the run failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     result = json.loads((folder / "gsm8k" / "results.json").read_text())
     tokens = result["response_stats"]["tokens"]
-    return {"seconds": result["duration_s"], "wall_with_start": round(wall, 1),
+    return {"seconds": result["duration_s"], "wall_with_start": round(wall, 1), "server_cpu_s": round(cpu.seconds, 1),
             "load": f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}",
             "prompt_tokens_mean": tokens["prompt"]["mean"], "completion_tokens": tokens["completion"]["total"],
             "accuracy": result["metrics"]["accuracy"]["value"], "warnings": len(result["warnings"])}
@@ -138,14 +178,16 @@ def main():
                 row = measure(kind, gguf, args, Path(folder) / f"{kind}-{round_}")
                 runs[kind].append(row)
                 print(f"round {round_ + 1} {kind:<17} {row['seconds']:>7.1f} s  {row}", flush=True)
-    print(f"{'server':<17} {'median s':>8} {'runs s':<16} {'prompt tok':>10}")
+    print(f"{'server':<17} {'median s':>8} {'runs s':<16} {'median CPU s':>12} {'runs CPU s':<16} {'prompt tok':>10}")
     median = {kind: statistics.median(r["seconds"] for r in rows) for kind, rows in runs.items()}
+    cpu = {kind: statistics.median(r["server_cpu_s"] for r in rows) for kind, rows in runs.items()}
     for kind, rows in runs.items():
         print(f"{kind:<17} {median[kind]:>8.1f} {', '.join('%.1f' % r['seconds'] for r in rows):<16} "
+              f"{cpu[kind]:>12.1f} {', '.join('%.1f' % r['server_cpu_s'] for r in rows):<16} "
               f"{rows[0]['prompt_tokens_mean']:>10.1f}")
     if OLD in median:
-        print(f"llama-server is {median[OLD] / median[NEW]:.2f}x the old server's throughput "
-              f"(medians); load average {os.getloadavg()[0]:.1f} at the end")
+        print(f"llama-server is {median[OLD] / median[NEW]:.2f}x the old server's throughput (median seconds), "
+              f"{cpu[OLD] / max(cpu[NEW], 0.1):.2f}x per CPU second; load average {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":
