@@ -15,7 +15,10 @@ Without that venv only llama-server is measured (and the script says so).
 The time is the task's ``duration_s`` (results.json: from the first request to
 the last reply scored); the prompt tokens show both servers got the prompts.
 Both servers get the same thread count (``--threads``, default: what evaltasks
-would give llama-server now, from the cores and the load average).
+would give llama-server now, from the cores and the load average), or with
+``--own-defaults`` each its own default, as a user got them before and gets
+them now. The server's CPU time (user + sys) is measured too: on a loaded
+machine the wall time says how the load fell, the CPU time what the work cost.
 
 Run by hand:
     python bench/bench_llama_server.py [--samples 32] [--max-new-tokens 128] [--parallelism 8] [--rounds 2]
@@ -68,11 +71,11 @@ def deployment(kind, gguf, port, args):
     if kind == NEW:
         return {"defaults": "llama_cpp", "deployment": {
             "checkpoint_path": str(gguf), "port": port,
-            "extra_args": f"--no-jinja --chat-template gemma -t {args.threads} {args.extra_args}".strip()}}
+            "extra_args": f"--no-jinja --chat-template gemma {threads('-t', args)} {args.extra_args}".strip()}}
     python = old_venv() / "bin" / "python"
     return {"defaults": "generic", "deployment": {
         "command": f"{python} -m llama_cpp.server --model {gguf} --host 127.0.0.1 --port {port} "
-                   f"--model_alias gemma-3-270m --chat_format gemma --n_ctx 2048 --n_threads {args.threads}",
+                   f"--model_alias gemma-3-270m --chat_format gemma --n_ctx 2048 {threads('--n_threads', args)}",
         "port": port, "served_model_name": "gemma-3-270m", "endpoints": {"health": "/v1/models"}}}
 
 
@@ -108,6 +111,12 @@ class ServerCPU(threading.Thread):
             except OSError:
                 continue
         return None
+
+
+def threads(option, args):
+    """The thread option, or none with --own-defaults (each server's default then:
+    evaltasks' choice for llama-server, cores // 2 for llama-cpp-python)."""
+    return "" if args.own_defaults else f"{option} {args.threads}"
 
 
 def measure(kind, gguf, args, folder):
@@ -152,6 +161,8 @@ def main():
     parser.add_argument("--parallelism", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2, help="runs of each server, interleaved")
     parser.add_argument("--threads", type=int, help="both servers' threads (default: evaltasks' choice now)")
+    parser.add_argument("--own-defaults", action="store_true",
+                        help="each server's own thread default, as deployed before and now")
     parser.add_argument("--extra-args", default="", help="more llama-server options")
     parser.add_argument("--make-old-venv", action="store_true",
                         help=f"make the venv with {OLD} (compiles llama.cpp) and exit")
@@ -169,7 +180,8 @@ def main():
     else:
         print(f"{OLD} not measured: no venv at {old_venv()} (make it once: {sys.argv[0]} --make-old-venv)")
     print(f"gsm8k, {args.samples} samples x {args.max_new_tokens} new tokens, parallelism {args.parallelism}, "
-          f"{os.cpu_count()} cores, {args.rounds} rounds, -t {args.threads} for both, "
+          f"{os.cpu_count()} cores, {args.rounds} rounds, "
+          f"{'each its own default threads' if args.own_defaults else f'-t {args.threads} for both'}, "
           f"load average {os.getloadavg()[0]:.1f} at start", flush=True)
     runs = {kind: [] for kind in kinds}
     with tempfile.TemporaryDirectory(prefix="bench-llama-") as folder:
