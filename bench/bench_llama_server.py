@@ -49,7 +49,7 @@ OLD_REQUIREMENT = "llama-cpp-python[server]==0.3.36"     # the last default's ve
 
 def old_venv():
     sys.path.insert(0, str(REPO))
-    from evaltasks.executors.docker.image import cache_dir
+    from evaltasks.data.cache_dir import cache_dir
 
     return cache_dir() / "bench" / OLD
 
