@@ -64,9 +64,8 @@ class Execution:
         values["node_python"] = values.get("node_python") or "python3"
         values["sbatch_extra_flags"] = tuple(values.get("sbatch_extra_flags") or ())
         values["auto_export"] = AutoExport.from_dict(values.get("auto_export")) if values.get("auto_export") else None
-        for key in ("preflight",):
-            if values.get(key) is None:
-                values.pop(key, None)
+        if values.get("preflight") is None:     # absent or null: the field's default (on)
+            values.pop("preflight", None)
         return cls(**values)
 
     @property
