@@ -8,6 +8,20 @@ from dataclasses import dataclass
 
 from evaltasks.harness import layout
 
+# doit's name of the evaluations, as a group (`doit eval`) and one by one
+# (`doit eval:<id>`): the one place that spells it.
+GROUP = "eval"
+
+
+def doit_name(task_id: str) -> str:
+    return f"{GROUP}:{task_id}"
+
+
+def task_id(name: str) -> str | None:
+    """The id in a doit task name ``eval:<id>``; None for any other name."""
+    prefix = GROUP + ":"
+    return name[len(prefix):] if name.startswith(prefix) else None
+
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -42,6 +56,10 @@ class TaskSpec:
         from evaltasks.harness.benchmarks import judge_endpoint
         judge = judge_endpoint(self.params.get("extra"))
         return [judge] if judge else []
+
+    @property
+    def doit_name(self) -> str:
+        return doit_name(self.id)
 
     @property
     def results(self) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from evaltasks.config import task_spec
 from evaltasks.config import tasks as config_tasks
 from evaltasks.config.errors import ConfigError
 from evaltasks.data import datasets
@@ -42,7 +43,7 @@ class Run:
             raise ConfigError(f"deployment: {cfg.deployment.type} is not supported with execution: "
                               f"{cfg.execution.type} yet (the server would run here, "
                               "not on the nodes); use execution: local, or deployment: none and your own server")
-        self.by_task_name = {f"eval:{spec.id}": spec for spec in self.specs}
+        self.by_task_name = {spec.doit_name: spec for spec in self.specs}
         self.history = History()
         self.lock = OutputDirLock(cfg.output_dir)
         # execution.mode: sequential holds whatever -n says to one task at a time.
@@ -73,8 +74,8 @@ class Run:
     def select(self, names):
         """Only these tasks were asked for: ids, or doit's names (``eval:<id>``;
         ``eval`` or nothing means all)."""
-        ids = [name.split(":", 1)[1] if name.startswith("eval:") else name for name in names]
-        if ids and "eval" not in ids:
+        ids = [task_spec.task_id(name) or name for name in names]
+        if ids and task_spec.GROUP not in ids:
             self.selected = [i for i in ids if i in {s.id for s in self.specs}]
 
     def to_run(self):
@@ -108,7 +109,7 @@ class Run:
     def refusal(blocked):
         (first, why), more = next(iter(blocked.items())), len(blocked) - 1
         others = f" (and {more} more task(s))" if more else ""
-        return (f"eval:{first} cannot run: {why}{others}; "
+        return (f"{task_spec.doit_name(first)} cannot run: {why}{others}; "
                 "--continue runs the other tasks, -t picks tasks")
 
     # -- actions (silent: doit's thread mode captures stdout) ------------
@@ -251,7 +252,7 @@ class Run:
             specs = [spec for spec in specs if not spec.deployed]
         for (url, model_id, kind, key_name, body), spec in preflight.endpoints(specs).items():
             if preflight.only_inside(url, network) == (send is not None):
-                preflight.check(url, model_id, kind, key_name, send=send, body=body, task=f"eval:{spec.id}")
+                preflight.check(url, model_id, kind, key_name, send=send, body=body, task=spec.doit_name)
 
     # -- interrupts ------------------------------------------------------
     def remove_leftovers(self):

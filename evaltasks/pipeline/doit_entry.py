@@ -11,6 +11,7 @@ code 2, before doit opens its database or anything else starts."""
 
 import sys
 
+from evaltasks.config import task_spec
 from evaltasks.pipeline import plan, session
 
 
@@ -36,7 +37,7 @@ def _doit_command(argv):
     parses only after dodo.py is loaded."""
     words = [a for a in argv if not a.startswith("-") and "=" not in a]
     runs = not set(words) & LOOKING
-    return runs, [w for w in words if w == "eval" or w.startswith("eval:")]
+    return runs, [w for w in words if w == task_spec.GROUP or task_spec.task_id(w) is not None]
 
 
 def _doit_flags(argv):
@@ -95,5 +96,5 @@ def run_tasks(run, selected=(), jobs=None, keep_going=False, force=False):
         doit_args.append("--continue")
     if force:
         doit_args.append("--always-execute")
-    doit_args += [f"eval:{t}" for t in selected]
+    doit_args += [task_spec.doit_name(t) for t in selected]
     return DoitMain(ModuleTaskLoader(namespace)).run(doit_args)

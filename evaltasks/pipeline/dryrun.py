@@ -19,7 +19,7 @@ def report(run, only=(), forced=False, out=print):
         if blocker:
             verdict = f"cannot run: {blocker}"
         would += verdict == "would run"
-        out(f"\neval:{spec.id}: {verdict}")
+        out(f"\n{spec.doit_name}: {verdict}")
         for reason in why:
             out(f"  - {reason}")
         warning = replaced(spec) if verdict == "would run" else None

@@ -117,7 +117,7 @@ def reasons(spec, saved, forced=False):
     if forced:
         return "would run", ["forced (--force)"]
     target = spec.results
-    old = saved.get(f"eval:{spec.id}")
+    old = saved.get(spec.doit_name)
     new = fingerprint(spec)
     why = []
     if not os.path.exists(target):

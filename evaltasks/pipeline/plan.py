@@ -15,6 +15,7 @@ only lays them out as doit's task dicts.
 import os
 import uuid
 
+from evaltasks.config import task_spec
 from evaltasks.config.task_spec import TaskSpec
 from evaltasks.harness import benchmarks, layout
 from evaltasks.pipeline import freshness
@@ -71,7 +72,7 @@ def eval_task(run, spec, setup=("_prepare",)):
         size = f"{spec.task_file['task']} ({spec.task_file['path']}), {limit or 'all'}"
     target = spec.results
     return {
-        "basename": "eval",
+        "basename": task_spec.GROUP,
         "name": spec.id,
         "doc": f"{bench.name}: {size} samples, {spec.endpoint['model_id']} → {target}",
         "actions": [(run.execute, [spec])],
@@ -132,6 +133,6 @@ def doit_config(run, reporter):
         "par_type": "thread",
         "num_process": default_workers(run.cfg, run.executor),
         "reporter": reporter,
-        "default_tasks": ["eval", SUMMARY],
+        "default_tasks": [task_spec.GROUP, SUMMARY],
         "subtasks": True,   # `doit list` shows every eval:<id>, not just the group
     }
