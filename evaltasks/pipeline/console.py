@@ -2,7 +2,8 @@
 starts, finishes or fails, live progress, and at the end a table of the tasks
 that ran (a header row; per task its model, headline metric, where results are;
 under a task, a note when its server answered as another model than
-``model_id`` and each of results.json's ``warnings``) and how many were up to date —
+``model_id`` and each of results.json's ``warnings``), with a row for each task
+that was up to date when there were few, and how many were up to date —
 `evaltasks status <invocation>` lists every job. Job states go to the run history."""
 
 import json
@@ -12,6 +13,7 @@ import time
 from doit.exceptions import UnmetDependency
 from doit.reporter import ConsoleReporter
 
+from evaltasks.config import task_spec
 from evaltasks.config.overrides import recorded_override
 from evaltasks.pipeline import plan
 from evaltasks.harness import layout, warnings
@@ -19,6 +21,9 @@ from evaltasks.pipeline.live import LiveProgress
 
 # Up-to-date tasks named in a run's last line; beyond this, only their number.
 NAMED_UP_TO_DATE = 5
+# Up to this many up-to-date tasks get a row in the end table too, so that a rerun
+# with nothing to do still shows the scores; a large config's rerun gets the count only.
+TABLED_UP_TO_DATE = 20
 
 
 class EvalReporter(ConsoleReporter):
@@ -30,6 +35,7 @@ class EvalReporter(ConsoleReporter):
         self.live = LiveProgress(outstream)
         self.rows = []
         self.up_to_date = []
+        self.up_to_date_rows = []
         self.unrecorded = []    # up-to-date tasks the history has not heard of yet
         self.stop_reason = None
         self.started = {}
@@ -46,7 +52,7 @@ class EvalReporter(ConsoleReporter):
         # The tasks doit was asked for: `_prepare` checks only those (see Run.select).
         self.run.select(selected_tasks)
         selected = set(selected_tasks)
-        specs = [s for name, s in self.run.by_task_name.items() if name in selected or "eval" in selected]
+        specs = [s for name, s in self.run.by_task_name.items() if name in selected or task_spec.GROUP in selected]
         self.run.history.start_invocation(
             self.run.invocation, self.run.cfg.file, self.run.cfg.output_dir,
             [recorded_override(o) for o in self.run.overrides],
@@ -76,13 +82,18 @@ class EvalReporter(ConsoleReporter):
         # and at the end (one transaction, not one per task).
         spec = self._spec(task)
         if spec:
-            self.unrecorded.append(spec)
+            self.unrecorded.append((task.name, spec))
             self.up_to_date.append(task.name)
 
     def _record_up_to_date(self):
         if self.unrecorded:
+            found = [(name, spec, _read(spec.results)) for name, spec in self.unrecorded]
             self.run.history.record_many_results(
-                "up-to-date", [(spec.job_id, {"headline": _headline(_read(spec.results))}) for spec in self.unrecorded])
+                "up-to-date", [(spec.job_id, {"headline": _headline(results)}) for _, spec, results in found])
+            model = lambda spec: spec.endpoint["model_id"]
+            # The plain headline: its interval would mean reading every task's samples.
+            self.up_to_date_rows += [(name, "up to date", model(spec), _headline(results), spec.results,
+                                      _notes(results, model(spec))) for name, spec, results in found]
             self.unrecorded = []
 
     def add_success(self, task):
@@ -142,8 +153,10 @@ class EvalReporter(ConsoleReporter):
         status = ("failed" if self.failed or self.runtime_errors
                   else "killed" if self.killed else "success")
         self.run.history.finish_invocation(self.run.invocation, status, reason=self.stop_reason)
-        if self.rows:
-            self.write("\n" + _table(self.rows))
+        rows = self.rows + (self.up_to_date_rows if len(self.up_to_date) <= TABLED_UP_TO_DATE else [])
+        if rows:
+            order = {name: i for i, name in enumerate(self.run.by_task_name)}
+            self.write("\n" + _table(sorted(rows, key=lambda row: order.get(row[0], len(order)))))
         if self.up_to_date:
             named = ", ".join(self.up_to_date[:NAMED_UP_TO_DATE])
             more = ", …" if len(self.up_to_date) > NAMED_UP_TO_DATE else ""

@@ -61,10 +61,15 @@ def test_only_the_changed_task_reruns(tmp_path, gsm8k_endpoint):
                  "evaluation.tasks.a.overrides.config.params.parallelism=3")
     assert quiet.returncode == 0 and "2 up to date: eval:a, eval:b" in quiet.stdout
     assert len(gsm8k_endpoint.requests) == sent
+    # Both scores in the end table, in the config's order.
+    table = [line.split()[:4] for line in quiet.stdout.splitlines() if line.startswith("  eval:")]
+    assert table == [["eval:a", "up", "to", "date"], ["eval:b", "up", "to", "date"]]
 
     changed = doit("-n", "2", f"config={cfg}", "evaluation.tasks.b.overrides.config.params.limit_samples=5")
     assert changed.returncode == 0, changed.stderr
     assert "1 up to date: eval:a" in changed.stdout and "running    eval:b" in changed.stdout
+    table = [line.split()[:2] for line in changed.stdout.splitlines() if line.startswith("  eval:")]
+    assert table == [["eval:a", "up"], ["eval:b", "done"]]
     assert len(answered(gsm8k_endpoint)) == 5                     # only question 5 is new
     assert results(out, "b")["samples"] == 5 and results(out, "a")["samples"] == 3
 

@@ -39,6 +39,9 @@ def test_without_docker_the_example_runs_with_runtime_process(tmp_path, state):
         assert not (out / "gsm8k" / "process.json").exists()
         again = evaltasks_cli("run", "--config", str(cfg))
         assert again.returncode == 0 and "1 up to date: eval:gsm8k" in again.stdout
+        # A rerun with nothing to do still shows the score, from results.json.
+        [row] = [line for line in again.stdout.splitlines() if line.lstrip().startswith("eval:gsm8k")]
+        assert row.split()[1:4] == ["up", "to", "date"] and "accuracy=0.6667 (n=6)" in row
 
 
 def test_runtime_docker_without_a_daemon_names_runtime_process(tmp_path, state):
