@@ -8,6 +8,7 @@ import sys
 import time
 
 from evaltasks.cli.usage import UsageError, counts, lookup, when
+from evaltasks.state import job_states as states
 
 
 def cmd_status(args):
@@ -115,6 +116,6 @@ def cmd_logs(args):
             return 0
         # Only a live launcher writes to the log: stop when the job ended or its launcher did.
         refresh(history, job["invocation"])
-        if history.job(job["id"])["status"] not in ("pending", "running"):
+        if history.job(job["id"])["status"] not in (states.PENDING, states.RUNNING):
             return 0
         time.sleep(0.5)

@@ -23,6 +23,7 @@ from evaltasks.executors import bundle
 from evaltasks.pipeline import plan
 from evaltasks.harness import benchmarks, layout
 from evaltasks.harness.files import write_atomic, write_json_atomic
+from evaltasks.state import job_states as states
 
 
 class Run:
@@ -233,7 +234,7 @@ class Run:
         if self.stopping.is_set():
             return "interrupted"
         job = self.history.job(spec.job_id)
-        if job and job["status"] == "killed":
+        if job and job["status"] == states.KILLED:
             return job["reason"]
         if outcome.out_of_memory or (outcome.stopped and outcome.reason):
             return outcome.reason
@@ -276,7 +277,7 @@ class Run:
             self.stopping.set()
             # `evaltasks kill <invocation>` marks the run killed, then sends SIGTERM:
             # say so here, where the user is looking, not just "interrupted".
-            by_kill = (self.history.invocation(self.invocation) or {}).get("status") == "killed"
+            by_kill = (self.history.invocation(self.invocation) or {}).get("status") == states.KILLED
             self.history.mark_killed(self.invocation, [s.job_id for s in self.specs],
                                      reason=f"interrupted ({signal.Signals(signum).name})")
             stopped = self.executor.stop_all()

@@ -2,8 +2,8 @@
 starts, finishes or fails, live progress, and at the end a table of the tasks
 that ran (a header row; per task its model, headline metric, where results are;
 under a task, a note when its server answered as another model than
-``model_id`` and each of results.json's ``warnings``), with a row for each task
-that was up to date when there were few, and how many were up to date —
+``model_id`` and each of results.json's ``warnings``; when none ran, the
+up-to-date tasks if there are few), and how many were up to date —
 `evaltasks status <invocation>` lists every job. Job states go to the run history."""
 
 import json
@@ -18,11 +18,13 @@ from evaltasks.config.overrides import recorded_override
 from evaltasks.pipeline import plan
 from evaltasks.harness import layout, warnings
 from evaltasks.pipeline.live import LiveProgress
+from evaltasks.state import job_states as states
 
 # Up-to-date tasks named in a run's last line; beyond this, only their number.
 NAMED_UP_TO_DATE = 5
-# Up to this many up-to-date tasks get a row in the end table too, so that a rerun
-# with nothing to do still shows the scores; a large config's rerun gets the count only.
+# A rerun with nothing to do shows the scores: its up-to-date tasks, up to this
+# many, get rows in the end table. A larger config's, and a run where something
+# ran (whose table lists what ran), get the count line only.
 TABLED_UP_TO_DATE = 20
 
 
@@ -72,7 +74,7 @@ class EvalReporter(ConsoleReporter):
             self.write(f"preparing: {self.run.executor.preparing}\n")
         elif spec:
             self.started[task.name] = time.time()
-            self.run.history.update_job(spec.job_id, status="running", started=time.time())
+            self.run.history.update_job(spec.job_id, status=states.RUNNING, started=time.time())
             self.live.running[task.name] = layout.progress(spec.task_dir)
             self.write(f"running    {task.name}  job {spec.job_id}  (log: {spec.log})\n")
 
@@ -89,7 +91,7 @@ class EvalReporter(ConsoleReporter):
         if self.unrecorded:
             found = [(name, spec, _read(spec.results)) for name, spec in self.unrecorded]
             self.run.history.record_many_results(
-                "up-to-date", [(spec.job_id, {"headline": _headline(results)}) for _, spec, results in found])
+                states.UP_TO_DATE, [(spec.job_id, {"headline": _headline(results)}) for _, spec, results in found])
             model = lambda spec: spec.endpoint["model_id"]
             # The plain headline: its interval would mean reading every task's samples.
             self.up_to_date_rows += [(name, "up to date", model(spec), _headline(results), spec.results,
@@ -109,7 +111,7 @@ class EvalReporter(ConsoleReporter):
             results = _read(spec.results)
             headline = _headline(results)
             self.live.running.pop(task.name, None)
-            self.run.history.record_results(spec.job_id, "success", finished=time.time(),
+            self.run.history.record_results(spec.job_id, states.SUCCESS, finished=time.time(),
                                             duration=took, headline=headline)
             self.rows.append((task.name, "done", spec.endpoint["model_id"], _with_interval(spec.results) or headline,
                               spec.results, _notes(results, spec.endpoint["model_id"])))
@@ -133,7 +135,7 @@ class EvalReporter(ConsoleReporter):
             self.runtime_errors.append(f"error: {self.stop_reason}")
             return
         spec = self._spec(task)
-        killed = spec is not None and self.run.history.job(spec.job_id)["status"] == "killed"
+        killed = spec is not None and self.run.history.job(spec.job_id)["status"] == states.KILLED
         state = "killed" if killed else "FAILED"
         self.killed |= killed
         self.failed |= not killed
@@ -141,7 +143,7 @@ class EvalReporter(ConsoleReporter):
             self.live.running.pop(task.name, None)
             if not killed:      # a killed job's history already says so, and why
                 took = time.time() - self.started.get(task.name, time.time())
-                self.run.history.update_job(spec.job_id, status="failed", finished=time.time(),
+                self.run.history.update_job(spec.job_id, status=states.FAILED, finished=time.time(),
                                             duration=took, reason=message)
             self.rows.append((task.name, state, spec.endpoint["model_id"], "", spec.log, []))
         self.failures.append({"task": task, "exception": fail})
@@ -150,13 +152,12 @@ class EvalReporter(ConsoleReporter):
     def complete_run(self):
         self._record_up_to_date()
         self.live.stop()
-        status = ("failed" if self.failed or self.runtime_errors
-                  else "killed" if self.killed else "success")
+        status = (states.FAILED if self.failed or self.runtime_errors
+                  else states.KILLED if self.killed else states.SUCCESS)
         self.run.history.finish_invocation(self.run.invocation, status, reason=self.stop_reason)
-        rows = self.rows + (self.up_to_date_rows if len(self.up_to_date) <= TABLED_UP_TO_DATE else [])
+        rows = self.rows or (self.up_to_date_rows if len(self.up_to_date) <= TABLED_UP_TO_DATE else [])
         if rows:
-            order = {name: i for i, name in enumerate(self.run.by_task_name)}
-            self.write("\n" + _table(sorted(rows, key=lambda row: order.get(row[0], len(order)))))
+            self.write("\n" + _table(rows))
         if self.up_to_date:
             named = ", ".join(self.up_to_date[:NAMED_UP_TO_DATE])
             more = ", …" if len(self.up_to_date) > NAMED_UP_TO_DATE else ""

@@ -6,6 +6,8 @@ that module prints what this one finds."""
 
 import os
 
+from evaltasks.state import job_states as states
+
 
 def lookup(prefix):
     """``(history, kind, full id, jobs)`` for an invocation or job id prefix;
@@ -80,7 +82,7 @@ def job_view(history, job, jobs):
     view = dict(job)
     # A later run may have written another results.json over this job's.
     view["results_state"], view["replaced_by"] = (history.results_state(job)
-                                                  if job["status"] in ("success", "up-to-date") else (None, None))
+                                                  if job["status"] in states.WITH_RESULTS else (None, None))
     found = jobs.handles(job["id"])
     view["live"] = None
     if found:
@@ -88,7 +90,7 @@ def job_view(history, job, jobs):
         view["live"] = {"executor": found[0].executor, "kind": kind, "id": found[0].id,
                           "label": found[0].label, "state": found[0].state}
     progress_file = layout.progress(os.path.dirname(job["results_path"]))
-    progress = read_progress(progress_file) if job["status"] == "running" else None
+    progress = read_progress(progress_file) if job["status"] == states.RUNNING else None
     view["progress"] = progress
     view["progress_text"] = describe(progress) if progress else ""
     return view
@@ -126,6 +128,6 @@ def kill(history, kind, ident, live, found):
 
         stop_recorded(inv["output_dir"], invocation=ident)
     for job in live:     # a pending job wrote nothing: a results.json there is an earlier run's
-        if job["status"] != "pending" and os.path.exists(job["results_path"]):
+        if job["status"] != states.PENDING and os.path.exists(job["results_path"]):
             os.unlink(job["results_path"])
     return removed

@@ -3,6 +3,7 @@ run history, repaired when their launcher is gone, with their jobs; a run that
 found everything up to date folded into the run whose results it found."""
 
 from evaltasks.pipeline.jobs import refresh
+from evaltasks.state import job_states as states
 
 # Headline scores named in an `ls runs` line; beyond this, how many more.
 NAMED_SCORES = 3
@@ -13,7 +14,7 @@ def recent(history, limit, since=None):
     each with its ``jobs``. One still marked running whose launcher is gone is
     repaired first (jobs.refresh)."""
     for inv in history.invocations(limit=limit, since=since):
-        if inv["status"] == "running":
+        if inv["status"] == states.RUNNING:
             refresh(history, inv["id"])
     return [dict(i, jobs=history.jobs(i["id"])) for i in history.invocations(limit=limit, since=since)]
 
@@ -22,8 +23,8 @@ def fold_reruns(invocations):
     """``[(invocation, [its up-to-date re-runs, newest first])]``: a run that
     ran nothing (every job up to date) is folded into the older listed run of
     the same output dir whose results it found, else listed on its own."""
-    noop = lambda inv: inv["status"] == "success" and inv["jobs"] and all(
-        j["status"] == "up-to-date" for j in inv["jobs"])
+    noop = lambda inv: inv["status"] == states.SUCCESS and inv["jobs"] and all(
+        j["status"] == states.UP_TO_DATE for j in inv["jobs"])
     listed, pending = [], {}
     for inv in invocations:                 # newest first
         if noop(inv):

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..harness.layout import RESULTS, SAMPLES
+from ..state import job_states as states
 
 ITEM_IDS = ("question_id", "record_id", "task_id", "key")
 # Fields that name a sample's group in the harness's per-group metrics ("accuracy/<group>").
@@ -171,7 +172,7 @@ def output_dir_of(ref):
     jobs = history.jobs(ident) if kind == "invocation" else [history.job(ident)]
     inv = history.invocation(jobs[0]["invocation"])
     notes = [f"{j['task']}: its results.json has since been {state} (the numbers are of the newer run)"
-             for j in jobs if j["status"] in ("success", "up-to-date")
+             for j in jobs if j["status"] in states.WITH_RESULTS
              for state in [history.results_state(j)[0]] if state != "current"]
     return inv["output_dir"], notes
 

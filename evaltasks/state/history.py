@@ -12,13 +12,13 @@ import sqlite3
 import threading
 import time
 
-# Job states: pending → running → success | failed | killed; up-to-date (not run:
-# its results stand); not-run (the run stopped first). ``orphaned``: its launcher
-# is gone but its job (container, process, Slurm job) still runs; nothing will
-# record its result, and the next run of its output dir (or `evaltasks kill`) removes it.
-ACTIVE = ("pending", "running", "orphaned")
+from evaltasks.state.job_states import (ACTIVE, FAILED, KILLED, NOT_RUN, ORPHANED, PENDING,
+                                         RUNNING)
+
 KILLED_BY_USER = "stopped by `evaltasks kill`"
 LAUNCHER_GONE = "launcher exited before the job finished"
+LAUNCHER_EXITED = "launcher exited before the run finished"
+BUSY_TIMEOUT = 30      # seconds a launcher waits for another's write
 SCHEMA = """
 create table if not exists invocations (
     id text primary key, started real, finished real, config text, output_dir text,
@@ -75,7 +75,7 @@ class History:
             return mine[1]
         if not self._ready:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30)
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT)
         conn.row_factory = sqlite3.Row
         conn.execute("pragma synchronous=normal")
         if not self._ready:
@@ -103,10 +103,10 @@ class History:
             conn.execute("insert into invocations (id, started, finished, config, output_dir, overrides, "
                          "pid, host, status) values (?,?,?,?,?,?,?,?,?)",
                          (invocation, time.time(), None, config, output_dir, json.dumps(list(overrides)),
-                          os.getpid(), os.uname().nodename, "running"))
+                          os.getpid(), os.uname().nodename, RUNNING))
             conn.executemany("insert into jobs (id, invocation, task, status, results_path, log_path) "
                              "values (?,?,?,?,?,?)",
-                             [(j, invocation, t, "pending", r, l) for j, t, r, l in jobs])
+                             [(j, invocation, t, PENDING, r, l) for j, t, r, l in jobs])
             conn.executemany("insert or replace into job_handles values (?, ?, ?)",
                              [(j, executor, None) for j, *_ in jobs])
             conn.executemany("insert or replace into job_models values (?, ?)", (models or {}).items())
@@ -114,31 +114,30 @@ class History:
     def update_job(self, job_id, **fields):
         """Set fields of a job; a job already killed keeps that status."""
         names = ", ".join(f"{k} = ?" for k in fields)
-        self._write(f"update jobs set {names} where id = ? and status != 'killed'",
-                    (*fields.values(), job_id))
+        self._write(f"update jobs set {names} where id = ? and status != ?", (*fields.values(), job_id, KILLED))
 
     def finish_invocation(self, invocation, status, reason=None):
         """End an invocation; ``reason`` says why it stopped early (e.g. before any
         task started: the lock, Docker, the preflight)."""
         with self._connect() as conn:
-            ended = conn.execute("update invocations set finished = ?, status = ? where id = ? and status != 'killed'",
-                                 (time.time(), status, invocation)).rowcount
+            ended = conn.execute("update invocations set finished = ?, status = ? where id = ? and status != ?",
+                                 (time.time(), status, invocation, KILLED)).rowcount
             if ended and reason:
                 conn.execute("insert or replace into invocation_reasons values (?, ?)", (invocation, reason))
         # Jobs that never started (a failure stopped the run) stay visible as such.
-        self._write("update jobs set status = 'not-run', reason = ? where invocation = ? and status = 'pending'",
-                    (f"not started: {reason}" if reason else None, invocation))
+        self._write("update jobs set status = ?, reason = ? where invocation = ? and status = ?",
+                    (NOT_RUN, f"not started: {reason}" if reason else None, invocation, PENDING))
 
     def mark_killed(self, invocation, job_ids, reason):
         now = time.time()
         with self._connect() as conn:
             for job_id in job_ids:
-                conn.execute("update jobs set status = 'killed', finished = ?, reason = ?, "
-                             "duration = ? - coalesce(started, ?) where id = ? and status in "
-                             "('pending', 'running', 'orphaned')", (now, reason, now, now, job_id))
+                conn.execute("update jobs set status = ?, finished = ?, reason = ?, "
+                             "duration = ? - coalesce(started, ?) where id = ? and status in (?, ?, ?)",
+                             (KILLED, now, reason, now, now, job_id, *ACTIVE))
             if invocation:     # an invocation that already ended keeps its own ending
-                conn.execute("update invocations set status = 'killed', finished = ? "
-                             "where id = ? and finished is null", (now, invocation))
+                conn.execute("update invocations set status = ?, finished = ? "
+                             "where id = ? and finished is null", (KILLED, now, invocation))
 
     def set_handle(self, job_id, executor, handle):
         """Where the job runs: its executor's name and its handle's id there."""
@@ -156,8 +155,8 @@ class History:
             for job_id, fields in jobs:
                 fields = dict(fields, status=status)
                 names = ", ".join(f"{k} = ?" for k in fields)
-                conn.execute(f"update jobs set {names} where id = ? and status != 'killed'",
-                             (*fields.values(), job_id))
+                conn.execute(f"update jobs set {names} where id = ? and status != ?",
+                             (*fields.values(), job_id, KILLED))
                 row = conn.execute("select results_path from jobs where id = ?", (job_id,)).fetchone()
                 conn.execute("insert or replace into results_digests values (?, ?)",
                              (job_id, digest(row["results_path"]) if row else None))
@@ -166,10 +165,9 @@ class History:
         """The jobs (``kind``: container, process, ...) of ``invocation``, whose launcher
         was killed, were stopped by run ``by``."""
         reason = f"{LAUNCHER_GONE}; its {kind} was removed by invocation {by}"
-        self._write("update jobs set status = 'failed', reason = ?, finished = coalesce(finished, ?) "
-                    "where invocation = ? and status in ('pending', 'running', 'orphaned')",
-                    (reason, time.time(), invocation))
-        self.finish_invocation(invocation, "failed", reason="launcher exited before the run finished")
+        self._write("update jobs set status = ?, reason = ?, finished = coalesce(finished, ?) "
+                    "where invocation = ? and status in (?, ?, ?)", (FAILED, reason, time.time(), invocation, *ACTIVE))
+        self.finish_invocation(invocation, FAILED, reason=LAUNCHER_EXITED)
 
     def refresh(self, invocation, job_running, kind="container"):
         """Crash repair: make the jobs of an invocation whose launcher is gone tell
@@ -180,17 +178,17 @@ class History:
         if not inv or not jobs or launcher_alive(inv):
             return
         for job in jobs:
-            if job["status"] == "pending":      # never started: finish_invocation says so
+            if job["status"] == PENDING:        # never started: finish_invocation says so
                 continue
             if job_running(job["id"]):
-                if job["status"] != "orphaned":
-                    self.update_job(job["id"], status="orphaned",
+                if job["status"] != ORPHANED:
+                    self.update_job(job["id"], status=ORPHANED,
                                     reason=f"launcher exited; its {kind} still runs (the next run of "
                                            f"{inv['output_dir']} removes it, or `evaltasks kill {job['id']}`)")
             else:
-                self.update_job(job["id"], status="failed", reason=LAUNCHER_GONE, finished=time.time())
+                self.update_job(job["id"], status=FAILED, reason=LAUNCHER_GONE, finished=time.time())
         if inv["finished"] is None:
-            self.finish_invocation(invocation, "failed", reason="launcher exited before the run finished")
+            self.finish_invocation(invocation, FAILED, reason=LAUNCHER_EXITED)
 
     # -- reading --------------------------------------------------------
     def resolve(self, prefix):

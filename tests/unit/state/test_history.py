@@ -108,12 +108,14 @@ def test_two_models_one_output_dir_each_job_keeps_its_numbers_and_log(tmp_path, 
         assert second.returncode == 0, second.stdout + second.stderr
         job_b = f"{_invocation(second.stdout)}.0"
 
-        # A third run changes nothing: one line for the up-to-date task, not two.
+        # A third run changes nothing: the task's row in the end table and the count
+        # line, no line of its own as it is skipped.
         third = evaltasks_cli("run", "--config", str(cfg), "-o", "target.api_endpoint.model_id=model-b",
                               "-o", f"target.api_endpoint.url={b.chat_url}")
         assert third.returncode == 0, third.stdout + third.stderr
-    assert "up to date eval:gsm8k" not in third.stdout and third.stdout.count("eval:gsm8k") == 1
-    assert "1 up to date: eval:gsm8k" in third.stdout
+    mentions = [line.split()[:2] for line in third.stdout.splitlines() if "eval:gsm8k" in line]
+    assert mentions == [["eval:gsm8k", "up"], ["1", "up"]], third.stdout
+    assert "1 up to date: eval:gsm8k" in third.stdout and "model-b" in third.stdout
     upto = _status(_invocation(third.stdout))["jobs"][0]
     assert upto["status"] == "up-to-date" and upto["headline"] == "accuracy=1.0000 (n=6)"
 
@@ -286,3 +288,4 @@ def test_kill_stops_an_orphaned_job(tmp_path, state, docker_client, data_dir):
     view = _status(job)
     assert view["jobs"][0]["status"] == "killed" and view["invocation"]["status"] == "failed"
     assert not (out / "gsm8k" / "results.json").exists()
+
