@@ -59,6 +59,24 @@ def state_dir():
     return os.path.join(base, "evaltasks")
 
 
+def _set_up(conn):
+    """WAL journal and the tables, on a database other launchers may be opening
+    at the same moment. Switching to WAL does not wait on the busy handler: while
+    another connection writes (e.g. a launcher creating the tables of a new
+    database), the switch fails at once with "database is locked"; so it is
+    retried for as long as a write would wait."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            conn.execute("pragma journal_mode=wal")
+            conn.executescript(SCHEMA)
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class History:
     def __init__(self, path=None):
         self.path = path or os.path.join(state_dir(), "history.db")
@@ -79,8 +97,7 @@ class History:
         conn.row_factory = sqlite3.Row
         conn.execute("pragma synchronous=normal")
         if not self._ready:
-            conn.execute("pragma journal_mode=wal")
-            conn.executescript(SCHEMA)
+            _set_up(conn)
             self._ready = True
         self._local.conn = (os.getpid(), conn)
         return conn

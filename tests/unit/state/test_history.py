@@ -13,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -289,3 +290,16 @@ def test_kill_stops_an_orphaned_job(tmp_path, state, docker_client, data_dir):
     assert view["jobs"][0]["status"] == "killed" and view["invocation"]["status"] == "failed"
     assert not (out / "gsm8k" / "results.json").exists()
 
+
+def test_opening_the_history_while_another_launcher_writes_waits_for_it(tmp_path):
+    # Switching a database to WAL does not wait for a busy handler: a launcher
+    # opening a new history while another one was creating its tables failed at
+    # once with "database is locked" (seen as a flake of the test above).
+    path = str(tmp_path / "h.db")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("begin")
+    other.execute("create table elsewhere (x)")      # holds the write lock until its commit
+    threading.Timer(0.3, other.execute, ["commit"]).start()
+    History(path).start_invocation("a", "c.yaml", "/out", [], [("a.0", "t", "r", "l")])
+    assert [j["status"] for j in History(path).jobs("a")] == ["pending"]
+    assert sqlite3.connect(path).execute("pragma journal_mode").fetchone()[0] == "wal"
