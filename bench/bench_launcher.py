@@ -9,7 +9,12 @@
       endpoint that answers instantly, with limit_samples 1.
 
 Run by hand on a machine set up with scripts/setup.sh:
-    python bench/bench_launcher.py [--repeat 5] [--tasks 20 200]
+    python bench/bench_launcher.py [--repeat 5] [--tasks 20 200] [--runtime process]
+        [--before /tmp/main] [--parts a]
+``--before``: a checkout of an older evaltasks (e.g. ``git archive main | tar -x -C
+/tmp/main``), timed in (a) interleaved with this one and the bare dodo.py, on the
+same output dir (its code is put first on PYTHONPATH). ``evaltasks run`` of the
+same config is timed the same way.
 and record the figures in bench/RESULTS.md with the machine and date.
 """
 
@@ -30,8 +35,9 @@ from conftest import DATA_DIR, write_config  # noqa: E402
 from support.endpoint import FakeEndpoint  # noqa: E402
 
 
-def doit(*args, cwd=REPO):
-    """``(wall seconds, CPU seconds)`` of one ``python -m doit`` run. The CPU time
+def doit(*args, cwd=REPO, code=None):
+    """``(wall seconds, CPU seconds)`` of one ``python -m doit`` run (of the
+    evaltasks in folder ``code`` when given, else this one's). The CPU time
     (user + sys) is beside the wall time because on a shared machine the wall time
     moves with the load, the CPU time much less."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -40,10 +46,12 @@ def doit(*args, cwd=REPO):
     # shells, coding sandboxes among them, set PYTHONDONTWRITEBYTECODE, which makes
     # every run compile the launcher and its libraries again).
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    done = subprocess.run([sys.executable, "-m", "doit", *args], cwd=cwd, capture_output=True, text=True,
-                          env=env)
+    if code:
+        env["PYTHONPATH"] = str(code)
+    command = ["doit", *args] if args[:1] != ("evaltasks",) else list(args)
+    done = subprocess.run([sys.executable, "-m", *command], cwd=cwd, capture_output=True, text=True, env=env)
     if done.returncode != 0:
-        sys.exit(f"doit {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+        sys.exit(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.perf_counter() - started, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
@@ -52,6 +60,12 @@ def figures(runs):
     wall, cpu = [w for w, _ in runs], [c for _, c in runs]
     return (f"median {statistics.median(wall):.3f}s, min {min(wall):.3f}s, max {max(wall):.3f}s "
             f"(CPU median {statistics.median(cpu):.3f}s)")
+
+
+def ratios(runs, baseline):
+    """``runs``' medians over ``baseline``'s, CPU and wall."""
+    median = lambda rows, i: statistics.median(r[i] for r in rows)
+    return f"{median(runs, 1) / median(baseline, 1):.2f}x CPU, {median(runs, 0) / median(baseline, 0):.2f}x wall of"
 
 
 BARE_DODO = """\
@@ -82,27 +96,46 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--tasks", type=int, nargs="+", default=[20, 200],
                         help="sizes of the all-up-to-date configs (default: 20 200)")
+    parser.add_argument("--runtime", choices=["docker", "process"], default="docker")
+    parser.add_argument("--before", type=Path, help="a checkout of an older evaltasks to time beside this one")
+    parser.add_argument("--parts", default="ab", help="which parts to run (default: ab)")
     args = parser.parse_args()
     os.environ.setdefault("EVALTASKS_DATA_DIR", str(DATA_DIR))
 
     with FakeEndpoint(lambda payload: "Answer: 1") as ep, tempfile.TemporaryDirectory() as tmp:
-        for count in args.tasks:
+        for count in args.tasks if "a" in args.parts else ():
             out = Path(tmp) / f"results-{count}"
             tasks = [{"name": "gsm8k", "id": f"t{i:03d}", "overrides": {"config.params.limit_samples": 1}}
                      for i in range(count)]
-            cfg = write_config(Path(tmp) / f"tasks-{count}.yaml", ep.chat_url, out, tasks=tasks)
+            cfg = write_config(Path(tmp) / f"tasks-{count}.yaml", ep.chat_url, out, tasks=tasks,
+                               execution={"runtime": args.runtime})
             print(f"(a) {count} tasks: first run (builds nothing if the image exists): "
                   f"{doit('-n', '4', f'config={cfg}')[0]:.1f}s")
             bare = bare_doit_folder(tmp, count)
-            up_to_date, baseline = [], []
-            for _ in range(args.repeat):     # interleaved: both see the machine as it is then
-                up_to_date.append(doit("-n", "4", f"config={cfg}"))
-                baseline.append(doit("-n", "4", cwd=bare))
-            print(f"(a) doit, {count} tasks all up to date: {figures(up_to_date)}")
-            print(f"(a) bare doit, {count} config_changed tasks: {figures(baseline)}")
+            timed = {"doit": [], "bare": [], "run": []}
+            if args.before:
+                timed.update({"doit (before)": [], "run (before)": []})
+            for _ in range(args.repeat):     # interleaved: all see the machine as it is then
+                timed["doit"].append(doit("-n", "4", f"config={cfg}"))
+                timed["bare"].append(doit("-n", "4", cwd=bare))
+                if args.before:
+                    timed["doit (before)"].append(doit("-n", "4", f"config={cfg}", cwd=args.before,
+                                                       code=args.before))
+                timed["run"].append(doit("evaltasks", "run", "--config", str(cfg)))
+                if args.before:
+                    timed["run (before)"].append(doit("evaltasks", "run", "--config", str(cfg),
+                                                      cwd=args.before, code=args.before))
+            print(f"(a) load average {os.getloadavg()[0]:.1f}")
+            bare_runs = timed.pop("bare")
+            print(f"(a) bare doit, {count} config_changed tasks: {figures(bare_runs)}")
+            for name, runs in timed.items():
+                print(f"(a) {name}, {count} tasks all up to date: {figures(runs)}; "
+                      f"{ratios(runs, bare_runs)} the bare dodo.py's")
             listing = [doit("list", f"config={cfg}") for _ in range(args.repeat)]
             print(f"(a) doit list, {count} tasks:           {figures(listing)}")
 
+        if "b" not in args.parts:
+            return
         one = write_config(Path(tmp) / "one.yaml", ep.chat_url, Path(tmp) / "one", tasks=[
             {"name": "gsm8k", "overrides": {"config.params.limit_samples": 1}}])
         doit(f"config={one}")

@@ -5,7 +5,9 @@ what a deployment sets (deployment.py). ``load`` is the one entry: it returns a
 ``Config`` whose known sections are typed (sections.py).
 
 Everything that can be wrong with a config file is found here, before anything
-starts. What depends on this machine rather than on the file (data present, key
+starts. What a load proved is kept for the next load of the unchanged file
+(remembered.py), which then needs neither YAML nor cerberus: both are imported
+only when a config is read for real. What depends on this machine rather than on the file (data present, key
 variables set) is checked only for the tasks that will run: see ``tasks.blocker``.
 """
 
@@ -16,9 +18,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
 
-import yaml
-
-from evaltasks.config import deployment, overrides as overriding, schema, sections, tasks as resolving
+from evaltasks.config import deployment, overrides as overriding, remembered, sections
 from evaltasks.config.errors import ConfigError, OverrideError
 
 if TYPE_CHECKING:       # deploy is imported only by a config that deploys a model
@@ -26,8 +26,10 @@ if TYPE_CHECKING:       # deploy is imported only by a config that deploys a mod
 
 DEFAULT_DEFAULTS = [{"execution": "local"}, {"deployment": "none"}, "_self_"]
 
-# libyaml's parser when PyYAML was built with it: ~10x faster on a config of 200 tasks.
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+def _safe_loader(yaml):
+    # libyaml's parser when PyYAML was built with it: ~10x faster on a config of 200 tasks.
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,32 @@ def load(path: str, overrides=(), cwd: str | None = None) -> Config:
 
 
 def _load(path, overrides, cwd):
-    data = compose(read_yaml(os.path.join(cwd, path)))
-    overriding.apply(data, overrides)
-    data = interpolate(data)
+    file = os.path.normpath(os.path.join(cwd, path))
+    try:
+        with open(file, "rb") as f:
+            text = f.read()
+    except OSError:
+        text = None     # read_yaml says what is wrong
+    key = remembered.key(file, text, overrides, cwd) if text is not None else None
+    kept = key and remembered.recall(file, key)
+    if kept:
+        data, resolved = kept
+        execution = sections.Execution.from_dict(data["execution"])
+        return Config(path=path, file=file, data=data, execution=execution,
+                      target=deployment.target(data, None, False), tasks=resolved)
+    cfg, document = _load_anew(path, file, overrides, cwd)
+    if key and remembered.keepable(document, cfg.tasks, cfg.deployment):
+        remembered.keep(file, key, cfg.data, cfg.tasks)
+    return cfg
+
+
+def _load_anew(path, file, overrides, cwd):
+    """``(Config, the document before interpolation)``, read, checked and resolved."""
+    from evaltasks.config import schema, tasks as resolving
+
+    document = compose(read_yaml(os.path.join(cwd, path)))
+    overriding.apply(document, overrides)
+    data = interpolate(document)
     deployed = deployment.default_target(data)
     found = schema.problems(data, schema.CONFIG)
     if found:
@@ -91,9 +116,8 @@ def _load(path, overrides, cwd):
     resolved = [deployment.served_by(resolving.resolve_task(data, i, checked, cwd), dep, deployed)
                 for i in range(len(data["evaluation"]["tasks"]))]
     resolving.check_unique_ids(resolved)
-    return Config(path=path, file=os.path.normpath(os.path.join(cwd, path)), data=data,
-                  execution=execution, target=deployment.target(data, dep, deployed),
-                  tasks=resolved, deployment=deployment.sized(dep, resolved))
+    return Config(path=path, file=file, data=data, execution=execution, target=deployment.target(data, dep, deployed),
+                  tasks=resolved, deployment=deployment.sized(dep, resolved)), document
 
 
 def interpolate(data: dict) -> dict:
@@ -125,9 +149,11 @@ def _has_interpolation(node):
 
 def read_yaml(path: str) -> dict:
     """The file's top-level mapping; any problem reading it is one ConfigError line."""
+    import yaml
+
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.load(f, Loader=_SAFE_LOADER)
+            data = yaml.load(f, Loader=_safe_loader(yaml))
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except IsADirectoryError:
@@ -164,6 +190,8 @@ def compose(document: dict) -> dict:
 
 
 def _group(group, option):
+    import yaml
+
     folder = resources.files("evaltasks.config") / "groups"
     groups = sorted(p.name for p in folder.iterdir() if p.is_dir())
     if group not in groups:

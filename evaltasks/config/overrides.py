@@ -6,13 +6,13 @@ recorded in the run history. One grammar, so the command line and the file's
 
 import re
 
-import yaml
-
 from evaltasks.config.errors import ConfigError, OverrideError
 
 
 def parse_override(item: str) -> tuple[str, object]:
     """``"a.b=3"`` → ``("a.b", 3)``; the value is read as a YAML scalar."""
+    import yaml     # here: a config loaded from remembered.py needs no YAML at all
+
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
         raise OverrideError(f"bad override {item!r}: expected KEY.PATH=VALUE")

@@ -11,7 +11,6 @@ import json
 import os
 import sys
 
-from evaltasks.config import schema
 from evaltasks.config.errors import ConfigError
 from evaltasks.config.overrides import looks_like_a_key, set_path, split_path
 from evaltasks.config.params import DEFAULT_PARAMS
@@ -120,6 +119,8 @@ def _view(label, overrides, task_name, base):
     key = (json.dumps(document, sort_keys=True, default=repr), update)
     if key in _VALID:
         return view
+    from evaltasks.config import schema     # cerberus: only when a config is read anew (see compose)
+
     found = schema.problems(document, schema.TASK_VIEW, update=update)
     if found:
         raise ConfigError(schema.one_line(found, prefix=f"{label}.", suffix=f" (task {task_name})",

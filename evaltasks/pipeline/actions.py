@@ -12,8 +12,6 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
-
 from evaltasks.config import task_spec
 from evaltasks.config import tasks as config_tasks
 from evaltasks.config.errors import ConfigError
@@ -191,6 +189,8 @@ class Run:
         server = self.server.identity if self.server and spec.deployed else None
         write_json_atomic(layout.task_file(spec.task_dir),
                           harness_task(spec, self.refresh_cache, executor.provenance(), server))
+        import yaml     # here: a run with nothing to do needs none (config/remembered.py)
+
         write_atomic(layout.run_config(spec.task_dir), yaml.safe_dump(self.cfg.data, sort_keys=False))
         # Appending: a Slurm job writes to the same file (its output file is the log).
         with self.slots, open(log, "ab") as out:

@@ -16,11 +16,11 @@ from evaltasks.harness import benchmarks
 DB_FILE = ".doit.db"
 
 
-def fingerprint(spec):
+def fingerprint(spec, identities=None):
     """What determines a task's result: the config keyed as in the config file,
     the harness code, the benchmark's version and the digest of each data file.
     Stored in doit's DB when the task succeeds, and compared on the next run.
-    Never holds a secret value."""
+    Never holds a secret value. ``identities``: see ``data_identity``."""
     bench = benchmarks.resolve(spec.benchmark)
     # A deployed model is named by what determines its answers, not by its url (the port).
     endpoint = {k: spec.endpoint[k] for k in ("url", "model_id", "type") if not (k == "url" and spec.deployed)}
@@ -36,9 +36,20 @@ def fingerprint(spec):
         "config": config,
         "harness": bundle.task_code_digest(bench.module),
         "benchmark_version": bench.version,
-        "data": datasets.identity(bench),
+        "data": data_identity(bench, identities),
         **({"deployment": spec.deployment} if spec.deployment else {}),
     }
+
+
+def data_identity(bench, identities=None):
+    """``datasets.identity(bench)``, taken once per benchmark into ``identities``
+    (a dict one planning pass shares, or None): the 200 tasks of a config share
+    a few benchmarks, and each identity stats every data file (~0.1 ms a task)."""
+    if identities is None:
+        return datasets.identity(bench)
+    if bench.name not in identities:
+        identities[bench.name] = datasets.identity(bench)
+    return identities[bench.name]
 
 
 class InputsUnchanged:
@@ -61,13 +72,14 @@ class InputsUnchanged:
                 "(evaltasks run --dry-run shows which)")
 
 
-def inputs_check(spec, deployment=None):
+def inputs_check(spec, deployment=None, identities=None):
     """``spec``'s doit ``uptodate`` check: its fingerprint now, and what to save
     once it succeeded. Data the run downloads is known only once it is there, so
     is a deployed llama.cpp's identity when the run made its image (``deployment``,
-    the config's): both are taken again after the task ran."""
+    the config's): both are taken again after the task ran. ``identities``: see
+    ``data_identity``."""
     bench = benchmarks.resolve(spec.benchmark)
-    inputs = fingerprint(spec)
+    inputs = fingerprint(spec, identities)
     saved = lambda: dict(inputs, data=datasets.identity(bench),
                          **({"deployment": deploy.fingerprint(deployment)} if spec.deployment else {}))
     return InputsUnchanged(inputs, saved)
@@ -96,8 +108,8 @@ def saved_inputs(output_dir):
 
 def out_of_date(specs, output_dir):
     """The tasks among ``specs`` that are not up to date."""
-    saved = saved_inputs(output_dir)
-    return [spec for spec in specs if reasons(spec, saved)[0] == "would run"]
+    saved, identities = saved_inputs(output_dir), {}
+    return [spec for spec in specs if reasons(spec, saved, identities=identities)[0] == "would run"]
 
 
 def flatten(tree, prefix=""):
@@ -111,14 +123,14 @@ def flatten(tree, prefix=""):
     return flat
 
 
-def reasons(spec, saved, forced=False):
+def reasons(spec, saved, forced=False, identities=None):
     """``(verdict, [reason, ...])`` for one task: ``("would run", why)`` or
-    ``("up to date", [])``; ``saved`` is ``saved_inputs``'."""
+    ``("up to date", [])``; ``saved`` is ``saved_inputs``'; ``identities``: see ``data_identity``."""
     if forced:
         return "would run", ["forced (--force)"]
     target = spec.results
     old = saved.get(spec.doit_name)
-    new = fingerprint(spec)
+    new = fingerprint(spec, identities)
     why = []
     if not os.path.exists(target):
         why.append(f"target missing: {target}")

@@ -59,12 +59,13 @@ def doit_tasks(run):
             "uptodate": [False],
         }
         setup.append("_deploy")
+    identities = {}     # benchmark → its data's identity, taken once for all its tasks
     for spec in run.specs:
-        yield eval_task(run, spec, setup)
+        yield eval_task(run, spec, setup, identities)
     yield summary_task(run)
 
 
-def eval_task(run, spec, setup=("_prepare",)):
+def eval_task(run, spec, setup=("_prepare",), identities=None):
     bench = benchmarks.resolve(spec.benchmark)
     limit = spec.params["limit_samples"]
     size = f"{limit} of {bench.size}" if limit else f"all {bench.size}"
@@ -77,7 +78,7 @@ def eval_task(run, spec, setup=("_prepare",)):
         "doc": f"{bench.name}: {size} samples, {spec.endpoint['model_id']} → {target}",
         "actions": [(run.execute, [spec])],
         "targets": [target],
-        "uptodate": [freshness.inputs_check(spec, run.cfg.deployment)],
+        "uptodate": [freshness.inputs_check(spec, run.cfg.deployment, identities)],
         "setup": list(setup),
         "clean": [(clean, [spec])],
         # No job id of this invocation: it is recorded only if the task runs, and
