@@ -54,6 +54,12 @@ def code_signature(root=PACKAGE):
     return "\n".join(sorted(found))
 
 
+def code_digest() -> str:
+    """A short digest of ``code_signature``: the run history keys what it reuses
+    of an up-to-date task's record by it (state/history.record_up_to_date)."""
+    return hashlib.sha256(code_signature().encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
 def key(file: str, text: bytes, overrides, cwd: str) -> str:
     """The digest of everything a keepable config's loading reads."""
     h = hashlib.sha256()

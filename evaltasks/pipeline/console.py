@@ -15,10 +15,12 @@ from doit.reporter import ConsoleReporter
 
 from evaltasks.config import task_spec
 from evaltasks.config.overrides import recorded_override
+from evaltasks.config.remembered import code_digest
 from evaltasks.pipeline import plan
 from evaltasks.harness import layout, warnings
 from evaltasks.pipeline.live import LiveProgress
 from evaltasks.state import job_states as states
+from evaltasks.state.history import digest_of
 
 # Up-to-date tasks named in a run's last line; beyond this, only their number.
 NAMED_UP_TO_DATE = 5
@@ -37,7 +39,7 @@ class EvalReporter(ConsoleReporter):
         self.live = LiveProgress(outstream)
         self.rows = []
         self.up_to_date = []
-        self.up_to_date_rows = []
+        self.recorded = []      # (doit name, spec) of the up-to-date tasks the history has heard of
         self.unrecorded = []    # up-to-date tasks the history has not heard of yet
         self.stop_reason = None
         self.started = {}
@@ -89,14 +91,22 @@ class EvalReporter(ConsoleReporter):
 
     def _record_up_to_date(self):
         if self.unrecorded:
-            found = [(name, spec, _read(spec.results)) for name, spec in self.unrecorded]
-            self.run.history.record_many_results(
-                states.UP_TO_DATE, [(spec.job_id, {"headline": _headline(results)}) for _, spec, results in found])
-            model = lambda spec: spec.endpoint["model_id"]
-            # The plain headline: its interval would mean reading every task's samples.
-            self.up_to_date_rows += [(name, "up to date", model(spec), _headline(results), spec.results,
-                                      _notes(results, model(spec))) for name, spec, results in found]
+            jobs = [(spec.job_id, spec.results) for _, spec in self.unrecorded]
+            self.run.history.record_up_to_date(self.run.invocation, jobs, read=_headline_and_digest,
+                                               code=code_digest())
+            self.recorded += self.unrecorded
             self.unrecorded = []
+
+    def _up_to_date_rows(self):
+        """The end table's rows of the up-to-date tasks, when there are few (a
+        200-task rerun shows the count line only, and reads no results.json for it)."""
+        if len(self.recorded) > TABLED_UP_TO_DATE:
+            return []
+        model = lambda spec: spec.endpoint["model_id"]
+        found = [(name, spec, _read(spec.results)) for name, spec in self.recorded]
+        # The plain headline: its interval would mean reading every task's samples.
+        return [(name, "up to date", model(spec), _headline(results), spec.results,
+                 _notes(results, model(spec))) for name, spec, results in found]
 
     def add_success(self, task):
         if task.name == "_prepare":
@@ -155,7 +165,7 @@ class EvalReporter(ConsoleReporter):
         status = (states.FAILED if self.failed or self.runtime_errors
                   else states.KILLED if self.killed else states.SUCCESS)
         self.run.history.finish_invocation(self.run.invocation, status, reason=self.stop_reason)
-        rows = self.rows or (self.up_to_date_rows if len(self.up_to_date) <= TABLED_UP_TO_DATE else [])
+        rows = self.rows or self._up_to_date_rows()
         if rows:
             self.write("\n" + _table(rows))
         if self.up_to_date:
@@ -185,11 +195,26 @@ def _table(rows):
 def _read(results_path):
     """A task's results.json, read once for the lines about it; None when it
     cannot be read (those lines are then left out, the run is not failed)."""
+    return _read_digested(results_path)[0]
+
+
+def _read_digested(results_path):
+    """``(_read's results, the history's digest of the file or None)``."""
     try:
-        with open(results_path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+        with open(results_path, "rb") as f:
+            content = f.read()
+    except OSError:
+        return None, None
+    try:
+        return json.loads(content), digest_of(content)
+    except ValueError:
+        return None, digest_of(content)
+
+
+def _headline_and_digest(results_path):
+    """What the history keeps of an up-to-date task's results.json, from one read."""
+    results, digest = _read_digested(results_path)
+    return _headline(results), digest
 
 
 def _notes(results, model_id):
