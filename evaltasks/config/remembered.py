@@ -79,7 +79,8 @@ def recall(file: str, key_now: str):
     """``(data, tasks)`` kept for ``file`` under ``key_now``, or None."""
     try:
         with open(_entry_path(file), "rb") as f:
-            kept, data, tasks = marshal.load(f)
+            # One read, then loads: marshal.load reads a file object in small pieces (~15x slower).
+            kept, data, tasks = marshal.loads(f.read())
     except Exception:       # missing, partial, corrupt, another Python's format: a miss
         return None
     if kept != key_now or not isinstance(data, dict) or not isinstance(tasks, list):

@@ -5,6 +5,7 @@ and ``execute`` (one ``eval:<id>`` task: data, the executor's job, results.json)
 (evaltasks/executors/)."""
 
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -85,13 +86,16 @@ class Run:
         return selected if self.forced else freshness.out_of_date(selected, self.cfg.output_dir)
 
     @staticmethod
-    def blocker(spec, environ=os.environ):
-        """Why ``spec`` cannot run on this machine now (data, key variables), or None."""
-        return config_tasks.blocker(vars(spec), environ) or datasets.missing(benchmarks.resolve(spec.benchmark))
+    def blocker(spec, environ=os.environ, data_missing=None):
+        """Why ``spec`` cannot run on this machine now (data, key variables), or None.
+        ``data_missing``: benchmark name → ``datasets.missing``'s answer (``blocked``'s memo)."""
+        return config_tasks.blocker(vars(spec), environ) or (data_missing or _data_missing)(spec.benchmark)
 
     def blocked(self, specs):
-        """``{id: why}`` for the tasks among ``specs`` that cannot run."""
-        return {spec.id: why for spec in specs if (why := self.blocker(spec))}
+        """``{id: why}`` for the tasks among ``specs`` that cannot run. The data is
+        looked at once per benchmark, not once per task (200 tasks, a few benchmarks)."""
+        memo = functools.lru_cache(maxsize=None)(_data_missing)
+        return {spec.id: why for spec in specs if (why := self.blocker(spec, data_missing=memo))}
 
     def refused(self):
         """One line when a task about to run cannot and --continue was not given, or
@@ -312,6 +316,10 @@ def harness_task(spec, refresh_cache=False, runtime=None, server=None):
                               "rows": None} for s in spec.task_file["sources"]]
     task["provenance"] = given
     return task
+
+
+def _data_missing(benchmark):
+    return datasets.missing(benchmarks.resolve(benchmark))
 
 
 def _harness_error(log):

@@ -16,12 +16,13 @@ from evaltasks.harness import benchmarks
 DB_FILE = ".doit.db"
 
 
-def fingerprint(spec, identities=None):
+def fingerprint(spec, identities=None, bench=None):
     """What determines a task's result: the config keyed as in the config file,
     the harness code, the benchmark's version and the digest of each data file.
     Stored in doit's DB when the task succeeds, and compared on the next run.
-    Never holds a secret value. ``identities``: see ``data_identity``."""
-    bench = benchmarks.resolve(spec.benchmark)
+    Never holds a secret value. ``identities``: see ``data_identity``; ``bench``:
+    the spec's benchmark, when the caller has it already."""
+    bench = bench or benchmarks.resolve(spec.benchmark)
     # A deployed model is named by what determines its answers, not by its url (the port).
     endpoint = {k: spec.endpoint[k] for k in ("url", "model_id", "type") if not (k == "url" and spec.deployed)}
     endpoint["adapter_config"] = {k: v for k, v in spec.endpoint["adapter_config"].items()
@@ -72,14 +73,14 @@ class InputsUnchanged:
                 "(evaltasks run --dry-run shows which)")
 
 
-def inputs_check(spec, deployment=None, identities=None):
+def inputs_check(spec, deployment=None, identities=None, bench=None):
     """``spec``'s doit ``uptodate`` check: its fingerprint now, and what to save
     once it succeeded. Data the run downloads is known only once it is there, so
     is a deployed llama.cpp's identity when the run made its image (``deployment``,
     the config's): both are taken again after the task ran. ``identities``: see
-    ``data_identity``."""
-    bench = benchmarks.resolve(spec.benchmark)
-    inputs = fingerprint(spec, identities)
+    ``data_identity``; ``bench``: as for ``fingerprint``."""
+    bench = bench or benchmarks.resolve(spec.benchmark)
+    inputs = fingerprint(spec, identities, bench)
     saved = lambda: dict(inputs, data=datasets.identity(bench),
                          **({"deployment": deploy.fingerprint(deployment)} if spec.deployment else {}))
     return InputsUnchanged(inputs, saved)

@@ -78,7 +78,7 @@ def eval_task(run, spec, setup=("_prepare",), identities=None):
         "doc": f"{bench.name}: {size} samples, {spec.endpoint['model_id']} → {target}",
         "actions": [(run.execute, [spec])],
         "targets": [target],
-        "uptodate": [freshness.inputs_check(spec, run.cfg.deployment, identities)],
+        "uptodate": [freshness.inputs_check(spec, run.cfg.deployment, identities, bench)],
         "setup": list(setup),
         "clean": [(clean, [spec])],
         # No job id of this invocation: it is recorded only if the task runs, and
