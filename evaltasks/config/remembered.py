@@ -37,11 +37,11 @@ PACKAGE = os.path.dirname(os.path.abspath(evaltasks.__file__))
 _RESOLVER = re.compile(r"\$\{[^}]*:")
 
 
-def code_signature(root=PACKAGE):
+def code_signature(root=None):
     """Path, size and modification time of every file of the evaltasks package
     (its bytecode caches aside), sorted: any edit, checkout or upgrade changes it."""
     found = []
-    stack = [root]
+    stack = [root or PACKAGE]
     while stack:
         with os.scandir(stack.pop()) as entries:
             for entry in entries:

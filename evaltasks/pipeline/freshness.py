@@ -7,7 +7,6 @@ import json
 import os
 import sqlite3
 
-from evaltasks import deploy
 from evaltasks.config.params import RUN_ONLY_ADAPTER, RUN_ONLY_PARAMS
 from evaltasks.data import datasets
 from evaltasks.executors import bundle
@@ -82,8 +81,15 @@ def inputs_check(spec, deployment=None, identities=None, bench=None):
     bench = bench or benchmarks.resolve(spec.benchmark)
     inputs = fingerprint(spec, identities, bench)
     saved = lambda: dict(inputs, data=datasets.identity(bench),
-                         **({"deployment": deploy.fingerprint(deployment)} if spec.deployment else {}))
+                         **({"deployment": _deployed(deployment)} if spec.deployment else {}))
     return InputsUnchanged(inputs, saved)
+
+
+def _deployed(deployment):
+    # deploy is imported only by a run that deploys: a rerun with nothing to do needs none of it.
+    from evaltasks import deploy
+
+    return deploy.fingerprint(deployment)
 
 
 def saved_inputs(output_dir):
