@@ -270,6 +270,39 @@ def test_200_up_to_date_tasks_are_recorded_with_their_digests_without_a_sync_per
     assert conn.execute("pragma synchronous").fetchone()[0] == 1      # NORMAL
 
 
+def test_an_up_to_date_rerun_reuses_what_it_recorded_only_while_the_file_is_unchanged(tmp_path):
+    # A rerun of 200 up-to-date tasks need not read their results.json again;
+    # but a file that changed, or another launcher code, is read anew, so status
+    # shows the headline and digest of what is there now.
+    h = History(str(tmp_path / "h.db"))
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"metrics": {"accuracy": {"value": 0.5, "n": 2}}}))
+    read = []
+
+    def reader(path):
+        read.append(path)
+        if not os.path.exists(path):
+            return "", None
+        value = json.loads(open(path).read())["metrics"]["accuracy"]["value"]
+        return f"accuracy={value:.4f}", f"digest of {value}"
+
+    def rerun(invocation, code="code-1", out=str(tmp_path)):
+        h.start_invocation(invocation, "c.yaml", out, [], [(f"{invocation}.0", "t", str(results), "l")])
+        h.record_up_to_date(invocation, [(f"{invocation}.0", str(results))], read=reader, code=code)
+        h.finish_invocation(invocation, "success")
+        job = h.job(f"{invocation}.0")
+        return job["status"], job["headline"], job["results_digest"]
+
+    assert rerun("i1") == ("up-to-date", "accuracy=0.5000", "digest of 0.5") and len(read) == 1
+    assert rerun("i2") == ("up-to-date", "accuracy=0.5000", "digest of 0.5") and len(read) == 1
+    results.write_text(json.dumps({"metrics": {"accuracy": {"value": 0.25, "n": 2}}}))
+    assert rerun("i3") == ("up-to-date", "accuracy=0.2500", "digest of 0.25") and len(read) == 2
+    assert rerun("i4", code="code-2")[1] == "accuracy=0.2500" and len(read) == 3
+    assert rerun("i5", out=str(tmp_path / "other"))[1] == "accuracy=0.2500" and len(read) == 4   # another output dir
+    results.unlink()
+    assert rerun("i6") == ("up-to-date", "", None) and len(read) == 5
+
+
 @pytest.mark.docker
 def test_kill_stops_an_orphaned_job(tmp_path, state, docker_client, data_dir):
     out = tmp_path / "results"
