@@ -12,8 +12,8 @@ Run by hand on a machine set up with scripts/setup.sh:
     python bench/bench_launcher.py [--repeat 5] [--tasks 20 200] [--runtime process]
         [--before /tmp/main] [--parts a]
 ``--before``: a checkout of an older evaltasks (e.g. ``git archive main | tar -x -C
-/tmp/main``), timed in (a) interleaved with this one and the bare dodo.py, on the
-same output dir (its code is put first on PYTHONPATH). ``evaltasks run`` of the
+/tmp/main``), timed in (a) interleaved with this one and the bare dodo.py, on an
+output dir of its own (its code is put first on PYTHONPATH). ``evaltasks run`` of the
 same config is timed the same way.
 and record the figures in bench/RESULTS.md with the machine and date.
 """
@@ -64,8 +64,8 @@ def figures(runs):
 
 def ratios(runs, baseline):
     """``runs``' medians over ``baseline``'s, CPU and wall."""
-    median = lambda rows, i: statistics.median(r[i] for r in rows)
-    return f"{median(runs, 1) / median(baseline, 1):.2f}x CPU, {median(runs, 0) / median(baseline, 0):.2f}x wall of"
+    ratio = lambda i: statistics.median(r[i] for r in runs) / statistics.median(r[i] for r in baseline)
+    return f"{ratio(1):.2f}x CPU, {ratio(0):.2f}x wall of"
 
 
 BARE_DODO = """\
@@ -111,6 +111,11 @@ def main():
                                execution={"runtime": args.runtime})
             print(f"(a) {count} tasks: first run (builds nothing if the image exists): "
                   f"{doit('-n', '4', f'config={cfg}')[0]:.1f}s")
+            if args.before:     # its own output dir: see phases_up_to_date.py's --before-config
+                cfg_before = write_config(Path(tmp) / f"tasks-{count}-before.yaml", ep.chat_url,
+                                          Path(tmp) / f"results-{count}-before", tasks=tasks,
+                                          execution={"runtime": args.runtime})
+                doit("-n", "4", f"config={cfg_before}", cwd=args.before, code=args.before)
             bare = bare_doit_folder(tmp, count)
             timed = {"doit": [], "bare": [], "run": []}
             if args.before:
@@ -119,11 +124,11 @@ def main():
                 timed["doit"].append(doit("-n", "4", f"config={cfg}"))
                 timed["bare"].append(doit("-n", "4", cwd=bare))
                 if args.before:
-                    timed["doit (before)"].append(doit("-n", "4", f"config={cfg}", cwd=args.before,
+                    timed["doit (before)"].append(doit("-n", "4", f"config={cfg_before}", cwd=args.before,
                                                        code=args.before))
                 timed["run"].append(doit("evaltasks", "run", "--config", str(cfg)))
                 if args.before:
-                    timed["run (before)"].append(doit("evaltasks", "run", "--config", str(cfg),
+                    timed["run (before)"].append(doit("evaltasks", "run", "--config", str(cfg_before),
                                                       cwd=args.before, code=args.before))
             print(f"(a) load average {os.getloadavg()[0]:.1f}")
             bare_runs = timed.pop("bare")

@@ -5,10 +5,12 @@ what a deployment sets (deployment.py). ``load`` is the one entry: it returns a
 ``Config`` whose known sections are typed (sections.py).
 
 Everything that can be wrong with a config file is found here, before anything
-starts. What a load proved is kept for the next load of the unchanged file
-(remembered.py), which then needs neither YAML nor cerberus: both are imported
-only when a config is read for real. What depends on this machine rather than on the file (data present, key
+starts. What depends on this machine rather than on the file (data present, key
 variables set) is checked only for the tasks that will run: see ``tasks.blocker``.
+
+What a load proved is kept for the next load of the unchanged file
+(remembered.py), which then needs neither YAML nor cerberus: both are imported
+only when a config is read for real.
 """
 
 import copy
@@ -116,8 +118,9 @@ def _load_anew(path, file, overrides, cwd):
     resolved = [deployment.served_by(resolving.resolve_task(data, i, checked, cwd), dep, deployed)
                 for i in range(len(data["evaluation"]["tasks"]))]
     resolving.check_unique_ids(resolved)
-    return Config(path=path, file=file, data=data, execution=execution, target=deployment.target(data, dep, deployed),
-                  tasks=resolved, deployment=deployment.sized(dep, resolved)), document
+    return Config(path=path, file=file, data=data, execution=execution,
+                  target=deployment.target(data, dep, deployed), tasks=resolved,
+                  deployment=deployment.sized(dep, resolved)), document
 
 
 def interpolate(data: dict) -> dict:

@@ -298,7 +298,7 @@ def test_an_up_to_date_rerun_reuses_what_it_recorded_only_while_the_file_is_unch
     results.write_text(json.dumps({"metrics": {"accuracy": {"value": 0.25, "n": 2}}}))
     assert rerun("i3") == ("up-to-date", "accuracy=0.2500", "digest of 0.25") and len(read) == 2
     assert rerun("i4", code="code-2")[1] == "accuracy=0.2500" and len(read) == 3
-    assert rerun("i5", out=str(tmp_path / "other"))[1] == "accuracy=0.2500" and len(read) == 4   # another output dir
+    assert rerun("i5", out=str(tmp_path / "other"))[1] == "accuracy=0.2500" and len(read) == 4    # another dir
     results.unlink()
     assert rerun("i6") == ("up-to-date", "", None) and len(read) == 5
 
