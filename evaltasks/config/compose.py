@@ -14,6 +14,7 @@ only when a config is read for real.
 """
 
 import copy
+import io
 import os
 import re
 from dataclasses import dataclass
@@ -93,17 +94,18 @@ def _load(path, overrides, cwd):
         execution = sections.Execution.from_dict(data["execution"])
         return Config(path=path, file=file, data=data, execution=execution,
                       target=deployment.target(data, None, False), tasks=resolved)
-    cfg, document = _load_anew(path, file, overrides, cwd)
+    cfg, document = _load_anew(path, file, overrides, cwd, text)
     if key and remembered.keepable(document, cfg.tasks, cfg.deployment):
         remembered.keep(file, key, cfg.data, cfg.tasks)
     return cfg
 
 
-def _load_anew(path, file, overrides, cwd):
-    """``(Config, the document before interpolation)``, read, checked and resolved."""
+def _load_anew(path, file, overrides, cwd, text=None):
+    """``(Config, the document before interpolation)``, read (from ``text``, the
+    file's bytes, when given), checked and resolved."""
     from evaltasks.config import schema, tasks as resolving
 
-    document = compose(read_yaml(os.path.join(cwd, path)))
+    document = compose(read_yaml(os.path.join(cwd, path), text))
     overriding.apply(document, overrides)
     data = interpolate(document)
     deployed = deployment.default_target(data)
@@ -150,12 +152,15 @@ def _has_interpolation(node):
     return False
 
 
-def read_yaml(path: str) -> dict:
-    """The file's top-level mapping; any problem reading it is one ConfigError line."""
+def read_yaml(path: str, content: bytes | None = None) -> dict:
+    """The file's top-level mapping; any problem reading it is one ConfigError line.
+    ``content``: the file's bytes when the caller has read them (``--config <(…)``,
+    a pipe, can be read only once), read as ``open`` would (UTF-8, newlines)."""
     import yaml
 
     try:
-        with open(path, encoding="utf-8") as f:
+        with (open(path, encoding="utf-8") if content is None
+              else io.TextIOWrapper(io.BytesIO(content), encoding="utf-8")) as f:
             data = yaml.load(f, Loader=_safe_loader(yaml))
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None

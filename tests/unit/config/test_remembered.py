@@ -163,6 +163,18 @@ def test_an_error_is_said_the_same_every_time_and_never_kept(tmp_path):
     assert "execution.mode" in str(e.value)
 
 
+def test_a_config_read_from_a_pipe_is_read_once(tmp_path):
+    # `evaltasks run --config <(envsubst < c.yaml)`: a pipe gives its bytes once.
+    read, write_end = os.pipe()
+    os.write(write_end, yaml.safe_dump(BASE).encode())
+    os.close(write_end)
+    try:
+        cfg = compose.load(f"/dev/fd/{read}", [], cwd=str(tmp_path))
+    finally:
+        os.close(read)
+    assert [t["id"] for t in cfg.tasks] == ["t0", "t1", "t2"]
+
+
 def test_an_unwritable_cache_does_not_fail_the_load(tmp_path, monkeypatch):
     blocked = tmp_path / "file-not-folder"
     blocked.write_text("")
