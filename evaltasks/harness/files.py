@@ -1,5 +1,12 @@
 """Atomic file writes: a reader sees the old file or the whole new one, never half;
-and a file's sha256 (data digests, for the launcher and the harness alike)."""
+and a file's sha256 (data digests, for the launcher and the harness alike).
+
+``durable=False`` skips the fsync: a killed process still leaves the old file or
+the whole new one (the kernel holds what was written, and the rename comes after
+it); only a power cut could leave it empty. The harness writes its outputs so
+(results.json, samples.jsonl, progress.json): a task's outputs are redone by a
+rerun anyway, and an fsync cost its start → results.json up to tens of ms on a
+busy disk (bench/RESULTS.md, issue 22)."""
 
 import hashlib
 import json
@@ -19,7 +26,7 @@ _MODE = 0o666 & ~_umask()
 
 
 @contextmanager
-def atomic_file(path, mode="w"):
+def atomic_file(path, mode="w", durable=True):
     """A file to write ``path`` through: it replaces ``path`` only once the block
     completes, and leaves nothing behind if the block fails."""
     directory = os.path.dirname(os.path.abspath(path))
@@ -27,8 +34,9 @@ def atomic_file(path, mode="w"):
     with _removed_on_failure(tmp):
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.chmod(tmp, _MODE)   # mkstemp makes 0600; readers expect an ordinary file
         os.replace(tmp, path)
 
@@ -73,8 +81,8 @@ def _write_replace(path, data):
         os.replace(tmp, path)
 
 
-def write_json_atomic(path, data):
-    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+def write_json_atomic(path, data, durable=True):
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n", durable=durable)
 
 
 def sha256_file(path):

@@ -51,4 +51,4 @@ class Progress:
         write_json_atomic(self.path, {
             "done": self.done, "total": self.total, "failed": self.failed,
             "started": self.started, "updated": now, "rate": self.rate(now),
-        })
+        }, durable=False)

@@ -48,7 +48,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
-from . import benchmarks, cache, layout, provenance, sandbox, secrets as secret_pipe, warnings
+from . import benchmarks, cache, layout, provenance, secrets as secret_pipe, warnings
 from .aggregate import accuracy
 from .client import EndpointError
 from .datasets import DatasetError, data_dir
@@ -119,7 +119,7 @@ def run(task_dir, stop=None, secrets=None):
     log(f"{task['id']}: {bench.name}, {len(items)} samples, model {endpoint['model_id']} "
         f"at {endpoint['url']}, parallelism {params['parallelism']}")
     # Model-written code: say what keeps it off the network, loudly when nothing does.
-    network = sandbox.network_note() if bench.runs_model_code else None
+    network = _sandbox_network() if bench.runs_model_code else None
     if network and network.startswith("NOT"):
         log(f"WARNING: model-written programs run with this machine's network: {network}; "
             "runtime: docker keeps them off it")
@@ -168,7 +168,7 @@ def run(task_dir, stop=None, secrets=None):
     }
     if network:
         results["sandbox"] = {"network": network}
-    write_json_atomic(layout.results(task_dir), results)
+    write_json_atomic(layout.results(task_dir), results, durable=False)     # files.py says why
     headline = ", ".join(f"{k}={v['value']:.4f}" for k, v in metrics.items() if isinstance(v, dict))
     failed = f" ({len(failures)} failed, scored 0)" if failures else ""
     cut = response_stats["cut_off"]
@@ -176,6 +176,14 @@ def run(task_dir, stop=None, secrets=None):
     log(f"done: {headline} over {len(items)} samples{failed} in {finished - started:.1f}s{cut}")
     for warning in results["warnings"]:
         log(f"warning: {warning['message']}")
+
+
+def _sandbox_network():
+    # Imported here: only benchmarks that run model-written code need the sandbox
+    # (and its subprocess), which cost every other task's start ~3 ms.
+    from . import sandbox
+
+    return sandbox.network_note()
 
 
 def _load_items(module, bench, params):

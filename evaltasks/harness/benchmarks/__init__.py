@@ -40,7 +40,6 @@ each task's fingerprint (a bump reruns the task) and of results.json's
 that change no sample's prompt, extraction or score keep the version.
 """
 
-import difflib
 import importlib
 from dataclasses import dataclass, field
 
@@ -430,6 +429,8 @@ def resolve(name):
         return next(iter(matches.values()))
     if len(matches) > 1:
         raise UnknownBenchmark(f"task name '{name}' is ambiguous: {', '.join(sorted(matches))}")
+    import difflib      # only for the hint: not on every harness start
+
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise UnknownBenchmark(
