@@ -191,11 +191,12 @@ class Run:
         layout.clear_outputs(spec.task_dir)
         executor = self.executor
         server = self.server.identity if self.server and spec.deployed else None
+        # No fsync (files.py): both are written again whenever the task runs again.
         write_json_atomic(layout.task_file(spec.task_dir),
-                          harness_task(spec, self.refresh_cache, executor.provenance(), server))
+                          harness_task(spec, self.refresh_cache, executor.provenance(), server), durable=False)
         import yaml     # here: a run with nothing to do needs none (config/remembered.py)
 
-        write_atomic(layout.run_config(spec.task_dir), yaml.safe_dump(self.cfg.data, sort_keys=False))
+        write_atomic(layout.run_config(spec.task_dir), yaml.safe_dump(self.cfg.data, sort_keys=False), durable=False)
         # Appending: a Slurm job writes to the same file (its output file is the log).
         with self.slots, open(log, "ab") as out:
             note = lambda text: (out.write(f"[launcher] {text}\n".encode()), out.flush())

@@ -168,7 +168,8 @@ def run(client, image, options, log_file, containers, on_create=None, secrets=No
     """Start the container, hand it ``secrets`` over its stdin, copy its output to
     ``log_file`` until it exits, remove it; return its exit code (None when it was
     removed from outside while it ran, e.g. by ``evaltasks kill``) and whether the
-    kernel killed it for lack of memory. ``sandboxed``: the task runs model-written
+    kernel killed it for lack of memory (asked only when it failed: a task that
+    exited 0 succeeded whatever it was). ``sandboxed``: the task runs model-written
     code, in a sandbox container (``sandbox.py``) started first and removed
     last. The job's folders exist already (``JobEnv.make_folders``)."""
     if not sandboxed:
@@ -202,6 +203,8 @@ def _run(client, image, options, log_file, containers, on_create, secrets):
             log_file.write(chunk)
             log_file.flush()
         code = container.wait().get("StatusCode", 1)
+        if code == 0:
+            return 0, False
         container.reload()
         return code, bool(container.attrs["State"].get("OOMKilled"))
     except Exception as e:

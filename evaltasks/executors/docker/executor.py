@@ -25,6 +25,7 @@ class DockerExecutor(Executor):
         self.containers = containers.Containers()
         self.client = None
         self.image = None
+        self._image_ids = {}
 
     def validate(self, specs):
         for spec in specs:      # the model's endpoint, and any judge's
@@ -58,10 +59,13 @@ class DockerExecutor(Executor):
         return {"executor": self.name, "image": self.image, "image_id": self._image_id(), "base_image": self.base_image}
 
     def _image_id(self):
-        try:
-            return self._client().images.get(self.image).id
-        except Exception:       # provenance only: never a reason to fail the task
-            return None
+        # Asked of the daemon once per image, not for every task: a run's image does not change.
+        if self.image not in self._image_ids:
+            try:
+                self._image_ids[self.image] = self._client().images.get(self.image).id
+            except Exception:       # provenance only: never a reason to fail the task
+                return None
+        return self._image_ids[self.image]
 
     def ensure_image(self):
         """The harness image's tag, built first when missing."""
