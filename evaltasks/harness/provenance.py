@@ -22,8 +22,7 @@ import os
 import sys
 
 from .. import __version__
-from .datasets import data_dir
-from .files import sha256_file
+from .datasets import data_dir, digest
 
 
 class ServerSeen:
@@ -60,7 +59,7 @@ def block(task, bench, rows, server):
         path = os.path.join(folder, data_file.name)
         datasets.append({"file": f"{bench.dataset}/{data_file.name}",
                          "source": sources.get(data_file.name, data_file.url),
-                         "sha256": sha256_file(path) if os.path.isfile(path) else None,
+                         "sha256": digest(path) if os.path.isfile(path) else None,
                          "rows": rows if n == 0 else None})
     if "datasets" in given:         # a task file: the launcher knows its data
         datasets = given["datasets"]
