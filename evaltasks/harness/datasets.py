@@ -1,34 +1,12 @@
 """Where a benchmark's data lives inside the container, and reading it. The same
 concept as data/datasets.py at the other end: the launcher fetches and checks the
-files on the host and mounts them; this module finds and reads them where the task runs.
-
-``read_jsonl`` and ``read_csv`` read a file's bytes once and keep their sha256,
-which results.json's provenance gives (``digest``): it is not read a second
-time to be hashed (bench/RESULTS.md, issue 22)."""
+files on the host and mounts them; this module finds and reads them where the task runs."""
 
 import csv
 import gzip
-import hashlib
-import io
 import json
 import os
 import zlib
-
-from .files import sha256_file
-
-_DIGESTS = {}       # path → sha256 of the bytes read_jsonl/read_csv parsed
-
-
-def digest(path):
-    """The sha256 of a data file: of the bytes this process parsed, when it read them."""
-    return _DIGESTS.get(path) or sha256_file(path)
-
-
-def _read(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    _DIGESTS[path] = hashlib.sha256(data).hexdigest()
-    return io.BytesIO(data)
 
 
 class DatasetError(Exception):
@@ -46,11 +24,10 @@ def read_jsonl(path, parse, what):
     ends in .gz). A row ``parse`` rejects (ValueError, KeyError, TypeError,
     AttributeError), bad JSON, bad encoding or an empty file is a DatasetError
     naming the file and line; ``what`` says what a row should be."""
-    raw = _read(path)
+    opener = gzip.open if path.endswith(".gz") else open
     items, line_no = [], 0
     try:
-        with (gzip.open(raw, "rt", encoding="utf-8") if path.endswith(".gz")
-              else io.TextIOWrapper(raw, encoding="utf-8")) as f:
+        with opener(path, "rt", encoding="utf-8") as f:
             for line_no, line in enumerate(f, 1):
                 if not line.strip():
                     continue
@@ -76,7 +53,7 @@ def read_csv(path, columns, parse, what):
     items = []
     try:
         # utf-8-sig: a CSV saved by a spreadsheet may start with a byte-order mark.
-        with io.TextIOWrapper(_read(path), encoding="utf-8-sig", newline="") as f:
+        with open(path, encoding="utf-8-sig", newline="") as f:
             reader = csv.DictReader(f)
             missing = [c for c in columns if c not in (reader.fieldnames or ())]
             if missing:

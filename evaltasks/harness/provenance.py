@@ -22,7 +22,8 @@ import os
 import sys
 
 from .. import __version__
-from .datasets import data_dir, digest
+from .datasets import data_dir
+from .files import sha256_file
 
 
 class ServerSeen:
@@ -59,7 +60,7 @@ def block(task, bench, rows, server):
         path = os.path.join(folder, data_file.name)
         datasets.append({"file": f"{bench.dataset}/{data_file.name}",
                          "source": sources.get(data_file.name, data_file.url),
-                         "sha256": digest(path) if os.path.isfile(path) else None,
+                         "sha256": sha256_file(path) if os.path.isfile(path) else None,
                          "rows": rows if n == 0 else None})
     if "datasets" in given:         # a task file: the launcher knows its data
         datasets = given["datasets"]
