@@ -168,7 +168,7 @@ def run(task_dir, stop=None, secrets=None):
     }
     if network:
         results["sandbox"] = {"network": network}
-    write_json_atomic(layout.results(task_dir), results, durable=False)     # files.py says why
+    write_json_atomic(layout.results(task_dir), results)    # durable: files.py says why
     headline = ", ".join(f"{k}={v['value']:.4f}" for k, v in metrics.items() if isinstance(v, dict))
     failed = f" ({len(failures)} failed, scored 0)" if failures else ""
     cut = response_stats["cut_off"]

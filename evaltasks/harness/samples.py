@@ -69,7 +69,7 @@ class SampleSpool(Sequence):
 
     def write(self, path):
         """All rows in index order to ``path``, atomically."""
-        with atomic_file(path, "wb", durable=False) as out:     # files.py says why
+        with atomic_file(path, "wb") as out:
             for index in self._sorted():
                 out.write(self._line(index))
 
