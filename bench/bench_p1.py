@@ -11,6 +11,9 @@ on 2 cores lengthens every wave of 64). Prints each run's wall and CPU time (use
 and the score, which must not move between runs.
 
     python bench/bench_p1.py [--runtime docker|process] [--server fake|instant] [--repeat 5]
+        [--before /tmp/main-copy]
+
+``--before`` runs another checkout too, interleaved (after, before, after, …).
 
 Record the figures in bench/RESULTS.md with the machine, its load and the date.
 """
@@ -38,6 +41,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--server", default="fake", choices=["fake", "instant"])
+    parser.add_argument("--before", help="another checkout (e.g. a copy of main) to run as well, interleaved")
     args = parser.parse_args()
     os.environ.setdefault("EVALTASKS_DATA_DIR", str(DATA_DIR))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -45,37 +49,50 @@ def main():
     server = subprocess.Popen([sys.executable, str(script), "--port", "0", "--latency", str(args.latency)],
                               stdout=subprocess.PIPE, text=True)
     url = server.stdout.readline().split()[1] + "/chat/completions"
-    runs = []
+    codes = {"after": REPO, **({"before": Path(args.before).resolve()} if args.before else {})}
+    runs = {name: [] for name in codes}
+    scores = set()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for run in range(args.repeat + 1):      # run 0 builds the image or venv if needed: not counted
-                out = Path(tmp) / f"out-{run}"
-                cfg = write_config(Path(tmp) / f"p1-{run}.yaml", url, out, tasks=[
-                    {"name": "gsm8k", "overrides": {"config.params.parallelism": 64}}],
-                    execution={"runtime": args.runtime, "extra_docker_args": "--network host"})
-                cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
-                started = time.perf_counter()
-                done = subprocess.run([sys.executable, "-m", "doit", f"config={cfg}"], cwd=REPO, env=env,
-                                      capture_output=True, text=True)
-                wall = time.perf_counter() - started
-                after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                if done.returncode != 0:
-                    sys.exit(f"doit failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-                used = after.ru_utime - cpu.ru_utime + after.ru_stime - cpu.ru_stime
-                results = json.loads((out / "gsm8k" / "results.json").read_text())
-                score = results["metrics"]["accuracy"]["value"]
-                print(f"run {run}{' (warm-up)' if run == 0 else ''}: {wall:.2f} s wall, {used:.2f} s CPU, "
-                      f"{results['samples']} samples, accuracy {score:.4f}", flush=True)
-                if run:
-                    runs.append((wall, used))
+                for name, code in codes.items():    # interleaved: each sees the machine as it is then
+                    wall, used, score = one_run(code, url, Path(tmp) / f"{name}-{run}", args.runtime, env)
+                    print(f"{name} run {run}{' (warm-up)' if run == 0 else ''}: {wall:.2f} s wall, "
+                          f"{used:.2f} s CPU, accuracy {score:.4f}, load average {os.getloadavg()[0]:.1f}",
+                          flush=True)
+                    scores.add(score)
+                    if run:
+                        runs[name].append((wall, used))
     finally:
         server.terminate()
         server.wait(timeout=10)
-    print(f"{args.runtime}, {args.server} endpoint: median {statistics.median(w for w, _ in runs):.2f} s wall "
-          f"(min {min(w for w, _ in runs):.2f}, max {max(w for w, _ in runs):.2f}), "
-          f"median {statistics.median(c for _, c in runs):.2f} s CPU; ideal 2.06 s; "
-          f"load average {os.getloadavg()[0]:.1f}")
+    assert len(scores) == 1, f"the score moved: {scores}"
+    for name, results in runs.items():
+        print(f"{name}: {args.runtime}, {args.server} endpoint: median {statistics.median(w for w, _ in results):.2f} s "
+              f"wall (min {min(w for w, _ in results):.2f}, max {max(w for w, _ in results):.2f}), "
+              f"median {statistics.median(c for _, c in results):.2f} s CPU; ideal 2.06 s; "
+              f"load average {os.getloadavg()[0]:.1f}")
 
+
+def one_run(code, url, folder, runtime, env):
+    """(wall s, CPU s of the doit process tree, score) of one fresh run."""
+    out = folder / "out"
+    cfg = write_config(folder.with_suffix(".yaml"), url, out, tasks=[
+        {"name": "gsm8k", "overrides": {"config.params.parallelism": 64}}],
+        execution={"runtime": runtime, "extra_docker_args": "--network host"})
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    # cwd: ``-m doit`` imports evaltasks (and its dodo.py) from there, another checkout's with --before.
+    done = subprocess.run([sys.executable, "-m", "doit", f"config={cfg}"], cwd=code, env=env,
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        sys.exit(f"doit failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    results = json.loads((out / "gsm8k" / "results.json").read_text())
+    score = results["metrics"]["accuracy"]["value"]
+    assert results["samples"] == 1319, results["samples"]
+    return wall, after.ru_utime - cpu.ru_utime + after.ru_stime - cpu.ru_stime, score
 
 if __name__ == "__main__":
     main()

@@ -28,7 +28,11 @@ torch; ``--no-deps`` keeps pip from pulling torch and transformers):
 Run by hand on a machine set up with scripts/setup.sh:
 
     python bench/bench_vs_lmeval.py [--lm-eval-python /tmp/perf-lmeval/bin/python]
-        [--requests 6000] [--parallelism 128] [--repeat 3]
+        [--requests 6000] [--parallelism 128] [--repeat 3] [--before /tmp/main-copy]
+
+``--before`` runs another checkout's launcher and harness too (ours, before,
+lm-eval, ours, …), for a before/after figure in the same run. lm-eval's CPU for
+the requests alone (its import and set-up excluded) is printed as well.
 
 and record the figures in bench/RESULTS.md with the machine, load and date.
 """
@@ -54,13 +58,13 @@ def cpu_of_children():
 
 
 def timed(cmd, **kwargs):
-    """(wall s, CPU s of the process tree) of one command, which must succeed."""
+    """(wall s, CPU s of the process tree, stdout) of one command, which must succeed."""
     cpu, started = cpu_of_children(), time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"{' '.join(map(str, cmd))} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-    return wall, cpu_of_children() - cpu
+    return wall, cpu_of_children() - cpu, done.stdout
 
 
 def start_endpoint():
@@ -93,7 +97,7 @@ def prompts(count, path):
     Path(path).write_text(json.dumps([module.prompt(item, params) for item in items]))
 
 
-def ours(url, count, parallelism, folder, run):
+def ours(url, count, parallelism, folder, run, code=REPO):
     sys.path.insert(0, str(REPO / "tests"))
     from conftest import write_config
 
@@ -102,7 +106,8 @@ def ours(url, count, parallelism, folder, run):
                                                                  "config.params.parallelism": parallelism}}],
                        execution={"runtime": "process"})
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    result = timed([sys.executable, "-m", "doit", f"config={cfg}"], cwd=REPO, env=env)
+    # cwd: ``-m doit`` imports evaltasks (and its dodo.py) from there, another checkout's with --before.
+    result = timed([sys.executable, "-m", "doit", f"config={cfg}"], cwd=code, env=env)
     stats = json.loads((Path(folder) / f"ours-{run}" / "mmlu_pro" / "results.json").read_text())["response_stats"]
     assert stats["requests"] == count and stats["status_codes"] == {"200": count}, stats
     return result
@@ -124,7 +129,10 @@ def lm_eval_worker(url, prompt_file, parallelism):
     requests = [Instance("generate_until", {}, (JsonChatStr(json.dumps(m)), {"until": [], "max_gen_toks": 64,
                                                                             "do_sample": False}), i)
                 for i, m in enumerate(messages)]
+    cpu = time.process_time()
     replies = model.generate_until(requests, disable_tqdm=True)
+    # Its CPU for the requests alone (its import and set-up excluded), for the record.
+    print(f"steady {time.process_time() - cpu}")
     assert len(replies) == len(messages) and all(r == ANSWER for r in replies), replies[:3]
 
 
@@ -134,6 +142,7 @@ def main():
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--parallelism", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--before", help="another checkout (e.g. a copy of main) to run as well, interleaved")
     parser.add_argument("--lm-eval-worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.lm_eval_worker:
@@ -142,28 +151,42 @@ def main():
     os.environ.setdefault("EVALTASKS_DATA_DIR", str(REPO.parent / "shared" / "datasets"))
 
     server, url = start_endpoint()
-    runs = {"ours": [], "lm-eval": []}
+    codes = {"ours": REPO, **({"before": Path(args.before).resolve()} if args.before else {})}
+    runs = {**{name: [] for name in codes}, "lm-eval": []}
+    loads = []
     try:
         with tempfile.TemporaryDirectory() as folder:
             prompt_file = str(Path(folder) / "prompts.json")
             prompts(args.requests, prompt_file)
-            ours(url, 1, 1, folder, "warm-up")     # builds the harness venv if this code has none yet
-            for run in range(args.repeat):      # interleaved: both see the machine as it is then
-                runs["ours"].append(ours(url, args.requests, args.parallelism, folder, run))
+            for name, code in codes.items():    # builds the harness venv if this code has none yet
+                ours(url, 1, 1, folder, f"warm-up-{name}", code)
+            for run in range(args.repeat):      # interleaved: all see the machine as it is then
+                for name, code in codes.items():
+                    loads.append(os.getloadavg()[0])
+                    runs[name].append(ours(url, args.requests, args.parallelism, folder, f"{name}-{run}", code))
+                loads.append(os.getloadavg()[0])
                 runs["lm-eval"].append(lm_eval(args.lm_eval_python, url, prompt_file, args.parallelism))
     finally:
         served, server_cpu = stop_endpoint(server)
     n = args.requests
     print(f"{n} mmlu_pro requests, parallelism {args.parallelism}, {args.repeat} interleaved runs, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    print(f"{'client':>8} {'req/s (median)':>15} {'CPU s / 1,000 req (median)':>27} {'min–max':>12}")
-    for name, results in runs.items():
-        per_k = [cpu / n * 1000 for _, cpu in results]
-        print(f"{name:>8} {statistics.median([n / wall for wall, _ in results]):>15.0f} "
-              f"{statistics.median(per_k):>27.3f} {min(per_k):>5.3f}–{max(per_k):.3f}")
+          f"{os.cpu_count()} CPUs, load average {min(loads):.1f}–{max(loads):.1f} "
+          f"(median {statistics.median(loads):.1f})")
+    report(runs, n)
+    steady = [float(out.split()[1]) / n * 1000 for _, _, out in runs["lm-eval"]]
+    print(f"lm-eval without its import and set-up: {statistics.median(steady):.3f} CPU s / 1,000 req "
+          f"({min(steady):.3f}–{max(steady):.3f})")
     print(f"endpoint: {served} requests (the warm-up's and preflights' among them), {server_cpu:.2f} CPU s in all = {server_cpu / served * 1000:.3f} "
           f"CPU s / 1,000 req (its start-up included)")
 
+
+def report(runs, n):
+    """Each run's wall-clock rate and CPU per 1,000 requests: medians, and the CPU's spread."""
+    print(f"{'client':>8} {'req/s (median)':>15} {'CPU s / 1,000 req (median)':>27} {'min–max':>12}")
+    for name, results in runs.items():
+        per_k = [r[1] / n * 1000 for r in results]
+        print(f"{name:>8} {statistics.median([n / r[0] for r in results]):>15.0f} "
+              f"{statistics.median(per_k):>27.3f} {min(per_k):>5.3f}–{max(per_k):.3f}")
 
 if __name__ == "__main__":
     main()
