@@ -9,10 +9,10 @@ Not for results.json and samples.jsonl: an empty results.json left by a power cu
 would stand as the task's target, up to date, and the fsync costs ~0.2 ms here."""
 
 import hashlib
+import itertools
 import json
 import os
 import tempfile
-import threading
 from contextlib import contextmanager
 
 
@@ -64,11 +64,16 @@ def write_atomic(path, text, durable=True):
         f.write(text)
 
 
+# A random part per process in temporary names: processes in different containers
+# sharing a folder may have the same pid. A counter, not os.urandom, per file: the
+# response cache writes one per reply, and every system call there counts.
+_TMP_PREFIX = f".tmp-{os.urandom(6).hex()}-"
+_TMP_COUNT = itertools.count()      # next() on it is atomic under the GIL
+
+
 def _write_replace(path, data):
-    # A random part in the name: processes in different containers sharing a
-    # folder may have the same pid and thread ids.
     folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{threading.get_ident()}-{os.urandom(4).hex()}-{name}")
+    tmp = f"{folder}/{_TMP_PREFIX}{next(_TMP_COUNT)}-{name}"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     try:
         fd = os.open(tmp, flags, 0o666)     # the umask applies, as for any file
@@ -76,8 +81,12 @@ def _write_replace(path, data):
         os.makedirs(folder, exist_ok=True)
         fd = os.open(tmp, flags, 0o666)
     with _removed_on_failure(tmp):
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        try:
+            left = memoryview(data)
+            while left:
+                left = left[os.write(fd, left):]
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
 
 
