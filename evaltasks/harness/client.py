@@ -68,6 +68,8 @@ class Reply:
 def clean(text):
     """``(text, n)``: ``text`` with its n lone surrogates (JSON's "\\ud800", which no
     file or terminal can encode) replaced by U+FFFD."""
+    if text.isascii():          # no surrogates, and a flag the string already holds: no copy per reply
+        return text, 0
     fixed = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     if fixed == text:
         return text, 0
