@@ -11,6 +11,7 @@ moves; the medians are printed with the load average.
 
     python bench/bench_harness_cpu.py --before /tmp/main-copy [--requests 6000]
         [--parallelism 128] [--repeat 5] [--no-cache]
+    python bench/bench_harness_cpu.py --cache-vs-none       # what the response cache costs
 """
 
 import argparse
@@ -58,28 +59,34 @@ def one_run(code, url, folder, name, requests, parallelism, cache):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", required=True, help="a checkout of the code to compare with")
+    parser.add_argument("--before", help="a checkout of the code to compare with")
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--parallelism", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument("--cache-vs-none", action="store_true",
+                        help="this checkout with the response cache on, beside itself with it off")
     args = parser.parse_args()
     os.environ.setdefault("EVALTASKS_DATA_DIR", str(REPO.parent / "shared" / "datasets"))
-    codes = {"before": Path(args.before).resolve(), "after": REPO}
-    runs = {name: [] for name in codes}
+    if args.cache_vs_none:
+        variants = {"cache on": (REPO, True), "no cache": (REPO, False)}
+    elif args.before:
+        variants = {"before": (Path(args.before).resolve(), not args.no_cache), "after": (REPO, not args.no_cache)}
+    else:
+        parser.error("--before or --cache-vs-none")
+    runs = {name: [] for name in variants}
     loads = []
     server, url = start_endpoint()
     try:
         with tempfile.TemporaryDirectory() as folder:
             for i in range(args.repeat):
-                for name, code in codes.items():
+                for n, (name, (code, cache)) in enumerate(variants.items()):
                     loads.append(os.getloadavg()[0])
-                    runs[name].append(one_run(code, url, folder, f"{name}-{i}", args.requests,
-                                              args.parallelism, not args.no_cache))
+                    runs[name].append(one_run(code, url, folder, f"{n}-{i}", args.requests, args.parallelism, cache))
     finally:
         served, server_cpu = stop_endpoint(server)
     n = args.requests
-    print(f"{n} mmlu_pro requests (CPU s / 1,000 requests = ms / request), parallelism {args.parallelism}, cache {'off' if args.no_cache else 'on'}, "
+    print(f"{n} mmlu_pro requests (CPU s / 1,000 requests = ms / request), parallelism {args.parallelism}, "
           f"{args.repeat} interleaved runs each, {os.cpu_count()} CPUs, load average "
           f"{min(loads):.1f}–{max(loads):.1f} (median {statistics.median(loads):.1f})")
     report(runs, n)
