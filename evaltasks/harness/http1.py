@@ -159,9 +159,11 @@ class Connection:
             self.http10 = status_line[0] == b"HTTP/1.0"
             return status, reason, headers
 
-    def read_body(self, headers, deadline):
+    def read_body(self, status, headers, deadline):
         """(body bytes, whether the connection can carry another request)."""
-        if "chunked" in headers.get("transfer-encoding", "").lower():
+        if status in (204, 304):            # no body, whatever the headers say
+            body = b""
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
             body = self._chunked(deadline)
         elif "content-length" in headers:
             try:
@@ -281,7 +283,7 @@ class Pool:
         try:
             conn.send(b"%sContent-Length: %d\r\n\r\n%s" % (self.head, len(body), body), deadline)
             status, reason, headers = conn.read_head(deadline)
-            content, keep = conn.read_body(headers, deadline)
+            content, keep = conn.read_body(status, headers, deadline)
             content = _decoded(content, headers.get("content-encoding"))
         except BaseException:
             conn.close()

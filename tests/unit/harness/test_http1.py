@@ -141,6 +141,15 @@ def test_unreadable_and_cut_replies(raw, message):
         server.stop()
 
 
+def test_a_204_has_no_body_to_wait_for():
+    server = RawServer([reply(b"", status=b"204 No Content")])         # the connection stays open
+    try:
+        with pytest.raises(EndpointError, match="^HTTP 204: No Content$"):
+            post(server, request_timeout=5)
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tls")
