@@ -168,6 +168,8 @@ class Connection:
         elif "content-length" in headers:
             try:
                 length = int(headers["content-length"].split(",")[0])
+                if length < 0:
+                    raise ValueError
             except ValueError:
                 raise Unreadable(f"Content-Length {headers['content-length']!r}") from None
             body = self._exactly(length, deadline)

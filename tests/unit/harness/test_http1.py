@@ -128,6 +128,7 @@ def test_connections_are_kept_alive_and_replaced_when_the_server_closes_them():
 @pytest.mark.parametrize("raw, message", [
     (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", "unreadable reply: not an HTTP reply"),
     (reply(b"1", b"Content-Length: x"), "unreadable reply: Content-Length"),
+    (reply(b"1", b"Content-Length: -1"), "unreadable reply: Content-Length"),
     (with_length(b"not gzip", b"Content-Encoding: gzip"), "unreadable reply: a gzip body that does not decompress"),
     (reply(BODY[:5], b"Content-Length: 50"), "closed the connection in the middle of the reply"),
 ])
