@@ -132,6 +132,8 @@ class Client:
         body = json.dumps(payload).encode("utf-8")
         try:
             return Reply(*self._pool.post(body, self.request_timeout))
+        except http1.Unsupported as e:
+            raise NoReply(str(e), "unsupported proxy") from None
         except http1.CannotConnect:
             raise NoReply("cannot connect; is the server running?", "connection_error") from None
         except http1.Timeout as e:

@@ -32,6 +32,10 @@ class CannotConnect(Exception):
     """No connection could be made (refused, unknown host, unreachable)."""
 
 
+class Unsupported(Exception):
+    """A proxy this client cannot speak through (not an ``http://`` one)."""
+
+
 class Timeout(Exception):
     def __init__(self, partial):
         super().__init__("deadline passed")
@@ -246,11 +250,12 @@ class Pool:
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.address = (self.host, port)
         self.tunnel = False
+        self.unsupported = None
         extra = ""
         if proxy:
             p = urllib.parse.urlsplit(proxy if "://" in proxy else "http://" + proxy)
-            if p.scheme != "http":
-                raise ValueError(f"proxy {p.scheme}:// is not supported; an http:// proxy is")
+            if p.scheme != "http":      # said by every request (as a failed sample), not by a crash here
+                self.unsupported = f"the proxy {p.scheme}://{p.hostname} is not supported; an http:// proxy is"
             self.address = (p.hostname, p.port or 80)
             auth = ""
             if p.username is not None:
@@ -268,7 +273,9 @@ class Pool:
 
     def post(self, body, seconds):
         """(status, reason, Headers, body bytes) within ``seconds``, or one of
-        CannotConnect, Timeout, Closed, Unreadable."""
+        Unsupported, CannotConnect, Timeout, Closed, Unreadable."""
+        if self.unsupported:
+            raise Unsupported(self.unsupported)
         deadline = time.monotonic() + seconds
         conn = None
         while self._idle:

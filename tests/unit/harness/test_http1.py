@@ -209,6 +209,16 @@ def test_https_through_a_connect_proxy(certificate, monkeypatch):
         server.stop(), proxy.close()
 
 
+def test_a_proxy_it_cannot_speak_through_fails_each_request_at_once(monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "https://proxy.invalid:3128")
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    c = Client("http://model.invalid/v1/chat/completions", max_retries=3, log=lambda m: None)
+    with pytest.raises(EndpointError, match="^the proxy https://proxy.invalid is not supported") as failed:
+        c.post({"q": 1})
+    assert failed.value.kind == "unsupported proxy"
+
+
 def test_headers_are_found_in_any_case():
     headers = http1.Headers({"retry-after": "3"})
     assert headers.get("Retry-After") == "3" and "RETRY-AFTER" in headers and headers.get("Server") is None
