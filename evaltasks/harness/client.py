@@ -15,13 +15,11 @@ made, and certificates are checked against ``REQUESTS_CA_BUNDLE`` /
 ``CURL_CA_BUNDLE`` or certifi's bundle, as requests would. Redirects are not
 followed (an endpoint that redirects a POST fails with its HTTP 3xx)."""
 
-import email.utils
 import json
 import os
 import random
 import time
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 
 from . import http1
@@ -79,6 +77,9 @@ def clean(text):
 def _proxy_for(url):
     """The proxy the environment names for ``url`` (HTTP_PROXY, HTTPS_PROXY,
     ALL_PROXY, NO_PROXY, any case), or None."""
+    if not any(name.lower().endswith("_proxy") for name in os.environ):
+        return None             # the usual case, without importing urllib.request (http.client, ssl, email)
+    import urllib.request
     parts = urllib.parse.urlsplit(url)
     proxies = urllib.request.getproxies()
     if not proxies or urllib.request.proxy_bypass(parts.hostname or ""):
@@ -200,6 +201,7 @@ def retry_after(value, now=None):
     try:
         seconds = float(value)
     except ValueError:
+        import email.utils      # here: an HTTP date is rare, and email costs every harness start ~6 ms
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):
