@@ -13,8 +13,6 @@ or no detectable difference.
 import json
 import re
 
-import numpy as np
-
 from . import load, stats
 
 VERDICTS = ("better", "worse", "no detectable difference", "underpowered")
@@ -83,6 +81,7 @@ def pair(a, b):
     if entry["only_a"] or entry["only_b"]:
         entry["notes"].append(f"compared on the {len(common)} items both scored "
                               f"({entry['only_a']} only in A, {entry['only_b']} only in B)")
+    np = stats.lazy_numpy()     # not at import: html.py imports this module for ``fmt`` on every run
     va = np.array([ua[k] for k in common])
     vb = np.array([ub[k] for k in common])
     d = vb - va

@@ -33,7 +33,7 @@ def is_binary(values):
     return all(float(v) in (0.0, 1.0) for v in values)
 
 
-def _numpy():
+def lazy_numpy():
     import numpy
     return numpy
 
@@ -60,7 +60,7 @@ def wilson(successes, n):
 
 def bootstrap_mean(values):
     """Percentile bootstrap interval of the mean of ``values`` (one per unit)."""
-    np = _numpy()
+    np = lazy_numpy()
     values = np.asarray(values, dtype=float)
     if len(values) == 0:
         return (math.nan, math.nan)
@@ -83,7 +83,7 @@ def ratio_interval(right, total):
     (ifeval's instructions per prompt): a bootstrap over items of Σright/Σtotal,
     so the trials of one item move together; Wilson on the counts when all trials
     sit in one item or every item agrees."""
-    np = _numpy()
+    np = lazy_numpy()
     right, total = np.asarray(right, dtype=float), np.asarray(total, dtype=float)
     rates = right / total
     if len(total) < 2 or np.ptp(rates) == 0:
@@ -108,7 +108,7 @@ def sign_flip_test(differences):
     """Two-sided paired permutation test of mean(differences) = 0: every unit's
     difference keeps its size and takes either sign (every sign pattern for up to
     13 units, else 9,999 random ones)."""
-    np = _numpy()
+    np = lazy_numpy()
     d = np.asarray(differences, dtype=float)
     if len(d) == 0 or not np.any(d):
         return 1.0
@@ -138,7 +138,7 @@ def minimum_detectable_effect(differences):
     below (z₁₋α/₂ + z_power)²/n — that is the figure for two runs that agree on
     every item. Capped at 1, the largest difference scores on [0, 1] allow:
     above it, no difference would be detected."""
-    np = _numpy()
+    np = lazy_numpy()
     d = np.asarray(differences, dtype=float)
     n = len(d)
     if n == 0:
