@@ -16,11 +16,39 @@ import os
 
 import jinja2
 
+from evaltasks.data.cache_dir import cache_dir
+
 from . import compare, cost, load
 from .summary import flat, short
 
+
+class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
+    """Compiled templates kept in the user's cache folder. Compiling the pages'
+    templates took ~50 ms of every run's summary task (a third of it for 1,319
+    samples); loading them back takes ~1.5 ms. Jinja checks each entry against the
+    template's source and its own and Python's versions. A folder we cannot write
+    or a damaged entry only means compiling, as without the cache."""
+
+    def __init__(self):
+        super().__init__(str(cache_dir() / "jinja"))
+
+    def load_bytecode(self, bucket):
+        try:
+            super().load_bytecode(bucket)
+        except (OSError, ValueError, EOFError, TypeError):
+            bucket.reset()
+
+    def dump_bytecode(self, bucket):
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
 _env = jinja2.Environment(loader=jinja2.PackageLoader("evaltasks.report", "templates"),
-                          autoescape=True, trim_blocks=True, lstrip_blocks=True)
+                          autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                          bytecode_cache=_CompiledTemplates())
 _env.filters["num"] = lambda v, d=4: "–" if v is None or (isinstance(v, float) and math.isnan(v)) else (
     f"{v:.{d}f}" if isinstance(v, float) else str(v))
 _env.filters["signed"] = lambda v, d=4: "–" if v is None else f"{v:+.{d}f}"
@@ -48,9 +76,11 @@ def sample_rows(task):
 
 
 def packed(rows):
-    """gzip + base64 of the rows' JSON: what a ``<script type=application/gzip>`` holds."""
+    """gzip + base64 of the rows' JSON: what a ``<script type=application/gzip>`` holds.
+    Level 1: a sixth larger than level 6 on gsm8k's samples, a quarter of the time
+    (5 against 17 ms for 1,319 samples), which every run's summary pays."""
     raw = json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return base64.b64encode(gzip.compress(raw, 6, mtime=0)).decode("ascii")
+    return base64.b64encode(gzip.compress(raw, 1, mtime=0)).decode("ascii")
 
 
 def ticks(lo, hi, most=6):
