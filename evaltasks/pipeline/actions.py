@@ -61,6 +61,7 @@ class Run:
         self.notes = []     # what _prepare did that the run should say (the reporter prints them)
         self.say = lambda text: None    # a line printed now (the reporter sets it)
         self.server = None
+        self.summary = None     # what the summary task wrote (report.summary.build's), once it ran
         if cfg.deployment is not None:
             from evaltasks.deploy.lifecycle import ModelServer
 
@@ -170,7 +171,7 @@ class Run:
 
         auto_export = self.cfg.execution.auto_export
         try:
-            summary.write_all(self.cfg.output_dir)
+            self.summary = summary.write_all(self.cfg.output_dir)
             if auto_export:
                 export.auto(self.cfg.output_dir, auto_export)
         except (load.RunError, export.ExportError) as e:

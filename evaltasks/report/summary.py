@@ -266,12 +266,9 @@ def render(summary, run, fmt):
 
 def write_all(output_dir):
     """The ``summary`` task's action: summary.md/.csv/.json/.html in the output
-    dir, each written atomically. Returns the paths."""
+    dir, each written atomically. Returns the summary (``build``'s)."""
     run = load.load_run(output_dir)
     summary = build(run)
-    paths = []
     for fmt in FORMATS:
-        path = os.path.join(output_dir, f"summary.{fmt}")
-        write_atomic(path, render(summary, run, fmt))
-        paths.append(path)
-    return paths
+        write_atomic(os.path.join(output_dir, f"summary.{fmt}"), render(summary, run, fmt))
+    return summary

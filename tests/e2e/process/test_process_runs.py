@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, FakeEndpoint, Gsm8kModel, evaltasks_cli, write_config
+from evaltasks.report.stats import wilson
 
 
 pytestmark = pytest.mark.usefixtures("own_cache")
@@ -42,6 +43,15 @@ def test_without_docker_the_example_runs_with_runtime_process(tmp_path, state):
         # A rerun with nothing to do still shows the score, from results.json.
         [row] = [line for line in again.stdout.splitlines() if line.lstrip().startswith("eval:gsm8k")]
         assert row.split()[1:4] == ["up", "to", "date"] and "accuracy=0.6667 (n=6)" in row
+        # The end table gives each task that ran its 95% interval: the summary's, or,
+        # when only that task was asked for (no summary), from its samples.
+        low, high = wilson(4, 6)
+        interval = f"accuracy=0.6667 [{low:.4f}, {high:.4f}] (n=6)"
+        only = evaltasks_cli("run", "--config", str(cfg), "--force", "-t", "eval:gsm8k")
+        assert only.returncode == 0 and "summary.html" not in only.stdout, only.stdout
+        for text in (run.stdout, only.stdout):
+            [row] = [line for line in text.splitlines() if line.lstrip().startswith("eval:gsm8k")]
+            assert row.split()[1] == "done" and interval in row, text
 
 
 def test_runtime_docker_without_a_daemon_names_runtime_process(tmp_path, state):
