@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, ClassVar
 
 from evaltasks.config.errors import ConfigError
 from evaltasks.config.sections import Execution
+from evaltasks.harness import benchmarks
 
 if TYPE_CHECKING:
     from evaltasks.config.task_spec import TaskSpec
@@ -174,3 +175,15 @@ def for_handle_kind(name: str, execution: Execution | None = None) -> Executor:
         importlib.import_module(module)
     kind, runtime = _BY_NAME.get(name, ("local", name))
     return choose(replace(execution, type=kind, runtime=runtime))
+
+
+def unsafe_code_refusal(specs, confirmed):
+    """The one line refusing tasks that would run model-written code on this
+    machine (runtime: process; a Slurm job without Docker says so of its nodes)
+    without the user's explicit opt-in; None when fine."""
+    unsafe = sorted({s.id for s in specs if benchmarks.executes_model_code(s.benchmark)})
+    if not unsafe or confirmed:
+        return None
+    return (f"task(s) {', '.join(unsafe)} run model-written code, and under runtime: process it runs on this "
+            "machine outside a container; opt in with execution.confirm_run_unsafe_code: true "
+            "(or --confirm-run-unsafe-code), or use runtime: docker")

@@ -17,7 +17,7 @@ from evaltasks.config import task_spec
 from evaltasks.config.overrides import recorded_override
 from evaltasks.config.remembered import code_digest
 from evaltasks.pipeline import plan
-from evaltasks.harness import layout, warnings
+from evaltasks.harness import layout
 from evaltasks.pipeline.live import LiveProgress
 from evaltasks.state import job_states as states
 from evaltasks.state.history import digest_of
@@ -237,6 +237,8 @@ def _notes(results, model_id):
     if results is None:
         return []
     server = _server_note(results, model_id)
+    from evaltasks.harness import warnings     # only for a task shown in the table (~0.7 ms)
+
     return ([server] if server else []) + [f"warning: {w['message']}" for w in warnings.of(results)]
 
 

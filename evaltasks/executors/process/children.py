@@ -22,7 +22,7 @@ from pathlib import Path
 
 from evaltasks.executors.job import DATA_ENV, RESPONSE_CACHE_ENV
 from evaltasks.executors.running import Running
-from evaltasks.harness import benchmarks, secrets as secret_pipe
+from evaltasks.harness import secrets as secret_pipe
 from evaltasks.harness.files import write_json_atomic
 
 RECORD = "process.json"
@@ -274,14 +274,3 @@ def _descendant_groups(pgid):
         groups.add(p["pgid"])
         todo.extend(children.get(p["pid"], ()))
     return groups
-
-
-def unsafe_code_refusal(specs, confirmed):
-    """The one line refusing tasks that would run model-written code on this
-    machine (runtime: process) without the user's explicit opt-in; None when fine."""
-    unsafe = sorted({s.id for s in specs if benchmarks.executes_model_code(s.benchmark)})
-    if not unsafe or confirmed:
-        return None
-    return (f"task(s) {', '.join(unsafe)} run model-written code, and under runtime: process it runs on this "
-            "machine outside a container; opt in with execution.confirm_run_unsafe_code: true "
-            "(or --confirm-run-unsafe-code), or use runtime: docker")

@@ -39,7 +39,7 @@ from pathlib import Path
 from evaltasks.config.errors import ConfigError
 from evaltasks.data import datasets
 from evaltasks.executors import job as jobs
-from evaltasks.executors.base import Executor, Handle, Outcome, Unavailable, register
+from evaltasks.executors.base import Executor, Handle, Outcome, Unavailable, register, unsafe_code_refusal
 from evaltasks.executors.docker import containers
 from evaltasks.executors.docker.executor import DockerExecutor
 from evaltasks.executors.process import children, venv
@@ -82,7 +82,7 @@ class SlurmExecutor(Executor):
         return n_tasks      # the scheduler decides what runs at once
 
     def refuses(self, specs, confirmed_unsafe_code):
-        refusal = children.unsafe_code_refusal(specs, confirmed_unsafe_code)
+        refusal = unsafe_code_refusal(specs, confirmed_unsafe_code)
         return refusal and refusal.replace("on this machine", "on the cluster's nodes")
 
     def prepare(self, run):

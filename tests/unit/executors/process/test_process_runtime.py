@@ -23,6 +23,7 @@ from evaltasks.executors.process import children as process
 from evaltasks.pipeline import actions as runner
 from evaltasks.executors.process import venv
 from evaltasks.executors.job import JobEnv
+from evaltasks.executors.base import unsafe_code_refusal
 from evaltasks.config.sections import Execution
 from evaltasks.harness import benchmarks
 
@@ -256,7 +257,7 @@ def test_sandbox_limits_hold_outside_a_container(harness_venv):
 def test_only_benchmarks_that_run_model_code_need_the_opt_in():
     assert [name for name in benchmarks.CATALOG if benchmarks.executes_model_code(name)] == ["humaneval", "mbpp"]
     specs = [SimpleNamespace(id="he", benchmark="simple_evals.humaneval"), SimpleNamespace(id="g", benchmark="gsm8k")]
-    refusal = process.unsafe_code_refusal(specs, confirmed=False)
+    refusal = unsafe_code_refusal(specs, confirmed=False)
     assert refusal.startswith("task(s) he run model-written code") and "\n" not in refusal
-    assert process.unsafe_code_refusal(specs, confirmed=True) is None
-    assert process.unsafe_code_refusal(specs[1:], confirmed=False) is None
+    assert unsafe_code_refusal(specs, confirmed=True) is None
+    assert unsafe_code_refusal(specs[1:], confirmed=False) is None
