@@ -261,28 +261,6 @@ class Run:
             if preflight.only_inside(url, network) == (send is not None):
                 preflight.check(url, model_id, kind, key_name, send=send, body=body, task=spec.doit_name)
 
-    def start_preflight(self, specs, network=None):
-        """``preflight(specs, network)`` in a thread, for an executor with looking of its
-        own to do meanwhile (Docker: importing its SDK and connecting, ~65 ms, while the
-        probe waits a model's first reply). Returns the function that waits for it and
-        raises what it raised; call it before starting or building anything."""
-        failed = []
-
-        def check():
-            try:
-                self.preflight(specs, network=network)
-            except BaseException as e:      # raised where the caller waits
-                failed.append(e)
-
-        thread = threading.Thread(target=check, name="preflight", daemon=True)
-        thread.start()
-
-        def wait():
-            thread.join()
-            if failed:
-                raise failed[0]
-        return wait
-
     # -- interrupts ------------------------------------------------------
     def remove_leftovers(self):
         """Jobs of this output dir left by a launcher that was killed outright

@@ -41,7 +41,6 @@ class DockerExecutor(Executor):
         return self.client
 
     def prepare(self, run):
-        checked = run.start_preflight(run.todo, network=self.network)    # beside the Docker checks
         try:
             self._client()
         except Unavailable as e:
@@ -49,8 +48,8 @@ class DockerExecutor(Executor):
             raise Unavailable(f"{e}; or run without Docker: execution.runtime: process") from None
         containers.check_network(self.client, self.network)
         run.remove_leftovers()
-        checked()
-        self.ensure_image()     # may build: only once the endpoint answered
+        run.preflight(run.todo, network=self.network)
+        self.ensure_image()
         labels = {containers.LABEL_INVOCATION: run.invocation, containers.LABEL_OUTPUT_DIR: run.cfg.output_dir}
         send = probe.from_container(self.client, self.image, self.network,
                                     f"evaltasks-preflight-{run.invocation[:8]}", labels)
