@@ -1,5 +1,12 @@
 """Content-addressed response cache: one small JSON file per successful reply,
-under ``$EVALTASKS_RESPONSE_CACHE/ab/cd/<sha256>.json``.
+under ``$EVALTASKS_RESPONSE_CACHE/ab/<sha256>.json`` (``ab``: the key's first two
+hex digits, 256 folders at most).
+
+Until 2026-12-05 the layout was ``ab/cd/<sha256>.json``: a new folder for nearly
+every reply of a fresh cache, and on this machine the kernel's work for it was
+most of a request's CPU (~250 µs of ~300 µs per reply at times; bench/RESULTS.md,
+issue 22). Entries in that layout are still read (one more failed open per
+miss), so a cache written by an older evaltasks re-sends nothing.
 
 Each reply is stored the moment it arrives, by an atomic rename, so a killed run
 keeps every finished response and several containers can share one cache. The
@@ -40,17 +47,19 @@ class ResponseCache:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def path(self, key):
-        return f"{self.root}/{key[:2]}/{key[2:4]}/{key}.json"      # not os.path.join: its checks showed in the profile
+        return f"{self.root}/{key[:2]}/{key}.json"      # not os.path.join: its checks showed in the profile
+
+    def older_path(self, key):
+        """Where the layout before 2026-12-05 kept ``key``'s reply."""
+        return f"{self.root}/{key[:2]}/{key[2:4]}/{key}.json"
 
     def get(self, key):
         """The stored reply, or None. A file that is not a JSON object (edited by
         hand, a full disk) counts as a miss, and the next reply replaces it."""
-        try:
-            with open(self.path(key), encoding="utf-8") as f:
-                reply = json.load(f)
-        except (FileNotFoundError, ValueError):
-            return None
-        return reply if isinstance(reply, dict) else None
+        reply = _read(self.path(key))
+        if reply is None:
+            reply = _read(self.older_path(key))
+        return reply
 
     def put(self, key, reply):
         path = self.path(key)
@@ -59,3 +68,12 @@ class ResponseCache:
         # same, and the file a power cut might leave empty reads as a miss (get).
         # The fsync and mkstemp per reply were 40% of the harness's CPU per request.
         write_atomic(path, json.dumps(reply), durable=False)
+
+
+def _read(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            reply = json.load(f)
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return None
+    return reply if isinstance(reply, dict) else None

@@ -37,9 +37,23 @@ def test_put_then_get_in_sharded_folders(tmp_path):
     assert responses.get(key) is None
     responses.put(key, REPLY)
     assert responses.get(key) == REPLY
-    path = tmp_path / key[:2] / key[2:4] / f"{key}.json"
+    path = tmp_path / key[:2] / f"{key}.json"           # one folder level: 256 folders at most
     assert json.loads(path.read_text()) == REPLY
     assert os.listdir(path.parent) == [path.name]           # no temp file left
+
+
+def test_a_cache_written_in_the_older_layout_is_still_read(tmp_path):
+    # Before 2026-12-05 a reply lived at ab/cd/<key>.json: after an upgrade those
+    # replies must still answer (re-sending them would cost a hosted API's user).
+    responses = ResponseCache(str(tmp_path))
+    key, other = ResponseCache.key("m", PAYLOAD), ResponseCache.key("m", PAYLOAD, sample=1)
+    older = tmp_path / key[:2] / key[2:4] / f"{key}.json"
+    older.parent.mkdir(parents=True)
+    older.write_text(json.dumps(REPLY))
+    assert responses.get(key) == REPLY and responses.get(other) is None
+    newer = dict(REPLY, id="newer")
+    responses.put(key, newer)           # e.g. `run --force`: the new reply is the one read
+    assert responses.get(key) == newer
 
 
 def test_unreadable_entries_are_misses_and_get_replaced(tmp_path):
