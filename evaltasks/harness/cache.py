@@ -3,10 +3,11 @@ under ``$EVALTASKS_RESPONSE_CACHE/ab/<sha256>.json`` (``ab``: the key's first tw
 hex digits, 256 folders at most).
 
 Until 2026-12-05 the layout was ``ab/cd/<sha256>.json``: a new folder for nearly
-every reply of a fresh cache, and on this machine the kernel's work for it was
-most of a request's CPU (~250 µs of ~300 µs per reply at times; bench/RESULTS.md,
-issue 22). Entries in that layout are still read (one more failed open per
-miss), so a cache written by an older evaltasks re-sends nothing.
+every reply of a fresh cache, whose cost in the kernel moved a lot and at times
+was most of the harness's CPU per request (get + put: 385 µs of system time per
+reply against 50 µs with one level; bench/RESULTS.md, issue 22). Entries in that
+layout are still read (one more failed open per miss), so a cache written by an
+older evaltasks re-sends nothing.
 
 Each reply is stored the moment it arrives, by an atomic rename, so a killed run
 keeps every finished response and several containers can share one cache. The

@@ -125,8 +125,8 @@ class EvalReporter(ConsoleReporter):
                                             duration=took, headline=headline)
             # The interval is filled in at the end, from the summary when it ran (it reads
             # every task's samples anyway: reading them here too was ~15 ms a task).
-            self.rows.append([task.name, "done", spec.endpoint["model_id"], headline,
-                              spec.results, _notes(results, spec.endpoint["model_id"]), spec.id])
+            self.rows.append((task.name, "done", spec.endpoint["model_id"], headline,
+                              spec.results, _notes(results, spec.endpoint["model_id"])))
             self.write(f"done       {task.name}  {headline}  in {took:.1f}s\n")
 
     def add_failure(self, task, fail):
@@ -167,7 +167,7 @@ class EvalReporter(ConsoleReporter):
         status = (states.FAILED if self.failed or self.runtime_errors
                   else states.KILLED if self.killed else states.SUCCESS)
         self.run.history.finish_invocation(self.run.invocation, status, reason=self.stop_reason)
-        rows = [row[:6] for row in self._with_intervals()] or self._up_to_date_rows()
+        rows = self._with_intervals() or self._up_to_date_rows()
         if rows:
             self.write("\n" + _table(rows))
         if self.up_to_date:
@@ -178,17 +178,17 @@ class EvalReporter(ConsoleReporter):
         for error in self.runtime_errors:
             self.write(error + "\n")
 
-
     def _with_intervals(self):
-        """The rows of the tasks that ran, each headline with its 95% interval: the
-        summary's, or (the summary did not run or has no such task) from the samples."""
-        tasks = {t["task"]: t for t in (self.run.summary or {}).get("tasks", [])}
-        for row in self.rows:
-            if row[1] != "done":
-                continue
-            metrics = tasks.get(row[6], {}).get("metrics")
-            row[3] = (_metric_with_ci(metrics[0]) if metrics else _with_interval(row[4])) or row[3]
-        return self.rows
+        """The rows of the tasks that ran, each done one's headline with its 95% interval:
+        the summary's, or (no summary ran, or it lacks the task) from the samples."""
+        summarized = {t["task"]: t["metrics"] for t in (self.run.summary or {}).get("tasks", [])}
+        rows = []
+        for name, state, model, headline, where, notes in self.rows:
+            if state == "done":
+                metrics = summarized.get(self.run.by_task_name[name].id)
+                headline = (_metric_with_ci(metrics[0]) if metrics else _with_interval(where)) or headline
+            rows.append((name, state, model, headline, where, notes))
+        return rows
 
 
 TABLE_HEADER = ("task", "state", "model", "headline metric [95% CI] (n)", "results / log")
@@ -234,11 +234,11 @@ def _headline_and_digest(results_path):
 def _notes(results, model_id):
     """What the table says under a task: that the server answered as another
     model, and results.json's ``warnings`` (harness/warnings.py), every one."""
+    from evaltasks.harness import warnings     # only for a task shown in the table (~0.7 ms)
+
     if results is None:
         return []
     server = _server_note(results, model_id)
-    from evaltasks.harness import warnings     # only for a task shown in the table (~0.7 ms)
-
     return ([server] if server else []) + [f"warning: {w['message']}" for w in warnings.of(results)]
 
 
