@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import REPO, FakeEndpoint, Gsm8kModel, evaltasks_cli, write_config
+from conftest import REPO, FakeEndpoint, Gsm8kModel, container_ids, evaltasks_cli, write_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("own_cache")]
 
@@ -148,12 +148,14 @@ def test_runtime_docker_in_a_job_scores_as_a_process_and_scancel_removes_its_con
         launcher = subprocess.Popen([sys.executable, "-m", "evaltasks", "run", "--config", str(cfg)], cwd=REPO,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            label = {"label": f"evaltasks.output_dir={out}"}
-            assert wait_until(lambda: docker_client.containers.list(filters=label) and ep.requests, 120)
+            # container_ids, not containers.list(): that inspects each container it
+            # listed, and fails when one is removed in between (it did, once, in CI).
+            label = f"evaltasks.output_dir={out}"
+            assert wait_until(lambda: container_ids(docker_client, label, running_only=True) and ep.requests, 120)
             job = json.loads((out / "gsm8k" / "slurm.json").read_text())["slurm_job"]
             cancelled = time.monotonic()
             subprocess.run(["scancel", job], check=True)
-            assert wait_until(lambda: not docker_client.containers.list(all=True, filters=label)
+            assert wait_until(lambda: not container_ids(docker_client, label)
                               and not in_squeue(job), 10 - (time.monotonic() - cancelled))
             assert launcher.wait(60) != 0
         finally:
