@@ -179,11 +179,14 @@ class EvalReporter(ConsoleReporter):
             self.write(error + "\n")
 
     def _with_intervals(self):
-        """The rows of the tasks that ran, each done one's headline with its 95% interval:
-        the summary's, or (no summary ran, or it lacks the task) from the samples."""
+        """The rows of the tasks that ran, in the config's order (not the order they
+        ended in, which changes from run to run with -n), each done one's headline with
+        its 95% interval: the summary's, or (no summary ran, or it lacks the task) from
+        the samples."""
         summarized = {t["task"]: t["metrics"] for t in (self.run.summary or {}).get("tasks", [])}
+        order = {name: i for i, name in enumerate(self.run.by_task_name)}
         rows = []
-        for name, state, model, headline, where, notes in self.rows:
+        for name, state, model, headline, where, notes in sorted(self.rows, key=lambda row: order[row[0]]):
             if state == "done":
                 metrics = summarized.get(self.run.by_task_name[name].id)
                 headline = (_metric_with_ci(metrics[0]) if metrics else _with_interval(where)) or headline

@@ -54,6 +54,22 @@ def test_without_docker_the_example_runs_with_runtime_process(tmp_path, state):
             assert row.split()[1] == "done" and interval in row, text
 
 
+def test_the_end_table_lists_tasks_in_the_configs_order_whatever_order_they_end_in(tmp_path, state):
+    out = tmp_path / "results"
+    tasks = [{"name": "gsm8k", "id": "slow",
+              "overrides": {"config.params.limit_samples": 4, "config.params.parallelism": 1}},
+             {"name": "gsm8k", "id": "fast", "overrides": {"config.params.limit_samples": 1}}]
+    with FakeEndpoint(Gsm8kModel(right={0}), latency=1.0) as ep:
+        cfg = process_config(tmp_path / "p.yaml", ep.chat_url, out, tasks)
+        run = evaltasks_cli("run", "--config", str(cfg), "-n", "2")
+    assert run.returncode == 0, run.stdout + run.stderr
+    done = [line.split()[1] for line in run.stdout.splitlines() if line.startswith("done ")]
+    assert done == ["eval:fast", "eval:slow"], run.stdout       # 1 request of 1 s against 4 in a row
+    table = [line.split()[0] for line in run.stdout.split("\n\n")[-1].splitlines()[1:]
+             if line.lstrip().startswith("eval:")]
+    assert table == ["eval:slow", "eval:fast"], run.stdout
+
+
 def test_runtime_docker_without_a_daemon_names_runtime_process(tmp_path, state):
     cfg = write_config(tmp_path / "d.yaml", "http://127.0.0.1:9/v1/chat/completions", tmp_path / "out")
     run = evaltasks_cli("run", "--config", str(cfg), "--skip-preflight")
