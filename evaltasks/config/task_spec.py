@@ -23,6 +23,11 @@ def task_id(name: str) -> str | None:
     return name[len(prefix):] if name.startswith(prefix) else None
 
 
+def id_of(name: str) -> str:
+    """The task a user names by its id or by its doit name (``eval:<id>``, as a run's lines print it)."""
+    return task_id(name) or name
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     id: str             # unique in the config; names the task directory and `eval:<id>`

@@ -75,7 +75,7 @@ class Run:
     def select(self, names):
         """Only these tasks were asked for: ids, or doit's names (``eval:<id>``;
         ``eval`` or nothing means all)."""
-        ids = [task_spec.task_id(name) or name for name in names]
+        ids = [task_spec.id_of(name) for name in names]
         if ids and task_spec.GROUP not in ids:
             self.selected = [i for i in ids if i in {s.id for s in self.specs}]
 

@@ -96,5 +96,5 @@ def run_tasks(run, selected=(), jobs=None, keep_going=False, force=False):
         doit_args.append("--continue")
     if force:
         doit_args.append("--always-execute")
-    doit_args += [task_spec.doit_name(task_spec.task_id(t) or t) for t in selected]
+    doit_args += [task_spec.doit_name(task_spec.id_of(t)) for t in selected]
     return DoitMain(ModuleTaskLoader(namespace)).run(doit_args)

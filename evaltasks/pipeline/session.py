@@ -49,8 +49,8 @@ def open(config_path: str | None, overrides: Sequence[str] = (), selected: Seque
         raise SessionError(f"{config_path}: {e}") from None
     if not doit_names:
         ids = [spec.id for spec in run.specs]
-        for task in selected:       # an id, or its doit name (eval:<id>) as the run's lines print it
-            if (task_spec.task_id(task) or task) not in ids:
+        for task in selected:
+            if task_spec.id_of(task) not in ids:
                 raise SessionError(f"-t {task}: no such task in this config (tasks: {', '.join(ids)})")
     run.select(selected)
     if dry_run:

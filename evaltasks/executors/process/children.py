@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from evaltasks.executors.job import DATA_ENV, RESPONSE_CACHE_ENV
-from evaltasks.executors.running import Running
 from evaltasks.harness import secrets as secret_pipe
 from evaltasks.harness.files import write_json_atomic
 
@@ -152,13 +151,6 @@ def _oom_killed(pid):
     if done.returncode != 0:
         return None
     return re.search(rf"(Killed process|oom-kill:.*pid=){pid}\b", done.stdout) is not None
-
-
-class Processes(Running):
-    """The harness processes this launcher started and that have not ended."""
-
-    def __init__(self):
-        super().__init__(stop, key=lambda record: record.pid, grace=GRACE)
 
 
 def find(output_dir, invocation=None, job=None):

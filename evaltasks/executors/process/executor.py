@@ -18,6 +18,14 @@ def _children():
     return children
 
 
+class Processes(Running):
+    """The harness processes this launcher started and that have not ended
+    (``children.launch`` adds and discards them; stopping one imports children.py)."""
+
+    def __init__(self):
+        super().__init__(_stop, key=lambda record: record.pid, grace=None)
+
+
 def _stop(record, grace):
     children = _children()
     children.stop(record, children.GRACE if grace is None else grace)
@@ -32,7 +40,7 @@ class ProcessExecutor(Executor):
     def __init__(self, execution):
         super().__init__(execution)
         docker_args.parse(execution.extra_docker_args)      # JobEnv.check's: refused now, in one line
-        self.processes = Running(_stop, key=lambda record: record.pid, grace=None)    # children.Processes'
+        self.processes = Processes()
         self.venv = None
 
     def refuses(self, specs, confirmed_unsafe_code):

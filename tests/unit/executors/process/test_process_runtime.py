@@ -24,6 +24,7 @@ from evaltasks.pipeline import actions as runner
 from evaltasks.executors.process import venv
 from evaltasks.executors.job import JobEnv
 from evaltasks.executors.base import unsafe_code_refusal
+from evaltasks.executors.process.executor import Processes
 from evaltasks.config.sections import Execution
 from evaltasks.harness import benchmarks
 
@@ -141,7 +142,7 @@ def test_the_harness_process_gets_the_key_over_stdin_not_its_environment(tmp_pat
                      evaluation={"tasks": [{"name": "gsm8k", "overrides": {"config.params.limit_samples": 2}}]})
         [spec] = plan.task_specs(config.load(str(tmp_path / "k.yaml")), "feedc0ffee00")
         done = []
-        thread = start(spec, harness_venv, process.Processes(), done)
+        thread = start(spec, harness_venv, Processes(), done)
         assert wait_for(lambda: ep.requests, 60), Path(spec.log).read_text()
         [pid] = running(spec.task_dir)
         environ = Path(f"/proc/{pid}/environ").read_bytes()
@@ -158,7 +159,7 @@ def test_gsm8k_scores_as_in_the_container(tmp_path, gsm8k_endpoint, harness_venv
     assert doit(f"config={write_config(tmp_path / 'd.yaml', gsm8k_endpoint.chat_url, in_docker, tasks)}").returncode == 0
     [spec] = specs_for(tmp_path / "p.yaml", gsm8k_endpoint.chat_url, tmp_path / "process", tasks)
     done = []
-    start(spec, harness_venv, process.Processes(), done).join(120)
+    start(spec, harness_venv, Processes(), done).join(120)
     assert done == [process.Outcome(code=0)], Path(spec.log).read_text()
     assert scores(tmp_path / "process") == scores(in_docker)
     assert sum(s[3] for s in scores(in_docker)) == 8        # 2 of every 3 right
@@ -209,7 +210,7 @@ def sleeping_task(tmp_path, harness_venv):
         tasks = [{"name": "humaneval", "overrides": {"config.params.limit_samples": 1,
                                                      "config.params.extra.timeout": 120}}]
         [spec] = specs_for(tmp_path / "h.yaml", ep.chat_url, tmp_path / "out", tasks)
-        done, processes = [], process.Processes()
+        done, processes = [], Processes()
         thread = start(spec, harness_venv, processes, done)
         assert wait_for(lambda: running(SLEEPER), 60), Path(spec.log).read_text()
         yield spec, done, thread
@@ -235,7 +236,7 @@ def test_a_kill_from_outside_is_not_taken_for_a_stop(tmp_path, harness_venv):
     with FakeEndpoint(latency=60) as ep:
         [spec] = specs_for(tmp_path / "g.yaml", ep.chat_url, tmp_path / "out")
         done = []
-        thread = start(spec, harness_venv, process.Processes(), done)
+        thread = start(spec, harness_venv, Processes(), done)
         assert wait_for(lambda: len(ep.requests) > 0, 60)
         [record] = process.find(spec.output_dir)
         os.kill(record.pid, 9)
