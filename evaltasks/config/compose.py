@@ -55,14 +55,15 @@ class Config:
         return self.execution.output_dir
 
 
-def load(path: str, overrides=(), cwd: str | None = None) -> Config:
+def load(path: str, overrides=(), cwd: str | None = None, code_signature: str | None = None) -> Config:
     """Load, compose and validate ``path``; ``overrides`` are ``"a.b.c=value"`` strings,
     applied before interpolations are resolved. Relative paths (the file,
     ``output_dir``) are taken from ``cwd``. A problem that an override made
-    raises OverrideError naming that override, so the file is not blamed."""
+    raises OverrideError naming that override, so the file is not blamed.
+    ``code_signature``: remembered.code_signature(), when the caller took it."""
     cwd = cwd or os.getcwd()
     try:
-        return _load(path, overrides, cwd)
+        return _load(path, overrides, cwd, code_signature)
     except OverrideError:
         raise
     except ConfigError as e:
@@ -80,14 +81,14 @@ def load(path: str, overrides=(), cwd: str | None = None) -> Config:
     raise OverrideError(str(problem), overrides[-1]) from None
 
 
-def _load(path, overrides, cwd):
+def _load(path, overrides, cwd, signature=None):
     file = os.path.normpath(os.path.join(cwd, path))
     try:
         with open(file, "rb") as f:
             text = f.read()
     except OSError:
         text = None     # read_yaml says what is wrong
-    key = remembered.key(file, text, overrides, cwd) if text is not None else None
+    key = remembered.key(file, text, overrides, cwd, signature) if text is not None else None
     kept = key and remembered.recall(file, key)
     if kept:
         data, resolved = kept

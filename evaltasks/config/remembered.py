@@ -54,16 +54,21 @@ def code_signature(root=None):
     return "\n".join(sorted(found))
 
 
-def code_digest() -> str:
-    """A short digest of ``code_signature``: the run history keys what it reuses
-    of an up-to-date task's record by it (state/history.record_up_to_date)."""
-    return hashlib.sha256(code_signature().encode("utf-8", "surrogateescape")).hexdigest()[:16]
+def code_digest(signature: str | None = None) -> str:
+    """A short digest of ``code_signature`` (``signature``, when the caller took it
+    already): the run history keys what it reuses of an up-to-date task's record
+    by it (state/history.record_up_to_date)."""
+    signature = code_signature() if signature is None else signature
+    return hashlib.sha256(signature.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
-def key(file: str, text: bytes, overrides, cwd: str) -> str:
-    """The digest of everything a keepable config's loading reads."""
+def key(file: str, text: bytes, overrides, cwd: str, signature: str | None = None) -> str:
+    """The digest of everything a keepable config's loading reads; ``signature``:
+    ``code_signature()``, when the caller took it already (a run takes it once:
+    ~1 ms each time)."""
     h = hashlib.sha256()
-    for part in (evaltasks.__version__, code_signature(), file, cwd, os.path.expanduser("~"),
+    signature = code_signature() if signature is None else signature
+    for part in (evaltasks.__version__, signature, file, cwd, os.path.expanduser("~"),
                  "\0".join(overrides)):
         h.update(part.encode("utf-8", "surrogateescape") + b"\1")
     h.update(text)

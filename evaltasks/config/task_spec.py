@@ -30,6 +30,7 @@ def id_of(name: str) -> str:
 
 @dataclass(frozen=True)
 class TaskSpec:
+    """One task as planned: everything the pipeline, an executor and the harness need."""
     id: str             # unique in the config; names the task directory and `eval:<id>`
     name: str           # as written in the config
     benchmark: str      # the catalog's canonical name

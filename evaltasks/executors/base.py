@@ -44,6 +44,8 @@ class Unavailable(Exception):
 
 @dataclass(frozen=True)
 class Outcome:
+    """How a job ended, as its executor tells it. (A docstring on every dataclass: without
+    one, dataclass builds it from the signature, with inspect, when the module is imported.)"""
     exit_code: int | None       # None: the job ended without one (removed, cancelled, killed by a signal)
     reason: str | None = None   # one line when it did not succeed
     out_of_memory: bool = False

@@ -35,6 +35,7 @@ class Mount:
 
 @dataclass(frozen=True)
 class JobEnv:
+    """What a job's harness is given besides its task directory: its folders and variables."""
     task_dir: str
     data_folder: str            # the host folder of the task's data (datasets.data_folder)
     response_cache: str = None  # host folder of the cached replies; None when caching is off

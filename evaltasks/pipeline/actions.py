@@ -29,7 +29,7 @@ class Run:
     """One invocation: the state its tasks share inside one launcher process."""
 
     def __init__(self, cfg, invocation=None, overrides=(), forced=False, keep_going=False,
-                 confirm_unsafe_code=False, refresh_cache=False):
+                 confirm_unsafe_code=False, refresh_cache=False, code=None):
         from evaltasks.state.history import History
         from evaltasks.pipeline.lock import OutputDirLock
 
@@ -62,6 +62,7 @@ class Run:
         self.say = lambda text: None    # a line printed now (the reporter sets it)
         self.server = None
         self.summary = None     # what the summary task wrote (report.summary.build's), once it ran
+        self._code = code       # remembered.code_digest(), when the caller took it
         if cfg.deployment is not None:
             from evaltasks.deploy.lifecycle import ModelServer
 
@@ -70,6 +71,15 @@ class Run:
 
     def doit_tasks(self):
         return plan.doit_tasks(self)
+
+    @property
+    def code(self):
+        """A digest of the launcher's code (remembered.code_digest), taken once per run."""
+        if self._code is None:
+            from evaltasks.config.remembered import code_digest
+
+            self._code = code_digest()
+        return self._code
 
     # -- which tasks will run, and can they -------------------------------
     def select(self, names):

@@ -15,7 +15,6 @@ from doit.reporter import ConsoleReporter
 
 from evaltasks.config import task_spec
 from evaltasks.config.overrides import recorded_override
-from evaltasks.config.remembered import code_digest
 from evaltasks.pipeline import plan
 from evaltasks.harness import layout
 from evaltasks.pipeline.live import LiveProgress
@@ -93,7 +92,7 @@ class EvalReporter(ConsoleReporter):
         if self.unrecorded:
             jobs = [(spec.job_id, spec.results) for _, spec in self.unrecorded]
             self.run.history.record_up_to_date(self.run.invocation, jobs, read=_headline_and_digest,
-                                               code=code_digest())
+                                               code=self.run.code)
             self.recorded += self.unrecorded
             self.unrecorded = []
 

@@ -11,7 +11,7 @@ A problem is one line, ``SessionError``; both callers print it as
 import os
 from collections.abc import Sequence
 
-from evaltasks.config import compose, task_spec
+from evaltasks.config import compose, remembered, task_spec
 from evaltasks.config.errors import ConfigError, OverrideError
 from evaltasks.pipeline.actions import Run
 
@@ -41,8 +41,11 @@ def open(config_path: str | None, overrides: Sequence[str] = (), selected: Seque
         raise SessionError("no config given: run `doit config=path/to/config.yaml` "
                            "or `evaltasks run --config path/to/config.yaml`")
     try:
-        cfg = compose.load(config_path, overrides, cwd=cwd)
-        run = Run(cfg, overrides=overrides, forced=force, keep_going=keep_going, **options)
+        # The launcher's code, read once: the config's memo and the run history both key by it.
+        signature = remembered.code_signature()
+        cfg = compose.load(config_path, overrides, cwd=cwd, code_signature=signature)
+        run = Run(cfg, overrides=overrides, forced=force, keep_going=keep_going,
+                  code=remembered.code_digest(signature), **options)
     except OverrideError as e:       # the file is fine: do not point at it
         raise SessionError(e.where()) from None
     except ConfigError as e:

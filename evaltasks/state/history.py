@@ -190,7 +190,9 @@ class History:
         modification time for an unchanged file). A rerun of 200 up-to-date tasks
         then reads none of their results.json."""
         with self._connect() as conn:
-            before = {row["results_path"]: row for row in conn.execute(
+            previous = conn.cursor()
+            previous.row_factory = None     # plain tuples: 200 sqlite3.Row lookups by name showed
+            before = {row[0]: row[1:] for row in previous.execute(
                 "select j.results_path, j.headline, d.digest, s.size, s.mtime_ns, s.code from jobs j "
                 "join results_stats s on s.job = j.id join results_digests d on d.job = j.id "
                 "where j.invocation = (select p.id from invocations p, invocations i where i.id = ? "
@@ -204,8 +206,8 @@ class History:
                 except OSError:
                     now = None
                 seen = before.get(path)
-                if now and seen and (seen["size"], seen["mtime_ns"], seen["code"]) == now:
-                    headline, found = seen["headline"], seen["digest"]
+                if now and seen and seen[2:] == now:      # (headline, digest, size, mtime_ns, code)
+                    headline, found = seen[:2]
                 else:
                     headline, found = read(path)
                 headlines.append((headline, UP_TO_DATE, job_id, KILLED))

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class DataFile:
+    """One file of a benchmark's data: where it comes from and what it must hash to."""
     name: str            # file name inside the benchmark's data folder
     url: str             # canonical source, used when EVALTASKS_DATA_DIR is not set
     sha256: str = None   # of the file as stored; None when no fixed copy is known
@@ -57,6 +58,7 @@ class DataFile:
 
 @dataclass(frozen=True)
 class Benchmark:
+    """One entry of the catalog: plain data, read without importing the benchmark's module."""
     name: str
     module: str
     description: str
@@ -420,6 +422,9 @@ def resolve(name):
     match on the unqualified part (``harness.name`` → ``name``)."""
     if name == FILE_TASK.name:
         return FILE_TASK
+    bench = CATALOG.get(name)
+    if bench is not None and bench.name == name:     # the usual case, once per planned task
+        return bench
     names = _all_names()
     if name in names:
         return names[name]
