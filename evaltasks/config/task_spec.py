@@ -3,6 +3,7 @@ it, and nothing about how it runs (that is the executor's, from the config's
 ``execution`` section). Built from one of ``Config.tasks`` (config/tasks.py): the pipeline and the
 executors read these, not the resolved tasks' dicts."""
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -28,7 +29,9 @@ def id_of(name: str) -> str:
     return task_id(name) or name
 
 
-@dataclass(frozen=True)
+# eq=False: compared by identity (nothing compares two of them by value), and dataclass's
+# generated __eq__ and __hash__ are two more exec()s at every launcher start.
+@dataclass(frozen=True, eq=False)
 class TaskSpec:
     """One task as planned: everything the pipeline, an executor and the harness need."""
     id: str             # unique in the config; names the task directory and `eval:<id>`
@@ -67,11 +70,13 @@ class TaskSpec:
     def doit_name(self) -> str:
         return doit_name(self.id)
 
-    @property
+    # Computed once (cached_property stores into the instance's __dict__, which a frozen
+    # dataclass allows): the plan, the reporter and the history ask each a few times per task.
+    @functools.cached_property
     def results(self) -> str:
         return layout.results(self.task_dir)
 
-    @property
+    @functools.cached_property
     def log(self) -> str:
         return layout.job_log(self.task_dir, self.job_id)
 

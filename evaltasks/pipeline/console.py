@@ -40,6 +40,7 @@ class EvalReporter(ConsoleReporter):
         self.up_to_date = []
         self.recorded = []      # (doit name, spec) of the up-to-date tasks the history has heard of
         self.unrecorded = []    # up-to-date tasks the history has not heard of yet
+        self.unlisted = None    # the invocation's jobs, until the history has them (_record_jobs)
         self.stop_reason = None
         self.started = {}
         self.failed = False
@@ -58,9 +59,8 @@ class EvalReporter(ConsoleReporter):
         specs = [s for name, s in self.run.by_task_name.items() if name in selected or task_spec.GROUP in selected]
         self.run.history.start_invocation(
             self.run.invocation, self.run.cfg.file, self.run.cfg.output_dir,
-            [recorded_override(o) for o in self.run.overrides],
-            [(s.job_id, s.id, s.results, s.log) for s in specs], executor=self.run.executor.name,
-            models={s.job_id: s.endpoint["model_id"] for s in specs})
+            [recorded_override(o) for o in self.run.overrides], [])
+        self.unlisted = specs
         jobs = ", ".join(f"{s.job_id} ({s.id})" for s in specs[:NAMED_UP_TO_DATE])
         if len(specs) > NAMED_UP_TO_DATE:
             jobs += f", … {len(specs)} jobs in all"
@@ -69,7 +69,7 @@ class EvalReporter(ConsoleReporter):
         self.live.start()
 
     def execute_task(self, task):
-        self._record_up_to_date()
+        self._record_jobs()
         spec = self._spec(task)
         if task.name == "_prepare":
             self.write(f"preparing: {self.run.executor.preparing}\n")
@@ -87,6 +87,23 @@ class EvalReporter(ConsoleReporter):
         if spec:
             self.unrecorded.append((task.name, spec))
             self.up_to_date.append(task.name)
+
+    def _record_jobs(self):
+        """The history hears of the invocation's jobs once, before the first task
+        runs or fails, or at the end: in one transaction with the tasks found up
+        to date so far, written as such at once (a rerun of 200 up-to-date tasks
+        then records each job once, not as pending and then as up to date); and
+        of the tasks found up to date since, each time."""
+        if self.unlisted is None:
+            return self._record_up_to_date()
+        specs, self.unlisted = self.unlisted, None
+        self.run.history.add_jobs(
+            self.run.invocation, [(s.job_id, s.id, s.results, s.log) for s in specs],
+            executor=self.run.executor.name, models={s.job_id: s.endpoint["model_id"] for s in specs},
+            up_to_date=[(spec.job_id, spec.results) for _, spec in self.unrecorded],
+            read=_headline_and_digest, code=self.run.code)
+        self.recorded += self.unrecorded
+        self.unrecorded = []
 
     def _record_up_to_date(self):
         if self.unrecorded:
@@ -129,6 +146,7 @@ class EvalReporter(ConsoleReporter):
             self.write(f"done       {task.name}  {headline}  in {took:.1f}s\n")
 
     def add_failure(self, task, fail):
+        self._record_jobs()
         message = (getattr(fail, "message", "") or fail.get_msg()).strip().splitlines()
         if task.name == "_deploy":      # one line, then the server log's last lines
             self.stop_reason = f"cannot start: {message[0] if message else 'model server failed'}"
@@ -161,7 +179,7 @@ class EvalReporter(ConsoleReporter):
         self.write(f"{state:<10} {task.name}  {message}\n")
 
     def complete_run(self):
-        self._record_up_to_date()
+        self._record_jobs()
         self.live.stop()
         status = (states.FAILED if self.failed or self.runtime_errors
                   else states.KILLED if self.killed else states.SUCCESS)

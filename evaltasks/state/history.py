@@ -117,18 +117,36 @@ class History:
     def start_invocation(self, invocation, config, output_dir, overrides, jobs, executor="docker", models=None):
         """Record an invocation and its jobs (``[(job_id, task, results, log)]``) as
         pending, to be run by ``executor`` (its name); ``models``: job id → the
-        model_id it asks."""
+        model_id it asks. The jobs may come later instead (``add_jobs``)."""
         with self._connect() as conn:
             conn.execute("insert into invocations (id, started, finished, config, output_dir, overrides, "
                          "pid, host, status) values (?,?,?,?,?,?,?,?,?)",
                          (invocation, time.time(), None, config, output_dir, json.dumps(list(overrides)),
                           os.getpid(), os.uname().nodename, RUNNING))
-            conn.executemany("insert into jobs (id, invocation, task, status, results_path, log_path) "
-                             "values (?,?,?,?,?,?)",
-                             [(j, invocation, t, PENDING, r, l) for j, t, r, l in jobs])
-            conn.executemany("insert or replace into job_handles values (?, ?, ?)",
-                             [(j, executor, None) for j, *_ in jobs])
-            conn.executemany("insert or replace into job_models values (?, ?)", (models or {}).items())
+            self._insert_jobs(conn, invocation, jobs, executor, models)
+
+    def add_jobs(self, invocation, jobs, executor="docker", models=None, up_to_date=(), read=None, code=None):
+        """Record ``invocation``'s ``jobs`` as ``start_invocation`` does, in one
+        transaction with those of them already found up to date (``up_to_date``:
+        ``[(job_id, results_path)]``, see ``record_up_to_date``), which are written
+        so at once: a rerun with nothing to do records its 200 jobs in one pass."""
+        with self._connect() as conn:
+            headlines, digests, stats = self._up_to_date_rows(conn, invocation, up_to_date, read, code)
+            self._insert_jobs(conn, invocation, jobs, executor, models, dict(headlines))
+            conn.executemany("insert or replace into results_digests values (?, ?)", digests)
+            conn.executemany("insert or replace into results_stats values (?, ?, ?, ?)", stats)
+
+    @staticmethod
+    def _insert_jobs(conn, invocation, jobs, executor, models, headlines=None):
+        """``headlines``: job id → headline of the jobs that are up to date."""
+        headlines = headlines or {}
+        conn.executemany("insert into jobs (id, invocation, task, status, results_path, log_path, headline) "
+                         "values (?,?,?,?,?,?,?)",
+                         [(j, invocation, t, UP_TO_DATE if j in headlines else PENDING, r, l, headlines.get(j))
+                          for j, t, r, l in jobs])
+        conn.executemany("insert or replace into job_handles values (?, ?, ?)",
+                         [(j, executor, None) for j, *_ in jobs])
+        conn.executemany("insert or replace into job_models values (?, ?)", (models or {}).items())
 
     def update_job(self, job_id, **fields):
         """Set fields of a job; a job already killed keeps that status."""
@@ -190,33 +208,43 @@ class History:
         modification time for an unchanged file). A rerun of 200 up-to-date tasks
         then reads none of their results.json."""
         with self._connect() as conn:
-            previous = conn.cursor()
-            previous.row_factory = None     # plain tuples: 200 sqlite3.Row lookups by name showed
-            before = {row[0]: row[1:] for row in previous.execute(
-                "select j.results_path, j.headline, d.digest, s.size, s.mtime_ns, s.code from jobs j "
-                "join results_stats s on s.job = j.id join results_digests d on d.job = j.id "
-                "where j.invocation = (select p.id from invocations p, invocations i where i.id = ? "
-                "and p.output_dir = i.output_dir and p.id != i.id order by p.started desc limit 1)",
-                (invocation,))}
-            headlines, digests, stats = [], [], []
-            for job_id, path in jobs:
-                try:
-                    st = os.stat(path)      # before reading: a file changed meanwhile is read again next time
-                    now = (st.st_size, st.st_mtime_ns, code)
-                except OSError:
-                    now = None
-                seen = before.get(path)
-                if now and seen and seen[2:] == now:      # (headline, digest, size, mtime_ns, code)
-                    headline, found = seen[:2]
-                else:
-                    headline, found = read(path)
-                headlines.append((headline, UP_TO_DATE, job_id, KILLED))
-                digests.append((job_id, found))
-                if now:
-                    stats.append((job_id, *now))
-            conn.executemany("update jobs set headline = ?, status = ? where id = ? and status != ?", headlines)
+            headlines, digests, stats = self._up_to_date_rows(conn, invocation, jobs, read, code)
+            conn.executemany("update jobs set headline = ?, status = ? where id = ? and status != ?",
+                             [(headline, UP_TO_DATE, job_id, KILLED) for job_id, headline in headlines])
             conn.executemany("insert or replace into results_digests values (?, ?)", digests)
             conn.executemany("insert or replace into results_stats values (?, ?, ?, ?)", stats)
+
+    @staticmethod
+    def _up_to_date_rows(conn, invocation, jobs, read, code):
+        """``record_up_to_date``'s rows for ``jobs``: ``[(job_id, headline)]``,
+        ``[(job_id, digest)]`` and ``[(job_id, size, mtime_ns, code)]``."""
+        if not jobs:
+            return [], [], []
+        previous = conn.cursor()
+        previous.row_factory = None     # plain tuples: 200 sqlite3.Row lookups by name showed
+        before = {row[0]: row[1:] for row in previous.execute(
+            "select j.results_path, j.headline, d.digest, s.size, s.mtime_ns, s.code from jobs j "
+            "join results_stats s on s.job = j.id join results_digests d on d.job = j.id "
+            "where j.invocation = (select p.id from invocations p, invocations i where i.id = ? "
+            "and p.output_dir = i.output_dir and p.id != i.id order by p.started desc limit 1)",
+            (invocation,))}
+        headlines, digests, stats = [], [], []
+        for job_id, path in jobs:
+            try:
+                st = os.stat(path)      # before reading: a file changed meanwhile is read again next time
+                now = (st.st_size, st.st_mtime_ns, code)
+            except OSError:
+                now = None
+            seen = before.get(path)
+            if now and seen and seen[2:] == now:      # (headline, digest, size, mtime_ns, code)
+                headline, found = seen[:2]
+            else:
+                headline, found = read(path)
+            headlines.append((job_id, headline))
+            digests.append((job_id, found))
+            if now:
+                stats.append((job_id, *now))
+        return headlines, digests, stats
 
     def orphans_removed(self, invocation, by, kind="container"):
         """The jobs (``kind``: container, process, ...) of ``invocation``, whose launcher

@@ -44,7 +44,9 @@ import importlib
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
+# eq=False (and for Benchmark): compared by identity; dataclass's generated __eq__ and
+# __hash__ are two more exec()s at every launcher start.
+@dataclass(frozen=True, eq=False)
 class DataFile:
     """One file of a benchmark's data: where it comes from and what it must hash to."""
     name: str            # file name inside the benchmark's data folder
@@ -56,7 +58,7 @@ class DataFile:
                              # when the user has a token, and read when it is the one there
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Benchmark:
     """One entry of the catalog: plain data, read without importing the benchmark's module."""
     name: str
