@@ -1,6 +1,5 @@
 """``execution.extra_docker_args``: docker-CLI syntax → docker SDK ``containers.run`` kwargs."""
 
-import ipaddress
 import os
 import re
 import shlex
@@ -150,6 +149,8 @@ def check_reachable(url, network_mode, task_id):
 
 
 def _is_loopback_ip(host):
+    import ipaddress    # here: ~1 ms, and a process run parses extra_docker_args without asking this
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
