@@ -6,8 +6,10 @@ Until 2026-12-05 the layout was ``ab/cd/<sha256>.json``: a new folder for nearly
 every reply of a fresh cache, whose cost in the kernel moved a lot and at times
 was most of the harness's CPU per request (get + put: 385 µs of system time per
 reply against 50 µs with one level; bench/RESULTS.md, issue 22). Entries in that
-layout are still read (one more failed open per miss), so a cache written by an
-older evaltasks re-sends nothing.
+layout are still read, so a cache written by an older evaltasks re-sends
+nothing; a cache that has none (no folder in it has subfolders, which a
+folder's link count tells) is not searched for them: one failed open per miss,
+not two.
 
 Each reply is stored the moment it arrives, by an atomic rename, so a killed run
 keeps every finished response and several containers can share one cache. The
@@ -40,6 +42,7 @@ def sample_number(item):
 class ResponseCache:
     def __init__(self, root):
         self.root = root
+        self._older = None      # whether any entry may be in the older layout; known at the first get
 
     @staticmethod
     def key(model_id, payload, sample=0):
@@ -59,7 +62,10 @@ class ResponseCache:
         hand, a full disk) counts as a miss, and the next reply replaces it."""
         reply = _read(self.path(key))
         if reply is None:
-            reply = _read(self.older_path(key))
+            if self._older is None:
+                self._older = _has_subfolders(self.root)
+            if self._older:
+                reply = _read(self.older_path(key))
         return reply
 
     def put(self, key, reply):
@@ -69,6 +75,18 @@ class ResponseCache:
         # same, and the file a power cut might leave empty reads as a miss (get).
         # The fsync and mkstemp per reply were 40% of the harness's CPU per request.
         write_atomic(path, json.dumps(reply), durable=False)
+
+
+def _has_subfolders(root):
+    """Whether a folder in ``root`` has folders in it (the older layout's ``ab/cd``):
+    its link count is 2 plus its subfolders; a file system that does not count
+    them (btrfs says 1) is taken to have some."""
+    try:
+        with os.scandir(root) as entries:
+            return any(e.is_dir(follow_symlinks=False) and e.stat(follow_symlinks=False).st_nlink != 2
+                       for e in entries)
+    except OSError:
+        return True
 
 
 def _read(path):

@@ -56,6 +56,17 @@ def test_a_cache_written_in_the_older_layout_is_still_read(tmp_path):
     assert responses.get(key) == newer
 
 
+def test_a_cache_with_no_older_entries_is_not_searched_for_them(tmp_path, monkeypatch):
+    # One failed open per miss, not two: on a fresh cache every request is a miss.
+    read = []
+    monkeypatch.setattr(cache, "_read", lambda path: read.append(path))
+    responses = ResponseCache(str(tmp_path))
+    (tmp_path / "ab").mkdir()                   # a folder of the current layout: files only
+    key = ResponseCache.key("m", PAYLOAD)
+    assert responses.get(key) is None
+    assert read == [responses.path(key)]
+
+
 def test_unreadable_entries_are_misses_and_get_replaced(tmp_path):
     responses = ResponseCache(str(tmp_path))
     for i, junk in enumerate(["", '{"choices": [', "[1, 2]"]):
