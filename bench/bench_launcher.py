@@ -64,9 +64,12 @@ def figures(runs):
 
 
 def ratios(runs, baseline):
-    """``runs``' medians over ``baseline``'s, CPU and wall."""
+    """``runs``' medians over ``baseline``'s, CPU and wall; and the median of the
+    ratios round by round (each run over the bare run timed beside it: steadier
+    when the machine's speed drifts during the bench)."""
     ratio = lambda i: statistics.median(r[i] for r in runs) / statistics.median(r[i] for r in baseline)
-    return f"{ratio(1):.2f}x CPU, {ratio(0):.2f}x wall of"
+    paired = statistics.median(r[1] / b[1] for r, b in zip(runs, baseline))
+    return f"{ratio(1):.3f}x CPU (paired {paired:.3f}x), {ratio(0):.3f}x wall of"
 
 
 BARE_DODO = """\

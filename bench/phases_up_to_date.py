@@ -54,8 +54,10 @@ def wrap(owner, name, label):
 wrap(doit_entry.session, "open", "session.open")
 wrap(compose, "load", "  of which compose.load")
 wrap(base, "choose", "  of which executors.choose")
-for name in ("initialize", "_record_up_to_date", "complete_run"):
-    wrap(console.EvalReporter, name, f"history: {name}")
+# _record_jobs: since 2026-12-06 the jobs are recorded there (with the up-to-date ones), not in initialize.
+for name in ("initialize", "_record_jobs", "_record_up_to_date", "complete_run"):
+    if hasattr(console.EvalReporter, name):
+        wrap(console.EvalReporter, name, f"history: {name}")
 tasks = plan.doit_tasks
 def doit_tasks(run):
     generated = tasks(run)
