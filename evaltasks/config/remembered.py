@@ -29,7 +29,7 @@ import re
 
 import evaltasks
 from evaltasks.data.cache_dir import cache_dir
-from evaltasks.harness.files import atomic_file
+from evaltasks.harness.files import atomic_file, tree
 
 FOLDER = "configs"
 PACKAGE = os.path.dirname(os.path.abspath(evaltasks.__file__))
@@ -40,18 +40,8 @@ _RESOLVER = re.compile(r"\$\{[^}]*:")
 def code_signature(root=None):
     """Path, size and modification time of every file of the evaltasks package
     (its bytecode caches aside), sorted: any edit, checkout or upgrade changes it."""
-    found = []
-    stack = [root or PACKAGE]
-    while stack:
-        with os.scandir(stack.pop()) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    if entry.name != "__pycache__":
-                        stack.append(entry.path)
-                elif entry.name.endswith((".py", ".yaml", ".yml", ".json", ".txt")):
-                    st = entry.stat()
-                    found.append(f"{entry.path}\0{st.st_size}\0{st.st_mtime_ns}")
-    return "\n".join(sorted(found))
+    found = tree(root or PACKAGE, (".py", ".yaml", ".yml", ".json", ".txt"))
+    return "\n".join(sorted(f"{path}\0{st.st_size}\0{st.st_mtime_ns}" for path, st in found))
 
 
 def code_digest(signature: str | None = None) -> str:

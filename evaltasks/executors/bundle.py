@@ -18,7 +18,7 @@ from pathlib import Path
 
 from evaltasks.data.cache_dir import cache_dir
 from evaltasks.harness import benchmarks
-from evaltasks.harness.files import write_atomic
+from evaltasks.harness.files import tree, write_atomic
 
 # The package root: this module is evaltasks/executors/bundle.py.
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -43,18 +43,8 @@ def harness_files():
 
 def _harness_listing():
     """``(path, stat)`` of every harness file, in the order of their paths' parts
-    (as pathlib sorts them: the digests depend on it). os.scandir, not pathlib's
-    rglob: a third of the time, which every run with nothing to do paid."""
-    found, stack = [], [str(HARNESS)]
-    while stack:
-        with os.scandir(stack.pop()) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    if entry.name != "__pycache__":
-                        stack.append(entry.path)
-                elif entry.is_file():
-                    found.append((entry.path, entry.stat()))
-    return sorted(found, key=lambda f: f[0].split(os.sep))
+    (as pathlib sorts them: the digests depend on it)."""
+    return sorted(tree(str(HARNESS)), key=lambda f: f[0].split(os.sep))
 
 
 def file_digest(paths):
