@@ -303,6 +303,29 @@ def test_an_up_to_date_rerun_reuses_what_it_recorded_only_while_the_file_is_unch
     assert rerun("i6") == ("up-to-date", "", None) and len(read) == 5
 
 
+def test_jobs_recorded_late_come_in_with_the_up_to_date_ones_already_so(tmp_path):
+    # A run records its jobs with the first task that runs, or at its end: those
+    # found up to date by then are written as such at once, the others pending,
+    # and a rerun still reuses what the last one recorded of an unchanged file.
+    h = History(str(tmp_path / "h.db"))
+    done, todo = tmp_path / "a.json", tmp_path / "b.json"
+    done.write_text(json.dumps({"metrics": {"accuracy": {"value": 0.5, "n": 2}}}))
+    read = []
+    reader = lambda path: read.append(path) or ("accuracy=0.5000", "digest a")
+    for invocation in ("i1", "i2"):
+        h.start_invocation(invocation, "c.yaml", str(tmp_path), [], [])
+        assert h.jobs(invocation) == []         # until the first task runs, or the end
+        h.add_jobs(invocation, [(f"{invocation}.0", "a", str(done), "la"), (f"{invocation}.1", "b", str(todo), "lb")],
+                   executor="process", models={f"{invocation}.0": "m", f"{invocation}.1": "m"},
+                   up_to_date=[(f"{invocation}.0", str(done))], read=reader, code="code-1")
+        h.finish_invocation(invocation, "success")
+        jobs = h.jobs(invocation)
+        assert [(j["status"], j["headline"], j["results_digest"], j["executor"], j["model"]) for j in jobs] == [
+            ("up-to-date", "accuracy=0.5000", "digest a", "process", "m"),
+            ("not-run", None, None, "process", "m")]
+    assert read == [str(done)]      # the second run took the first one's record
+
+
 @pytest.mark.docker
 def test_kill_stops_an_orphaned_job(tmp_path, state, docker_client, data_dir):
     out = tmp_path / "results"
