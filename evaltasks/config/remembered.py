@@ -29,7 +29,7 @@ import re
 
 import evaltasks
 from evaltasks.data.cache_dir import cache_dir
-from evaltasks.harness.files import atomic_file, tree
+from evaltasks.harness.files import atomic_file, tree, tree_signature
 
 FOLDER = "configs"
 PACKAGE = os.path.dirname(os.path.abspath(evaltasks.__file__))
@@ -40,8 +40,7 @@ _RESOLVER = re.compile(r"\$\{[^}]*:")
 def code_signature(root=None):
     """Path, size and modification time of every file of the evaltasks package
     (its bytecode caches aside), sorted: any edit, checkout or upgrade changes it."""
-    found = tree(root or PACKAGE, (".py", ".yaml", ".yml", ".json", ".txt"))
-    return "\n".join(sorted(f"{path}\0{st.st_size}\0{st.st_mtime_ns}" for path, st in found))
+    return tree_signature(tree(root or PACKAGE, (".py", ".yaml", ".yml", ".json", ".txt")))
 
 
 def code_digest(signature: str | None = None) -> str:

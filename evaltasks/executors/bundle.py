@@ -18,7 +18,7 @@ from pathlib import Path
 
 from evaltasks.data.cache_dir import cache_dir
 from evaltasks.harness import benchmarks
-from evaltasks.harness.files import tree, write_atomic
+from evaltasks.harness.files import tree, tree_signature, write_atomic
 
 # The package root: this module is evaltasks/executors/bundle.py.
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -38,13 +38,13 @@ class BundleError(Exception):
 
 def harness_files():
     """Every file of the harness's code, as installed in an image or a venv."""
-    return [Path(path) for path, _ in _harness_listing()]
+    return _in_order(tree(str(HARNESS)))
 
 
-def _harness_listing():
-    """``(path, stat)`` of every harness file, in the order of their paths' parts
-    (as pathlib sorts them: the digests depend on it)."""
-    return sorted(tree(str(HARNESS)), key=lambda f: f[0].split(os.sep))
+def _in_order(found):
+    """``tree``'s files as Paths, in the order of their paths' parts (as pathlib
+    sorts them: the digests depend on it)."""
+    return [Path(path) for path, _ in sorted(found, key=lambda f: f[0].split(os.sep))]
 
 
 def file_digest(paths):
@@ -132,10 +132,9 @@ def task_code_digest(benchmark_module):
     and hashing every file was ~2.5 ms of each run with nothing to do, and any
     edit, checkout or upgrade changes a modification time. A memo that cannot be
     read or written only means computing the digest."""
-    listing = _harness_listing()
-    signature = hashlib.sha256("\n".join(f"{p}\0{st.st_size}\0{st.st_mtime_ns}"
-                                         for p, st in listing).encode("utf-8", "surrogateescape"))
-    memo = cache_dir() / "code" / f"{signature.hexdigest()[:32]}-{benchmark_module}"
+    found = tree(str(HARNESS))
+    signature = hashlib.sha256(tree_signature(found).encode("utf-8", "surrogateescape")).hexdigest()
+    memo = cache_dir() / "code" / f"{signature[:32]}-{benchmark_module}"
     try:
         with open(memo, encoding="ascii") as f:
             kept = f.read()
@@ -143,7 +142,7 @@ def task_code_digest(benchmark_module):
             return kept
     except (OSError, ValueError):
         pass
-    digest = _task_code_digest([Path(p) for p, _ in listing], benchmark_module)
+    digest = _task_code_digest(_in_order(found), benchmark_module)
     try:
         memo.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(str(memo), digest, durable=False)

@@ -111,6 +111,13 @@ def tree(root, suffixes=None):
     return found
 
 
+def tree_signature(found):
+    """Path, size and modification time of each of ``tree``'s ``found``, sorted by
+    path, a line each: what the launcher keys its memos of its own code by (any
+    edit, checkout or upgrade changes it)."""
+    return "\n".join(f"{path}\0{st.st_size}\0{st.st_mtime_ns}" for path, st in sorted(found))
+
+
 def sha256_file(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:

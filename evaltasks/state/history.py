@@ -131,10 +131,8 @@ class History:
         ``[(job_id, results_path)]``, see ``record_up_to_date``), which are written
         so at once: a rerun with nothing to do records its 200 jobs in one pass."""
         with self._connect() as conn:
-            headlines, digests, stats = self._up_to_date_rows(conn, invocation, up_to_date, read, code)
+            headlines = self._up_to_date_results(conn, invocation, up_to_date, read, code)
             self._insert_jobs(conn, invocation, jobs, executor, models, dict(headlines))
-            conn.executemany("insert or replace into results_digests values (?, ?)", digests)
-            conn.executemany("insert or replace into results_stats values (?, ?, ?, ?)", stats)
 
     @staticmethod
     def _insert_jobs(conn, invocation, jobs, executor, models, headlines=None):
@@ -208,18 +206,16 @@ class History:
         modification time for an unchanged file). A rerun of 200 up-to-date tasks
         then reads none of their results.json."""
         with self._connect() as conn:
-            headlines, digests, stats = self._up_to_date_rows(conn, invocation, jobs, read, code)
+            headlines = self._up_to_date_results(conn, invocation, jobs, read, code)
             conn.executemany("update jobs set headline = ?, status = ? where id = ? and status != ?",
                              [(headline, UP_TO_DATE, job_id, KILLED) for job_id, headline in headlines])
-            conn.executemany("insert or replace into results_digests values (?, ?)", digests)
-            conn.executemany("insert or replace into results_stats values (?, ?, ?, ?)", stats)
 
     @staticmethod
-    def _up_to_date_rows(conn, invocation, jobs, read, code):
-        """``record_up_to_date``'s rows for ``jobs``: ``[(job_id, headline)]``,
-        ``[(job_id, digest)]`` and ``[(job_id, size, mtime_ns, code)]``."""
+    def _up_to_date_results(conn, invocation, jobs, read, code):
+        """Write the results digest and stats of ``record_up_to_date``'s ``jobs``;
+        return their ``[(job_id, headline)]`` for the caller's jobs rows."""
         if not jobs:
-            return [], [], []
+            return []
         previous = conn.cursor()
         previous.row_factory = None     # plain tuples: 200 sqlite3.Row lookups by name showed
         before = {row[0]: row[1:] for row in previous.execute(
@@ -244,7 +240,9 @@ class History:
             digests.append((job_id, found))
             if now:
                 stats.append((job_id, *now))
-        return headlines, digests, stats
+        conn.executemany("insert or replace into results_digests values (?, ?)", digests)
+        conn.executemany("insert or replace into results_stats values (?, ?, ?, ?)", stats)
+        return headlines
 
     def orphans_removed(self, invocation, by, kind="container"):
         """The jobs (``kind``: container, process, ...) of ``invocation``, whose launcher
