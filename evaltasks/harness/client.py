@@ -99,6 +99,19 @@ def _tls_context():
     return ssl.create_default_context(cafile=bundle)
 
 
+def import_ahead(urls):
+    """Import now what a Client for any of ``urls`` imports when made (TLS
+    support for https, urllib's proxy rules when a ``*_proxy`` variable is set),
+    for a launcher about to import the docker SDK in another thread while it
+    sends its preflight: two threads importing the same modules at once can
+    deadlock on their import locks."""
+    if any(url.startswith("https:") for url in urls):
+        import certifi  # noqa: F401
+        import ssl  # noqa: F401
+    if any(name.lower().endswith("_proxy") for name in os.environ):
+        import urllib.request  # noqa: F401
+
+
 class Client:
     """``observe(outcome, seconds)`` hears of every attempt: the HTTP status, or
     "timeout" / "connection_error" when there was no response."""

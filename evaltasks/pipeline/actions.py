@@ -271,6 +271,14 @@ class Run:
             if preflight.only_inside(url, network) == (send is not None):
                 preflight.check(url, model_id, kind, key_name, send=send, body=body, task=spec.doit_name)
 
+    def import_preflight(self):
+        """Import now all that ``preflight`` will: for an executor about to import
+        in another thread while it runs (two threads importing the same modules
+        at once can deadlock on their import locks)."""
+        from evaltasks.pipeline import preflight
+
+        preflight.imports_done(self.todo)
+
     # -- interrupts ------------------------------------------------------
     def remove_leftovers(self):
         """Jobs of this output dir left by a launcher that was killed outright

@@ -15,7 +15,7 @@ import socket
 from urllib.parse import urlparse
 
 from evaltasks.harness.adapters import Adapter
-from evaltasks.harness.client import EndpointError, probe
+from evaltasks.harness.client import EndpointError, import_ahead, probe
 from evaltasks.harness.model import generation
 
 TIMEOUT = 60   # a cold server may take a while to answer its first request
@@ -36,6 +36,11 @@ def endpoints(specs):
             body = request(e, spec.params if e is spec.endpoint else {})
             seen.setdefault((e["url"], e["model_id"], e["type"], e["api_key_name"], json.dumps(body)), spec)
     return seen
+
+
+def imports_done(specs):
+    """Import all a check of ``specs``' endpoints will (``client.import_ahead``)."""
+    import_ahead([e["url"] for spec in specs for e in [spec.endpoint] + spec.judges])
 
 
 def request(endpoint, params):

@@ -5,6 +5,8 @@ Containers are labelled so a run (or a later one) can find and stop them."""
 
 import os
 import re
+import socket
+import threading
 from pathlib import Path
 
 from evaltasks.executors.docker import args as docker_args
@@ -48,13 +50,69 @@ def connect():
                                 "start it (e.g. `sudo systemctl start docker`) or set DOCKER_HOST") from None
 
 
+class Connecting:
+    """The docker client, connected in a thread of its own once the daemon is
+    known to answer: importing the SDK (requests, urllib3, charset_normalizer)
+    takes ~0.1 s, which a run then spends beside its preflight's request instead
+    of before it. Whether the daemon answers is asked first, at once, with one
+    ``GET /_ping`` on its unix socket, so the preflight still sends nothing when
+    there is no daemon. Any other DOCKER_HOST (tcp, ssh, TLS), or no answer to
+    the ping, takes ``connect``'s own way, which says what is wrong."""
+
+    def __init__(self):
+        self._client, self._error, self._thread = None, None, None
+        if not _pings():
+            self._client = connect()
+            return
+        self._thread = threading.Thread(target=self._connect, name="docker-connect", daemon=True)
+        self._thread.start()
+
+    def _connect(self):
+        try:
+            self._client = connect()
+        except BaseException as e:      # handed to whoever asks for the client
+            self._error = e
+
+    def client(self):
+        """The connected client; DockerUnavailable as ``connect`` raises it."""
+        if self._thread:
+            self._thread.join()
+        if self._error:
+            raise self._error
+        return self._client
+
+
+PING_TIMEOUT = 5    # seconds; a daemon this slow to answer gets the SDK's own check
+
+
+def _pings(environ=os.environ):
+    """True when the Docker daemon at a unix-socket DOCKER_HOST answers 200 to ``/_ping``."""
+    host = environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if not host.startswith("unix://") or environ.get("DOCKER_TLS_VERIFY"):
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(PING_TIMEOUT)
+            sock.connect(host[len("unix://"):])
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            head = sock.recv(32)
+    except OSError:
+        return False
+    return head.startswith((b"HTTP/1.0 200 ", b"HTTP/1.1 200 "))
+
+
+def user_network(network_mode):
+    """True when ``--network`` names a user-defined network (not a built-in one, nor container:<name>)."""
+    return bool(network_mode) and network_mode not in ("host", "bridge", "none", "default") and ":" not in network_mode
+
+
 def check_network(client, network_mode):
     """Raise DockerUnavailable naming the network when ``--network`` names a
     user-defined network the daemon does not have."""
     import docker.errors
 
-    if not network_mode or network_mode in ("host", "bridge", "none", "default") or ":" in network_mode:
-        return      # built in, or container:<name>
+    if not user_network(network_mode):
+        return
     try:
         client.networks.get(network_mode)
     except docker.errors.NotFound:

@@ -24,6 +24,7 @@ class DockerExecutor(Executor):
         self.base_image = image.base_image(execution.base_image)
         self.containers = containers.Containers()
         self.client = None
+        self._connecting = None     # containers.Connecting, from prepare() on
         self.image = None
         self._image_ids = {}
 
@@ -35,25 +36,33 @@ class DockerExecutor(Executor):
     def _client(self):
         if self.client is None:
             try:
-                self.client = containers.connect()
+                self.client = self._connecting.client() if self._connecting else containers.connect()
             except containers.DockerUnavailable as e:
                 raise Unavailable(str(e)) from None
         return self.client
 
     def prepare(self, run):
+        run.import_preflight()      # before the SDK's import starts in a thread
         try:
-            self._client()
-        except Unavailable as e:
-            # The one other way to run here: say so where the user looks.
-            raise Unavailable(f"{e}; or run without Docker: execution.runtime: process") from None
-        containers.check_network(self.client, self.network)
+            self._connecting = containers.Connecting()      # asks the daemon at once
+        except containers.DockerUnavailable as e:
+            raise _without_docker(e) from None
+        if containers.user_network(self.network):   # the endpoint checks go through it
+            containers.check_network(self._connected(), self.network)
+        run.preflight(run.todo, network=self.network)       # while the SDK is imported
+        self._connected()
         run.remove_leftovers()
-        run.preflight(run.todo, network=self.network)
         self.ensure_image()
         labels = {containers.LABEL_INVOCATION: run.invocation, containers.LABEL_OUTPUT_DIR: run.cfg.output_dir}
         send = probe.from_container(self.client, self.image, self.network,
                                     f"evaltasks-preflight-{run.invocation[:8]}", labels)
         run.preflight(run.todo, network=self.network, send=send)
+
+    def _connected(self):
+        try:
+            return self._client()
+        except Unavailable as e:
+            raise _without_docker(e) from None
 
     def provenance(self):
         return {"executor": self.name, "image": self.image, "image_id": self._image_id(), "base_image": self.base_image}
@@ -145,3 +154,8 @@ class DockerExecutor(Executor):
         job = JobEnv.of(spec, self.execution)
         return containers.command_line(image.image_tag(self.base_image), self._options(spec, invocation, job),
                                       job.secret_sources)
+
+
+def _without_docker(e):
+    # The one other way to run here: say so where the user looks.
+    return Unavailable(f"{e}; or run without Docker: execution.runtime: process")
