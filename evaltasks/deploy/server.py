@@ -12,8 +12,6 @@ import socket
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -191,6 +189,11 @@ def stop_recorded(output_dir, invocation=None):
 
 
 def _probe(url, last):
+    # Imported here: every run imports this module (stop_recorded, before its
+    # preflight), and urllib.request (http.client, email, ssl) cost it ~10 ms.
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=2) as reply:
             return reply.status, f"HTTP {reply.status}"

@@ -12,6 +12,7 @@ import sqlite3
 import threading
 import time
 
+from evaltasks.harness import layout
 from evaltasks.state.job_states import (ACTIVE, FAILED, KILLED, NOT_RUN, ORPHANED, PENDING,
                                          RUNNING, UP_TO_DATE)
 
@@ -36,6 +37,7 @@ create table if not exists job_handles (job text primary key, executor text, han
 create table if not exists job_models (job text primary key, model text);
 create table if not exists results_stats (job text primary key, size integer, mtime_ns integer, code text);
 create index if not exists invocations_by_output_dir on invocations (output_dir, started);
+create table if not exists confirmed_runs (invocation text primary key, source text);
 """
 # Facts added since the first release live in tables of their own: an older
 # launcher inserts rows by position, and would fail on a table with more columns.
@@ -47,6 +49,13 @@ INVOCATIONS = ("select i.*, r.reason from invocations i "
 JOBS = ("select j.*, d.digest as results_digest, h.executor, h.handle, m.model from jobs j "
         "left join results_digests d on d.job = j.id left join job_handles h on h.job = j.id "
         "left join job_models m on m.job = j.id")
+
+
+# A run that found every job up to date, each results.json unchanged since the
+# output dir's last record of them (invocation ``source``'s), keeps no jobs rows
+# of its own (``confirmed_runs``): its jobs are ``source``'s, numbered alike, each
+# up to date (``_confirmed``). A rerun of 200 up-to-date tasks then writes one
+# row, not 1,000 (issue 22); the readers below see its jobs as any other's.
 
 
 class UnknownId(Exception):
@@ -131,6 +140,8 @@ class History:
         ``[(job_id, results_path)]``, see ``record_up_to_date``), which are written
         so at once: a rerun with nothing to do records its 200 jobs in one pass."""
         with self._connect() as conn:
+            if jobs and len(up_to_date) == len(jobs) and _confirm(conn, invocation, jobs, executor, models or {}, code):
+                return
             headlines = self._up_to_date_results(conn, invocation, up_to_date, read, code)
             self._insert_jobs(conn, invocation, jobs, executor, models, dict(headlines))
 
@@ -221,9 +232,7 @@ class History:
         before = {row[0]: row[1:] for row in previous.execute(
             "select j.results_path, j.headline, d.digest, s.size, s.mtime_ns, s.code from jobs j "
             "join results_stats s on s.job = j.id join results_digests d on d.job = j.id "
-            "where j.invocation = (select p.id from invocations p, invocations i where i.id = ? "
-            "and p.output_dir = i.output_dir and p.id != i.id order by p.started desc limit 1)",
-            (invocation,))}
+            "where j.invocation = ?", (_last_record(conn, invocation),))}
         headlines, digests, stats = [], [], []
         for job_id, path in jobs:
             try:
@@ -282,6 +291,8 @@ class History:
         invocations = [r["id"] for r in self._read(
             r"select id from invocations where id like ? escape '\'", (like,))]
         jobs = [r["id"] for r in self._read(r"select id from jobs where id like ? escape '\'", (like,))]
+        if "." in prefix:   # a job of a confirmed run, which has no rows of its own
+            jobs += [j["id"] for j in self._confirmed(prefix.split(".", 1)[0]) if j["id"].startswith(prefix)]
         if prefix in invocations:
             return "invocation", prefix
         if prefix in jobs:
@@ -303,12 +314,27 @@ class History:
         return rows[0] if rows else None
 
     def job(self, job_id):
-        rows = self._read(f"{JOBS} where j.id = ?", (job_id,))
+        rows = (self._read(f"{JOBS} where j.id = ?", (job_id,))
+                or [j for j in self._confirmed(job_id.rsplit(".", 1)[0]) if j["id"] == job_id])
         return rows[0] if rows else None
 
     def jobs(self, invocation):
-        rows = self._read(f"{JOBS} where j.invocation = ?", (invocation,))
+        rows = self._read(f"{JOBS} where j.invocation = ?", (invocation,)) or self._confirmed(invocation)
         return sorted(rows, key=lambda r: int(r["id"].rsplit(".", 1)[1]))
+
+    def _confirmed(self, invocation):
+        """The jobs of ``invocation`` when it is a confirmed run (``confirmed_runs``):
+        its source's, under its own ids, up to date; else []."""
+        source = self._read("select source from confirmed_runs where invocation = ?", (invocation,))
+        if not source:
+            return []
+        jobs = []
+        for row in self._read(f"{JOBS} where j.invocation = ?", (source[0]["source"],)):
+            job_id = f"{invocation}.{row['id'].rsplit('.', 1)[1]}"
+            jobs.append(dict(row, id=job_id, invocation=invocation, status=UP_TO_DATE, started=None,
+                             finished=None, duration=None, container_id=None, handle=None, reason=None,
+                             log_path=layout.job_log(os.path.dirname(row["results_path"]), job_id)))
+        return jobs
 
     def results_state(self, job):
         """For a job that stood for a results.json: ``("current" | "replaced" |
@@ -331,6 +357,46 @@ class History:
     def invocations(self, limit=20, since=None):
         return self._read(f"{INVOCATIONS} where i.started >= ? order by i.started desc limit ?",
                           (since or 0, limit))
+
+
+def _last_record(conn, invocation):
+    """The invocation whose jobs rows hold the output dir's record before
+    ``invocation``: the one before it there, or, if that was a confirmed run, its source."""
+    row = conn.execute(
+        "select coalesce(c.source, p.id) from invocations p join invocations i on p.output_dir = i.output_dir "
+        "left join confirmed_runs c on c.invocation = p.id where i.id = ? and p.id != i.id "
+        "order by p.started desc limit 1", (invocation,)).fetchone()
+    return row[0] if row else None
+
+
+def _confirm(conn, invocation, jobs, executor, models, code):
+    """Record ``invocation`` as a confirmed run of the last record's jobs and say
+    True, when its ``jobs`` (all up to date) are those jobs, task for task (same
+    number, task, results.json, executor and model), and each results.json's
+    size and modification time are those recorded under this launcher ``code``
+    (the headline and digest recorded still stand; see record_up_to_date)."""
+    source = _last_record(conn, invocation)
+    if source is None:
+        return False
+    rows = conn.cursor()
+    rows.row_factory = None     # plain tuples, as in _up_to_date_results
+    recorded = {row[0].rsplit(".", 1)[1]: row[1:] for row in rows.execute(
+        "select j.id, j.task, j.results_path, h.executor, m.model, s.size, s.mtime_ns, s.code from jobs j "
+        "join results_stats s on s.job = j.id join results_digests d on d.job = j.id "
+        "left join job_handles h on h.job = j.id left join job_models m on m.job = j.id "
+        "where j.invocation = ?", (source,))}
+    if len(recorded) != len(jobs):
+        return False
+    for job_id, task, results, _ in jobs:
+        seen = recorded.get(job_id.rsplit(".", 1)[1])
+        try:
+            st = os.stat(results)
+        except OSError:
+            return False
+        if seen != (task, results, executor, models.get(job_id), st.st_size, st.st_mtime_ns, code):
+            return False
+    conn.execute("insert into confirmed_runs values (?, ?)", (invocation, source))
+    return True
 
 
 def digest(path):

@@ -20,7 +20,7 @@ import pytest
 
 from conftest import REPO, Gsm8kModel, doit, evaltasks_cli, gone_within, wait_for_container, write_config
 from support.endpoint import FakeEndpoint
-from evaltasks.state.history import History, UnknownId
+from evaltasks.state.history import History, UnknownId, digest
 from evaltasks.pipeline.lock import OutputDirLock
 
 def test_prefixes_resolve_to_invocations_and_jobs(tmp_path):
@@ -359,3 +359,51 @@ def test_opening_the_history_while_another_launcher_writes_waits_for_it(tmp_path
     History(path).start_invocation("a", "c.yaml", "/out", [], [("a.0", "t", "r", "l")])
     assert [j["status"] for j in History(path).jobs("a")] == ["pending"]
     assert sqlite3.connect(path).execute("pragma journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_rerun_that_confirms_the_last_record_writes_no_jobs_rows_yet_lists_every_job(tmp_path):
+    # A rerun with nothing to do, every results.json unchanged since the last
+    # record, is kept as one row naming that record; status, ls runs and job ids
+    # see its jobs as their own: up to date, under its ids, with the headlines.
+    h = History(str(tmp_path / "h.db"))
+    files = [tmp_path / f"t{i}" / "results.json" for i in range(3)]
+    for i, f in enumerate(files):
+        f.parent.mkdir()
+        f.write_text(json.dumps({"metrics": {"accuracy": {"value": i / 4, "n": 4}}}))
+    read = []
+    reader = lambda path: read.append(path) or (f"read {os.path.basename(os.path.dirname(path))}", digest(path))
+
+    def rerun(invocation, models="m", executor="process", code="code-1", count=3):
+        h.start_invocation(invocation, "c.yaml", str(tmp_path), [], [])
+        ids = [f"{invocation}.{i}" for i in range(count)]
+        jobs = [(j, f"t{i}", str(files[i]), f"l{i}") for i, j in enumerate(ids)]
+        h.add_jobs(invocation, jobs, executor=executor, models={j: models for j in ids},
+                   up_to_date=[(j, str(files[i])) for i, j in enumerate(ids)], read=reader, code=code)
+        h.finish_invocation(invocation, "success")
+        with sqlite3.connect(h.path) as conn:
+            rows = conn.execute("select count(*) from jobs where invocation = ?", (invocation,)).fetchone()[0]
+        return rows, h.jobs(invocation)
+
+    rows, first = rerun("i1")
+    assert rows == 3 and len(read) == 3
+    rows, jobs = rerun("i2")
+    assert rows == 0 and len(read) == 3         # one row, no file read
+    assert [(j["id"], j["invocation"], j["status"], j["headline"], j["results_digest"], j["executor"], j["model"])
+            for j in jobs] == [(f"i2.{i}", "i2", "up-to-date", f"read t{i}", digest(files[i]), "process", "m")
+                               for i in range(3)]
+    assert [j["log_path"] for j in jobs] == [str(tmp_path / f"t{i}" / "logs" / f"i2.{i}.log") for i in range(3)]
+    assert h.job("i2.1") == jobs[1] and h.job("i2.7") is None
+    assert h.resolve("i2.1") == ("job", "i2.1") and h.resolve("i2") == ("invocation", "i2")
+    assert h.results_state(jobs[0]) == ("current", None)
+    rows, again = rerun("i3")                   # confirms the same record, not i2's nothing
+    assert rows == 0 and [j["headline"] for j in again] == [j["headline"] for j in jobs] and len(read) == 3
+    # Anything that differs from the record is recorded in full: a results.json
+    # changed (its size here), another model, executor, launcher code, or job set.
+    files[2].write_text(json.dumps({"metrics": {"accuracy": {"value": 1.0, "n": 4}}}) + "\n")
+    rows, changed = rerun("i4")
+    assert rows == 3 and len(read) == 4 and changed[0]["headline"] == "read t0"    # only t2 read again
+    assert rerun("i5")[0] == 0
+    assert rerun("i6", models="other")[0] == 3
+    assert rerun("i7", models="other", executor="docker")[0] == 3
+    assert rerun("i8", models="other", executor="docker", code="code-2")[0] == 3
+    assert rerun("i9", models="other", executor="docker", code="code-2", count=2)[0] == 2
