@@ -40,8 +40,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def add_report_commands(sub):
-    from evaltasks.report.compare import FLIPS_SHOWN, MDE_THRESHOLD
-    from evaltasks.report.summary import FORMATS
+    from evaltasks.report.options import FLIPS_SHOWN, FORMATS, MDE_THRESHOLD
 
     report = sub.add_parser("report", help="a finished run's summary: each metric with its 95%% interval")
     report.add_argument("run", help="an output dir, or an invocation (or job) id")

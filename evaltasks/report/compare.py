@@ -14,12 +14,9 @@ import json
 import re
 
 from . import load, stats
+from .options import FLIPS_SHOWN, MDE_THRESHOLD
 
 VERDICTS = ("better", "worse", "no detectable difference", "underpowered")
-MDE_THRESHOLD = 0.05
-# Flips a terminal shows per task by default: enough to see what changed; a
-# task with hundreds of flips would bury the table (--flips all shows them).
-FLIPS_SHOWN = 3
 
 
 def provenance_notes(a, b):

@@ -21,8 +21,6 @@ import os
 from collections import Counter
 
 from . import cost, load, summary
-
-FORMATS = ("md", "csv", "json", "html")
 MARK = "†"
 
 

@@ -22,8 +22,7 @@ from ..harness import warnings
 from ..harness.files import write_atomic
 from evaltasks.config.params import RUN_ONLY_PARAMS
 from . import cost, load, stats
-
-FORMATS = ("md", "csv", "json", "html")
+from .options import FORMATS
 NORMAL = "normal (harness stderr)"
 
 

@@ -258,3 +258,17 @@ def test_help_says_all_of_what_the_command_is():
     shown = " ".join(cli("--help").stdout.split())
     for paragraph in module.__doc__.split("\n\n"):
         assert " ".join(paragraph.split()) in shown
+
+
+def test_the_parser_imports_no_report_code():
+    # Every command builds the whole parser, `run` included: the report
+    # commands' choices and defaults come from report/options.py, so that a
+    # `run` (a rerun with nothing to do above all) does not import the report
+    # code (statistics, fractions, decimal) for them.
+    code = ("import sys\nfrom evaltasks.cli.main import parser\nparser().parse_args(['run', '--config', 'c.yaml'])\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('evaltasks.report', 'statistics', 'decimal'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.strip() == "['evaltasks.report', 'evaltasks.report.options']"
+    # and `evaltasks compare --help` still shows the defaults it takes from there
+    shown = cli("compare", "--help").stdout
+    assert "(default 0.05)" in shown and "(default 3;" in shown
