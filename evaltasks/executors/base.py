@@ -19,7 +19,8 @@ One executor object serves one launcher process:
 - ``provenance() -> dict``: what runs the harness (image, venv), for results.json's provenance.
 
 What the pipeline hands ``prepare`` (``run``) is its Run: the executor calls back
-``run.remove_leftovers()`` and ``run.preflight(...)`` and reads ``run.todo``,
+``run.remove_leftovers()``, ``run.preflight(...)`` (and ``run.import_preflight()``
+before importing in a thread of its own) and reads ``run.todo``,
 ``run.invocation`` and ``run.cfg.output_dir``; it imports nothing of the pipeline.
 """
 
