@@ -21,6 +21,7 @@ import os
 from collections import Counter
 
 from . import cost, load, summary
+
 MARK = "†"
 
 

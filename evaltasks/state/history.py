@@ -292,7 +292,7 @@ class History:
             r"select id from invocations where id like ? escape '\'", (like,))]
         jobs = [r["id"] for r in self._read(r"select id from jobs where id like ? escape '\'", (like,))]
         if "." in prefix:   # a job of a confirmed run, which has no rows of its own
-            jobs += [j["id"] for j in self._confirmed(prefix.split(".", 1)[0]) if j["id"].startswith(prefix)]
+            jobs += [j["id"] for j in self._confirmed(_parts(prefix)[0]) if j["id"].startswith(prefix)]
         if prefix in invocations:
             return "invocation", prefix
         if prefix in jobs:
@@ -315,12 +315,12 @@ class History:
 
     def job(self, job_id):
         rows = (self._read(f"{JOBS} where j.id = ?", (job_id,))
-                or [j for j in self._confirmed(job_id.rsplit(".", 1)[0]) if j["id"] == job_id])
+                or [j for j in self._confirmed(_parts(job_id)[0]) if j["id"] == job_id])
         return rows[0] if rows else None
 
     def jobs(self, invocation):
         rows = self._read(f"{JOBS} where j.invocation = ?", (invocation,)) or self._confirmed(invocation)
-        return sorted(rows, key=lambda r: int(r["id"].rsplit(".", 1)[1]))
+        return sorted(rows, key=lambda r: int(_parts(r["id"])[1]))
 
     def _confirmed(self, invocation):
         """The jobs of ``invocation`` when it is a confirmed run (``confirmed_runs``):
@@ -330,7 +330,7 @@ class History:
             return []
         jobs = []
         for row in self._read(f"{JOBS} where j.invocation = ?", (source[0]["source"],)):
-            job_id = f"{invocation}.{row['id'].rsplit('.', 1)[1]}"
+            job_id = f"{invocation}.{_parts(row['id'])[1]}"
             jobs.append(dict(row, id=job_id, invocation=invocation, status=UP_TO_DATE, started=None,
                              finished=None, duration=None, container_id=None, handle=None, reason=None,
                              log_path=layout.job_log(os.path.dirname(row["results_path"]), job_id)))
@@ -359,6 +359,12 @@ class History:
                           (since or 0, limit))
 
 
+def _parts(job_id):
+    """A job id, ``<invocation>.<n>`` (task_spec.planned makes them), as ``(invocation, n)``."""
+    invocation, _, number = job_id.rpartition(".")
+    return invocation, number
+
+
 def _last_record(conn, invocation):
     """The invocation whose jobs rows hold the output dir's record before
     ``invocation``: the one before it there, or, if that was a confirmed run, its source."""
@@ -380,7 +386,7 @@ def _confirm(conn, invocation, jobs, executor, models, code):
         return False
     rows = conn.cursor()
     rows.row_factory = None     # plain tuples, as in _up_to_date_results
-    recorded = {row[0].rsplit(".", 1)[1]: row[1:] for row in rows.execute(
+    recorded = {_parts(row[0])[1]: row[1:] for row in rows.execute(
         "select j.id, j.task, j.results_path, h.executor, m.model, s.size, s.mtime_ns, s.code from jobs j "
         "join results_stats s on s.job = j.id join results_digests d on d.job = j.id "
         "left join job_handles h on h.job = j.id left join job_models m on m.job = j.id "
@@ -388,7 +394,7 @@ def _confirm(conn, invocation, jobs, executor, models, code):
     if len(recorded) != len(jobs):
         return False
     for job_id, task, results, _ in jobs:
-        seen = recorded.get(job_id.rsplit(".", 1)[1])
+        seen = recorded.get(_parts(job_id)[1])
         try:
             st = os.stat(results)
         except OSError:
