@@ -25,7 +25,7 @@ def one_run(replies):
     from evaltasks.harness.cache import ResponseCache
 
     keys = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(replies)]
-    with tempfile.TemporaryDirectory() as folder:      # removed after: 6,000 files a run
+    with tempfile.TemporaryDirectory() as folder:      # removed after (a file per reply before 2026-12-06)
         responses = ResponseCache(folder)
         before = os.times()
         for key in keys:

@@ -1,30 +1,49 @@
-"""Content-addressed response cache: one small JSON file per successful reply,
-under ``$EVALTASKS_RESPONSE_CACHE/ab/<sha256>.json`` (``ab``: the key's first two
-hex digits, 256 folders at most).
+"""Content-addressed response cache, kept as append-only logs: each harness process
+that stores a reply appends it, the moment it arrives, as one line
+``<sha256 key>\\t<reply as JSON>\\n`` to a log file of its own,
+``$EVALTASKS_RESPONSE_CACHE/replies-<time ns>-<random>.log``.
 
-Until 2026-12-05 the layout was ``ab/cd/<sha256>.json``: a new folder for nearly
-every reply of a fresh cache, whose cost in the kernel moved a lot and at times
-was most of the harness's CPU per request (get + put: 385 µs of system time per
-reply against 50 µs with one level; bench/RESULTS.md, issue 22). Entries in that
-layout are still read, so a cache written by an older evaltasks re-sends
-nothing; a cache that has none (no folder in it has subfolders, which a
-folder's link count tells) is not searched for them: one failed open per miss,
-not two.
+Why logs and not a file per reply (the layout until 2026-12-06): creating a file
+per reply was most of the harness's CPU per request — a failed open, a create, a
+write and a rename, each a system call that hands the GIL to one of the 128
+workers, and an inode allocation that on some file systems (ext4 without a
+journal skips recently deleted inodes, one read each) cost 0.3–0.6 ms a reply
+after a large deletion. One ``write`` to an open file costs a few µs
+(bench/RESULTS.md, issue 22).
 
-Each reply is stored the moment it arrives, by an atomic rename, so a killed run
-keeps every finished response and several containers can share one cache. The
-key covers everything that shapes the reply: the model, the exact payload
+What the file per reply gave, the logs keep:
+- a killed run keeps every finished reply: each is one ``write`` to an
+  ``O_APPEND`` file, which a killed process cannot leave half done; a line the
+  disk had no room for (no trailing newline, or not JSON) is a miss, read as such;
+- several processes (the containers of one output dir, output dirs sharing a
+  ``caching_dir``) share one cache: each appends to its own log, so their lines
+  never interleave; the replies another process stores while this one runs are
+  not seen by it (each process reads the cache once, at its start);
+- a later reply replaces an earlier one (``--force``; an entry that was not
+  JSON): logs are read in the order of their names (the time they were started),
+  each from top to bottom, and the last line for a key wins.
+
+At start the logs are scanned for keys only (the line's first 64 bytes, no JSON
+parsed): the index holds each key's log, offset and length, and a hit reads that
+one line back. Entries in the older layouts (``ab/<key>.json``, and before
+2026-12-05 ``ab/cd/<key>.json``) are still read, so an upgrade re-sends nothing;
+a cache with no folders in it is not searched for them.
+
+The key covers everything that shapes the reply: the model, the exact payload
 (temperature, max_tokens, adapter edits…) and which copy of a repeated sample
 this is, so that n samples of one prompt at temperature > 0 stay n replies.
 """
 
 import hashlib
 import json
+import mmap
 import os
-
-from .files import write_atomic
+import threading
+import time
 
 ENV = "EVALTASKS_RESPONSE_CACHE"
+LOG_PREFIX, LOG_SUFFIX = "replies-", ".log"
+KEY_LENGTH = 64         # a sha256 in hex
 
 
 def from_environment():
@@ -39,10 +58,43 @@ def sample_number(item):
     return item.get("repeat", item.get("sample", 0))
 
 
+def logs(root):
+    """The cache's log files, oldest first (their names start with the time)."""
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    return [f"{root}/{n}" for n in sorted(names) if n.startswith(LOG_PREFIX) and n.endswith(LOG_SUFFIX)]
+
+
+def entries(data):
+    """``(key, offset, length)`` of each complete line of a log's bytes ``data``
+    (bytes or an mmap),
+    in order; a last line without its newline (a full disk) is left out."""
+    found, start, end = [], 0, data.find(b"\n")
+    while end >= 0:
+        if end - start > KEY_LENGTH and data[start + KEY_LENGTH] == 9:      # "\t"
+            found.append((data[start:start + KEY_LENGTH].decode("ascii", "replace"), start, end - start))
+        start, end = end + 1, data.find(b"\n", end + 1)
+    return found
+
+
 class ResponseCache:
     def __init__(self, root):
         self.root = root
-        self._older = None      # whether any entry may be in the older layout; known at the first get
+        self._index = {}        # key → (log path, offset, length) of its latest line
+        for path in logs(root):
+            with open(path, "rb") as f:
+                if os.fstat(f.fileno()).st_size == 0:
+                    continue
+                # mapped, not read: a log of long replies may be large; only keys are kept
+                with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                    for key, offset, length in entries(data):
+                        self._index[key] = (path, offset, length)
+        self._older = _has_subfolders(root)
+        self._lock = threading.Lock()       # our log's opening, and its offset, for the index
+        self._log = None                    # (path, fd) once this process stores its first reply
+        self._size = 0
 
     @staticmethod
     def key(model_id, payload, sample=0):
@@ -50,43 +102,74 @@ class ResponseCache:
                           sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-    def path(self, key):
-        return f"{self.root}/{key[:2]}/{key}.json"      # not os.path.join: its checks showed in the profile
-
-    def older_path(self, key):
-        """Where the layout before 2026-12-05 kept ``key``'s reply."""
-        return f"{self.root}/{key[:2]}/{key[2:4]}/{key}.json"
+    def older_paths(self, key):
+        """Where the layouts before 2026-12-06 kept ``key``'s reply, newest first."""
+        return (f"{self.root}/{key[:2]}/{key}.json", f"{self.root}/{key[:2]}/{key[2:4]}/{key}.json")
 
     def get(self, key):
-        """The stored reply, or None. A file that is not a JSON object (edited by
-        hand, a full disk) counts as a miss, and the next reply replaces it."""
-        reply = _read(self.path(key))
-        if reply is None:
-            if self._older is None:
-                self._older = _has_subfolders(self.root)
-            if self._older:
-                reply = _read(self.older_path(key))
-        return reply
+        """The stored reply, or None. An entry that is not a JSON object (edited by
+        hand, cut short by a full disk) counts as a miss; the next reply replaces it."""
+        where = self._index.get(key)
+        if where is not None:
+            return _line(*where)
+        if self._older:
+            for path in self.older_paths(key):
+                reply = _read(path)
+                if reply is not None:
+                    return reply
+        return None
 
     def put(self, key, reply):
-        path = self.path(key)
-        # ASCII: the reply as the server sent it, lone surrogates ("\ud800") escaped.
-        # Not fsynced (write_atomic makes the folders): a killed run keeps it all the
-        # same, and the file a power cut might leave empty reads as a miss (get).
-        # The fsync and mkstemp per reply were 40% of the harness's CPU per request.
-        write_atomic(path, json.dumps(reply), durable=False)
+        # ASCII: the reply as the server sent it, lone surrogates ("\ud800") escaped,
+        # so the line has no newline but its last byte. Not fsynced: a killed run
+        # keeps it all the same; a power cut may cost the last replies (re-sent).
+        line = f"{key}\t{json.dumps(reply)}\n".encode("ascii")
+        with self._lock:
+            if self._log is None:
+                self._log = self._open_log()
+            path, fd = self._log
+            offset = self._size
+            _write_all(fd, line)
+            self._size += len(line)
+            self._index[key] = (path, offset, len(line) - 1)
+
+    def _open_log(self):
+        os.makedirs(self.root, exist_ok=True)
+        # The time first, so names sort in the order logs were started; a random
+        # part, as processes in different containers may share a pid.
+        path = f"{self.root}/{LOG_PREFIX}{time.time_ns():020d}-{os.urandom(4).hex()}{LOG_SUFFIX}"
+        return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o666)
+
+    def close(self):
+        with self._lock:
+            if self._log is not None:
+                os.close(self._log[1])
+                self._log = None
+
+
+def _write_all(fd, data):
+    left = memoryview(data)
+    while left:
+        left = left[os.write(fd, left):]
+
+
+def _line(path, offset, length):
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset + KEY_LENGTH + 1)
+            reply = json.loads(f.read(length - KEY_LENGTH - 1))
+    except (OSError, ValueError):
+        return None
+    return reply if isinstance(reply, dict) else None
 
 
 def _has_subfolders(root):
-    """Whether a folder in ``root`` has folders in it (the older layout's ``ab/cd``):
-    its link count is 2 plus its subfolders; a file system that does not count
-    them (btrfs says 1) is taken to have some."""
+    """Whether ``root`` has folders in it: only the older layouts made any."""
     try:
-        with os.scandir(root) as entries:
-            return any(e.is_dir(follow_symlinks=False) and e.stat(follow_symlinks=False).st_nlink != 2
-                       for e in entries)
+        with os.scandir(root) as found:
+            return any(e.is_dir(follow_symlinks=False) for e in found)
     except OSError:
-        return True
+        return False
 
 
 def _read(path):

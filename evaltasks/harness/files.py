@@ -4,7 +4,7 @@ and a file's sha256 (data digests, for the launcher and the harness alike).
 ``durable=False`` skips the fsync: a killed process still leaves the old file or
 the whole new one (the kernel holds what was written, and the rename comes after
 it); only a power cut could leave it empty. For files that are written again
-whenever they are needed (progress.json, the task's inputs, the response cache).
+whenever they are needed (progress.json, written every few seconds while a task runs).
 Not for results.json and samples.jsonl: an empty results.json left by a power cut
 would stand as the task's target, up to date, and the fsync costs ~0.2 ms here."""
 
@@ -54,8 +54,8 @@ def _removed_on_failure(tmp):
 
 
 def write_atomic(path, text, durable=True):
-    """``durable=False`` skips the fsync and makes missing folders: for many small
-    files (the response cache) whose loss to a power cut costs only a re-request.
+    """``durable=False`` skips the fsync and makes missing folders: for files
+    written often whose loss to a power cut costs nothing (progress.json).
     A killed process still leaves the old file or the whole new one (the kernel
     holds what was written); a power cut may leave it empty."""
     if not durable:
@@ -65,8 +65,8 @@ def write_atomic(path, text, durable=True):
 
 
 # A random part per process in temporary names: processes in different containers
-# sharing a folder may have the same pid. A counter, not os.urandom, per file: the
-# response cache writes one per reply, and every system call there counts.
+# sharing a folder may have the same pid. A counter, not os.urandom, per file:
+# one system call fewer (the response cache wrote one file per reply this way).
 _TMP_PREFIX = f".tmp-{os.urandom(6).hex()}-"
 _TMP_COUNT = itertools.count()      # next() on it is atomic under the GIL
 

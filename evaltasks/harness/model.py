@@ -32,6 +32,8 @@ class Model:
 
     def close(self):
         self.client.close()
+        if self.cache:
+            self.cache.close()
 
     def server_said(self):
         """What the server said about itself (provenance.ServerSeen.summary)."""

@@ -29,5 +29,31 @@ def samples(path):
     return [json.loads(line) for line in (path / "samples.jsonl").read_text().splitlines()]
 
 
+def cache_lines(folder):
+    """Every line of the response cache's logs under ``folder`` (any depth: a
+    deployed model's cache is a folder of its own), read here without the
+    harness's code: ``<64 hex>\t<JSON>`` each, the last one perhaps without its
+    newline."""
+    lines = []
+    for root, _, names in os.walk(folder):
+        for name in sorted(names):
+            if name.startswith("replies-") and name.endswith(".log"):
+                with open(os.path.join(root, name), "rb") as f:
+                    lines += f.read().splitlines(keepends=True)
+    return lines
+
+
 def cached_replies(folder):
-    return [n for _, _, names in os.walk(folder) for n in names if not n.startswith(".tmp-")]
+    """The keys of the replies stored whole in the response cache under ``folder``
+    (one per reply received), in the order stored per log."""
+    keys = []
+    for line in cache_lines(folder):
+        key, _, reply = line.partition(b"\t")
+        if line.endswith(b"\n") and len(key) == 64 and isinstance(json.loads(reply), dict):
+            keys.append(key.decode())
+    return keys
+
+
+def partial_replies(folder):
+    """How many entries in the response cache are not whole (a line cut short)."""
+    return len(cache_lines(folder)) - len(cached_replies(folder))

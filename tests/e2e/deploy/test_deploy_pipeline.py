@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from conftest import REPO, doit, evaltasks_cli, free_port, gone_within
+from support.harness_task import cached_replies
 
 ENDPOINT = REPO / "tests" / "support" / "endpoint.py"
 
@@ -58,7 +59,7 @@ def server_log(out):
 
 def replies(out):
     """Replies received, per deployed model's response cache (each stored as it arrives)."""
-    return {folder.name: len([p for p in folder.rglob("*.json") if not p.name.startswith(".tmp-")])
+    return {folder.name: len(cached_replies(folder))
             for folder in (out / ".response_cache").glob("deployment-*")}
 
 

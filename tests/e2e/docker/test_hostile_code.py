@@ -62,7 +62,7 @@ ok = bool(got) and exfil("run-secrets", got)
 ''',
     "output-data": '''
 paths = ["/out/task.json", "{out}/humaneval/task.json", "/data/humaneval/HumanEval.jsonl.gz",
-         "{data}/HumanEval.jsonl.gz"] + glob.glob("/cache/*/*") + glob.glob("{out}/.response_cache/*/*")
+         "{data}/HumanEval.jsonl.gz"] + glob.glob("/cache/*") + glob.glob("{out}/.response_cache/*")
 got = b"".join(map(read, paths))
 ok = bool(got) and exfil("output-data", got)
 ''',

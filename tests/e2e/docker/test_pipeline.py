@@ -16,6 +16,7 @@ from conftest import REPO, answered, containers_created, doit, gone_within, resu
 from evaltasks.executors import bundle
 from evaltasks.harness import benchmarks
 from evaltasks.pipeline.lock import OutputDirLock
+from support.harness_task import cached_replies
 
 
 @pytest.mark.docker
@@ -216,10 +217,8 @@ def test_ctrl_c_removes_containers_and_leaves_no_results(tmp_path, docker_client
         assert not (out / "gsm8k" / "results.json").exists()
 
     # Every reply the interrupted run received is in the response cache (whole
-    # entries only: a half-written temp file is no answer): the rerun asks only
-    # for the rest.
-    entries = [p.name for p in (out / ".response_cache").rglob("*") if p.is_file()]
-    received = len([n for n in entries if not n.startswith(".tmp-")])
+    # entries only: a line cut short is no answer): the rerun asks only for the rest.
+    received = len(cached_replies(out / ".response_cache"))
     assert received == len(answered(slow)) >= 3
     with FakeEndpoint(Gsm8kModel(right=range(50))) as fast:
         cfg = write_config(tmp_path / "c.yaml", fast.chat_url, out, tasks=[

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import DATA_DIR, REPO, Gsm8kModel, doit, is_preflight, results, wait_for_container, write_config
 from support.endpoint import FakeEndpoint
-from support.harness_task import cached_replies, task_dir
+from support.harness_task import cached_replies, partial_replies, task_dir
 
 ITEMS, PARALLELISM = 160, 4
 
@@ -77,9 +77,9 @@ def test_rerun_after_ctrl_c_repeats_no_answered_request(tmp_path, docker_client)
         first = sample_requests(ep.requests[:n_first])
         answered_first = {key(r) for r in first if r.status == 200}
         assert 60 <= len(answered_first) < ITEMS
-        # Every reply is stored whole: no half-written file is left in the cache.
-        cache = [p.name for p in (out / ".response_cache").rglob("*") if p.is_file()]
-        assert len(cache) == len(answered_first) and not any(n.startswith(".tmp-") for n in cache)
+        # Every reply is stored whole: no half-written entry is left in the cache.
+        cache = out / ".response_cache"
+        assert len(cached_replies(cache)) == len(answered_first) and partial_replies(cache) == 0
 
         again = doit(f"config={cfg}")
         assert again.returncode == 0, again.stdout + again.stderr

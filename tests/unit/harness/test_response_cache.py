@@ -1,4 +1,4 @@
-"""The response cache: keys, sharded atomic files, misses, and several writers at once."""
+"""The response cache: keys, its logs, misses, older layouts, and several writers at once."""
 
 import json
 import multiprocessing
@@ -31,52 +31,92 @@ def test_sample_number_tells_repeated_copies_apart():
     assert cache.sample_number({"sample": 2}) == 2          # humaneval's expand
 
 
-def test_put_then_get_in_sharded_folders(tmp_path):
+def test_put_then_get_as_lines_of_a_log(tmp_path):
     responses = ResponseCache(str(tmp_path))
     key = ResponseCache.key("m", PAYLOAD)
     assert responses.get(key) is None
     responses.put(key, REPLY)
     assert responses.get(key) == REPLY
-    path = tmp_path / key[:2] / f"{key}.json"           # one folder level: 256 folders at most
-    assert json.loads(path.read_text()) == REPLY
-    assert os.listdir(path.parent) == [path.name]           # no temp file left
+    (log,) = tmp_path.iterdir()                 # one log per process, nothing else
+    assert log.name.startswith("replies-") and log.name.endswith(".log")
+    assert log.read_bytes() == f"{key}\t{json.dumps(REPLY)}\n".encode()
+    # Another process (a rerun) finds it.
+    assert ResponseCache(str(tmp_path)).get(key) == REPLY
 
 
-def test_a_cache_written_in_the_older_layout_is_still_read(tmp_path):
-    # Before 2026-12-05 a reply lived at ab/cd/<key>.json: after an upgrade those
-    # replies must still answer (re-sending them would cost a hosted API's user).
+def test_a_reply_is_on_disk_the_moment_it_is_stored(tmp_path):
+    # No buffer to flush: a run killed right after put has kept the reply.
     responses = ResponseCache(str(tmp_path))
-    key, other = ResponseCache.key("m", PAYLOAD), ResponseCache.key("m", PAYLOAD, sample=1)
-    older = tmp_path / key[:2] / key[2:4] / f"{key}.json"
-    older.parent.mkdir(parents=True)
-    older.write_text(json.dumps(REPLY))
-    assert responses.get(key) == REPLY and responses.get(other) is None
+    key = ResponseCache.key("m", PAYLOAD)
+    responses.put(key, REPLY)
+    assert ResponseCache(str(tmp_path)).get(key) == REPLY     # responses not closed
+
+
+def test_the_latest_reply_wins_across_logs_and_within_one(tmp_path):
+    key = ResponseCache.key("m", PAYLOAD)
+    first = ResponseCache(str(tmp_path))
+    first.put(key, REPLY)
+    first.put(key, dict(REPLY, id="again"))             # within one log: the last line
+    assert first.get(key)["id"] == "again"
+    first.close()
+    second = ResponseCache(str(tmp_path))
+    assert second.get(key)["id"] == "again"
+    second.put(key, dict(REPLY, id="forced"))           # `run --force`: a newer log
+    second.close()
+    assert len(list(tmp_path.iterdir())) == 2
+    assert ResponseCache(str(tmp_path)).get(key)["id"] == "forced"
+
+
+def test_unicode_and_lone_surrogates_keep_one_line_per_reply(tmp_path):
+    reply = {"choices": [{"message": {"content": "x\n\u00e9\u4e2d \ud800 \U0001f600\r\n"}}]}
+    responses = ResponseCache(str(tmp_path))
+    key = ResponseCache.key("m", PAYLOAD)
+    responses.put(key, reply)
+    assert ResponseCache(str(tmp_path)).get(key) == reply
+    (log,) = tmp_path.iterdir()
+    assert log.read_bytes().count(b"\n") == 1
+
+
+def test_a_line_cut_short_or_damaged_is_a_miss_and_gets_replaced(tmp_path):
+    keys = [ResponseCache.key("m", PAYLOAD, sample=i) for i in range(4)]
+    good = f"{keys[0]}\t{json.dumps(REPLY)}\n"
+    damaged = [f"{keys[1]}\t[1, 2]\n",                  # JSON, not an object
+               f"{keys[2]}\t{{\"choices\": [\n",          # not JSON
+               f"{keys[3]}\t{json.dumps(REPLY)}"]          # no newline: the disk was full
+    (tmp_path / "replies-00000000000000000001-00000000.log").write_text(good + "".join(damaged))
+    responses = ResponseCache(str(tmp_path))
+    assert responses.get(keys[0]) == REPLY
+    assert [responses.get(k) for k in keys[1:]] == [None, None, None]
+    for k in keys[1:]:
+        responses.put(k, REPLY)
+        assert responses.get(k) == REPLY
+    assert [ResponseCache(str(tmp_path)).get(k) for k in keys] == [REPLY] * 4
+
+
+def test_caches_written_in_the_older_layouts_are_still_read(tmp_path):
+    # Until 2026-12-06 a reply lived at ab/<key>.json, before 2026-12-05 at
+    # ab/cd/<key>.json: after an upgrade those replies must still answer
+    # (re-sending them would cost a hosted API's user).
+    keys = [ResponseCache.key("m", PAYLOAD, sample=i) for i in range(3)]
+    for path in (tmp_path / keys[0][:2] / f"{keys[0]}.json",
+                 tmp_path / keys[1][:2] / keys[1][2:4] / f"{keys[1]}.json"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(REPLY))
+    responses = ResponseCache(str(tmp_path))
+    assert [responses.get(k) for k in keys] == [REPLY, REPLY, None]
     newer = dict(REPLY, id="newer")
-    responses.put(key, newer)           # e.g. `run --force`: the new reply is the one read
-    assert responses.get(key) == newer
+    responses.put(keys[0], newer)       # e.g. `run --force`: the new reply is the one read
+    assert responses.get(keys[0]) == newer
+    assert ResponseCache(str(tmp_path)).get(keys[0]) == newer
 
 
 def test_a_cache_with_no_older_entries_is_not_searched_for_them(tmp_path, monkeypatch):
-    # One failed open per miss, not two: on a fresh cache every request is a miss.
+    # On a fresh cache every request is a miss: answered from memory, no file opened.
     read = []
     monkeypatch.setattr(cache, "_read", lambda path: read.append(path))
     responses = ResponseCache(str(tmp_path))
-    (tmp_path / "ab").mkdir()                   # a folder of the current layout: files only
-    key = ResponseCache.key("m", PAYLOAD)
-    assert responses.get(key) is None
-    assert read == [responses.path(key)]
-
-
-def test_unreadable_entries_are_misses_and_get_replaced(tmp_path):
-    responses = ResponseCache(str(tmp_path))
-    for i, junk in enumerate(["", '{"choices": [', "[1, 2]"]):
-        key = ResponseCache.key("m", PAYLOAD, sample=i)
-        os.makedirs(os.path.dirname(responses.path(key)), exist_ok=True)
-        with open(responses.path(key), "w") as f:
-            f.write(junk)
-        assert responses.get(key) is None
-        responses.put(key, REPLY)
-        assert responses.get(key) == REPLY
+    assert responses.get(ResponseCache.key("m", PAYLOAD)) is None
+    assert read == []
 
 
 def test_from_environment(monkeypatch, tmp_path):
@@ -104,5 +144,10 @@ def test_several_processes_share_one_cache(tmp_path):
     for w in workers:
         w.join(timeout=60)
     assert [w.exitcode for w in workers] == [0, 0, 0, 0]
-    files = [name for _, _, names in os.walk(tmp_path) for name in names]
-    assert len(files) == 20 and not any(name.startswith(".tmp-") for name in files)
+    # Each wrote to a log of its own: no line of one inside another's.
+    logs = list(tmp_path.iterdir())
+    assert len(logs) == 4
+    lines = [line for log in logs for line in log.read_text().splitlines()]
+    assert len(lines) == 4 * 5 * 20 and all(json.loads(line.split("\t", 1)[1]) == REPLY for line in lines)
+    reader = ResponseCache(str(tmp_path))
+    assert all(reader.get(ResponseCache.key("m", PAYLOAD, sample=i)) == REPLY for i in range(20))
