@@ -227,8 +227,8 @@ class Run:
                     filetasks.stage(spec.task_file, log=note)
                 else:
                     datasets.ensure(benchmarks.resolve(spec.benchmark), log=note, hf_token=token)
-                outcome = executor.launch(spec, self.invocation, out, on_start=lambda handle: self.history.set_handle(
-                    spec.job_id, executor.name, handle))
+                outcome = executor.launch(spec, self.invocation, out,
+                                          on_start=lambda handle: self._started(spec, handle))
             except Exception as e:
                 note(f"error: {e}")
                 return TaskFailed(f"{e} (log: {log})")
@@ -243,6 +243,15 @@ class Run:
                     note(line)
             note(f"failed: {reason}")
         return TaskFailed(f"{reason} (log: {log})")
+
+    def _started(self, spec, handle):
+        self.history.set_handle(spec.job_id, self.executor.name, handle)
+        # While the harness runs, this thread only waits: import what the summary
+        # task will need now, not after the last task ends (~25 ms off the end of
+        # a run, bench/RESULTS.md). Task threads doing it at once wait for each
+        # other and cannot deadlock: the report modules import one another
+        # without a cycle.
+        from evaltasks.report import export, html, load, summary  # noqa: F401
 
     def _failure_reason(self, spec, log, outcome):
         if self.server and self.server.failure():
