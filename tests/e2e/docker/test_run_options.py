@@ -16,6 +16,7 @@ import pytest
 
 from conftest import REPO, answered, evaltasks_cli, results, write_config
 from support.endpoint import FakeEndpoint
+from support.harness_task import cached_replies
 
 
 def two_tasks(first="a", second="b", **first_overrides):
@@ -142,7 +143,7 @@ def test_caching_dir_shares_one_cache_between_output_dirs(tmp_path, state, gsm8k
         assert run.returncode == 0, run.stdout + run.stderr
         assert not (out / ".response_cache").exists()
     assert len(answered(gsm8k_endpoint)) == 6                   # the second output dir's run asked nothing
-    assert len([p for p in shared.rglob("*.json")]) == 6
+    assert len(cached_replies(shared)) == 6
     assert results(tmp_path / "second")["response_stats"]["cache_hits"] == 6
 
 
