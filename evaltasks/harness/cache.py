@@ -27,7 +27,7 @@ At start the logs are scanned for keys only (the line's first 64 bytes, no JSON
 parsed): the index holds each key's log, offset and length, and a hit reads that
 one line back. Entries in the older layouts (``ab/<key>.json``, and before
 2026-12-05 ``ab/cd/<key>.json``) are still read, so an upgrade re-sends nothing;
-a cache with no folders in it is not searched for them.
+a cache with no such folders is not searched for them.
 
 The key covers everything that shapes the reply: the model, the exact payload
 (temperature, max_tokens, adapter edits…) and which copy of a repeated sample
@@ -91,7 +91,7 @@ class ResponseCache:
                 with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
                     for key, offset, length in entries(data):
                         self._index[key] = (path, offset, length)
-        self._older = _has_subfolders(root)
+        self._older = _has_older_entries(root)
         self._lock = threading.Lock()       # our log's opening, and its offset, for the index
         self._log = None                    # (path, fd) once this process stores its first reply
         self._size = 0
@@ -163,11 +163,13 @@ def _line(path, offset, length):
     return reply if isinstance(reply, dict) else None
 
 
-def _has_subfolders(root):
-    """Whether ``root`` has folders in it: only the older layouts made any."""
+def _has_older_entries(root):
+    """Whether ``root`` has a folder of the older layouts (``ab/``: two hex digits;
+    not a deployed model's ``deployment-…``, a cache of its own)."""
     try:
         with os.scandir(root) as found:
-            return any(e.is_dir(follow_symlinks=False) for e in found)
+            return any(len(e.name) == 2 and e.is_dir(follow_symlinks=False)
+                       and all(c in "0123456789abcdef" for c in e.name) for e in found)
     except OSError:
         return False
 

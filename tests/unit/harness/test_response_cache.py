@@ -114,9 +114,13 @@ def test_a_cache_with_no_older_entries_is_not_searched_for_them(tmp_path, monkey
     # On a fresh cache every request is a miss: answered from memory, no file opened.
     read = []
     monkeypatch.setattr(cache, "_read", lambda path: read.append(path))
+    (tmp_path / "deployment-0123abcd").mkdir()       # a deployed model's own cache, not an older entry
     responses = ResponseCache(str(tmp_path))
     assert responses.get(ResponseCache.key("m", PAYLOAD)) is None
     assert read == []
+    (tmp_path / "ab").mkdir()                           # the older layouts' folders
+    assert ResponseCache(str(tmp_path)).get(ResponseCache.key("m", PAYLOAD)) is None
+    assert len(read) == 2
 
 
 def test_from_environment(monkeypatch, tmp_path):
