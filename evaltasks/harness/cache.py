@@ -69,8 +69,8 @@ def logs(root):
 
 def entries(data):
     """``(key, offset, length)`` of each complete line of a log's bytes ``data``
-    (bytes or an mmap),
-    in order; a last line without its newline (a full disk) is left out."""
+    (bytes or an mmap), in order; a last line without its newline (a full disk)
+    is left out."""
     found, start, end = [], 0, data.find(b"\n")
     while end >= 0:
         if end - start > KEY_LENGTH and data[start + KEY_LENGTH] == 9:      # "\t"
@@ -126,10 +126,16 @@ class ResponseCache:
         line = f"{key}\t{json.dumps(reply)}\n".encode("ascii")
         with self._lock:
             if self._log is None:
-                self._log = self._open_log()
+                self._log, self._size = self._open_log(), 0
             path, fd = self._log
             offset = self._size
-            _write_all(fd, line)
+            try:
+                _write_all(fd, line)
+            except OSError:
+                # A full disk may have kept part of the line: later offsets in this
+                # log would be wrong, so the next reply starts a new one.
+                self._drop_log()
+                raise
             self._size += len(line)
             self._index[key] = (path, offset, len(line) - 1)
 
@@ -142,9 +148,12 @@ class ResponseCache:
 
     def close(self):
         with self._lock:
-            if self._log is not None:
-                os.close(self._log[1])
-                self._log = None
+            self._drop_log()
+
+    def _drop_log(self):
+        if self._log is not None:
+            os.close(self._log[1])
+            self._log = None
 
 
 def _write_all(fd, data):

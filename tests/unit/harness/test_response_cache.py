@@ -155,3 +155,30 @@ def test_several_processes_share_one_cache(tmp_path):
     assert len(lines) == 4 * 5 * 20 and all(json.loads(line.split("\t", 1)[1]) == REPLY for line in lines)
     reader = ResponseCache(str(tmp_path))
     assert all(reader.get(ResponseCache.key("m", PAYLOAD, sample=i)) == REPLY for i in range(20))
+
+
+def test_a_reply_the_disk_had_no_room_for_leaves_the_next_ones_readable(tmp_path, monkeypatch):
+    # A full disk may keep part of a line: the cache starts a new log after it, so
+    # the replies stored later are found where the index says.
+    responses = ResponseCache(str(tmp_path))
+    keys = [ResponseCache.key("m", PAYLOAD, sample=i) for i in range(3)]
+    responses.put(keys[0], REPLY)
+    real_write = os.write
+
+    def full(fd, data):
+        real_write(fd, bytes(data[:10]))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache.os, "write", full)
+    try:
+        responses.put(keys[1], REPLY)
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the failed write was not reported")
+    monkeypatch.setattr(cache.os, "write", real_write)
+    responses.put(keys[2], dict(REPLY, id="later"))
+    assert responses.get(keys[1]) is None and responses.get(keys[2])["id"] == "later"
+    assert len(list(tmp_path.iterdir())) == 2
+    again = ResponseCache(str(tmp_path))
+    assert [again.get(k) for k in keys] == [REPLY, None, dict(REPLY, id="later")]
