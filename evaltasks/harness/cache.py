@@ -13,8 +13,8 @@ after a large deletion. One ``write`` to an open file costs a few µs
 
 What the file per reply gave, the logs keep:
 - a killed run keeps every finished reply: each is one ``write`` to an
-  ``O_APPEND`` file, which a killed process cannot leave half done; a line the
-  disk had no room for (no trailing newline, or not JSON) is a miss, read as such;
+  ``O_APPEND`` file, in the kernel's hands once it returns; a line cut short (a
+  full disk; no trailing newline, or not JSON) is a miss, read as such;
 - several processes (the containers of one output dir, output dirs sharing a
   ``caching_dir``) share one cache: each appends to its own log, so their lines
   never interleave; the replies another process stores while this one runs are

@@ -4,7 +4,7 @@ and a file's sha256 (data digests, for the launcher and the harness alike).
 ``durable=False`` skips the fsync: a killed process still leaves the old file or
 the whole new one (the kernel holds what was written, and the rename comes after
 it); only a power cut could leave it empty. For files that are written again
-whenever they are needed (progress.json, written every few seconds while a task runs).
+whenever they are needed (progress.json, the task's inputs).
 Not for results.json and samples.jsonl: an empty results.json left by a power cut
 would stand as the task's target, up to date, and the fsync costs ~0.2 ms here."""
 
@@ -55,7 +55,7 @@ def _removed_on_failure(tmp):
 
 def write_atomic(path, text, durable=True):
     """``durable=False`` skips the fsync and makes missing folders: for files
-    written often whose loss to a power cut costs nothing (progress.json).
+    written again whenever needed, whose loss to a power cut costs nothing.
     A killed process still leaves the old file or the whole new one (the kernel
     holds what was written); a power cut may leave it empty."""
     if not durable:
