@@ -63,6 +63,7 @@ class Run:
         self.server = None
         self.summary = None     # what the summary task wrote (report.summary.build's), once it ran
         self._code = code       # remembered.code_digest(), when the caller took it
+        self._warming = None    # _warm_up's thread, once the preflight started it
         if cfg.deployment is not None:
             from evaltasks.deploy.lifecycle import ModelServer
 
@@ -228,7 +229,8 @@ class Run:
                 else:
                     datasets.ensure(benchmarks.resolve(spec.benchmark), log=note, hf_token=token)
                 outcome = executor.launch(spec, self.invocation, out,
-                                          on_start=lambda handle: self._started(spec, handle))
+                                          on_start=lambda handle: self.history.set_handle(
+                                              spec.job_id, executor.name, handle))
             except Exception as e:
                 note(f"error: {e}")
                 return TaskFailed(f"{e} (log: {log})")
@@ -243,15 +245,6 @@ class Run:
                     note(line)
             note(f"failed: {reason}")
         return TaskFailed(f"{reason} (log: {log})")
-
-    def _started(self, spec, handle):
-        self.history.set_handle(spec.job_id, self.executor.name, handle)
-        # While the harness runs, this thread only waits: import what the summary
-        # task will need now, not after the last task ends (~25 ms off the end of
-        # a run, bench/RESULTS.md). Task threads doing it at once wait for each
-        # other and cannot deadlock: the report modules import one another
-        # without a cycle.
-        from evaltasks.report import export, html, load, summary  # noqa: F401
 
     def _failure_reason(self, spec, log, outcome):
         if self.server and self.server.failure():
@@ -276,9 +269,14 @@ class Run:
         if self.server and not self.server.ready:
             # A deployed model's endpoint is checked once its server is up (deploy()).
             specs = [spec for spec in specs if not spec.deployed]
-        for (url, model_id, kind, key_name, body), spec in preflight.endpoints(specs).items():
-            if preflight.only_inside(url, network) == (send is not None):
-                preflight.check(url, model_id, kind, key_name, send=send, body=body, task=spec.doit_name)
+        checks = [(endpoint, spec) for endpoint, spec in preflight.endpoints(specs).items()
+                  if preflight.only_inside(endpoint[0], network) == (send is not None)]
+        if checks and self._warming is None:
+            # Started only now, as the first request goes out: from the start of
+            # _prepare it took the GIL from the work before the request (~6 ms).
+            self._warming = _warm_up()
+        for (url, model_id, kind, key_name, body), spec in checks:
+            preflight.check(url, model_id, kind, key_name, send=send, body=body, task=spec.doit_name)
 
     def import_preflight(self):
         """Import now all that ``preflight`` will: for an executor about to import
@@ -364,6 +362,32 @@ def _harness_error(log):
     if any(l.startswith("Traceback") for l in body):
         return body[-1].strip()
     return None
+
+
+def _warm_up():
+    """Import, in a thread of its own, what the tasks and the summary will need
+    (PyYAML for each task's run_config.yaml, ~10 ms; the report modules, ~25 ms),
+    while _prepare waits for the endpoint's preflight answer (Run.preflight).
+    Imported later, both sat on the critical path: the first task's start, a
+    container's start (containers.run records the container between its create
+    and its start), the summary after the last task (bench/RESULTS.md). Returns
+    the thread.
+
+    Beside other threads' imports (the docker SDK's, the preflight's) this cannot
+    deadlock: a thread importing a module waits for another only on a module both
+    import, and the report modules import one another without a cycle
+    (tests/unit/report/test_imports.py). Nothing here may fail a run: a failed
+    import happens again where the module is used, and says why there."""
+    def imports():
+        try:
+            import yaml  # noqa: F401
+            from evaltasks.report import export, html, load, summary  # noqa: F401
+        except Exception:
+            pass
+
+    thread = threading.Thread(target=imports, name="warm-up imports")
+    thread.start()
+    return thread
 
 
 def _now():

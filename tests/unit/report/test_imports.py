@@ -1,7 +1,8 @@
-"""The launcher imports the report modules in every task's thread while its
-harness runs (pipeline/actions.py ``_started``), so that the summary does not pay
-for them at the end of a run. Threads importing modules at once only deadlock on
-an import cycle: the report modules must import one another without one."""
+"""The launcher imports the report modules in a thread of their own while the
+run prepares (pipeline/actions.py ``_warm_up``), beside other threads' imports,
+so that neither a task's start nor the summary pays for them. Threads importing
+modules at once only deadlock on an import cycle: the report modules must import
+one another without one."""
 
 import ast
 from pathlib import Path
