@@ -375,7 +375,8 @@ def _warm_up():
 
     Beside other threads' imports (the docker SDK's, the preflight's) this cannot
     deadlock: a thread importing a module waits for another only on a module both
-    import, and the report modules import one another without a cycle
+    import (on 2026-12-06 none: PyYAML, Jinja2 and statistics are not among the
+    SDK's), and the report modules import one another without a cycle
     (tests/unit/report/test_imports.py). Nothing here may fail a run: a failed
     import happens again where the module is used, and says why there."""
     def imports():
