@@ -19,7 +19,7 @@ and act on the run history; `reproduce` turns a result back into a config;
 import argparse
 import sys
 
-from evaltasks import __version__
+from evaltasks import __version__, shutdown
 from evaltasks.cli.check_task import cmd_check_task
 from evaltasks.cli.jobs import cmd_kill, cmd_logs, cmd_status
 from evaltasks.cli.ls import cmd_ls
@@ -176,6 +176,7 @@ def parser():
 
 
 def main(argv=None):
+    shutdown.collect_nothing_at_exit()      # the `evaltasks` command's process ends with it
     args = parser().parse_args(argv)
     try:
         return args.func(args)

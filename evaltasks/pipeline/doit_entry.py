@@ -11,6 +11,7 @@ code 2, before doit opens its database or anything else starts."""
 
 import sys
 
+from evaltasks import shutdown
 from evaltasks.config import task_spec
 from evaltasks.pipeline import plan, session
 
@@ -62,6 +63,8 @@ def _command_line_variables():
 def from_doit_command_line():
     """``(DOIT_CONFIG, task generator)`` from doit's ``name=value`` variables."""
     from doit import get_initial_workdir
+
+    shutdown.collect_nothing_at_exit()      # doit's process ends with this run
 
     variables = _command_line_variables()
     config_path = variables.pop("config", None)
