@@ -272,8 +272,9 @@ class Run:
         checks = [(endpoint, spec) for endpoint, spec in preflight.endpoints(specs).items()
                   if preflight.only_inside(endpoint[0], network) == (send is not None)]
         if checks and self._warming is None:
-            # Started only now, as the first request goes out: from the start of
-            # _prepare it took the GIL from the work before the request (~6 ms).
+            # Started only now, as the first request goes out: started with
+            # _prepare, it took the GIL from the work before the request (the
+            # request went out 10 ms later in one of three traced runs).
             self._warming = _warm_up()
         for (url, model_id, kind, key_name, body), spec in checks:
             preflight.check(url, model_id, kind, key_name, send=send, body=body, task=spec.doit_name)
