@@ -19,7 +19,7 @@ and act on the run history; `reproduce` turns a result back into a config;
 import argparse
 import sys
 
-from evaltasks import __version__, shutdown
+from evaltasks import __version__
 from evaltasks.cli.check_task import cmd_check_task
 from evaltasks.cli.jobs import cmd_kill, cmd_logs, cmd_status
 from evaltasks.cli.ls import cmd_ls
@@ -27,6 +27,7 @@ from evaltasks.cli.results import (cmd_compare, cmd_export, cmd_leaderboard, cmd
                                    flips_shown)
 from evaltasks.cli.run import cmd_run
 from evaltasks.cli.usage import UsageError
+from evaltasks.pipeline import shutdown
 
 # The module docstring above is `evaltasks --help`'s text; each command lives in
 # its own module (run, jobs, ls, results, check_task), this one parses and dispatches.

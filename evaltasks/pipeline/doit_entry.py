@@ -11,9 +11,8 @@ code 2, before doit opens its database or anything else starts."""
 
 import sys
 
-from evaltasks import shutdown
 from evaltasks.config import task_spec
-from evaltasks.pipeline import plan, session
+from evaltasks.pipeline import plan, session, shutdown
 
 
 def fail(message, code=2):

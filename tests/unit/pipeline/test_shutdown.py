@@ -1,5 +1,5 @@
 """The launcher's process skips only the garbage collections of its exit
-(evaltasks/shutdown.py): what a user could see of an exit still happens."""
+(evaltasks/pipeline/shutdown.py): what a user could see of an exit still happens."""
 
 import subprocess
 import sys
@@ -8,7 +8,7 @@ PROGRAM = r"""
 import atexit, gc, sys
 # Registered first, so it runs last: after the freeze.
 atexit.register(lambda: open(sys.argv[1] + ".before", "w").write(f"frozen {gc.get_freeze_count() > 0}"))
-from evaltasks import shutdown
+from evaltasks.pipeline import shutdown
 shutdown.collect_nothing_at_exit()
 shutdown.collect_nothing_at_exit()      # again: one freeze at exit all the same
 atexit.register(lambda: open(sys.argv[1] + ".after", "w").write("ran"))
