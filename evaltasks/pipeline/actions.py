@@ -63,7 +63,7 @@ class Run:
         self.server = None
         self.summary = None     # what the summary task wrote (report.summary.build's), once it ran
         self._code = code       # remembered.code_digest(), when the caller took it
-        self._warming = None    # _warm_up's thread, once the preflight started it
+        self._warmed_up = False     # _warm_up ran (the first preflight request started it)
         if cfg.deployment is not None:
             from evaltasks.deploy.lifecycle import ModelServer
 
@@ -271,11 +271,12 @@ class Run:
             specs = [spec for spec in specs if not spec.deployed]
         checks = [(endpoint, spec) for endpoint, spec in preflight.endpoints(specs).items()
                   if preflight.only_inside(endpoint[0], network) == (send is not None)]
-        if checks and self._warming is None:
+        if checks and not self._warmed_up:
             # Started only now, as the first request goes out: started with
             # _prepare, it took the GIL from the work before the request (the
             # request went out 10 ms later in one of three traced runs).
-            self._warming = _warm_up()
+            _warm_up()
+            self._warmed_up = True
         for (url, model_id, kind, key_name, body), spec in checks:
             preflight.check(url, model_id, kind, key_name, send=send, body=body, task=spec.doit_name)
 
@@ -371,8 +372,7 @@ def _warm_up():
     while _prepare waits for the endpoint's preflight answer (Run.preflight).
     Imported later, both sat on the critical path: the first task's start, a
     container's start (containers.run records the container between its create
-    and its start), the summary after the last task (bench/RESULTS.md). Returns
-    the thread.
+    and its start), the summary after the last task (bench/RESULTS.md).
 
     Beside other threads' imports (the docker SDK's, the preflight's) this cannot
     deadlock: a thread importing a module waits for another only on a module both
@@ -387,9 +387,7 @@ def _warm_up():
         except Exception:
             pass
 
-    thread = threading.Thread(target=imports, name="warm-up imports")
-    thread.start()
-    return thread
+    threading.Thread(target=imports, name="warm-up imports").start()
 
 
 def _now():
