@@ -128,12 +128,24 @@ class Client:
                          "Accept-Encoding": "gzip, deflate", "User-Agent": "evaltasks-harness"}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
-        # One pool for all workers; it keeps a connection per worker alive.
-        self._pool = http1.Pool(url, self._headers, proxy=_proxy_for(url),
-                                tls=_tls_context() if url.startswith("https:") else None)
+        self._route = http1.Route(url, self._headers, proxy=_proxy_for(url),
+                                  tls=_tls_context() if url.startswith("https:") else None)
+        # One pool for all blocking callers (a connection per thread kept alive),
+        # and one for the coroutines of an event loop, made in that loop.
+        self._pool = http1.Pool(self._route)
+        self._loop_pool = None
 
     def close(self):
+        """Closes the blocking connections; the event loop's close with the loop
+        (``close_loop``), which must still be running."""
         self._pool.close()
+
+    def close_loop(self):
+        """Closes the connections of the event loop that ``apost`` ran on; called
+        from that loop, before it ends."""
+        if self._loop_pool is not None:
+            self._loop_pool.close()
+            self._loop_pool = None
 
     def __enter__(self):
         return self
@@ -143,37 +155,91 @@ class Client:
 
     def exchange(self, payload):
         """One attempt: the Reply, whatever its status, or NoReply."""
-        body = json.dumps(payload).encode("utf-8")
         try:
-            return Reply(*self._pool.post(body, self.request_timeout))
-        except http1.Unsupported as e:
-            raise NoReply(str(e), "unsupported proxy") from None
-        except http1.CannotConnect:
-            raise NoReply("cannot connect; is the server running?", "connection_error") from None
-        except http1.Timeout as e:
-            raise NoReply(f"timed out after {self.request_timeout:g} s, "
-                          f"{'the reply incomplete' if e.partial else 'no reply'}", "timeout") from None
-        except http1.Closed as e:
-            raise NoReply("closed the connection in the middle of the reply" if e.partial else
-                          "closed the connection without a reply", "connection_error") from None
-        except http1.Unreadable as e:
-            raise NoReply(f"unreadable reply: {e}", "malformed reply") from None
+            return Reply(*self._pool.post(_body(payload), self.request_timeout))
+        except _TRANSPORT_ERRORS as e:
+            raise self._no_reply(e) from None
+
+    async def aexchange(self, payload):
+        """``exchange`` on the running event loop."""
+        if self._loop_pool is None:
+            from . import http1_loop        # here: the launcher's preflight (exchange) never needs asyncio
+            self._loop_pool = http1_loop.Pool(self._route)
+        try:
+            return Reply(*await self._loop_pool.post(_body(payload), self.request_timeout))
+        except _TRANSPORT_ERRORS as e:
+            raise self._no_reply(e) from None
+
+    def _no_reply(self, e):
+        if isinstance(e, http1.Unsupported):
+            return NoReply(str(e), "unsupported proxy")
+        if isinstance(e, http1.CannotConnect):
+            return NoReply("cannot connect; is the server running?", "connection_error")
+        if isinstance(e, http1.Timeout):
+            return NoReply(f"timed out after {self.request_timeout:g} s, "
+                           f"{'the reply incomplete' if e.partial else 'no reply'}", "timeout")
+        if isinstance(e, http1.Closed):
+            return NoReply("closed the connection in the middle of the reply" if e.partial else
+                           "closed the connection without a reply", "connection_error")
+        return NoReply(f"unreadable reply: {e}", "malformed reply")
 
     def post(self, payload):
-        """The endpoint's JSON reply to ``payload``, or EndpointError."""
+        """The endpoint's JSON reply to ``payload``, or EndpointError; blocks."""
+        policy = self._retries()
+        step = next(policy)
+        while True:
+            try:
+                if step is None:
+                    try:
+                        outcome = self.exchange(payload)
+                    except NoReply as e:
+                        outcome = e
+                    step = policy.send(outcome)
+                else:
+                    time.sleep(step)
+                    step = next(policy)
+            except StopIteration as done:
+                return done.value
+
+    async def apost(self, payload):
+        """``post`` on the running event loop: the same attempts, retries and waits."""
+        import asyncio
+
+        policy = self._retries()
+        step = next(policy)
+        while True:
+            try:
+                if step is None:
+                    try:
+                        outcome = await self.aexchange(payload)
+                    except NoReply as e:
+                        outcome = e
+                    step = policy.send(outcome)
+                else:
+                    await asyncio.sleep(step)
+                    step = next(policy)
+            except StopIteration as done:
+                return done.value
+
+    def _retries(self):
+        """The retry policy, without I/O, for both ``post`` and ``apost``: yields
+        None for an attempt (sent back: its Reply, or its NoReply) and a number of
+        seconds for a wait before the next one; returns the reply's JSON, or
+        raises EndpointError."""
         attempt = 0
         while True:
             wait = None
             started = time.perf_counter()
-            try:
-                r = self.exchange(payload)
-            except NoReply as e:
-                self.observe(e.kind, time.perf_counter() - started)
-                if e.kind not in TRANSIENT:
-                    raise
-                kind, reason = e.kind, str(e)
+            outcome = yield None
+            seconds = time.perf_counter() - started
+            if isinstance(outcome, NoReply):
+                self.observe(outcome.kind, seconds)
+                if outcome.kind not in TRANSIENT:
+                    raise outcome
+                kind, reason = outcome.kind, str(outcome)
             else:
-                self.observe(r.status, time.perf_counter() - started)
+                r = outcome
+                self.observe(r.status, seconds)
                 kind = f"HTTP {r.status}"
                 if r.status == 200:
                     self.server_headers.add(r.headers.get("Server"))
@@ -191,8 +257,15 @@ class Client:
             if wait is None:
                 wait = min(MAX_BACKOFF, BACKOFF * 2 ** attempt) * random.uniform(0.5, 1.5)
             self.log(f"retry {attempt + 1}/{self.max_retries} in {wait:.1f}s after {reason}")
-            time.sleep(wait)
+            yield wait
             attempt += 1
+
+
+_TRANSPORT_ERRORS = (http1.Unsupported, http1.CannotConnect, http1.Timeout, http1.Closed, http1.Unreadable)
+
+
+def _body(payload):
+    return json.dumps(payload).encode("utf-8")
 
 
 def probe(url, payload, api_key, seconds):

@@ -5,9 +5,9 @@ each module to it. The prose, and the rule on ``Benchmark.version``, stay in
 ``benchmarks/__init__.py``.
 
 A module is a ``BenchmarkModule``: ``load``, ``prompt``, ``extract``, ``score``.
-It may also be ``Selecting``, ``Expanding`` or ``Measuring`` (the harness asks
-with ``hasattr``, and falls back to: every row, the rows as they are, mean
-``score`` as ``accuracy``). A task defined in a file has one module for all such
+It may also be ``Selecting``, ``Expanding``, ``Measuring`` or ``Waiting`` (the
+harness asks with ``hasattr``, and falls back to: every row, the rows as they
+are, mean ``score`` as ``accuracy``, scoring on the event loop). A task defined in a file has one module for all such
 tasks, a ``TaskBinding``: ``for_task(task)`` gives the object that is the
 ``BenchmarkModule`` for that task.
 
@@ -60,12 +60,20 @@ class Measuring(Protocol):
 
 
 @runtime_checkable
+class Waiting(Protocol):
+    def scoring_waits(self, params: Params) -> bool:
+        """True when ``score`` waits on something outside the harness's process (a
+        judge model): the harness then scores in threads, off its event loop.
+        A benchmark that ``runs_model_code`` (catalog) always does."""
+
+
+@runtime_checkable
 class TaskBinding(Protocol):
     def for_task(self, task: dict, log: Callable[[str], None] = print) -> BenchmarkModule:
         """The benchmark of one file task, from its task.json (``task_file``)."""
 
 
-OPTIONAL = (Selecting, Expanding, Measuring)
+OPTIONAL = (Selecting, Expanding, Measuring, Waiting)
 
 
 def _takes(function, *args):
@@ -89,7 +97,8 @@ def problems(module, subset=None):
     entry's, which ``load`` is then called with."""
     found = []
     arguments = {"load": ("data_dir",) + ((subset,) if subset else ()), "prompt": ({}, {}), "extract": ("",),
-                 "score": (None, {}), "select": ([], {}), "expand": ([], {}), "metrics": ([], {})}
+                 "score": (None, {}), "select": ([], {}), "expand": ([], {}), "metrics": ([], {}),
+                 "scoring_waits": ({},)}
     required = _members(BenchmarkModule)
     optional = [name for protocol in OPTIONAL for name in _members(protocol)]
     for name in required + optional:

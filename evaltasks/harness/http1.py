@@ -70,77 +70,71 @@ class Headers(dict):
         return dict.__contains__(self, name.lower())
 
 
-class Connection:
-    """One HTTP/1.1 connection to the origin (or through the proxy)."""
+class Reader:
+    """One reply read from what a connection receives, without doing any I/O
+    itself, so that the blocking ``Connection`` here and the event loop's
+    (``http1_loop``) read replies the same way: a driver ``feed``s it each piece
+    of data as it arrives, and ``b""`` when the peer closes the connection in
+    order; ``feed`` returns None until the reply is whole.
 
-    def __init__(self, pool, deadline):
-        self.pool = pool
-        self.buffer = b""
+    The whole reply: ``(status, reason, Headers, body, keep)``, the body decoded
+    (gzip, deflate) and ``keep`` whether the connection may carry another
+    request. With ``head_only`` (a CONNECT's reply): ``(status, reason, Headers)``
+    once the head has arrived. ``partial`` says whether the final reply's head
+    has arrived (what ``Timeout`` and ``Closed`` carry); ``feed`` raises ``Closed``
+    (the connection closed too soon) or ``Unreadable``."""
+
+    def __init__(self, head_only=False):
+        self.buffer = bytearray()   # appended to in place: a long body arrives in many pieces
+        self.partial = False
+        self.http10 = False
+        self._steps = self._reply(head_only)
+        next(self._steps)           # to the first wait for data (the buffer is empty)
+
+    def feed(self, data):
+        self.buffer += data
         try:
-            sock = socket.create_connection(pool.address, _left(deadline, False))
-        except (TimeoutError, socket.timeout):
-            raise Timeout(False) from None
-        except OSError as e:
-            raise CannotConnect(str(e)) from None
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if pool.tunnel:
-                self.sock = sock
-                self._tunnel(deadline)
-            if pool.tls is not None:
-                sock.settimeout(_left(deadline, False))
-                sock = _handshake(pool.tls, sock, pool.host)
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = sock
+            self._steps.send(not data)
+        except StopIteration as done:
+            return done.value
+        return None
 
-    def _tunnel(self, deadline):
-        self.send(self.pool.connect_head, deadline)
-        status, _, _ = self.read_head(deadline)
-        if status != 200:
-            raise Closed(False, f"the proxy answered CONNECT with {status}")
+    def _more(self):
+        """Wait for the next piece of data; the peer's orderly close before the
+        reply is whole is ``Closed``."""
+        closed = yield
+        if closed:
+            raise Closed(self.partial)
 
-    def dropped(self):
-        """True when the server closed it (or sent something unasked) while idle."""
-        try:
-            poller = select.poll()
-            poller.register(self.sock, select.POLLIN)
-            return bool(poller.poll(0))
-        except (OSError, ValueError):
-            return True
+    def _reply(self, head_only):
+        status, reason, headers = yield from self._head()
+        if head_only:
+            return status, reason, headers
+        self.partial = True
+        keep = True
+        if status in (204, 304):            # no body, whatever the headers say
+            body = b""
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            body = yield from self._chunked()
+        elif "content-length" in headers:
+            try:
+                length = int(headers["content-length"].split(",")[0])
+                if length < 0:
+                    raise ValueError
+            except ValueError:
+                raise Unreadable(f"Content-Length {headers['content-length']!r}") from None
+            body = yield from self._exactly(length)
+        else:
+            body = yield from self._until_close()
+            keep = False
+        connection = headers.get("connection", "").lower()
+        keep = keep and "close" not in connection and (not self.http10 or "keep-alive" in connection)
+        return status, reason, headers, _decoded(body, headers.get("content-encoding")), keep and not self.buffer
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def send(self, data, deadline):
-        self.sock.settimeout(_left(deadline, False))
-        try:
-            self.sock.sendall(data)
-        except (TimeoutError, socket.timeout):
-            raise Timeout(False) from None
-        except OSError as e:
-            raise Closed(False, str(e)) from None
-
-    def _recv(self, deadline, partial):
-        self.sock.settimeout(_left(deadline, partial))
-        try:
-            data = self.sock.recv(CHUNK)
-        except (TimeoutError, socket.timeout):
-            raise Timeout(partial) from None
-        except OSError as e:
-            raise Closed(partial, str(e)) from None
-        if not data:
-            raise Closed(partial)
-        return data
-
-    def read_head(self, deadline):
+    def _head(self):
         """(status, reason, Headers) of the next final reply; 1xx replies skipped."""
         while True:
-            head = self._through(b"\r\n\r\n", deadline, False, "the reply's headers never end")
+            head = yield from self._through(b"\r\n\r\n", "the reply's headers never end")
             lines = head.split(b"\r\n")
             status_line = lines[0].split(None, 2)
             try:
@@ -163,81 +157,114 @@ class Connection:
             self.http10 = status_line[0] == b"HTTP/1.0"
             return status, reason, headers
 
-    def read_body(self, status, headers, deadline):
-        """(body bytes, whether the connection can carry another request)."""
-        if status in (204, 304):            # no body, whatever the headers say
-            body = b""
-        elif "chunked" in headers.get("transfer-encoding", "").lower():
-            body = self._chunked(deadline)
-        elif "content-length" in headers:
-            try:
-                length = int(headers["content-length"].split(",")[0])
-                if length < 0:
-                    raise ValueError
-            except ValueError:
-                raise Unreadable(f"Content-Length {headers['content-length']!r}") from None
-            body = self._exactly(length, deadline)
-        else:
-            body = self._until_close(deadline)
-            return body, False
-        connection = headers.get("connection", "").lower()
-        keep = "close" not in connection and (not self.http10 or "keep-alive" in connection)
-        return body, keep and not self.buffer
+    def _exactly(self, length):
+        while len(self.buffer) < length:
+            yield from self._more()
+        found = bytes(self.buffer[:length])
+        del self.buffer[:length]
+        return found
 
-    def _exactly(self, length, deadline):
-        parts, have = [self.buffer[:length]], min(len(self.buffer), length)
-        self.buffer = self.buffer[length:]
-        while have < length:
-            data = self._recv(deadline, True)
-            if have + len(data) > length:
-                data, self.buffer = data[:length - have], data[length - have:]
-            parts.append(data)
-            have += len(data)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    def _line(self, deadline):
-        return self._through(b"\r\n", deadline, True, "a chunk's size line never ends")
-
-    def _through(self, marker, deadline, partial, endless):
+    def _through(self, marker, endless):
         """What the connection says up to ``marker``, which is consumed too."""
         end = self.buffer.find(marker)
         while end < 0:
             if len(self.buffer) > MAX_HEAD:
                 raise Unreadable(endless)
-            self.buffer += self._recv(deadline, partial)
+            yield from self._more()
             end = self.buffer.find(marker)
-        found, self.buffer = self.buffer[:end], self.buffer[end + len(marker):]
+        found = bytes(self.buffer[:end])
+        del self.buffer[:end + len(marker)]
         return found
 
-    def _chunked(self, deadline):
+    def _chunked(self):
         parts = []
         while True:
+            line = yield from self._through(b"\r\n", "a chunk's size line never ends")
             try:
-                size = int(self._line(deadline).split(b";")[0], 16)
+                size = int(line.split(b";")[0], 16)
             except ValueError:
                 raise Unreadable("a chunk size that is not a number") from None
             if size == 0:
-                while self._line(deadline):         # trailers, up to the empty line
-                    pass
+                while (yield from self._through(b"\r\n", "a chunk's size line never ends")):
+                    pass                            # trailers, up to the empty line
                 return b"".join(parts)
-            parts.append(self._exactly(size, deadline))
-            self._exactly(2, deadline)              # the CRLF after the chunk
+            parts.append((yield from self._exactly(size)))
+            yield from self._exactly(2)             # the CRLF after the chunk
 
-    def _until_close(self, deadline):
-        parts = [self.buffer]
-        self.buffer = b""
+    def _until_close(self):
         while True:
+            closed = yield
+            if closed:                  # the end of a body that has no length: it is whole
+                body = bytes(self.buffer)
+                self.buffer.clear()
+                return body
+
+
+class Connection:
+    """One HTTP/1.1 connection to the origin (or through the proxy), blocking:
+    for the launcher's preflight and a judge's requests from scoring threads."""
+
+    def __init__(self, route, deadline):
+        self.route = route
+        try:
+            sock = socket.create_connection(route.address, time_left(deadline, False))
+        except (TimeoutError, socket.timeout):
+            raise Timeout(False) from None
+        except OSError as e:
+            raise CannotConnect(str(e)) from None
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.sock = sock
+            if route.tunnel:
+                status, _, _ = self.exchange(route.connect_head, deadline, head_only=True)
+                if status != 200:
+                    raise Closed(False, f"the proxy answered CONNECT with {status}")
+            if route.tls is not None:
+                sock.settimeout(time_left(deadline, False))
+                sock = _handshake(route.tls, sock, route.host)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+    def dropped(self):
+        """True when the server closed it (or sent something unasked) while idle."""
+        return readable(self.sock)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def exchange(self, request, deadline, head_only=False):
+        """Send ``request``, then read the reply (``Reader``'s result)."""
+        self.sock.settimeout(time_left(deadline, False))
+        try:
+            self.sock.sendall(request)
+        except (TimeoutError, socket.timeout):
+            raise Timeout(False) from None
+        except OSError as e:
+            raise Closed(False, str(e)) from None
+        reader = Reader(head_only)
+        while True:
+            self.sock.settimeout(time_left(deadline, reader.partial))
             try:
-                parts.append(self._recv(deadline, True))
-            except Closed as e:
-                if e.orderly:           # the end of a body that has no length: it is whole
-                    return b"".join(parts)
-                raise
+                data = self.sock.recv(CHUNK)
+            except (TimeoutError, socket.timeout):
+                raise Timeout(reader.partial) from None
+            except OSError as e:
+                raise Closed(reader.partial, str(e)) from None
+            reply = reader.feed(data)
+            if reply is not None:
+                return reply
 
 
-class Pool:
-    """Connections to one URL, reused while the server keeps them open; safe to
-    share among threads (``list.append``/``pop`` are atomic)."""
+class Route:
+    """How requests to one URL go: the address to connect to (the origin's, or
+    the proxy's), the request head up to its Content-Length, and for an https
+    URL through a proxy the CONNECT that opens the tunnel. Shared by both
+    drivers: ``Pool`` here and the event loop's (``http1_loop``)."""
 
     def __init__(self, url, headers, *, proxy=None, tls=None):
         parts = urllib.parse.urlsplit(url)
@@ -269,13 +296,26 @@ class Pool:
                                      ).encode("latin-1")
         lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         self.head = f"POST {target} HTTP/1.1\r\nHost: {host_header}\r\n{lines}{extra}".encode("latin-1")
+
+    def request(self, body):
+        """The whole request that POSTs ``body``; Unsupported for a proxy we cannot use."""
+        if self.unsupported:
+            raise Unsupported(self.unsupported)
+        return b"%sContent-Length: %d\r\n\r\n%s" % (self.head, len(body), body)
+
+
+class Pool:
+    """Blocking connections to one route, reused while the server keeps them
+    open; safe to share among threads (``list.append``/``pop`` are atomic)."""
+
+    def __init__(self, route):
+        self.route = route
         self._idle = []
 
     def post(self, body, seconds):
         """(status, reason, Headers, body bytes) within ``seconds``, or one of
         Unsupported, CannotConnect, Timeout, Closed, Unreadable."""
-        if self.unsupported:
-            raise Unsupported(self.unsupported)
+        request = self.route.request(body)
         deadline = time.monotonic() + seconds
         conn = None
         while self._idle:
@@ -288,12 +328,9 @@ class Pool:
             conn.close()
             conn = None
         if conn is None:
-            conn = Connection(self, deadline)
+            conn = Connection(self.route, deadline)
         try:
-            conn.send(b"%sContent-Length: %d\r\n\r\n%s" % (self.head, len(body), body), deadline)
-            status, reason, headers = conn.read_head(deadline)
-            content, keep = conn.read_body(status, headers, deadline)
-            content = _decoded(content, headers.get("content-encoding"))
+            status, reason, headers, content, keep = conn.exchange(request, deadline)
         except BaseException:
             conn.close()
             raise
@@ -320,7 +357,18 @@ def _handshake(context, sock, host):
         raise Closed(False, str(e) or type(e).__name__) from None
 
 
-def _left(deadline, partial):
+def readable(sock):
+    """Whether ``sock`` has something to read now (or is closed): an idle
+    connection that does was closed, or sent something unasked."""
+    try:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):
+        return True
+
+
+def time_left(deadline, partial):
     left = deadline - time.monotonic()
     if left <= 0:
         raise Timeout(partial)

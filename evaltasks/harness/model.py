@@ -50,14 +50,32 @@ class Model:
 
     def ask(self, payload, sample=0):
         """The Answer to ``payload`` (from ``payload()``); ``sample`` tells repeated
-        copies of one prompt apart. Raises client.EndpointError."""
+        copies of one prompt apart. Raises client.EndpointError. Blocks."""
+        key, reply = self._cached(payload, sample)
+        if reply is not None:
+            return self._answer(key, reply, True)
+        self._sending(payload)
+        return self._answer(key, self.client.post(payload), False)
+
+    async def aask(self, payload, sample=0):
+        """``ask`` on the running event loop (the harness's requests)."""
+        key, reply = self._cached(payload, sample)
+        if reply is not None:
+            return self._answer(key, reply, True)
+        self._sending(payload)
+        return self._answer(key, await self.client.apost(payload), False)
+
+    def _cached(self, payload, sample):
+        """(the cache key or None, the cached reply or None)."""
         key = self.cache.key(self.model_id, payload, sample) if self.cache else None
-        reply = self.cache.get(key) if key and not self.refresh else None
-        cached = reply is not None
+        return key, self.cache.get(key) if key and not self.refresh else None
+
+    def _sending(self, payload):
+        self.stats.request()
+        self.traffic.request(payload)
+
+    def _answer(self, key, reply, cached):
         if not cached:
-            self.stats.request()
-            self.traffic.request(payload)
-            reply = self.client.post(payload)
             self.traffic.response(reply)
         self.server.reply(reply)
         answer = self.adapter.read(reply)

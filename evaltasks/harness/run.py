@@ -37,6 +37,7 @@ are cached, and the task fails without results.json. The launcher kills the
 container if that takes longer than its grace period.
 """
 
+import asyncio
 import json
 import math
 import os
@@ -130,7 +131,8 @@ def run(task_dir, stop=None, secrets=None):
     with SampleSpool(task_dir) as samples:
         with Model(endpoint, params, (secrets.get(key_name) or os.environ.get(key_name)) if key_name else None,
                    cache=responses, refresh=refresh, log=log) as model:
-            failures = _evaluate(items, module, params, model, progress, allowed, samples, stop)
+            failures = _evaluate(items, module, params, model, progress, allowed, samples, stop,
+                                 bench.runs_model_code or _scoring_waits(module, params))
         response_stats = model.stats.summary()
         server = model.server_said()
         log(f"cache: off, {response_stats['requests']} requests" if not responses else
@@ -177,6 +179,11 @@ def run(task_dir, stop=None, secrets=None):
         log(f"warning: {warning['message']}")
 
 
+def _scoring_waits(module, params):
+    """Whether the module's ``score`` waits on a model or program (contract.Waiting)."""
+    return hasattr(module, "scoring_waits") and module.scoring_waits(params)
+
+
 def _sandbox_network():
     # Imported here: only benchmarks that run model-written code need the sandbox
     # (and its subprocess), which cost every other task's start ~3 ms.
@@ -200,45 +207,66 @@ def _load_items(module, bench, params):
     return items, len(rows)
 
 
-def _evaluate(items, module, params, model, progress, allowed, samples, stop):
+def _evaluate(items, module, params, model, progress, allowed, samples, stop, scoring_waits=False):
     """Every item's row into ``samples``; returns the failures as (kind, error).
     Once more than ``allowed`` samples have failed, or ``stop`` is set, the items
-    not yet started are skipped and have no row."""
-    failures = []      # list.append and len are atomic, so the workers need no lock
+    not yet started are skipped and have no row.
 
-    def evaluate(index):
-        if len(failures) > allowed or stop.is_set():
-            return
-        row, kind = _sample(index, items[index], module, params, model)
-        samples.add(index, row)
-        if kind:
-            failures.append((kind, row["error"]))
-        progress.advance(failed=kind is not None)
+    ``parallelism`` coroutines on one event loop, each taking the next index: a
+    thread per request in flight spent a third of the harness's CPU handing the
+    GIL around (``http1_loop`` says more). A benchmark whose ``score`` waits on
+    something outside the process (``scoring_waits``: a sandboxed program, a judge
+    model) scores in as many threads, so that one score does not hold up the
+    others or the requests."""
+    return asyncio.run(_evaluate_on_loop(items, module, params, model, progress, allowed, samples, stop,
+                                         scoring_waits))
 
-    # Plain threads taking the next index, not a ThreadPoolExecutor: its future, work
-    # item and condition per sample were a tenth of the harness's CPU per request.
-    indices = iter(range(len(items)))       # next() on it is atomic: each index goes to one worker
+
+async def _evaluate_on_loop(items, module, params, model, progress, allowed, samples, stop, scoring_waits):
+    failures = []
+    workers = min(params["parallelism"], len(items))
+    if scoring_waits:
+        from concurrent.futures import ThreadPoolExecutor
+
+        threads = ThreadPoolExecutor(workers, thread_name_prefix="score")
+        loop = asyncio.get_running_loop()
+
+        def score(extracted, item):
+            return loop.run_in_executor(threads, _scored, module, extracted, item)
+    else:
+        threads = None
+
+        async def score(extracted, item):
+            return _scored(module, extracted, item)
+
+    indices = iter(range(len(items)))       # shared: each index goes to one worker
     errors = {}
 
-    def worker():
+    async def worker():
         for index in indices:
+            if len(failures) > allowed or stop.is_set():
+                continue
             try:
-                evaluate(index)
-            except BaseException as e:      # an unexpected error: raised below, once all are done
+                row, kind = await _sample(index, items[index], module, params, model, score)
+                samples.add(index, row)
+                if kind:
+                    failures.append((kind, row["error"]))
+                progress.advance(failed=kind is not None)
+            except Exception as e:          # an unexpected error: raised below, once all are done
                 errors[index] = e
 
-    workers = [threading.Thread(target=worker, name=f"sample-worker-{n}")
-               for n in range(min(params["parallelism"], len(items)))]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
+    try:
+        await asyncio.gather(*(worker() for _ in range(workers)))
+    finally:
+        model.client.close_loop()
+        if threads is not None:
+            threads.shutdown()
     if errors:
-        raise errors[min(errors)]           # the first in sample order, as pool.map raised it
+        raise errors[min(errors)]           # the first in sample order
     return failures
 
 
-def _sample(index, item, module, params, model):
+async def _sample(index, item, module, params, model, score):
     """(the sample's samples.jsonl row, None), or (row, failure kind) when the
     endpoint gave no usable reply."""
     number = cache.sample_number(item)
@@ -246,13 +274,13 @@ def _sample(index, item, module, params, model):
     sample = {"index": index, "prompt": payload.get("messages", payload.get("prompt")),
               "request_params": {k: v for k, v in payload.items() if k not in ("messages", "prompt")}}
     try:
-        answer = model.ask(payload, number)
+        answer = await model.aask(payload, number)
     except EndpointError as e:
         log(f"sample {index} failed: {e}")
         sample["error"] = str(e)
         # Scored as an empty reply, so that the fields the benchmark's metrics read exist.
         sample["gold"] = item["gold"]
-        sample.update(_scored(module, module.extract(""), item), score=0.0)
+        sample.update(await score(module.extract(""), item), score=0.0)
         return sample, e.kind
     sample["response"] = answer.text
     if answer.reasoning is not None:
@@ -265,7 +293,7 @@ def _sample(index, item, module, params, model):
     sample["extracted"] = module.extract(answer.text)
     sample["gold"] = item["gold"]
     try:
-        sample.update(_scored(module, sample["extracted"], item))
+        sample.update(await score(sample["extracted"], item))
     except EndpointError as e:      # a judging model (file tasks) that gave no reply
         log(f"sample {index} failed: {e}")
         sample.update(error=str(e), score=0.0)

@@ -17,13 +17,18 @@ checked for every entry by a test, in ``harness/contract.py``):
                                            limit_samples; default: the items as they are
     metrics(samples, params) -> dict       optional: {name: {value, stderr, n}};
                                            default is ``accuracy`` (mean score)
+    scoring_waits(params) -> bool          optional: True when ``score`` waits on a model
+                                           or program outside the process (a judge)
 
 ``params`` is the task's ``config.params`` (with ``seed``) and ``params["extra"]``
 the benchmark's own options, defaults from ``Benchmark.extra``.
 
-``prompt``, ``extract`` and ``score`` run in ``parallelism`` threads at once. A
-module imports and builds what they use (tokenizers, models, tables) when it is
-imported, which the harness does once, before any thread starts; nothing is
+``prompt``, ``extract`` and ``score`` run on the harness's event loop, one at a
+time between the requests in flight; a ``score`` that waits (``scoring_waits``,
+or a benchmark that ``runs_model_code``) runs in ``parallelism`` threads at once
+instead, so a module must still be safe to use from several threads. A module
+imports and builds what they use (tokenizers, models, tables) when it is
+imported, which the harness does once, before any sample starts; nothing is
 imported or built lazily on first use.
 
 A benchmark's code is its module plus any helper module named after it

@@ -36,6 +36,10 @@ class FileTask:
                        for m in self.spec["metrics"] if m["metric"] == "judge"}
         self.renderer = None
 
+    def scoring_waits(self, params):
+        """A task with a ``judge`` metric asks the judge model in each score."""
+        return bool(self.judges)
+
     def load(self, data_dir):
         split = lambda name: data.read_split(data_dir, self.files[name], self.spec["format"])
         docs = split(self.spec["test_split"])

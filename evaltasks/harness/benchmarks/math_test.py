@@ -116,6 +116,11 @@ def load(data_dir):
     return read_csv(os.path.join(data_dir, "math_test.csv"), ("Question", "Answer"), item, "problems")
 
 
+def scoring_waits(params):
+    """With ``scoring: judge``, each score asks the judge model."""
+    return (params.get("extra") or {}).get("scoring", "rule") == "judge"
+
+
 def expand(items, params):
     """The items as they are; with ``scoring: judge``, each carries the judge
     (one client for the run), after checking its settings."""

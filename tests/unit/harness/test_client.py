@@ -11,6 +11,10 @@ from evaltasks.harness import client
 from evaltasks.harness.adapters import Adapter, TrafficLog, flatten, split_reasoning
 from evaltasks.harness.client import Client, EndpointError, retry_after
 from evaltasks.harness.response_stats import ResponseStats
+from support.drivers import both_drivers  # noqa: F401  (a fixture)
+
+# Each transport test runs through both drivers (support/drivers.py).
+pytestmark = pytest.mark.usefixtures("both_drivers")
 
 USER = [{"role": "user", "content": "What is 2+2?"}]
 

@@ -14,6 +14,10 @@ import pytest
 
 from evaltasks.harness import http1
 from evaltasks.harness.client import Client, EndpointError
+from support.drivers import both_drivers  # noqa: F401  (a fixture)
+
+# Each transport test runs through both drivers (support/drivers.py).
+pytestmark = pytest.mark.usefixtures("both_drivers")
 
 BODY = json.dumps({"choices": [{"message": {"content": "ok"}}]}).encode()
 
