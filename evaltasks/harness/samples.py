@@ -22,7 +22,9 @@ _LINE_BREAKS = {ord(c): f"\\u{ord(c):04x}" for c in "\x85\u2028\u2029"}
 
 
 def _one_line(text):
-    return text.translate(_LINE_BREAKS)
+    # isascii() is a flag the string holds: most rows skip the translate, which
+    # costs ~20 µs on a 3 KB row even when there is nothing to replace.
+    return text if text.isascii() else text.translate(_LINE_BREAKS)
 
 
 class SampleSpool(Sequence):
