@@ -1,16 +1,19 @@
 """A minimal HTTP/1.1 keep-alive client for one URL: POST bytes, get the reply.
 
-Why not urllib3/http.client: the workers share one GIL, so the CPU time per
-request bounds the throughput at high parallelism, and urllib3 + http.client
-(header parsing through ``email.parser``, a response object per reply, the
-connection pool's queue and checks) were most of the harness's CPU per request.
-Here the request's head is built once, a reply's head is split with
-``bytes.split``, and a body is read by Content-Length, chunks or until close.
+Why not urllib3/http.client: the CPU time per request bounds the throughput at
+high parallelism, and urllib3 + http.client (header parsing through
+``email.parser``, a response object per reply, the connection pool's queue and
+checks) were most of the harness's CPU per request. Here the request's head is
+built once (``Route``), and a reply is read by ``Reader``, which does no I/O:
+its head split with ``bytes.split``, its body read by Content-Length, chunks or
+until close. Two drivers feed it: ``Connection``/``Pool`` here, blocking (the
+launcher's preflight, a judge asked from a scoring thread), and ``http1_loop``'s,
+on an event loop (every request of a task).
 
-A deadline bounds the whole attempt: each socket call gets the time that is left,
-so a server trickling a byte a second still fails at the deadline, without a
-watchdog thread. What can go wrong is one of three exceptions, and ``Timeout``
-and ``Closed`` say whether the reply's head had arrived (``partial``).
+A deadline bounds the whole attempt: here each socket call gets the time that
+is left, so a server trickling a byte a second still fails at the deadline,
+without a watchdog thread. What can go wrong is one of three exceptions, and
+``Timeout`` and ``Closed`` say whether the reply's head had arrived (``partial``).
 
 Proxies: an ``http://`` proxy, as requests uses them: the absolute URL for an
 ``http`` target, a CONNECT tunnel for an ``https`` one (Proxy-Authorization from

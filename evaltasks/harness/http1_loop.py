@@ -77,7 +77,8 @@ class _Connection(asyncio.Protocol):
             self.reader = self.waiter = None
 
     def _feed(self, data):
-        if self.waiter.done():
+        if self.waiter.done():          # more than the reply (or after a failure): not reusable
+            self.unasked = True
             return
         try:
             reply = self.reader.feed(data)

@@ -441,6 +441,25 @@ def _answers_responder(answers: dict):
     return respond
 
 
+class InFlight:
+    """A responder that takes ``seconds`` to answer (``answer``) and counts how
+    many requests it was answering at once: ``peak``, the most."""
+
+    def __init__(self, seconds, answer=None):
+        self.seconds, self.answer = seconds, answer or DEFAULT_ANSWER
+        self.now = self.peak = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, payload):
+        with self._lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        time.sleep(self.seconds)
+        with self._lock:
+            self.now -= 1
+        return self.answer
+
+
 def main(argv=None) -> int:
     import argparse
     import signal

@@ -20,7 +20,7 @@ from threading import Thread
 import pytest
 
 from conftest import DATA_DIR, REPO, Gsm8kModel
-from support.endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint, InFlight
 from evaltasks.harness import client, run
 from evaltasks.harness.samples import SampleSpool
 from evaltasks.pipeline.actions import _harness_error
@@ -133,6 +133,18 @@ def test_more_samples_send_only_the_new_ones_and_new_params_send_all(tmp_path, r
         run.run(task_dir(out, ep.chat_url, limit_samples=200, parallelism=8, temperature=0.6))
         assert len(ep.requests) == 400
         assert "cache: 0 hits, 200 new requests" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("parallelism", [1, 16])
+def test_parallelism_is_how_many_requests_are_in_flight(tmp_path, parallelism):
+    """The endpoint is kept exactly ``parallelism`` requests busy: never more,
+    and (with 4 times as many samples) that many at some point."""
+    slow = InFlight(0.2)
+    with FakeEndpoint(slow) as ep:
+        out = task_dir(tmp_path / "out", ep.chat_url, limit_samples=4 * parallelism, parallelism=parallelism)
+        run.run(out)
+    assert slow.peak == parallelism
+    assert results(out)["samples"] == 4 * parallelism
 
 
 def test_without_the_cache_variable_nothing_is_cached(tmp_path, monkeypatch):

@@ -18,7 +18,7 @@ import pytest
 
 from support import simple_evals_reference
 from conftest import evaltasks_cli, write_config
-from support.endpoint import FakeEndpoint
+from support.endpoint import FakeEndpoint, InFlight
 from support.scripted import Replies, draw, run_task, script
 
 from evaltasks.harness.benchmarks import math_test
@@ -104,6 +104,18 @@ def test_judge_scoring_asks_the_reference_question_and_counts_only_yes(tmp_path,
     assert [s["score"] for s in samples] == [float(i % 4 in (0, 1)) for i in range(60)]
     assert results["metrics"]["accuracy"]["value"] == 30 / 60
     assert samples[2]["judge_verdict"] == "No"
+
+
+def test_a_judge_is_asked_parallelism_at_a_time(tmp_path, data_dir):
+    """Scores that ask a judge run in threads, not one by one on the harness's
+    event loop: a slow judge is asked for as many samples at once as the
+    task's parallelism."""
+    judge_replies = InFlight(0.2, answer="Yes")
+    with FakeEndpoint() as model, FakeEndpoint(judge_replies, model_id="judge") as judge:
+        results, samples = run_task(tmp_path / "math", model.chat_url, "math", limit_samples=24, parallelism=6,
+                                    extra={"scoring": "judge", "judge_url": judge.chat_url, "judge_model_id": "judge"})
+    assert judge_replies.peak == 6
+    assert [s["score"] for s in samples] == [1.0] * 24
 
 
 def test_judge_scoring_without_a_judge_is_one_line_at_dry_run(tmp_path):
