@@ -13,7 +13,13 @@ http.client were most of it (bench/RESULTS.md, issue 22). What those did that th
 harness needs is done here once: the proxy variables are read when the client is
 made, and certificates are checked against ``REQUESTS_CA_BUNDLE`` /
 ``CURL_CA_BUNDLE`` or certifi's bundle, as requests would. Redirects are not
-followed (an endpoint that redirects a POST fails with its HTTP 3xx)."""
+followed (an endpoint that redirects a POST fails with its HTTP 3xx).
+
+Two ways to send, one behaviour: ``post`` blocks (the launcher's preflight, a
+judge asked from a scoring thread); ``apost`` runs on an event loop, where the
+harness keeps all of a task's requests in flight (``http1_loop``). Both follow
+the one retry policy (``_retries``, which does no I/O) and read replies with
+the one ``http1.Reader``."""
 
 import json
 import os
