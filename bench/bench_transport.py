@@ -1,5 +1,7 @@
 """The harness's HTTP client alone: ``Client.post`` of N chat payloads (~1.5 KB
-each) from a pool of threads (as the workers do) and from one thread, against
+each) from a pool of threads (as the workers did until 2026-12-06) and from one
+thread, and ``Client.apost`` from as many coroutines on one event loop (as the
+harness sends now; "nan" for a checkout without it), against
 bench/instant_endpoint.py; CPU ms per request of this process, this checkout
 beside another (``--before``), interleaved.
 
@@ -19,7 +21,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def child(url, requests, threads):
-    """In a process whose PYTHONPATH is the code measured: (threaded, serial) CPU ms per request."""
+    """In a process whose PYTHONPATH is the code measured: (threaded, serial, event loop)
+    CPU ms per request."""
+    import asyncio
+
     from evaltasks.harness.client import Client
 
     client = Client(url, parallelism=threads, log=lambda m: None)
@@ -32,7 +37,23 @@ def child(url, requests, threads):
     cpu = time.process_time()
     for payload in payloads[: requests // 4]:
         client.post(payload)
-    print(threaded, (time.process_time() - cpu) / (requests // 4) * 1000)
+    serial = (time.process_time() - cpu) / (requests // 4) * 1000
+    on_loop = float("nan")
+    if hasattr(client, "apost"):
+        left = iter(payloads)
+
+        async def worker():
+            for payload in left:
+                await client.apost(payload)
+
+        async def all_of_them():
+            await asyncio.gather(*(worker() for _ in range(threads)))
+            client.close_loop()
+
+        cpu = time.process_time()
+        asyncio.run(all_of_them())
+        on_loop = (time.process_time() - cpu) / requests * 1000
+    print(threaded, serial, on_loop)
 
 
 def main():
@@ -64,8 +85,10 @@ def main():
         stop_endpoint(server)
     print(f"{args.requests} requests, {args.repeat} interleaved runs, load average {min(loads):.1f}–{max(loads):.1f}")
     for name, results in runs.items():
-        print(f"{name:>7}: {statistics.median(t for t, _ in results):.3f} CPU ms / request from {args.threads} threads, "
-              f"{statistics.median(s for _, s in results):.3f} from one (medians)")
+        print(f"{name:>7}: {statistics.median(r[0] for r in results):.3f} CPU ms / request from {args.threads} threads, "
+              f"{statistics.median(r[1] for r in results):.3f} from one, "
+              f"{statistics.median(r[2] for r in results):.3f} from {args.threads} coroutines on an event loop "
+              f"(medians)")
 
 
 if __name__ == "__main__":
