@@ -7,9 +7,9 @@ each module to it. The prose, and the rule on ``Benchmark.version``, stay in
 A module is a ``BenchmarkModule``: ``load``, ``prompt``, ``extract``, ``score``.
 It may also be ``Selecting``, ``Expanding``, ``Measuring`` or ``Waiting`` (the
 harness asks with ``hasattr``, and falls back to: every row, the rows as they
-are, mean ``score`` as ``accuracy``, scoring on the event loop). A task defined in a file has one module for all such
-tasks, a ``TaskBinding``: ``for_task(task)`` gives the object that is the
-``BenchmarkModule`` for that task.
+are, mean ``score`` as ``accuracy``, scoring on the event loop). A task defined
+in a file has one module for all such tasks, a ``TaskBinding``: ``for_task(task)``
+gives the object that is the ``BenchmarkModule`` for that task.
 
 Types, not checks at run time: ``problems(module)`` is what the test uses."""
 

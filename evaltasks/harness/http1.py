@@ -320,35 +320,51 @@ class Pool:
         Unsupported, CannotConnect, Timeout, Closed, Unreadable."""
         request = self.route.request(body)
         deadline = time.monotonic() + seconds
-        conn = None
-        while self._idle:
-            try:
-                conn = self._idle.pop()
-            except IndexError:
-                break
-            if not conn.dropped():
-                break
-            conn.close()
-            conn = None
-        if conn is None:
-            conn = Connection(self.route, deadline)
+        conn = take_idle(self._idle) or Connection(self.route, deadline)
         try:
             status, reason, headers, content, keep = conn.exchange(request, deadline)
         except BaseException:
             conn.close()
             raise
-        if keep:
-            self._idle.append(conn)
-        else:
-            conn.close()
+        give_back(self._idle, conn, keep)
         return status, reason, headers, content
 
     def close(self):
-        while self._idle:
-            try:
-                self._idle.pop().close()
-            except IndexError:
-                break
+        close_idle(self._idle)
+
+
+# The keep-alive bookkeeping of both drivers' pools: a list of idle connections,
+# each with ``dropped()`` and ``close()``. ``pop``/``append`` are atomic, so the
+# blocking pool's threads share the list without a lock.
+
+def take_idle(idle):
+    """A kept connection the server has not closed meanwhile, or None; the
+    dropped ones met on the way are closed."""
+    while idle:
+        try:
+            conn = idle.pop()
+        except IndexError:      # another thread took the last one
+            return None
+        if not conn.dropped():
+            return conn
+        conn.close()
+    return None
+
+
+def give_back(idle, conn, keep):
+    """After an exchange: kept for the next request, or closed."""
+    if keep:
+        idle.append(conn)
+    else:
+        conn.close()
+
+
+def close_idle(idle):
+    while idle:
+        try:
+            idle.pop().close()
+        except IndexError:
+            return
 
 
 def _handshake(context, sock, host):

@@ -66,9 +66,10 @@ class _Connection(asyncio.Protocol):
         """Send ``request``, then the reply as ``http1.Reader`` gives it."""
         if self.lost:
             raise http1.Closed(False, "closed before the request was sent")
+        loop = asyncio.get_running_loop()
         self.reader = http1.Reader(head_only)
-        self.waiter = asyncio.get_running_loop().create_future()
-        timer = asyncio.get_running_loop().call_at(deadline, self._time_out)
+        self.waiter = loop.create_future()
+        timer = loop.call_at(deadline, self._time_out)
         try:
             self.transport.write(request)
             return await self.waiter
@@ -114,24 +115,13 @@ class Pool:
         http1's Unsupported, CannotConnect, Timeout, Closed, Unreadable."""
         request = self.route.request(body)
         deadline = time.monotonic() + seconds       # the loop's clock is time.monotonic
-        conn = None
-        while self._idle:
-            conn = self._idle.pop()
-            if not conn.dropped():
-                break
-            conn.close()
-            conn = None
-        if conn is None:
-            conn = await self._connect(deadline)
+        conn = http1.take_idle(self._idle) or await self._connect(deadline)
         try:
             status, reason, headers, content, keep = await conn.exchange(request, deadline)
         except BaseException:
             conn.transport.abort()
             raise
-        if keep:
-            self._idle.append(conn)
-        else:
-            conn.close()
+        http1.give_back(self._idle, conn, keep)
         return status, reason, headers, content
 
     async def _connect(self, deadline):
@@ -164,5 +154,4 @@ class Pool:
         return conn
 
     def close(self):
-        while self._idle:
-            self._idle.pop().close()
+        http1.close_idle(self._idle)
