@@ -46,6 +46,12 @@ LOG_PREFIX, LOG_SUFFIX = "replies-", ".log"
 KEY_LENGTH = 64         # a sha256 in hex
 
 
+# Sorted keys, no spaces, text as it is: one text per payload, whatever the
+# order its dict was built in. A made encoder: json.dumps with options makes one
+# per call.
+canonical = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
+
+
 def from_environment():
     """The cache the launcher mounted, or None when caching is off."""
     root = os.environ.get(ENV)
@@ -98,9 +104,13 @@ class ResponseCache:
 
     @staticmethod
     def key(model_id, payload, sample=0):
-        text = json.dumps({"model": model_id, "payload": payload, "sample": sample},
-                          sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        """The sha256 of ``{"model":…,"payload":…,"sample":…}`` in ``canonical``
+        JSON. ``payload``: the dict, or its ``canonical`` text, which the harness
+        also sends as the request's body (one encoding of it per request, not two)."""
+        text = payload if isinstance(payload, str) else canonical(payload)
+        whole = f'{{"model":{canonical(model_id)},"payload":{text},"sample":{canonical(sample)}}}'
+        # surrogatepass: a lone surrogate in a prompt (a dataset's "\\ud800") still has a key.
+        return hashlib.sha256(whole.encode("utf-8", "surrogatepass")).hexdigest()
 
     def older_paths(self, key):
         """Where the layouts before 2026-12-06 kept ``key``'s reply, newest first."""

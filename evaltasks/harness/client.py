@@ -190,7 +190,8 @@ class Client:
         return NoReply(f"unreadable reply: {e}", "malformed reply")
 
     def post(self, payload):
-        """The endpoint's JSON reply to ``payload``, or EndpointError; blocks."""
+        """The endpoint's JSON reply to ``payload`` (a dict, or its JSON as bytes),
+        or EndpointError; blocks."""
         policy = self._retries()
         step = next(policy)
         while True:
@@ -271,7 +272,9 @@ _TRANSPORT_ERRORS = (http1.Unsupported, http1.CannotConnect, http1.Timeout, http
 
 
 def _body(payload):
-    return json.dumps(payload).encode("utf-8")
+    """A payload's JSON, or the payload when it is already that (bytes: the
+    harness's ``Model`` encodes it once for the cache key and the request)."""
+    return payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
 
 
 def probe(url, payload, api_key, seconds):

@@ -6,6 +6,7 @@ what happened (``response_stats``). With ``refresh``, every request is sent and
 its reply replaces the cached one (``evaltasks run --force``)."""
 
 from .adapters import Adapter, TrafficLog
+from .cache import canonical
 from .client import Client
 from .provenance import ServerSeen
 from .response_stats import ResponseStats
@@ -51,24 +52,33 @@ class Model:
     def ask(self, payload, sample=0):
         """The Answer to ``payload`` (from ``payload()``); ``sample`` tells repeated
         copies of one prompt apart. Raises client.EndpointError. Blocks."""
-        key, reply = self._cached(payload, sample)
+        key, reply, body = self._cached(payload, sample)
         if reply is not None:
             return self._answer(key, reply, True)
         self._sending(payload)
-        return self._answer(key, self.client.post(payload), False)
+        return self._answer(key, self.client.post(body), False)
 
     async def aask(self, payload, sample=0):
         """``ask`` on the running event loop (the harness's requests)."""
-        key, reply = self._cached(payload, sample)
+        key, reply, body = self._cached(payload, sample)
         if reply is not None:
             return self._answer(key, reply, True)
         self._sending(payload)
-        return self._answer(key, await self.client.apost(payload), False)
+        return self._answer(key, await self.client.apost(body), False)
 
     def _cached(self, payload, sample):
-        """(the cache key or None, the cached reply or None)."""
-        key = self.cache.key(self.model_id, payload, sample) if self.cache else None
-        return key, self.cache.get(key) if key and not self.refresh else None
+        """(the cache key or None, the cached reply or None, what to send). With
+        a cache, the payload's canonical JSON is both the key's and the body:
+        encoded once."""
+        if not self.cache:
+            return None, None, payload
+        text = canonical(payload)
+        key = self.cache.key(self.model_id, text, sample)
+        try:
+            body = text.encode("utf-8")
+        except UnicodeEncodeError:      # a lone surrogate: the client's JSON escapes it
+            body = payload
+        return key, None if self.refresh else self.cache.get(key), body
 
     def _sending(self, payload):
         self.stats.request()

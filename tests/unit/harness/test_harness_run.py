@@ -183,9 +183,9 @@ def test_adapters_show_in_what_the_endpoint_receives_and_in_samples(tmp_path, re
     assert sent["max_completion_tokens"] == 256 and "max_tokens" not in sent and "seed" not in sent
 
     rows = samples(out)
-    by_prompt = {json.dumps(r.payload["messages"]): r.payload for r in ep.requests}
+    by_prompt = {json.dumps(r.payload["messages"], sort_keys=True): r.payload for r in ep.requests}
     for row in rows:
-        payload = by_prompt[json.dumps(row["prompt"])]
+        payload = by_prompt[json.dumps(row["prompt"], sort_keys=True)]
         assert row["request_params"] == {k: v for k, v in payload.items() if k != "messages"}
         assert row["reasoning"] == "Let me add it all up."
         assert "<think>" not in row["response"] and row["response"].endswith(f"Answer: {row['extracted']}")

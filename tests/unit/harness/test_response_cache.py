@@ -1,5 +1,6 @@
 """The response cache: keys, its logs, misses, older layouts, and several writers at once."""
 
+import hashlib
 import json
 import multiprocessing
 import os
@@ -23,6 +24,17 @@ def test_key_is_canonical_and_covers_model_payload_and_sample():
         ResponseCache.key("m", PAYLOAD, sample=2),
     }
     assert key not in others and len(others) == 5
+
+
+def test_keys_are_those_of_earlier_versions_and_of_the_text_sent():
+    # An upgrade must find what an earlier version cached: the key is still the
+    # sha256 of this JSON, however it is now computed.
+    payload = dict(PAYLOAD, messages=[{"role": "user", "content": "Größe — 大小?\u2028"}], stop=["\n"])
+    earlier = json.dumps({"model": "m", "payload": payload, "sample": 2},
+                         sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    key = ResponseCache.key("m", payload, sample=2)
+    assert key == hashlib.sha256(earlier.encode("utf-8")).hexdigest()
+    assert ResponseCache.key("m", cache.canonical(payload), sample=2) == key
 
 
 def test_sample_number_tells_repeated_copies_apart():
