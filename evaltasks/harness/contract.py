@@ -56,7 +56,9 @@ class Expanding(Protocol):
 @runtime_checkable
 class Measuring(Protocol):
     def metrics(self, samples: list[dict], params: Params) -> dict[str, Metric]:
-        """``{name: {value, stderr, n}}`` over the task's samples."""
+        """``{name: {value, stderr, n}}`` over the task's samples: their samples.jsonl
+        rows without the prompt's and the reply's text (``samples.TEXTS``), so
+        what a metric needs is a field ``score`` returned."""
 
 
 @runtime_checkable

@@ -128,10 +128,11 @@ def run(task_dir, stop=None, secrets=None):
     rate = params.get("allowed_failure_rate") or 0.0
     allowed = allowed_failures(rate, len(items))
     progress = Progress(layout.progress(task_dir), len(items), log=log)
+    tally = warnings.Tally()
     with SampleSpool(task_dir) as samples:
         with Model(endpoint, params, (secrets.get(key_name) or os.environ.get(key_name)) if key_name else None,
                    cache=responses, refresh=refresh, log=log) as model:
-            failures = _evaluate(items, module, params, model, progress, allowed, samples, stop,
+            failures = _evaluate(items, module, params, model, progress, allowed, samples, tally, stop,
                                  bench.runs_model_code or _scoring_waits(module, params))
         response_stats = model.stats.summary()
         server = model.server_said()
@@ -145,8 +146,9 @@ def run(task_dir, stop=None, secrets=None):
         if len(failures) > allowed:
             raise TaskFailed(_failure_message(failures, len(items), len(samples), rate, allowed,
                                               responses is not None and model.stats.answers > 0))
-        metrics = module.metrics(samples, params) if hasattr(module, "metrics") else accuracy(samples)
-        found = warnings.collect(response_stats, samples)
+        scored = samples.scored()
+        metrics = module.metrics(scored, params) if hasattr(module, "metrics") else accuracy(scored)
+        found = tally.found(response_stats)
 
     finished = time.time()
     results = {
@@ -207,8 +209,9 @@ def _load_items(module, bench, params):
     return items, len(rows)
 
 
-def _evaluate(items, module, params, model, progress, allowed, samples, stop, scoring_waits=False):
-    """Every item's row into ``samples``; returns the failures as (kind, error).
+def _evaluate(items, module, params, model, progress, allowed, samples, tally, stop, scoring_waits=False):
+    """Every item's row into ``samples`` and the warnings' ``tally``; returns the
+    failures as (kind, error).
     Once more than ``allowed`` samples have failed, or ``stop`` is set, the items
     not yet started are skipped and have no row.
 
@@ -218,11 +221,11 @@ def _evaluate(items, module, params, model, progress, allowed, samples, stop, sc
     something outside the process (``scoring_waits``: a sandboxed program, a judge
     model) scores in as many threads, so that one score does not hold up the
     others or the requests."""
-    return asyncio.run(_evaluate_on_loop(items, module, params, model, progress, allowed, samples, stop,
+    return asyncio.run(_evaluate_on_loop(items, module, params, model, progress, allowed, samples, tally, stop,
                                          scoring_waits))
 
 
-async def _evaluate_on_loop(items, module, params, model, progress, allowed, samples, stop, scoring_waits):
+async def _evaluate_on_loop(items, module, params, model, progress, allowed, samples, tally, stop, scoring_waits):
     failures = []
     workers = min(params["parallelism"], len(items))
     if scoring_waits:
@@ -249,6 +252,7 @@ async def _evaluate_on_loop(items, module, params, model, progress, allowed, sam
             try:
                 row, kind = await _sample(index, items[index], module, params, model, score)
                 samples.add(index, row)
+                tally.add(row)
                 if kind:
                     failures.append((kind, row["error"]))
                 progress.advance(failed=kind is not None)

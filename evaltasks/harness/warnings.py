@@ -3,9 +3,10 @@ alone hides, each ``{"code": <snake_case>, "message": <one line>}``; the list
 is empty when there are none. The end-of-run table and the summary print every
 entry, so a check added here reaches the user with no other change.
 
-``CHECKS`` is the registry: each check takes the task's ``response_stats``
-(``response_stats.py``'s summary) and its samples.jsonl rows and returns zero or
-more ``TaskWarning``. A check says what it saw and the likely cause in one line.
+``CHECKS`` is the registry: each check is a class whose ``add(row)`` is told of
+each of the task's samples.jsonl rows and whose ``found(stats)`` then gives, with
+the task's ``response_stats`` (``response_stats.py``'s summary), zero or more
+``TaskWarning``. A check says what it saw and the likely cause in one line.
 """
 
 from dataclasses import asdict, dataclass
@@ -27,13 +28,19 @@ class TaskWarning:
     message: str
 
 
-def empty_replies(stats, samples):
-    answers = sum((stats.get("finish_reasons") or {}).values())
-    empty = stats.get("empty_replies") or 0
-    if not answers or empty / answers <= EMPTY_REPLIES_SHARE:
-        return []
-    return [TaskWarning("empty_replies", f"{empty} of {answers} replies were empty ({empty / answers:.0%}), "
-                                     f"each scored as wrong: look at `response` in samples.jsonl")]
+class EmptyReplies:
+    """Many replies with no text: read off the response stats alone."""
+
+    def add(self, row):
+        pass
+
+    def found(self, stats):
+        answers = sum((stats.get("finish_reasons") or {}).values())
+        empty = stats.get("empty_replies") or 0
+        if not answers or empty / answers <= EMPTY_REPLIES_SHARE:
+            return []
+        return [TaskWarning("empty_replies", f"{empty} of {answers} replies were empty ({empty / answers:.0%}), "
+                                         f"each scored as wrong: look at `response` in samples.jsonl")]
 
 
 def prompt_text(prompt):
@@ -50,38 +57,71 @@ def prompt_text(prompt):
     return "\n".join(parts)
 
 
-def prompt_tokens_implausible(stats, samples):
+class PromptTokensImplausible:
     """The server's prompt token counts against the prompts sent: far fewer
     tokens than the text could make, or one count for every distinct prompt,
     means the server did not feed the prompt to the model (typically a chat
     template that drops the messages), and the scores measure noise."""
-    counted = [(prompt_text(row.get("prompt")), row["prompt_tokens"]) for row in samples
-               if isinstance(row.get("prompt_tokens"), int) and "error" not in row]
-    if len(counted) < MIN_PROMPTS:
-        return []
-    chars = sum(len(text) for text, _ in counted)
-    tokens = sum(n for _, n in counted)
-    distinct = {text for text, _ in counted}
-    mean_tokens, mean_chars = tokens / len(counted), chars / len(counted)
-    seen = (f"the server counted {mean_tokens:.1f} prompt tokens on average for prompts of "
-            f"{mean_chars:.0f} characters")
-    if tokens < chars * MIN_TOKENS_PER_CHAR:
-        why = "fewer than 1 token per 20 characters"
-    elif len(distinct) >= MIN_PROMPTS and len({n for _, n in counted}) == 1:
-        why = f"the same {counted[0][1]} tokens for each of {len(distinct)} different prompts"
-    else:
-        return []
-    return [TaskWarning("prompt_tokens_implausible",
-                        f"{seen} ({why}): the prompt likely did not reach the model; check the "
-                        "server's chat template (e.g. llama.cpp's --chat-template)")]
+
+    def __init__(self):
+        self.counted = self.chars = self.tokens = 0
+        # Hashes, not the texts: the distinct prompts are counted, not kept (a
+        # collision among a task's prompts is a 1 in 2^60 chance).
+        self.prompts, self.counts = set(), set()
+
+    def add(self, row):
+        tokens = row.get("prompt_tokens")
+        if not isinstance(tokens, int) or "error" in row:
+            return
+        text = prompt_text(row.get("prompt"))
+        self.counted += 1
+        self.chars += len(text)
+        self.tokens += tokens
+        self.prompts.add(hash(text))
+        self.counts.add(tokens)
+
+    def found(self, stats):
+        if self.counted < MIN_PROMPTS:
+            return []
+        mean_tokens, mean_chars = self.tokens / self.counted, self.chars / self.counted
+        seen = (f"the server counted {mean_tokens:.1f} prompt tokens on average for prompts of "
+                f"{mean_chars:.0f} characters")
+        if self.tokens < self.chars * MIN_TOKENS_PER_CHAR:
+            why = "fewer than 1 token per 20 characters"
+        elif len(self.prompts) >= MIN_PROMPTS and len(self.counts) == 1:
+            why = f"the same {next(iter(self.counts))} tokens for each of {len(self.prompts)} different prompts"
+        else:
+            return []
+        return [TaskWarning("prompt_tokens_implausible",
+                            f"{seen} ({why}): the prompt likely did not reach the model; check the "
+                            "server's chat template (e.g. llama.cpp's --chat-template)")]
 
 
-CHECKS = [empty_replies, prompt_tokens_implausible]
+CHECKS = [EmptyReplies, PromptTokensImplausible]
 
 
-def collect(stats, samples):
-    """Every check's warnings, in CHECKS order, as results.json holds them."""
-    return [asdict(w) for check in CHECKS for w in check(stats, samples)]
+class Tally:
+    """Every check of ``CHECKS``, told of each samples.jsonl row as the harness
+    makes it (in any order): no row is read back from disk to find warnings."""
+
+    def __init__(self):
+        self.checks = [check() for check in CHECKS]
+
+    def add(self, row):
+        for check in self.checks:
+            check.add(row)
+
+    def found(self, stats):
+        """Every check's warnings, in CHECKS order, as results.json holds them."""
+        return [asdict(w) for check in self.checks for w in check.found(stats)]
+
+
+def collect(stats, rows):
+    """The warnings of a task's ``response_stats`` and samples.jsonl ``rows``."""
+    tally = Tally()
+    for row in rows:
+        tally.add(row)
+    return tally.found(stats)
 
 
 def of(results):

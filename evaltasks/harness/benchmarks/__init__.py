@@ -15,8 +15,11 @@ checked for every entry by a test, in ``harness/contract.py``):
                                            subtasks), before limit_samples
     expand(items, params) -> list[dict]    optional: repeats/samples per item, after
                                            limit_samples; default: the items as they are
-    metrics(samples, params) -> dict       optional: {name: {value, stderr, n}};
-                                           default is ``accuracy`` (mean score)
+    metrics(samples, params) -> dict       optional: {name: {value, stderr, n}} over the
+                                           samples.jsonl rows without their texts (prompt,
+                                           response, extracted, gold…: a metric reads the
+                                           fields ``score`` returned); default is
+                                           ``accuracy`` (mean score)
     scoring_waits(params) -> bool          optional: True when ``score`` waits on a model
                                            or program outside the process (a judge)
 

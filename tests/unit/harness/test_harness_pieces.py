@@ -114,3 +114,17 @@ def test_samples_read_back_in_index_order_as_rows_keep_arriving(tmp_path):
         spool.write(tmp_path / "samples.jsonl")
     lines = (tmp_path / "samples.jsonl").read_bytes().split(b"\n")
     assert lines == [b'{"response": "a"}', b'{"response": "b\\u2029"}', '{"response": "café"}'.encode(), b""]
+
+
+def test_metrics_read_rows_without_their_texts_from_memory(tmp_path):
+    from evaltasks.harness.samples import SampleSpool
+
+    row = {"index": 0, "prompt": [{"role": "user", "content": "q" * 5000}], "request_params": {"max_tokens": 8},
+           "response": "r" * 5000, "reasoning": "why", "finish_reason": "stop", "extracted": "A", "gold": "B",
+           "score": 0.0, "category": "law"}
+    with SampleSpool(tmp_path) as spool:
+        spool.add(1, dict(row, index=1, score=1.0))
+        spool.add(0, row)
+        assert spool.scored() == [{"index": 0, "finish_reason": "stop", "score": 0.0, "category": "law"},
+                                  {"index": 1, "finish_reason": "stop", "score": 1.0, "category": "law"}]
+        assert spool[0] == row          # the whole row, as samples.jsonl has it
