@@ -108,7 +108,8 @@ class ResponseCache:
         JSON. ``payload``: the dict, or its ``canonical`` text, which the harness
         also sends as the request's body (one encoding of it per request, not two)."""
         text = payload if isinstance(payload, str) else canonical(payload)
-        whole = f'{{"model":{canonical(model_id)},"payload":{text},"sample":{canonical(sample)}}}'
+        number = sample if type(sample) is int else canonical(sample)      # an int is its own JSON
+        whole = f'{{"model":{canonical(model_id)},"payload":{text},"sample":{number}}}'
         # surrogatepass: a lone surrogate in a prompt (a dataset's "\\ud800") still has a key.
         return hashlib.sha256(whole.encode("utf-8", "surrogatepass")).hexdigest()
 
