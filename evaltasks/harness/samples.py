@@ -26,7 +26,7 @@ _LINE_BREAKS = {ord(c): f"\\u{ord(c):04x}" for c in _BREAKS}
 
 # A row's fields that hold the prompt and the reply: most of a row, and read by
 # people, not by metrics. ``scored`` keeps a row without them in memory, so that
-# metrics never decode the spool (~8 µs a row, twice with warnings, before).
+# metrics never decode the spool's rows back (~8 µs each).
 TEXTS = frozenset({"prompt", "request_params", "response", "reasoning", "notes", "extracted", "gold"})
 
 # Text as it is (samples.jsonl is read by people too). A made encoder: json.dumps
@@ -84,17 +84,10 @@ class SampleSpool(Sequence):
         offset, length = self._where[order[position]]
         return json.loads(view[offset:offset + length])
 
-    def __iter__(self):
-        order, view = self._reading()
-        for index in order:
-            offset, length = self._where[index]
-            yield json.loads(view[offset:offset + length])
-
     def _reading(self):
         """(the indices in order, the file mapped): rows are read back by slicing
-        the mapping, not by a seek and a read each — two system calls a row, a
-        tenth of the harness's CPU when metrics, warnings and samples.jsonl each
-        read 6,000 rows. Mapped again after rows were added."""
+        the mapping, not by a seek and a read each (two system calls a row).
+        Mapped again after rows were added."""
         with self._lock:
             if self._order is None:
                 self._order = sorted(self._where)

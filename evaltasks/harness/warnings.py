@@ -65,8 +65,8 @@ class PromptTokensImplausible:
 
     def __init__(self):
         self.counted = self.chars = self.tokens = 0
-        # Hashes, not the texts: the distinct prompts are counted, not kept (a
-        # collision among a task's prompts is a 1 in 2^60 chance).
+        # Hashes, not the texts: the distinct prompts are counted, not kept (two
+        # of a task's prompts sharing a 64-bit hash is too unlikely to matter).
         self.prompts, self.counts = set(), set()
 
     def add(self, row):
