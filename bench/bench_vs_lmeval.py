@@ -28,11 +28,23 @@ torch; ``--no-deps`` keeps pip from pulling torch and transformers):
 Run by hand on a machine set up with scripts/setup.sh:
 
     python bench/bench_vs_lmeval.py [--lm-eval-python /tmp/perf-lmeval/bin/python]
-        [--requests 6000] [--parallelism 128] [--repeat 3] [--before /tmp/main-copy]
+        [--requests 6000] [--parallelism 128] [--repeat 3] [--before /tmp/main-copy] [--whole]
 
 ``--before`` runs another checkout's launcher and harness too (ours, before,
 lm-eval, ours, …), for a before/after figure in the same run. lm-eval's CPU for
 the requests alone (its import and set-up excluded) is printed as well.
+
+``--whole`` also runs lm-eval as a user would for the same work as ours, in the
+same interleaved runs ("lm-eval whole"): its ``lm_eval`` command on its own
+MMLU-Pro template (prompt, regex filter, exact_match), zero-shot, on the same
+local test.json (its ``json`` dataset loader, ``--limit``), samples logged and
+results written (``--log_samples --output_path``). The task file is written
+here and ``include``s lm-eval's template from its install; its Hugging Face
+cache is a folder of this run, warmed by a one-request run first, as ours is.
+It needs lm-eval's other requirements in its venv (none of them torch):
+
+    /tmp/perf-lmeval/bin/pip install datasets sacrebleu sqlitedict word2number \
+        evaluate pytablewriter jsonlines more_itertools zstandard dill rouge-score
 
 and record the figures in bench/RESULTS.md with the machine, load and date.
 """
@@ -136,6 +148,36 @@ def lm_eval_worker(url, prompt_file, parallelism):
     assert len(replies) == len(messages) and all(r == ANSWER for r in replies), replies[:3]
 
 
+def lm_eval_whole_setup(python, folder):
+    """(task folder, environment) for ``lm_eval_whole``: a task file over lm-eval's
+    own MMLU-Pro template, pointed at the local data, and an offline Hugging Face
+    cache of this run's own."""
+    template = subprocess.run(
+        [python, "-c", "import lm_eval, os; print(os.path.join(os.path.dirname(lm_eval.__file__), "
+                       "'tasks', 'mmlu_pro', '_default_template_yaml'))"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    data = Path(os.environ["EVALTASKS_DATA_DIR"]).resolve() / "mmlu_pro"
+    tasks = Path(folder) / "lm-eval-tasks"
+    tasks.mkdir()
+    # Zero-shot, as ours; 64 tokens, as ours asks (the instant endpoint ignores it).
+    (tasks / "mmlu_pro_local.yaml").write_text(
+        f"include: {template}\ntask: mmlu_pro_local\ndataset_path: json\n"
+        f"dataset_kwargs:\n  data_files:\n    test: {data / 'test.json'}\n    validation: {data / 'validation.json'}\n"
+        "num_fewshot: 0\ngeneration_kwargs:\n  until: ['Question:']\n  max_gen_toks: 64\n"
+        "  do_sample: false\n  temperature: 0.0\n")
+    env = dict(os.environ, HF_HOME=str(Path(folder) / "hf"), HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1")
+    return tasks, env
+
+
+def lm_eval_whole(python, url, count, parallelism, tasks, env, out):
+    """lm-eval's ``lm_eval`` command, end to end, on ``count`` questions."""
+    return timed([python, "-m", "lm_eval", "--model", "local-chat-completions", "--model_args",
+                  f"base_url={url}/chat/completions,model=test-model,num_concurrent={parallelism},max_retries=3,"
+                  "tokenized_requests=False,tokenizer_backend=None",
+                  "--tasks", "mmlu_pro_local", "--include_path", str(tasks), "--limit", str(count),
+                  "--apply_chat_template", "--log_samples", "--output_path", str(out)], env=env)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lm-eval-python", default="/tmp/perf-lmeval/bin/python")
@@ -143,6 +185,7 @@ def main():
     parser.add_argument("--parallelism", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--before", help="another checkout (e.g. a copy of main) to run as well, interleaved")
+    parser.add_argument("--whole", action="store_true", help="lm-eval's own evaluation end to end, too")
     parser.add_argument("--lm-eval-worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.lm_eval_worker:
@@ -152,7 +195,7 @@ def main():
 
     server, url = start_endpoint()
     codes = {"ours": REPO, **({"before": Path(args.before).resolve()} if args.before else {})}
-    runs = {**{name: [] for name in codes}, "lm-eval": []}
+    runs = {**{name: [] for name in codes}, "lm-eval": [], **({"lm-eval whole": []} if args.whole else {})}
     loads = []
     try:
         with tempfile.TemporaryDirectory() as folder:
@@ -160,12 +203,19 @@ def main():
             prompts(args.requests, prompt_file)
             for name, code in codes.items():    # builds the harness venv if this code has none yet
                 ours(url, 1, 1, folder, f"warm-up-{name}", code)
+            if args.whole:                      # builds the Hugging Face cache of the data
+                whole = lm_eval_whole_setup(args.lm_eval_python, folder)
+                lm_eval_whole(args.lm_eval_python, url, 1, 1, *whole, Path(folder) / "whole-warm-up")
             for run in range(args.repeat):      # interleaved: all see the machine as it is then
                 for name, code in codes.items():
                     loads.append(os.getloadavg()[0])
                     runs[name].append(ours(url, args.requests, args.parallelism, folder, f"{name}-{run}", code))
                 loads.append(os.getloadavg()[0])
                 runs["lm-eval"].append(lm_eval(args.lm_eval_python, url, prompt_file, args.parallelism))
+                if args.whole:
+                    loads.append(os.getloadavg()[0])
+                    runs["lm-eval whole"].append(lm_eval_whole(args.lm_eval_python, url, args.requests,
+                                                               args.parallelism, *whole, Path(folder) / f"whole-{run}"))
     finally:
         served, server_cpu = stop_endpoint(server)
     n = args.requests
@@ -182,10 +232,10 @@ def main():
 
 def report(runs, n):
     """Each run's wall-clock rate and CPU per 1,000 requests: medians, and the CPU's spread."""
-    print(f"{'client':>8} {'req/s (median)':>15} {'CPU s / 1,000 req (median)':>27} {'min–max':>12}")
+    print(f"{'client':>13} {'req/s (median)':>15} {'CPU s / 1,000 req (median)':>27} {'min–max':>12}")
     for name, results in runs.items():
         per_k = [r[1] / n * 1000 for r in results]
-        print(f"{name:>8} {statistics.median([n / r[0] for r in results]):>15.0f} "
+        print(f"{name:>13} {statistics.median([n / r[0] for r in results]):>15.0f} "
               f"{statistics.median(per_k):>27.3f} {min(per_k):>5.3f}–{max(per_k):.3f}")
 
 if __name__ == "__main__":
