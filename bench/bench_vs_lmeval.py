@@ -170,12 +170,16 @@ def lm_eval_whole_setup(python, folder):
 
 
 def lm_eval_whole(python, url, count, parallelism, tasks, env, out):
-    """lm-eval's ``lm_eval`` command, end to end, on ``count`` questions."""
-    return timed([python, "-m", "lm_eval", "--model", "local-chat-completions", "--model_args",
-                  f"base_url={url}/chat/completions,model=test-model,num_concurrent={parallelism},max_retries=3,"
-                  "tokenized_requests=False,tokenizer_backend=None",
-                  "--tasks", "mmlu_pro_local", "--include_path", str(tasks), "--limit", str(count),
-                  "--apply_chat_template", "--log_samples", "--output_path", str(out)], env=env)
+    """lm-eval's ``lm_eval`` command, end to end, on ``count`` questions; its
+    samples file must hold them all."""
+    result = timed([python, "-m", "lm_eval", "--model", "local-chat-completions", "--model_args",
+                    f"base_url={url}/chat/completions,model=test-model,num_concurrent={parallelism},max_retries=3,"
+                    "tokenized_requests=False,tokenizer_backend=None",
+                    "--tasks", "mmlu_pro_local", "--include_path", str(tasks), "--limit", str(count),
+                    "--apply_chat_template", "--log_samples", "--output_path", str(out)], env=env)
+    (samples,) = Path(out).glob("*/samples_mmlu_pro_local_*.jsonl")
+    assert len(samples.read_text().splitlines()) == count, samples
+    return result
 
 
 def main():
