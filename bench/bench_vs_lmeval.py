@@ -8,7 +8,12 @@ in one run: requests/s and CPU-seconds per 1,000 requests of each.
            ``num_concurrent``) asked ``generate_until`` on the same messages, in a
            process of its own (its import included, as ours includes ours).
 
-Both send the same mmlu_pro questions (zero-shot messages built by our harness
+With ``--bare``, a third client joins the same runs: a bare asyncio client
+(``bare_worker``), standard library only, that does no more per request than
+any client must (encode, send, frame the reply, decode). It is the floor of
+CPU per request for a Python client on this machine and this endpoint.
+
+All send the same mmlu_pro questions (zero-shot messages built by our harness
 once, beforehand, outside the timing) to bench/instant_endpoint.py, whose own CPU
 per request is printed beside them: it must be far below both, or the bench
 measures the server. The runs are interleaved (ours, lm-eval, ours, …) because a
@@ -28,7 +33,7 @@ torch; ``--no-deps`` keeps pip from pulling torch and transformers):
 Run by hand on a machine set up with scripts/setup.sh:
 
     python bench/bench_vs_lmeval.py [--lm-eval-python /tmp/perf-lmeval/bin/python]
-        [--requests 6000] [--parallelism 128] [--repeat 3] [--before /tmp/main-copy] [--whole]
+        [--requests 6000] [--parallelism 128] [--repeat 3] [--before /tmp/main-copy] [--whole] [--bare]
 
 ``--before`` runs another checkout's launcher and harness too (ours, before,
 lm-eval, ours, …), for a before/after figure in the same run. lm-eval's CPU for
@@ -96,13 +101,13 @@ def stop_endpoint(server):
     return int(words[1]), float(words[3])       # "requests N cpu_seconds S"
 
 
-def prompts(count, path):
-    """The first ``count`` mmlu_pro questions as our harness words them, to a JSON file."""
+def prompts(count, path, benchmark="mmlu_pro"):
+    """The first ``count`` questions of ``benchmark`` as our harness words them, to a JSON file."""
     sys.path.insert(0, str(REPO))
     from evaltasks.harness import benchmarks
     from evaltasks.harness.datasets import data_dir
 
-    bench = benchmarks.resolve("mmlu_pro")
+    bench = benchmarks.resolve(benchmark)
     module = bench.load_module()
     items = module.load(data_dir(bench.dataset))[:count]
     params = {"limit_samples": count}
@@ -148,6 +153,64 @@ def lm_eval_worker(url, prompt_file, parallelism):
     assert len(replies) == len(messages) and all(r == ANSWER for r in replies), replies[:3]
 
 
+def bare(url, prompt_file, parallelism, answer=ANSWER):
+    return timed([sys.executable, __file__, "--bare-worker", url, prompt_file, str(parallelism), answer])
+
+
+def bare_worker(url, prompt_file, parallelism, answer):
+    """The least a Python client can do per request, for a floor under both:
+    the standard library's asyncio on ``parallelism`` keep-alive connections,
+    each request's JSON encoded and sent, each reply framed by its
+    Content-Length and decoded; no dataset, retries, timeouts, cache, scores or
+    files."""
+    import asyncio
+
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    path = "/" + url.split("//")[1].split("/", 1)[1] + "/chat/completions"
+    messages = json.loads(Path(prompt_file).read_text())
+    answers = []
+
+    class Connection(asyncio.Protocol):
+        def connection_made(self, transport):
+            self.transport, self.buffer, self.waiter = transport, b"", None
+
+        def data_received(self, data):
+            self.buffer += data
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            at = self.buffer.lower().find(b"content-length:", 0, end)
+            length = int(self.buffer[at + 15:self.buffer.find(b"\r\n", at)])
+            if len(self.buffer) >= end + 4 + length:
+                body, self.buffer = self.buffer[end + 4:end + 4 + length], self.buffer[end + 4 + length:]
+                self.waiter.set_result(body)
+
+        async def ask(self, message):
+            body = json.dumps({"model": "test-model", "messages": message, "max_tokens": 64,
+                               "temperature": 0.0}).encode()
+            self.waiter = asyncio.get_running_loop().create_future()
+            self.transport.write(f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: "
+                                 f"application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+            return json.loads(await self.waiter)["choices"][0]["message"]["content"]
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        left = iter(messages)
+
+        async def worker():
+            _, conn = await loop.create_connection(Connection, host, int(port))
+            for message in left:
+                answers.append(await conn.ask(message))
+            conn.transport.close()
+
+        await asyncio.gather(*(worker() for _ in range(parallelism)))
+
+    cpu = time.process_time()
+    asyncio.run(main())
+    print(f"steady {time.process_time() - cpu}")
+    assert len(answers) == len(messages) and all(a == answer for a in answers), answers[:3]
+
+
 def lm_eval_whole_setup(python, folder):
     """(task folder, environment) for ``lm_eval_whole``: a task file over lm-eval's
     own MMLU-Pro template, pointed at the local data, and an offline Hugging Face
@@ -190,16 +253,22 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--before", help="another checkout (e.g. a copy of main) to run as well, interleaved")
     parser.add_argument("--whole", action="store_true", help="lm-eval's own evaluation end to end, too")
+    parser.add_argument("--bare", action="store_true", help="a bare asyncio client too: a floor under both")
     parser.add_argument("--lm-eval-worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--bare-worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.lm_eval_worker:
         url, prompt_file, parallelism = args.lm_eval_worker
         return lm_eval_worker(url, prompt_file, int(parallelism))
+    if args.bare_worker:
+        url, prompt_file, parallelism, answer = args.bare_worker
+        return bare_worker(url, prompt_file, int(parallelism), answer)
     os.environ.setdefault("EVALTASKS_DATA_DIR", str(REPO.parent / "shared" / "datasets"))
 
     server, url = start_endpoint()
     codes = {"ours": REPO, **({"before": Path(args.before).resolve()} if args.before else {})}
-    runs = {**{name: [] for name in codes}, "lm-eval": [], **({"lm-eval whole": []} if args.whole else {})}
+    runs = {**{name: [] for name in codes}, "lm-eval": [], **({"lm-eval whole": []} if args.whole else {}),
+            **({"bare": []} if args.bare else {})}
     loads = []
     try:
         with tempfile.TemporaryDirectory() as folder:
@@ -220,6 +289,9 @@ def main():
                     loads.append(os.getloadavg()[0])
                     runs["lm-eval whole"].append(lm_eval_whole(args.lm_eval_python, url, args.requests,
                                                                args.parallelism, *whole, Path(folder) / f"whole-{run}"))
+                if args.bare:
+                    loads.append(os.getloadavg()[0])
+                    runs["bare"].append(bare(url, prompt_file, args.parallelism))
     finally:
         served, server_cpu = stop_endpoint(server)
     n = args.requests
@@ -230,6 +302,10 @@ def main():
     steady = [float(out.split()[1]) / n * 1000 for _, _, out in runs["lm-eval"]]
     print(f"lm-eval without its import and set-up: {statistics.median(steady):.3f} CPU s / 1,000 req "
           f"({min(steady):.3f}–{max(steady):.3f})")
+    if args.bare:
+        steady = [float(out.split()[1]) / n * 1000 for _, _, out in runs["bare"]]
+        print(f"bare client without its start: {statistics.median(steady):.3f} CPU s / 1,000 req "
+              f"({min(steady):.3f}–{max(steady):.3f})")
     print(f"endpoint: {served} requests (the warm-up's and preflights' among them), {server_cpu:.2f} CPU s in all = {server_cpu / served * 1000:.3f} "
           f"CPU s / 1,000 req (its start-up included)")
 
