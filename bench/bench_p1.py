@@ -11,9 +11,12 @@ on 2 cores lengthens every wave of 64). Prints each run's wall and CPU time (use
 and the score, which must not move between runs.
 
     python bench/bench_p1.py [--runtime docker|process] [--server fake|instant] [--repeat 5]
-        [--before /tmp/main-copy]
+        [--before /tmp/main-copy] [--no-preflight]
 
 ``--before`` runs another checkout too, interleaved (after, before, after, …).
+``--no-preflight`` runs this checkout once more in each round with
+``execution.preflight: false``: no probe at all, the most that starting a
+container (or the harness) while the probe is out could save.
 
 Record the figures in bench/RESULTS.md with the machine, its load and the date.
 """
@@ -42,6 +45,8 @@ def main():
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--server", default="fake", choices=["fake", "instant"])
     parser.add_argument("--before", help="another checkout (e.g. a copy of main) to run as well, interleaved")
+    parser.add_argument("--no-preflight", action="store_true",
+                        help="also this checkout with execution.preflight: false, interleaved")
     args = parser.parse_args()
     os.environ.setdefault("EVALTASKS_DATA_DIR", str(DATA_DIR))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -49,14 +54,16 @@ def main():
     server = subprocess.Popen([sys.executable, str(script), "--port", "0", "--latency", str(args.latency)],
                               stdout=subprocess.PIPE, text=True)
     url = server.stdout.readline().split()[1] + "/chat/completions"
-    codes = {"after": REPO, **({"before": Path(args.before).resolve()} if args.before else {})}
+    # name → (code, preflight)
+    codes = {"after": (REPO, True), **({"before": (Path(args.before).resolve(), True)} if args.before else {}),
+             **({"after, no preflight": (REPO, False)} if args.no_preflight else {})}
     runs = {name: [] for name in codes}
     scores = set()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for run in range(args.repeat + 1):      # run 0 builds the image or venv if needed: not counted
-                for name, code in codes.items():    # interleaved: each sees the machine as it is then
-                    wall, used, score = one_run(code, url, Path(tmp) / f"{name}-{run}", args.runtime, env)
+                for n, (name, (code, preflight)) in enumerate(codes.items()):   # interleaved: each sees the machine as it is then
+                    wall, used, score = one_run(code, url, Path(tmp) / f"{n}-{run}", args.runtime, env, preflight)
                     print(f"{name} run {run}{' (warm-up)' if run == 0 else ''}: {wall:.2f} s wall, "
                           f"{used:.2f} s CPU, accuracy {score:.4f}, load average {os.getloadavg()[0]:.1f}",
                           flush=True)
@@ -74,12 +81,12 @@ def main():
               f"load average {os.getloadavg()[0]:.1f}")
 
 
-def one_run(code, url, folder, runtime, env):
+def one_run(code, url, folder, runtime, env, preflight=True):
     """(wall s, CPU s of the doit process tree, score) of one fresh run."""
     out = folder / "out"
     cfg = write_config(folder.with_suffix(".yaml"), url, out, tasks=[
         {"name": "gsm8k", "overrides": {"config.params.parallelism": 64}}],
-        execution={"runtime": runtime, "extra_docker_args": "--network host"})
+        execution={"runtime": runtime, "extra_docker_args": "--network host", "preflight": preflight})
     cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     # cwd: ``-m doit`` imports evaltasks (and its dodo.py) from there, another checkout's with --before.
