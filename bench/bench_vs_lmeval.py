@@ -13,6 +13,12 @@ With ``--bare``, a third client joins the same runs: a bare asyncio client
 any client must (encode, send, frame the reply, decode). It is the floor of
 CPU per request for a Python client on this machine and this endpoint.
 
+With ``--harness``, our harness process alone joins them too (as
+bench_harness_cpu.py runs it: ``python -m evaltasks.harness`` on a task
+folder, the response cache on; no launcher, no summary): the issue's
+deliverable names "our harness" beside lm-eval's client, its acceptance list
+"launcher + harness", and this prints both.
+
 All send the same mmlu_pro questions (zero-shot messages built by our harness
 once, beforehand, outside the timing) to bench/instant_endpoint.py, whose own CPU
 per request is printed beside them: it must be far below both, or the bench
@@ -33,7 +39,7 @@ torch; ``--no-deps`` keeps pip from pulling torch and transformers):
 Run by hand on a machine set up with scripts/setup.sh:
 
     python bench/bench_vs_lmeval.py [--lm-eval-python /tmp/perf-lmeval/bin/python]
-        [--requests 6000] [--parallelism 128] [--repeat 3] [--before /tmp/main-copy] [--whole] [--bare]
+        [--requests 6000] [--parallelism 128] [--repeat 3] [--before /tmp/main-copy] [--whole] [--bare] [--harness]
 
 ``--before`` runs another checkout's launcher and harness too (ours, before,
 lm-eval, ours, …), for a before/after figure in the same run. lm-eval's CPU for
@@ -254,6 +260,7 @@ def main():
     parser.add_argument("--before", help="another checkout (e.g. a copy of main) to run as well, interleaved")
     parser.add_argument("--whole", action="store_true", help="lm-eval's own evaluation end to end, too")
     parser.add_argument("--bare", action="store_true", help="a bare asyncio client too: a floor under both")
+    parser.add_argument("--harness", action="store_true", help="our harness process alone too, without the launcher")
     parser.add_argument("--lm-eval-worker", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--bare-worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -268,7 +275,7 @@ def main():
     server, url = start_endpoint()
     codes = {"ours": REPO, **({"before": Path(args.before).resolve()} if args.before else {})}
     runs = {**{name: [] for name in codes}, "lm-eval": [], **({"lm-eval whole": []} if args.whole else {}),
-            **({"bare": []} if args.bare else {})}
+            **({"bare": []} if args.bare else {}), **({"harness alone": []} if args.harness else {})}
     loads = []
     try:
         with tempfile.TemporaryDirectory() as folder:
@@ -292,6 +299,12 @@ def main():
                 if args.bare:
                     loads.append(os.getloadavg()[0])
                     runs["bare"].append(bare(url, prompt_file, args.parallelism))
+                if args.harness:
+                    from bench_harness_cpu import one_run as harness_alone
+
+                    loads.append(os.getloadavg()[0])
+                    runs["harness alone"].append(harness_alone(REPO, url, folder, f"harness-{run}", args.requests,
+                                                               args.parallelism, cache=True))
     finally:
         served, server_cpu = stop_endpoint(server)
     n = args.requests
