@@ -30,18 +30,24 @@ sys.path.insert(0, str(REPO / "bench"))
 from bench_vs_lmeval import cpu_of_children, report, start_endpoint, stop_endpoint  # noqa: E402
 
 
-def one_run(code, url, folder, name, requests, parallelism, cache):
-    out = Path(folder) / name
+def write_task(out, url, requests, parallelism):
+    """The task folder ``out`` (made here) of an mmlu_pro task of ``requests``
+    questions at ``parallelism`` against the endpoint at ``url``, as the launcher
+    would write its task.json."""
     out.mkdir()
-    task = {
+    (out / "task.json").write_text(json.dumps({
         "id": "mmlu_pro", "name": "mmlu_pro", "benchmark": "mmlu_pro",
         "params": {"limit_samples": requests, "temperature": 0.0, "top_p": None, "max_new_tokens": 64,
                    "parallelism": parallelism, "request_timeout": 30, "max_retries": 0, "seed": None,
                    "allowed_failure_rate": 0.0, "extra": {}},
         "endpoint": {"url": url + "/chat/completions", "model_id": "test-model", "type": "chat",
                      "api_key_name": None, "adapter_config": {}},
-    }
-    (out / "task.json").write_text(json.dumps(task))
+    }))
+
+
+def one_run(code, url, folder, name, requests, parallelism, cache):
+    out = Path(folder) / name
+    write_task(out, url, requests, parallelism)
     env = dict(os.environ, PYTHONPATH=str(code))
     env.pop("EVALTASKS_RESPONSE_CACHE", None)
     if cache:

@@ -21,8 +21,8 @@ deliverable names "our harness" beside lm-eval's client, its acceptance list
 
 All send the same mmlu_pro questions (zero-shot messages built by our harness
 once, beforehand, outside the timing) to bench/instant_endpoint.py, whose own CPU
-per request is printed beside them: it must be far below both, or the bench
-measures the server. The runs are interleaved (ours, lm-eval, ours, …) because a
+per request is printed beside them: it must be far below each client's, or the
+bench measures the server. The runs are interleaved (ours, lm-eval, ours, …) because a
 shared machine's speed moves; the medians are printed. CPU is user + sys of the
 process tree (getrusage of the children); requests/s is wall time and moves with
 the machine's load.

@@ -26,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
+from bench_harness_cpu import write_task  # noqa: E402
 from bench_vs_lmeval import start_endpoint, stop_endpoint  # noqa: E402
 
 STEPS = ("imports", "dataset", "loop", "samples.jsonl", "provenance", "results.json", "rest", "gc")
@@ -36,14 +37,7 @@ def child(url, requests, parallelism, cache):
     """One run in this process: prints the steps' CPU ms as JSON."""
     folder = tempfile.mkdtemp()
     task_dir = Path(folder) / "task"
-    task_dir.mkdir()
-    (task_dir / "task.json").write_text(json.dumps({
-        "id": "mmlu_pro", "name": "mmlu_pro", "benchmark": "mmlu_pro",
-        "params": {"limit_samples": requests, "temperature": 0.0, "top_p": None, "max_new_tokens": 64,
-                   "parallelism": parallelism, "request_timeout": 30, "max_retries": 0, "seed": None,
-                   "allowed_failure_rate": 0.0, "extra": {}},
-        "endpoint": {"url": url + "/chat/completions", "model_id": "test-model", "type": "chat",
-                     "api_key_name": None, "adapter_config": {}}}))
+    write_task(task_dir, url, requests, parallelism)
     if cache:
         os.environ["EVALTASKS_RESPONSE_CACHE"] = f"{folder}/cache"
     spent = dict.fromkeys(STEPS, 0.0)
